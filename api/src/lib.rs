@@ -1,0 +1,133 @@
+//! The fieldops HTTP API.
+//!
+//! [`router`] builds the axum application from an [`AppState`]; [`serve`] runs it on a listener
+//! the caller has already bound (tests bind port 0) until a shutdown future resolves, letting
+//! in-flight requests finish. The API never knows which database is behind the `Store`.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+mod middleware;
+pub mod openapi;
+pub mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use domain::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use metrics::Metrics;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub session_ttl: chrono::Duration,
+    /// Largest JSON body accepted.
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+    /// SHA-256 of a bearer token that may scrape `/metrics` without a user session.
+    pub metrics_token_sha256: Option<Vec<u8>>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            session_ttl: chrono::Duration::hours(12),
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            metrics_token_sha256: None,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    /// Whether the gateway's MQTT connection is up; `None` in a process without a gateway.
+    pub mqtt_connected: Option<watch::Receiver<bool>>,
+    pub config: Arc<ApiConfig>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: ApiConfig) -> AppState {
+        AppState {
+            store,
+            metrics: Arc::new(Metrics::new()),
+            mqtt_connected: None,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The routes and the OpenAPI document, built together.
+fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use routes::*;
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(assets::list_assets, assets::create_asset))
+        .routes(routes!(assets::get_asset, assets::patch_asset, assets::delete_asset))
+        .routes(routes!(assets::list_identifiers, assets::add_identifier))
+        .routes(routes!(assets::remove_identifier))
+        .routes(routes!(assets::resolve))
+        .routes(routes!(categories::list_categories, categories::create_category))
+        .routes(routes!(sites::list_sites, sites::create_site))
+        .routes(routes!(sites::get_site))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user))
+        .routes(routes!(devices::list_devices, devices::create_device))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of this API.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api_routes();
+    let doc = Arc::new(doc);
+    let routes = routes.route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    );
+    middleware::wrap(
+        routes
+            .fallback(middleware::not_found)
+            .layer(DefaultBodyLimit::max(state.config.body_limit)),
+        state,
+    )
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,41 @@
+//! Asset categories.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use domain::categories;
+use mobile_shared::wire::{Category, NewCategory, Page, Problem};
+use mobile_shared::Action;
+
+use super::PageParams;
+use crate::auth::CurrentUser;
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::AppState;
+
+/// List categories.
+#[utoipa::path(get, path = "/api/v1/categories", tag = "assets", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Page<Category>)))]
+pub async fn list_categories(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<Category>>> {
+    user.require(Action::CategoryRead)?;
+    Ok(Json(categories::list(&state.store, q.page()?).await?))
+}
+
+/// Create a category.
+#[utoipa::path(post, path = "/api/v1/categories", tag = "assets", security(("bearer" = [])), request_body = NewCategory,
+    responses((status = 201, body = Category), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_category(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(new): ApiJson<NewCategory>,
+) -> ApiResult<(StatusCode, Json<Category>)> {
+    user.require(Action::CategoryWrite)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(categories::create(&state.store, &user.actor(), new).await?),
+    ))
+}

@@ -1,0 +1,68 @@
+//! Sites.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use domain::sites;
+use mobile_shared::wire::{NewSite, Page, Problem, Site, SiteKind};
+use mobile_shared::Action;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::PageParams;
+use crate::auth::CurrentUser;
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SiteQuery {
+    pub kind: Option<SiteKind>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// List sites.
+#[utoipa::path(get, path = "/api/v1/sites", tag = "sites", security(("bearer" = [])), params(SiteQuery),
+    responses((status = 200, body = Page<Site>), (status = 401, body = Problem)))]
+pub async fn list_sites(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<SiteQuery>,
+) -> ApiResult<Json<Page<Site>>> {
+    user.require(Action::SiteRead)?;
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    Ok(Json(sites::list(&state.store, q.kind, page).await?))
+}
+
+/// Create a site (depot, customer site or workshop), optionally with a geofence.
+#[utoipa::path(post, path = "/api/v1/sites", tag = "sites", security(("bearer" = [])), request_body = NewSite,
+    responses((status = 201, body = Site), (status = 422, body = Problem)))]
+pub async fn create_site(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(new): ApiJson<NewSite>,
+) -> ApiResult<(StatusCode, Json<Site>)> {
+    user.require(Action::SiteWrite)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(sites::create(&state.store, &user.actor(), new).await?),
+    ))
+}
+
+/// Read one site.
+#[utoipa::path(get, path = "/api/v1/sites/{id}", tag = "sites", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, body = Site), (status = 404, body = Problem)))]
+pub async fn get_site(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Site>> {
+    user.require(Action::SiteRead)?;
+    Ok(Json(sites::get(&state.store, id).await?))
+}

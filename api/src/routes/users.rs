@@ -1,0 +1,54 @@
+//! Users (admin only).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use domain::users;
+use mobile_shared::wire::{NewUser, Page, Problem, User};
+use mobile_shared::Action;
+use uuid::Uuid;
+
+use super::PageParams;
+use crate::auth::CurrentUser;
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::AppState;
+
+/// List users.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Page<User>), (status = 403, body = Problem)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<User>>> {
+    user.require(Action::UserRead)?;
+    Ok(Json(users::list(&state.store, q.page()?).await?))
+}
+
+/// Create a user with one role.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = NewUser,
+    responses((status = 201, body = User), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(new): ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    user.require(Action::UserWrite)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(users::create(&state.store, &user.actor(), new).await?),
+    ))
+}
+
+/// Read one user.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, body = User), (status = 404, body = Problem)))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<User>> {
+    user.require(Action::UserRead)?;
+    Ok(Json(users::get(&state.store, id).await?))
+}

@@ -1,0 +1,135 @@
+//! The one error type of the domain crate. The API maps each variant to an HTTP status in one
+//! place; database errors are classified here by their kind, never by constraint name.
+
+use std::collections::BTreeMap;
+
+use sqlx::error::ErrorKind;
+
+/// Per-field validation messages, keyed by the JSON field name.
+pub type FieldErrors = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+
+    /// The request conflicts with the current state (duplicate, stale version, illegal
+    /// transition). `detail` carries machine-readable context such as the current state.
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        detail: Option<serde_json::Value>,
+    },
+
+    #[error("validation failed")]
+    Validation(FieldErrors),
+
+    /// A referenced row does not exist (foreign key).
+    #[error("{message}")]
+    InvalidReference {
+        field: Option<&'static str>,
+        message: String,
+    },
+
+    #[error("invalid username or password")]
+    InvalidCredentials,
+
+    #[error("configuration: {0}")]
+    Config(String),
+
+    #[error("database: {0}")]
+    Database(#[source] sqlx::Error),
+
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl DomainError {
+    /// A validation error on one field.
+    pub fn field(name: &str, message: impl Into<String>) -> DomainError {
+        let mut f = FieldErrors::new();
+        f.insert(name.to_owned(), message.into());
+        DomainError::Validation(f)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> DomainError {
+        DomainError::Conflict {
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    /// Whether this error means the database could not be reached or failed (a 5xx).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            DomainError::Database(sqlx::Error::PoolTimedOut)
+                | DomainError::Database(sqlx::Error::Io(_))
+                | DomainError::Database(sqlx::Error::PoolClosed)
+        )
+    }
+}
+
+impl From<sqlx::Error> for DomainError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            match db.kind() {
+                ErrorKind::UniqueViolation => {
+                    return DomainError::conflict("already_exists", "that value is already taken")
+                }
+                ErrorKind::ForeignKeyViolation => {
+                    return DomainError::InvalidReference {
+                        field: None,
+                        message: "a referenced record does not exist".into(),
+                    }
+                }
+                ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
+                    return DomainError::Validation(FieldErrors::from([(
+                        "_".to_owned(),
+                        db.message().to_owned(),
+                    )]))
+                }
+                _ => {}
+            }
+        }
+        DomainError::Database(e)
+    }
+}
+
+/// Collects field errors while validating a whole input, so a client learns every problem at once.
+#[derive(Debug, Default)]
+pub struct Validator(FieldErrors);
+
+impl Validator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.entry(field.to_owned()).or_insert_with(|| message.into());
+    }
+
+    /// Records `Err` results under `field` and passes `Ok` values through.
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), DomainError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Validation(self.0))
+        }
+    }
+}

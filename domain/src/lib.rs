@@ -1,0 +1,28 @@
+//! fieldops business logic and persistence.
+//!
+//! [`Store`] is the database handle (SQLite or PostgreSQL, chosen from the URL). Each module
+//! below is a service over it: every function that changes business data runs in one
+//! transaction and writes its audit entry in that same transaction. Only this crate names SQL
+//! or a sqlx driver; callers see domain types from `mobile_shared::wire` and [`DomainError`].
+#![forbid(unsafe_code)]
+
+pub mod actor;
+pub mod assets;
+pub mod audit;
+pub mod categories;
+pub mod clock;
+pub mod devices;
+pub mod error;
+pub mod identifiers;
+pub mod pagination;
+pub mod secrets;
+pub mod sites;
+pub mod store;
+pub mod users;
+
+pub use actor::Actor;
+pub use error::{DomainError, FieldErrors};
+pub use pagination::PageRequest;
+pub use store::{Backend, Store, StoreOptions, Tx};
+#[cfg(feature = "testing")]
+pub mod testing;

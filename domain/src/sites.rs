@@ -1,0 +1,177 @@
+//! Sites: depots, customer sites and workshops, each with an optional geofence.
+
+use chrono::{DateTime, Utc};
+use mobile_shared::wire::{Geofence, LatLon, NewSite, Page, Site, SiteKind};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::actor::Actor;
+use crate::error::{DomainError, Validator};
+use crate::pagination::PageRequest;
+use crate::store::{Store, Tx};
+use crate::{audit, clock, on_read, on_tx};
+
+/// Largest circular geofence: 100 km is already a region, not a site.
+pub const MAX_RADIUS_M: f64 = 100_000.0;
+pub const MAX_POLYGON_POINTS: usize = 1_000;
+
+#[derive(sqlx::FromRow)]
+struct SiteRow {
+    id: Uuid,
+    name: String,
+    kind: String,
+    address: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    geofence: Option<Json<Geofence>>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl SiteRow {
+    fn into_site(self) -> Site {
+        Site {
+            id: self.id,
+            name: self.name,
+            kind: SiteKind::parse(&self.kind).unwrap_or(SiteKind::Depot),
+            address: self.address,
+            location: match (self.lat, self.lon) {
+                (Some(lat), Some(lon)) => Some(LatLon { lat, lon }),
+                _ => None,
+            },
+            geofence: self.geofence.map(|g| g.0),
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+const SITE_COLUMNS: &str =
+    "id, name, kind, address, lat, lon, geofence, version, created_at, updated_at";
+
+/// Whether a coordinate pair is on the globe.
+pub fn valid_lat_lon(p: &LatLon) -> bool {
+    p.lat.is_finite()
+        && p.lon.is_finite()
+        && (-90.0..=90.0).contains(&p.lat)
+        && (-180.0..=180.0).contains(&p.lon)
+}
+
+fn validate_geofence(v: &mut Validator, g: &Geofence) {
+    match g {
+        Geofence::Circle { center, radius_m } => {
+            if !valid_lat_lon(center) {
+                v.add("geofence.center", "latitude must be in [-90, 90] and longitude in [-180, 180]");
+            }
+            if !radius_m.is_finite() || *radius_m <= 0.0 || *radius_m > MAX_RADIUS_M {
+                v.add("geofence.radius_m", format!("must be > 0 and at most {MAX_RADIUS_M} m"));
+            }
+        }
+        Geofence::Polygon { points } => {
+            let mut distinct: Vec<(u64, u64)> = points
+                .iter()
+                .map(|p| (p.lat.to_bits(), p.lon.to_bits()))
+                .collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() < 3 {
+                v.add("geofence.points", "a polygon needs at least 3 distinct points");
+            } else if points.len() > MAX_POLYGON_POINTS {
+                v.add("geofence.points", format!("at most {MAX_POLYGON_POINTS} points"));
+            } else if !points.iter().all(valid_lat_lon) {
+                v.add("geofence.points", "latitude must be in [-90, 90] and longitude in [-180, 180]");
+            }
+        }
+    }
+}
+
+pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, DomainError> {
+    let mut v = Validator::new();
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        v.add("name", "must be 1-200 characters");
+    }
+    if let Some(loc) = &new.location {
+        if !valid_lat_lon(loc) {
+            v.add("location", "latitude must be in [-90, 90] and longitude in [-180, 180]");
+        }
+    }
+    if let Some(g) = &new.geofence {
+        validate_geofence(&mut v, g);
+    }
+    v.finish()?;
+    let now = clock::now();
+    let site = Site {
+        id: clock::new_id(),
+        name,
+        kind: new.kind,
+        address: new.address.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()),
+        location: new.location,
+        geofence: new.geofence,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = store.begin().await?;
+    let sql = format!(
+        "INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
+    );
+    on_tx!(&mut tx, |c| sqlx::query(&sql)
+        .bind(site.id)
+        .bind(&site.name)
+        .bind(site.kind.as_str())
+        .bind(&site.address)
+        .bind(site.location.map(|l| l.lat))
+        .bind(site.location.map(|l| l.lon))
+        .bind(site.geofence.clone().map(Json))
+        .bind(site.version)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    audit::record(&mut tx, actor, "site.create", "site", site.id, None::<&()>, Some(&site)).await?;
+    tx.commit().await?;
+    Ok(site)
+}
+
+pub async fn get(store: &Store, id: Uuid) -> Result<Site, DomainError> {
+    let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE id = $1");
+    let row: Option<SiteRow> = on_read!(store, |p| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+    Ok(row.ok_or(DomainError::NotFound { entity: "site" })?.into_site())
+}
+
+/// Whether a site exists, inside a write transaction (for reference checks).
+pub(crate) async fn exists(tx: &mut Tx, id: Uuid) -> Result<bool, DomainError> {
+    let n: i64 = on_tx!(tx, |c| sqlx::query_scalar("SELECT COUNT(*) FROM sites WHERE id = $1")
+        .bind(id)
+        .fetch_one(c)
+        .await)?;
+    Ok(n > 0)
+}
+
+pub async fn list(
+    store: &Store,
+    kind: Option<SiteKind>,
+    page: PageRequest,
+) -> Result<Page<Site>, DomainError> {
+    let sql = format!(
+        "SELECT {SITE_COLUMNS} FROM sites WHERE ($1 IS NULL OR kind = $1) AND ($2 IS NULL OR id > $2) \
+         ORDER BY id LIMIT $3"
+    );
+    let rows: Vec<SiteRow> = on_read!(store, |p| sqlx::query_as(&sql)
+        .bind(kind.map(|k| k.as_str()))
+        .bind(page.after)
+        .bind(page.fetch())
+        .fetch_all(p)
+        .await)?;
+    let (rows, next_cursor) = page.finish(rows, |r| r.id);
+    Ok(Page {
+        items: rows.into_iter().map(SiteRow::into_site).collect(),
+        next_cursor,
+    })
+}

@@ -1,0 +1,275 @@
+//! Users, login sessions and first-run setup.
+
+use chrono::{DateTime, Duration, Utc};
+use mobile_shared::wire::{LoginResponse, NewUser, Page, User};
+use mobile_shared::Role;
+use uuid::Uuid;
+
+use crate::actor::Actor;
+use crate::error::{DomainError, Validator};
+use crate::pagination::PageRequest;
+use crate::secrets;
+use crate::store::Store;
+use crate::{audit, clock, on_read, on_tx};
+
+pub const MIN_PASSWORD_LEN: usize = 10;
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    username: String,
+    role: String,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    fn into_user(self) -> Result<User, DomainError> {
+        Ok(User {
+            id: self.id,
+            role: self
+                .role
+                .parse::<Role>()
+                .map_err(|e| DomainError::Internal(e.to_string()))?,
+            username: self.username,
+            disabled: self.disabled,
+            created_at: self.created_at,
+        })
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, role, disabled, created_at";
+
+fn validate_username(v: &mut Validator, username: &str) {
+    let ok_chars = username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if username.len() < 3 || username.len() > 64 || !ok_chars {
+        v.add(
+            "username",
+            "must be 3-64 characters: letters, digits and . _ - @",
+        );
+    }
+}
+
+fn validate_password(v: &mut Validator, password: &str) {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_LEN {
+        v.add(
+            "password",
+            format!("must be at least {MIN_PASSWORD_LEN} characters"),
+        );
+    } else if n > MAX_PASSWORD_LEN {
+        v.add(
+            "password",
+            format!("must be at most {MAX_PASSWORD_LEN} characters"),
+        );
+    }
+}
+
+/// Creates a user. Usernames are stored lower-case so logins are case-insensitive.
+pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, DomainError> {
+    let username = new.username.trim().to_ascii_lowercase();
+    let mut v = Validator::new();
+    validate_username(&mut v, &username);
+    validate_password(&mut v, &new.password);
+    v.finish()?;
+    let hash = secrets::hash_password(new.password).await?;
+    let now = clock::now();
+    let user = User {
+        id: clock::new_id(),
+        username,
+        role: new.role,
+        disabled: false,
+        created_at: now,
+    };
+    let mut tx = store.begin().await?;
+    let sql = "INSERT INTO users (id, username, password_hash, role, disabled, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $6)";
+    on_tx!(&mut tx, |c| sqlx::query(sql)
+        .bind(user.id)
+        .bind(&user.username)
+        .bind(&hash)
+        .bind(user.role.as_str())
+        .bind(false)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))
+    .map_err(|e| match DomainError::from(e) {
+        DomainError::Conflict { .. } => DomainError::Conflict {
+            code: "username_taken",
+            message: format!("a user named `{}` already exists", user.username),
+            detail: None,
+        },
+        other => other,
+    })?;
+    audit::record(&mut tx, actor, "user.create", "user", user.id, None::<&()>, Some(&user)).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+pub async fn get(store: &Store, id: Uuid) -> Result<User, DomainError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let row: Option<UserRow> = on_read!(store, |p| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+    row.ok_or(DomainError::NotFound { entity: "user" })?.into_user()
+}
+
+pub async fn list(store: &Store, page: PageRequest) -> Result<Page<User>, DomainError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    );
+    let rows: Vec<UserRow> = on_read!(store, |p| sqlx::query_as(&sql)
+        .bind(page.after)
+        .bind(page.fetch())
+        .fetch_all(p)
+        .await)?;
+    let (rows, next_cursor) = page.finish(rows, |r| r.id);
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(UserRow::into_user)
+            .collect::<Result<_, _>>()?,
+        next_cursor,
+    })
+}
+
+/// On an empty database, creates the `admin` user. Returns the password when it was generated
+/// here (the caller shows it once); `None` when users already exist or a password was given.
+pub async fn ensure_first_admin(
+    store: &Store,
+    password: Option<String>,
+) -> Result<Option<String>, DomainError> {
+    let count: i64 = on_read!(store, |p| sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(p)
+        .await)?;
+    if count > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match password {
+        Some(p) => (p, false),
+        None => (secrets::random_password(), true),
+    };
+    let new = NewUser {
+        username: "admin".into(),
+        password: password.clone(),
+        role: Role::Admin,
+    };
+    create(store, &Actor::system(), new).await?;
+    Ok(generated.then_some(password))
+}
+
+/// The user behind a valid bearer token.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub username: String,
+    pub role: Role,
+}
+
+#[derive(sqlx::FromRow)]
+struct CredentialRow {
+    id: Uuid,
+    username: String,
+    role: String,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+    password_hash: String,
+}
+
+/// Checks a username and password and opens a session. Wrong password, unknown user and
+/// disabled user all give the same [`DomainError::InvalidCredentials`], in the same time.
+pub async fn login(
+    store: &Store,
+    username: &str,
+    password: &str,
+    ttl: Duration,
+) -> Result<LoginResponse, DomainError> {
+    let username = username.trim().to_ascii_lowercase();
+    let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1");
+    let row: Option<CredentialRow> = on_read!(store, |p| sqlx::query_as(&sql)
+        .bind(&username)
+        .fetch_optional(p)
+        .await)?;
+    let hash = row.as_ref().map(|r| r.password_hash.clone());
+    let verified = secrets::verify_password(password.to_owned(), hash).await;
+    let row = match row {
+        Some(r) if verified && !r.disabled => r,
+        _ => return Err(DomainError::InvalidCredentials),
+    };
+    let token = secrets::random_token(32);
+    let now = clock::now();
+    let expires_at = now + ttl;
+    let mut tx = store.begin().await?;
+    let sql = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+    on_tx!(&mut tx, |c| sqlx::query(sql)
+        .bind(secrets::token_hash(&token))
+        .bind(row.id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    let user = UserRow {
+        id: row.id,
+        username: row.username,
+        role: row.role,
+        disabled: row.disabled,
+        created_at: row.created_at,
+    }
+    .into_user()?;
+    Ok(LoginResponse {
+        token,
+        expires_at,
+        user,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionUserRow {
+    id: Uuid,
+    username: String,
+    role: String,
+}
+
+/// The user a bearer token belongs to, if the token is known, unexpired, not revoked, and its
+/// user is not disabled.
+pub async fn authenticate(store: &Store, token: &str) -> Result<Option<AuthUser>, DomainError> {
+    let sql = "SELECT u.id, u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id \
+               WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled = $3";
+    let row: Option<SessionUserRow> = on_read!(store, |p| sqlx::query_as(sql)
+        .bind(secrets::token_hash(token))
+        .bind(clock::now())
+        .bind(false)
+        .fetch_optional(p)
+        .await)?;
+    row.map(|r| {
+        Ok(AuthUser {
+            id: r.id,
+            role: r
+                .role
+                .parse()
+                .map_err(|e: mobile_shared::authz::UnknownRole| DomainError::Internal(e.to_string()))?,
+            username: r.username,
+        })
+    })
+    .transpose()
+}
+
+/// Revokes a token. Revoking an unknown or already revoked token is not an error.
+pub async fn logout(store: &Store, token: &str) -> Result<(), DomainError> {
+    let mut tx = store.begin().await?;
+    let sql = "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
+    on_tx!(&mut tx, |c| sqlx::query(sql)
+        .bind(clock::now())
+        .bind(secrets::token_hash(token))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    tx.commit().await
+}

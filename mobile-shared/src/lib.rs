@@ -1,0 +1,17 @@
+//! Pure library shared by the fieldops server, phone apps and simulators.
+//!
+//! It holds the wire types of the HTTP API, how asset codes and tag identifiers are normalised,
+//! and the pure domain rules both sides must agree on (asset status transitions, role
+//! permissions). It does no I/O and depends on no runtime, so it builds for mobile targets.
+#![forbid(unsafe_code)]
+
+pub mod authz;
+pub mod identifier;
+pub mod status;
+pub mod tag;
+pub mod telemetry;
+pub mod wire;
+
+pub use identifier::{normalize_asset_code, normalize_identifier, IdentifierError, IdentifierKind};
+pub use status::AssetStatus;
+pub use authz::{Action, Role};

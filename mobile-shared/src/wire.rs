@@ -1,0 +1,507 @@
+//! JSON wire types of the HTTP API (`/api/v1/…`), shared with phone apps so both sides agree on
+//! field names and shapes. The server derives its OpenAPI document from these types.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use crate::{AssetStatus, IdentifierKind, Role};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// Distinguishes a field that is absent (`None`) from one set to `null` (`Some(None)`) in a PATCH.
+pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Problem {
+    /// Stable snake_case code a program can branch on, e.g. `validation_failed`.
+    pub error: String,
+    /// A sentence for a person.
+    pub message: String,
+    /// Per-field messages, for validation errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
+    /// Extra machine-readable context (e.g. the current state on a conflict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// One page of a keyset-paginated list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+// ---- auth ------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginResponse {
+    /// Opaque bearer token: send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+// ---- users -----------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+// ---- sites -----------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SiteKind {
+    Depot,
+    CustomerSite,
+    Workshop,
+}
+
+impl SiteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteKind::Depot => "depot",
+            SiteKind::CustomerSite => "customer_site",
+            SiteKind::Workshop => "workshop",
+        }
+    }
+    pub fn parse(s: &str) -> Option<SiteKind> {
+        [SiteKind::Depot, SiteKind::CustomerSite, SiteKind::Workshop]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LatLon {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// A site's boundary: a polygon (ring of points, closed or not) or a circle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Geofence {
+    Polygon { points: Vec<LatLon> },
+    Circle { center: LatLon, radius_m: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Site {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: SiteKind,
+    pub address: Option<String>,
+    pub location: Option<LatLon>,
+    pub geofence: Option<Geofence>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewSite {
+    pub name: String,
+    pub kind: SiteKind,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub location: Option<LatLon>,
+    #[serde(default)]
+    pub geofence: Option<Geofence>,
+}
+
+// ---- categories ------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Category {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewCategory {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+// ---- assets ----------------------------------------------------------------------------------
+
+/// Where a position came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PositionSource {
+    Gps,
+    Scan,
+    Manual,
+}
+
+impl PositionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PositionSource::Gps => "gps",
+            PositionSource::Scan => "scan",
+            PositionSource::Manual => "manual",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PositionSource> {
+        [PositionSource::Gps, PositionSource::Scan, PositionSource::Manual]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Position {
+    pub lat: f64,
+    pub lon: f64,
+    pub at: DateTime<Utc>,
+    pub source: PositionSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DepreciationMethod {
+    None,
+    StraightLine,
+    DecliningBalance,
+}
+
+impl DepreciationMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepreciationMethod::None => "none",
+            DepreciationMethod::StraightLine => "straight_line",
+            DepreciationMethod::DecliningBalance => "declining_balance",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DepreciationMethod> {
+        [
+            DepreciationMethod::None,
+            DepreciationMethod::StraightLine,
+            DepreciationMethod::DecliningBalance,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Asset {
+    pub id: Uuid,
+    /// Human code printed on the machine, e.g. `EX-0042`; unique, upper-case.
+    pub code: String,
+    pub name: String,
+    pub status: AssetStatus,
+    pub category_id: Option<Uuid>,
+    /// The category's name.
+    pub category: Option<String>,
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub home_site_id: Option<Uuid>,
+    /// The site the asset is recorded at now.
+    pub site_id: Option<Uuid>,
+    pub position: Option<Position>,
+    pub engine_hours: Option<f64>,
+    pub odometer_km: Option<f64>,
+    pub purchase_date: Option<NaiveDate>,
+    /// Purchase price in minor units (cents) of the installation's currency.
+    pub purchase_price_cents: Option<i64>,
+    pub depreciation_method: DepreciationMethod,
+    pub useful_life_months: Option<i32>,
+    pub residual_value_cents: Option<i64>,
+    /// Optimistic-concurrency token: send it back on PATCH.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewAsset {
+    pub code: String,
+    pub name: String,
+    /// Defaults to `available`.
+    #[serde(default)]
+    pub status: Option<AssetStatus>,
+    /// Category name or id.
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub make: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub home_site_id: Option<Uuid>,
+    /// Defaults to the home site.
+    #[serde(default)]
+    pub site_id: Option<Uuid>,
+    #[serde(default)]
+    pub engine_hours: Option<f64>,
+    #[serde(default)]
+    pub odometer_km: Option<f64>,
+    #[serde(default)]
+    pub purchase_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub purchase_price_cents: Option<i64>,
+    #[serde(default)]
+    pub depreciation_method: Option<DepreciationMethod>,
+    #[serde(default)]
+    pub useful_life_months: Option<i32>,
+    #[serde(default)]
+    pub residual_value_cents: Option<i64>,
+}
+
+/// A partial update. Absent fields are unchanged; `null` clears a nullable field.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AssetPatch {
+    /// The `version` you read; a stale one answers 409.
+    pub version: i64,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub status: Option<AssetStatus>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub category: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub make: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub model: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub serial: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Uuid>))]
+    pub home_site_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Uuid>))]
+    pub site_id: Option<Option<Uuid>>,
+    #[serde(default)]
+    pub engine_hours: Option<f64>,
+    #[serde(default)]
+    pub odometer_km: Option<f64>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>))]
+    pub purchase_date: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
+    pub purchase_price_cents: Option<Option<i64>>,
+    #[serde(default)]
+    pub depreciation_method: Option<DepreciationMethod>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i32>))]
+    pub useful_life_months: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
+    pub residual_value_cents: Option<Option<i64>>,
+}
+
+// ---- identifiers -----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Identifier {
+    pub id: Uuid,
+    pub asset_id: Uuid,
+    pub kind: IdentifierKind,
+    /// Normalised value (see `mobile_shared::identifier`).
+    pub value: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewIdentifier {
+    pub kind: IdentifierKind,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MatchedIdentifier {
+    /// `code` when the scanned text matched the asset code itself.
+    pub kind: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Resolved {
+    pub asset: Asset,
+    pub matched: MatchedIdentifier,
+}
+
+// ---- devices ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Device {
+    pub id: Uuid,
+    /// The tracker's id: its MQTT username and the `<device_id>` in its topics.
+    pub device_id: String,
+    pub asset_id: Option<Uuid>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    pub device_id: String,
+    #[serde(default)]
+    pub asset_id: Option<Uuid>,
+}
+
+/// Answer to device registration: the only time the MQTT password is ever shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeviceCreated {
+    pub device: Device,
+    pub mqtt_username: String,
+    pub mqtt_password: String,
+    /// The topic prefix this device publishes under.
+    pub topic_prefix: String,
+}
+
+// ---- audit -----------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSource {
+    Api,
+    Mqtt,
+    Cli,
+    System,
+}
+
+impl AuditSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditSource::Api => "api",
+            AuditSource::Mqtt => "mqtt",
+            AuditSource::Cli => "cli",
+            AuditSource::System => "system",
+        }
+    }
+    pub fn parse(s: &str) -> Option<AuditSource> {
+        [
+            AuditSource::Api,
+            AuditSource::Mqtt,
+            AuditSource::Cli,
+            AuditSource::System,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor_user_id: Option<Uuid>,
+    /// Username, device id, or `system`.
+    pub actor: String,
+    pub source: AuditSource,
+    /// e.g. `asset.create`, `asset.update`, `identifier.remove`.
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub before: Option<serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub after: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_tells_absent_from_null() {
+        let p: AssetPatch = serde_json::from_str(r#"{"version":3,"make":null}"#).unwrap();
+        assert_eq!(p.make, Some(None));
+        assert_eq!(p.model, None);
+        let p: AssetPatch = serde_json::from_str(r#"{"version":3,"make":"CAT"}"#).unwrap();
+        assert_eq!(p.make, Some(Some("CAT".into())));
+    }
+
+    #[test]
+    fn geofence_is_tagged() {
+        let g: Geofence = serde_json::from_str(
+            r#"{"type":"circle","center":{"lat":48.1,"lon":11.5},"radius_m":250}"#,
+        )
+        .unwrap();
+        assert!(matches!(g, Geofence::Circle { radius_m, .. } if radius_m == 250.0));
+    }
+}

@@ -1,0 +1,228 @@
+//! Configuration, layered: built-in defaults → TOML file (`--config`) → environment
+//! (`FIELDOPS_*`) → command-line flags. clap reads the environment and the flags (a flag wins
+//! over its variable); the file fills what neither gave; defaults fill the rest.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://fieldops.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_MQTT_LISTEN: &str = "127.0.0.1:1883";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Options every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// TOML configuration file; its keys are the long flag names with `_` for `-`.
+    #[arg(long, global = true, env = "FIELDOPS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL: `sqlite://PATH` (created if missing) or `postgres://…`. [default: sqlite://fieldops.db]
+    #[arg(long, global = true, env = "FIELDOPS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Log format on stderr; the level comes from `RUST_LOG` (default `info`). [default: text]
+    #[arg(long, global = true, env = "FIELDOPS_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Options of the server commands.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// HTTP address to listen on (port 0 picks a free port). [default: 127.0.0.1:8080]
+    #[arg(long, env = "FIELDOPS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// External MQTT broker, `mqtt://[user:password@]host[:port]`; when set, no embedded broker runs.
+    #[arg(long, env = "FIELDOPS_MQTT_URL", hide_env_values = true)]
+    pub mqtt_url: Option<String>,
+    /// Address of the embedded MQTT broker (port 0 picks a free port). [default: 127.0.0.1:1883]
+    #[arg(long, env = "FIELDOPS_MQTT_LISTEN")]
+    pub mqtt_listen: Option<SocketAddr>,
+    /// Directory for files the server keeps (photos, exports). [default: ./data]
+    #[arg(long, env = "FIELDOPS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Bearer token that may scrape /metrics without a user session.
+    #[arg(long, env = "FIELDOPS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Lifetime of a login token, in hours. [default: 12]
+    #[arg(long, env = "FIELDOPS_SESSION_TTL_HOURS")]
+    pub session_ttl_hours: Option<u32>,
+}
+
+/// The TOML file: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub database_url: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub listen: Option<SocketAddr>,
+    pub mqtt_url: Option<String>,
+    pub mqtt_listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub metrics_token: Option<String>,
+    pub session_ttl_hours: Option<u32>,
+    pub request_timeout_secs: Option<u64>,
+    pub body_limit_bytes: Option<usize>,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+}
+
+/// Where MQTT comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Mqtt {
+    Embedded(SocketAddr),
+    External(String),
+}
+
+impl std::fmt::Debug for Mqtt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mqtt::Embedded(a) => write!(f, "Embedded({a})"),
+            Mqtt::External(url) => write!(f, "External({})", domain::store::redact_url(url)),
+        }
+    }
+}
+
+/// The resolved settings of a server process.
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub log_format: LogFormat,
+    pub listen: SocketAddr,
+    pub mqtt: Mqtt,
+    pub data_dir: PathBuf,
+    pub metrics_token: Option<String>,
+    pub session_ttl_hours: u32,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+}
+
+impl std::fmt::Debug for Settings {
+    // Secrets never reach the logs: the URL password is masked and the token omitted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &domain::store::redact_url(&self.database_url))
+            .field("log_format", &self.log_format)
+            .field("listen", &self.listen)
+            .field("mqtt", &self.mqtt)
+            .field("data_dir", &self.data_dir)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("session_ttl_hours", &self.session_ttl_hours)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .finish()
+    }
+}
+
+fn parse_addr(s: &str) -> anyhow::Result<SocketAddr> {
+    s.parse().with_context(|| format!("bad address {s}"))
+}
+
+/// The database URL and log format for any command.
+pub fn common(common: &CommonArgs, file: &FileConfig) -> (String, LogFormat) {
+    let db = common
+        .database_url
+        .clone()
+        .or_else(|| file.database_url.clone())
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    let log = common.log_format.or(file.log_format).unwrap_or(LogFormat::Text);
+    (db, log)
+}
+
+pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Result<Settings> {
+    let (database_url, log_format) = common(c, file);
+    let mqtt = match s.mqtt_url.clone().or_else(|| file.mqtt_url.clone()) {
+        Some(url) => Mqtt::External(url),
+        None => Mqtt::Embedded(match s.mqtt_listen.or(file.mqtt_listen) {
+            Some(a) => a,
+            None => parse_addr(DEFAULT_MQTT_LISTEN)?,
+        }),
+    };
+    Ok(Settings {
+        database_url,
+        log_format,
+        listen: match s.listen.or(file.listen) {
+            Some(a) => a,
+            None => parse_addr(DEFAULT_LISTEN)?,
+        },
+        mqtt,
+        data_dir: s
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        metrics_token: s.metrics_token.clone().or_else(|| file.metrics_token.clone()),
+        session_ttl_hours: s.session_ttl_hours.or(file.session_ttl_hours).unwrap_or(12),
+        request_timeout_secs: file.request_timeout_secs.unwrap_or(30),
+        body_limit_bytes: file.body_limit_bytes.unwrap_or(1024 * 1024),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none_common() -> CommonArgs {
+        CommonArgs {
+            config: None,
+            database_url: None,
+            log_format: None,
+        }
+    }
+
+    fn none_serve() -> ServeArgs {
+        ServeArgs {
+            listen: None,
+            mqtt_url: None,
+            mqtt_listen: None,
+            data_dir: None,
+            metrics_token: None,
+            session_ttl_hours: None,
+        }
+    }
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.mqtt, Mqtt::Embedded(DEFAULT_MQTT_LISTEN.parse().unwrap()));
+
+        let file: FileConfig = toml::from_str(
+            "database_url = \"postgres://u:pw@db/x\"\nlisten = \"0.0.0.0:9000\"\nmqtt_url = \"mqtt://b:1883\"",
+        )
+        .unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.mqtt, Mqtt::External("mqtt://b:1883".into()));
+        assert!(!format!("{s:?}").contains("pw"));
+
+        let mut flags = none_serve();
+        flags.listen = Some("127.0.0.1:0".parse().unwrap());
+        let s = resolve(&none_common(), &flags, &file).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:0");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors() {
+        assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+    }
+}

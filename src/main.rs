@@ -1,0 +1,223 @@
+//! The `fieldops` binary: reads configuration, starts tracing, opens the database, starts the
+//! embedded MQTT broker when asked, wires the API and the IoT gateway together, and shuts down
+//! gracefully. It is the only part of the system that reads flags, environment and files.
+#![forbid(unsafe_code)]
+
+mod broker;
+mod config;
+mod serve;
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use domain::{Actor, Store, StoreOptions};
+use mobile_shared::wire::{NewDevice, NewUser};
+use mobile_shared::Role;
+
+use crate::config::{CommonArgs, FileConfig, LogFormat, ServeArgs};
+
+#[derive(Debug, Parser)]
+#[command(name = "fieldops", version, about = "Equipment-rental and field-service backend.",
+    long_about = "Equipment-rental and field-service backend: asset registry, field scans, GPS telemetry over MQTT.\n\
+Every flag can also be set through its FIELDOPS_<NAME> environment variable or in the --config TOML file \
+(flags win over the environment, the environment over the file).")]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API and the IoT gateway in one process (embedded MQTT broker unless --mqtt-url).
+    Serve(ServeArgs),
+    /// Run the HTTP API alone (scale-out: several API processes behind a load balancer).
+    Api(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage GPS trackers.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from stdin with --password-stdin, else generated and printed once.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Register a tracker and print its MQTT credentials (shown this once only).
+    Add {
+        /// The tracker's id: its MQTT username and topic level.
+        #[arg(long)]
+        device_id: String,
+        /// Asset code or id to bind the tracker to.
+        #[arg(long)]
+        asset: Option<String>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse::<Role>().map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let file = match FileConfig::load(cli.common.config.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let (_, log_format) = config::common(&cli.common, &file);
+    init_tracing(log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, file)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rumqttd=warn,rumqttc=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = config::resolve(&cli.common, &args, &file)?;
+            serve::run(settings, serve::Role::All).await
+        }
+        Command::Api(args) => {
+            let settings = config::resolve(&cli.common, &args, &file)?;
+            serve::run(settings, serve::Role::ApiOnly).await
+        }
+        Command::Migrate => {
+            let (url, _) = config::common(&cli.common, &file);
+            let store = open_store(&url).await?;
+            store.close().await;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+        }) => {
+            let (url, _) = config::common(&cli.common, &file);
+            let store = open_store(&url).await?;
+            let (password, generated) = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the password from stdin")?;
+                (s.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                (domain::secrets::random_password(), true)
+            };
+            let user = domain::users::create(
+                &store,
+                &Actor::cli(),
+                NewUser {
+                    username,
+                    password: password.clone(),
+                    role,
+                },
+            )
+            .await
+            .map_err(describe)?;
+            println!("created user {} ({})", user.username, user.role);
+            if generated {
+                println!("password: {password}   (shown once; store it now)");
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Device(DeviceCommand::Add { device_id, asset }) => {
+            let (url, _) = config::common(&cli.common, &file);
+            let store = open_store(&url).await?;
+            let asset_id = match asset {
+                None => None,
+                Some(key) => Some(
+                    match uuid::Uuid::parse_str(&key) {
+                        Ok(id) => domain::assets::get(&store, id).await,
+                        Err(_) => domain::identifiers::resolve(&store, &key)
+                            .await
+                            .map(|r| r.asset),
+                    }
+                    .map_err(describe)
+                    .with_context(|| format!("asset `{key}`"))?
+                    .id,
+                ),
+            };
+            let created =
+                domain::devices::create(&store, &Actor::cli(), NewDevice { device_id, asset_id })
+                    .await
+                    .map_err(describe)?;
+            println!("device registered: {}", created.device.device_id);
+            println!("mqtt username: {}", created.mqtt_username);
+            println!("mqtt password: {}   (shown once; store it now)", created.mqtt_password);
+            println!("publish to:    {}telemetry", created.topic_prefix);
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// Turns validation errors into readable text for the terminal.
+fn describe(e: domain::DomainError) -> anyhow::Error {
+    match e {
+        domain::DomainError::Validation(fields) => anyhow::anyhow!(
+            "invalid input: {}",
+            fields
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::Error::new(other),
+    }
+}
+
+async fn open_store(url: &str) -> anyhow::Result<Store> {
+    let store = Store::connect(url, &StoreOptions::default())
+        .await
+        .with_context(|| format!("opening database {}", domain::store::redact_url(url)))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}

@@ -1,0 +1,157 @@
+//! `fieldops serve` / `fieldops api`: one process running the API and, for `serve`, the IoT
+//! gateway (with the embedded broker unless an external one is configured).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use domain::{Store, StoreOptions};
+use iot_gateway::{BrokerAddress, Gateway, GatewayOptions};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::broker;
+use crate::config::{Mqtt, Settings};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// API and gateway (and the embedded broker unless `--mqtt-url`).
+    All,
+    /// API only.
+    ApiOnly,
+}
+
+pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
+    tracing::info!(?settings, ?role, "starting fieldops {}", env!("CARGO_PKG_VERSION"));
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+
+    let store = Store::connect(&settings.database_url, &StoreOptions::default())
+        .await
+        .with_context(|| {
+            format!(
+                "opening database {} (see --database-url)",
+                domain::store::redact_url(&settings.database_url)
+            )
+        })?;
+    store.migrate().await.context("applying migrations")?;
+    first_run(&store).await?;
+
+    // Bind HTTP before starting anything long-lived, so a taken port fails fast and clearly.
+    let listener = TcpListener::bind(settings.listen).await.with_context(|| {
+        format!(
+            "cannot listen for HTTP on {} (choose another address with --listen / FIELDOPS_LISTEN)",
+            settings.listen
+        )
+    })?;
+    let http_addr = listener.local_addr()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+
+    let mut gateway = None;
+    if role == Role::All {
+        let address = match &settings.mqtt {
+            Mqtt::Embedded(addr) => {
+                let bound = broker::start(*addr)?;
+                println!("fieldops: embedded MQTT broker on mqtt://{bound}");
+                tracing::info!(%bound, "embedded MQTT broker started");
+                BrokerAddress {
+                    host: bound.ip().to_string(),
+                    port: bound.port(),
+                    username: None,
+                    password: None,
+                }
+            }
+            Mqtt::External(url) => BrokerAddress::parse(url)?,
+        };
+        gateway = Some(Gateway::start(GatewayOptions::new(address), stopped()));
+    }
+
+    let mut api_config = api::ApiConfig {
+        session_ttl: chrono::Duration::hours(i64::from(settings.session_ttl_hours.max(1))),
+        body_limit: settings.body_limit_bytes,
+        request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
+        metrics_token_sha256: None,
+    };
+    if let Some(token) = &settings.metrics_token {
+        api_config.metrics_token_sha256 = Some(Sha256::digest(token.as_bytes()).to_vec());
+    }
+    let mut state = api::AppState::new(store.clone(), api_config);
+    state.mqtt_connected = gateway.as_ref().map(Gateway::connected);
+
+    println!("fieldops: HTTP listening on http://{http_addr}");
+    tracing::info!(%http_addr, "HTTP listening");
+
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    api::serve(listener, state, stopped())
+        .await
+        .context("HTTP server")?;
+    if let Some(g) = gateway {
+        g.join().await;
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On an empty database, creates `admin`: with FIELDOPS_ADMIN_PASSWORD if set, otherwise with a
+/// random password printed once here. There is never a fixed default password.
+async fn first_run(store: &Store) -> anyhow::Result<()> {
+    let password = std::env::var("FIELDOPS_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let from_env = password.is_some();
+    match domain::users::ensure_first_admin(store, password).await {
+        Ok(Some(generated)) => {
+            // Printed on the console, not logged: logs are shipped and kept, this is a secret.
+            println!("==============================================================");
+            println!("fieldops: first run, created user `admin`");
+            println!("fieldops: admin password: {generated}");
+            println!("fieldops: this is shown once; change it or store it safely");
+            println!("==============================================================");
+        }
+        Ok(None) if from_env => {
+            tracing::info!("admin user ready (password from FIELDOPS_ADMIN_PASSWORD)");
+        }
+        Ok(None) => {}
+        Err(domain::DomainError::Validation(f)) => {
+            anyhow::bail!(
+                "FIELDOPS_ADMIN_PASSWORD is not acceptable: {}",
+                f.values().cloned().collect::<Vec<_>>().join("; ")
+            )
+        }
+        Err(e) => return Err(e).context("creating the first admin user"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
