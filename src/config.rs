@@ -28,7 +28,12 @@ pub struct CommonArgs {
     #[arg(long, global = true, env = "FIELDOPS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Database URL: `sqlite://PATH` (created if missing) or `postgres://…`. [default: sqlite://fieldops.db]
-    #[arg(long, global = true, env = "FIELDOPS_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "FIELDOPS_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Log format on stderr; the level comes from `RUST_LOG` (default `info`). [default: text]
     #[arg(long, global = true, env = "FIELDOPS_LOG_FORMAT", value_enum)]
@@ -56,6 +61,12 @@ pub struct ServeArgs {
     /// Lifetime of a login token, in hours. [default: 12]
     #[arg(long, env = "FIELDOPS_SESSION_TTL_HOURS")]
     pub session_ttl_hours: Option<u32>,
+    /// MQTT client id of this gateway; each gateway process needs its own. [default: fieldops-gateway]
+    #[arg(long, env = "FIELDOPS_MQTT_CLIENT_ID")]
+    pub mqtt_client_id: Option<String>,
+    /// Minutes without telemetry after which a tracker is marked offline and its asset stale. [default: 15]
+    #[arg(long, env = "FIELDOPS_SILENT_AFTER_MINUTES")]
+    pub silent_after_minutes: Option<u32>,
 }
 
 /// The TOML file: every key optional.
@@ -70,6 +81,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub metrics_token: Option<String>,
     pub session_ttl_hours: Option<u32>,
+    pub mqtt_client_id: Option<String>,
+    pub silent_after_minutes: Option<u32>,
     pub request_timeout_secs: Option<u64>,
     pub body_limit_bytes: Option<usize>,
 }
@@ -111,6 +124,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub metrics_token: Option<String>,
     pub session_ttl_hours: u32,
+    pub mqtt_client_id: String,
+    pub silent_after_minutes: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
 }
@@ -119,13 +134,18 @@ impl std::fmt::Debug for Settings {
     // Secrets never reach the logs: the URL password is masked and the token omitted.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
-            .field("database_url", &domain::store::redact_url(&self.database_url))
+            .field(
+                "database_url",
+                &domain::store::redact_url(&self.database_url),
+            )
             .field("log_format", &self.log_format)
             .field("listen", &self.listen)
             .field("mqtt", &self.mqtt)
             .field("data_dir", &self.data_dir)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("session_ttl_hours", &self.session_ttl_hours)
+            .field("mqtt_client_id", &self.mqtt_client_id)
+            .field("silent_after_minutes", &self.silent_after_minutes)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .finish()
@@ -143,7 +163,10 @@ pub fn common(common: &CommonArgs, file: &FileConfig) -> (String, LogFormat) {
         .clone()
         .or_else(|| file.database_url.clone())
         .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-    let log = common.log_format.or(file.log_format).unwrap_or(LogFormat::Text);
+    let log = common
+        .log_format
+        .or(file.log_format)
+        .unwrap_or(LogFormat::Text);
     (db, log)
 }
 
@@ -169,8 +192,20 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .clone()
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-        metrics_token: s.metrics_token.clone().or_else(|| file.metrics_token.clone()),
+        metrics_token: s
+            .metrics_token
+            .clone()
+            .or_else(|| file.metrics_token.clone()),
         session_ttl_hours: s.session_ttl_hours.or(file.session_ttl_hours).unwrap_or(12),
+        mqtt_client_id: s
+            .mqtt_client_id
+            .clone()
+            .or_else(|| file.mqtt_client_id.clone())
+            .unwrap_or_else(|| "fieldops-gateway".to_owned()),
+        silent_after_minutes: s
+            .silent_after_minutes
+            .or(file.silent_after_minutes)
+            .unwrap_or(15),
         request_timeout_secs: file.request_timeout_secs.unwrap_or(30),
         body_limit_bytes: file.body_limit_bytes.unwrap_or(1024 * 1024),
     })
@@ -196,6 +231,8 @@ mod tests {
             data_dir: None,
             metrics_token: None,
             session_ttl_hours: None,
+            mqtt_client_id: None,
+            silent_after_minutes: None,
         }
     }
 

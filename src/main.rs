@@ -3,7 +3,6 @@
 //! gracefully. It is the only part of the system that reads flags, environment and files.
 #![forbid(unsafe_code)]
 
-mod broker;
 mod config;
 mod serve;
 
@@ -19,10 +18,14 @@ use mobile_shared::Role;
 use crate::config::{CommonArgs, FileConfig, LogFormat, ServeArgs};
 
 #[derive(Debug, Parser)]
-#[command(name = "fieldops", version, about = "Equipment-rental and field-service backend.",
+#[command(
+    name = "fieldops",
+    version,
+    about = "Equipment-rental and field-service backend.",
     long_about = "Equipment-rental and field-service backend: asset registry, field scans, GPS telemetry over MQTT.\n\
 Every flag can also be set through its FIELDOPS_<NAME> environment variable or in the --config TOML file \
-(flags win over the environment, the environment over the file).")]
+(flags win over the environment, the environment over the file)."
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -36,6 +39,10 @@ enum Command {
     Serve(ServeArgs),
     /// Run the HTTP API alone (scale-out: several API processes behind a load balancer).
     Api(ServeArgs),
+    /// Run the IoT gateway alone against --mqtt-url (scale-out: N gateways, each with its own
+    /// --mqtt-client-id, split the stream through a shared subscription). --listen serves only
+    /// /healthz, /readyz and /metrics.
+    Gateway(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage users.
@@ -44,6 +51,19 @@ enum Command {
     /// Manage GPS trackers.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// QR tools for operators.
+    #[command(subcommand)]
+    Qr(QrCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum QrCommand {
+    /// Decode QR codes from photos with the server's own decoder: one line per code found
+    /// (`FILE<TAB>TEXT`), nothing for a photo without one. Exit status 1 if a file is unreadable.
+    Decode {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,12 +92,44 @@ enum DeviceCommand {
     },
 }
 
+/// Decodes each file on the calling thread: a batch tool, no server involved.
+fn qr_decode(files: &[std::path::PathBuf]) -> ExitCode {
+    let limits = api::qr::DecodeLimits::default();
+    let mut failed = false;
+    for file in files {
+        let result = std::fs::read(file)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| api::qr::decode_image_bytes(&bytes, &limits).map_err(|e| e.to_string()));
+        match result {
+            Ok(codes) => {
+                for code in codes {
+                    // Escape line breaks so one code is always one line.
+                    let text = code.text.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r");
+                    println!("{}\t{}", file.display(), text);
+                }
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse::<Role>().map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Qr(QrCommand::Decode { files }) = &cli.command {
+        return qr_decode(files);
+    }
     let file = match FileConfig::load(cli.common.config.as_deref()) {
         Ok(f) => f,
         Err(e) => {
@@ -87,7 +139,10 @@ fn main() -> ExitCode {
     };
     let (_, log_format) = config::common(&cli.common, &file);
     init_tracing(log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -107,7 +162,10 @@ fn main() -> ExitCode {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rumqttd=warn,rumqttc=warn"));
+        .unwrap_or_else(|_| EnvFilter::new(
+            // rumqttd logs every ordinary client disconnect as an error from its router.
+            "info,sqlx=warn,rumqttd=warn,rumqttd::router::routing=off,rumqttc=warn",
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -126,6 +184,10 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Api(args) => {
             let settings = config::resolve(&cli.common, &args, &file)?;
             serve::run(settings, serve::Role::ApiOnly).await
+        }
+        Command::Gateway(args) => {
+            let settings = config::resolve(&cli.common, &args, &file)?;
+            serve::run(settings, serve::Role::GatewayOnly).await
         }
         Command::Migrate => {
             let (url, _) = config::common(&cli.common, &file);
@@ -168,6 +230,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Qr(_) => Ok(()),
         Command::Device(DeviceCommand::Add { device_id, asset }) => {
             let (url, _) = config::common(&cli.common, &file);
             let store = open_store(&url).await?;
@@ -185,13 +248,22 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     .id,
                 ),
             };
-            let created =
-                domain::devices::create(&store, &Actor::cli(), NewDevice { device_id, asset_id })
-                    .await
-                    .map_err(describe)?;
+            let created = domain::devices::create(
+                &store,
+                &Actor::cli(),
+                NewDevice {
+                    device_id,
+                    asset_id,
+                },
+            )
+            .await
+            .map_err(describe)?;
             println!("device registered: {}", created.device.device_id);
             println!("mqtt username: {}", created.mqtt_username);
-            println!("mqtt password: {}   (shown once; store it now)", created.mqtt_password);
+            println!(
+                "mqtt password: {}   (shown once; store it now)",
+                created.mqtt_password
+            );
             println!("publish to:    {}telemetry", created.topic_prefix);
             store.close().await;
             Ok(())

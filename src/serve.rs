@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use domain::{Store, StoreOptions};
-use iot_gateway::{BrokerAddress, Gateway, GatewayOptions};
+use std::sync::Arc;
+
+use domain::telemetry::{IngestOptions, Ingestor};
+use iot_gateway::{BrokerAddress, Gateway, GatewayOptions, IngestSettings};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::broker;
 use crate::config::{Mqtt, Settings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,10 +21,17 @@ pub enum Role {
     All,
     /// API only.
     ApiOnly,
+    /// Gateway only (plus health, readiness and metrics on --listen).
+    GatewayOnly,
 }
 
 pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
-    tracing::info!(?settings, ?role, "starting fieldops {}", env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        ?settings,
+        ?role,
+        "starting fieldops {}",
+        env!("CARGO_PKG_VERSION")
+    );
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
 
@@ -54,11 +63,19 @@ pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
         }
     };
 
+    let mut api_metrics = api::Metrics::new();
+    let gateway_metrics = iot_gateway::GatewayMetrics::default();
+    gateway_metrics.register(api_metrics.registry_mut());
+    let bus = domain::events::EventBus::default();
+
     let mut gateway = None;
-    if role == Role::All {
+    if role != Role::ApiOnly {
+        if role == Role::GatewayOnly && matches!(settings.mqtt, Mqtt::Embedded(_)) {
+            anyhow::bail!("`fieldops gateway` needs an external broker: pass --mqtt-url (FIELDOPS_MQTT_URL)");
+        }
         let address = match &settings.mqtt {
             Mqtt::Embedded(addr) => {
-                let bound = broker::start(*addr)?;
+                let bound = iot_gateway::broker::start(*addr)?;
                 println!("fieldops: embedded MQTT broker on mqtt://{bound}");
                 tracing::info!(%bound, "embedded MQTT broker started");
                 BrokerAddress {
@@ -70,7 +87,14 @@ pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
             }
             Mqtt::External(url) => BrokerAddress::parse(url)?,
         };
-        gateway = Some(Gateway::start(GatewayOptions::new(address), stopped()));
+        let mut options = GatewayOptions::new(address);
+        options.client_id = settings.mqtt_client_id.clone();
+        let ingest = IngestSettings {
+            silent_after: chrono::Duration::minutes(i64::from(settings.silent_after_minutes.max(1))),
+            ..IngestSettings::default()
+        };
+        let ingestor = Arc::new(Ingestor::new(store.clone(), bus.clone(), IngestOptions::default()));
+        gateway = Some(Gateway::start(options, ingestor, ingest, gateway_metrics, stopped()));
     }
 
     let mut api_config = api::ApiConfig {
@@ -83,7 +107,10 @@ pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
         api_config.metrics_token_sha256 = Some(Sha256::digest(token.as_bytes()).to_vec());
     }
     let mut state = api::AppState::new(store.clone(), api_config);
+    state.metrics = Arc::new(api_metrics);
+    state.events = bus;
     state.mqtt_connected = gateway.as_ref().map(Gateway::connected);
+    let ops_only = role == Role::GatewayOnly;
 
     println!("fieldops: HTTP listening on http://{http_addr}");
     tracing::info!(%http_addr, "HTTP listening");
@@ -93,9 +120,12 @@ pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
-    api::serve(listener, state, stopped())
-        .await
-        .context("HTTP server")?;
+    if ops_only {
+        api::serve_ops(listener, state, stopped()).await
+    } else {
+        api::serve(listener, state, stopped()).await
+    }
+    .context("HTTP server")?;
     if let Some(g) = gateway {
         g.join().await;
     }

@@ -41,14 +41,22 @@ impl CurrentUser {
 
     /// The audit-log actor for writes made through the API.
     pub fn actor(&self) -> Actor {
-        Actor::user(self.0.id, self.0.username.clone(), self.0.role, AuditSource::Api)
+        Actor::user(
+            self.0.id,
+            self.0.username.clone(),
+            self.0.role,
+            AuditSource::Api,
+        )
     }
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or_else(ApiError::unauthenticated)?;
         let user = users::authenticate(&state.store, token)
             .await?

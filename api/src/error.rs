@@ -49,7 +49,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn validation(fields: FieldErrors) -> ApiError {
@@ -80,13 +84,19 @@ impl ApiError {
     pub fn for_status(status: StatusCode) -> ApiError {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => ("not_found", "no such route"),
-            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this route"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("method_not_allowed", "method not allowed on this route")
+            }
             StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
             StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ("unsupported_media_type", "unsupported content type")
+            }
             StatusCode::UNAUTHORIZED => ("unauthenticated", "a valid bearer token is required"),
             StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
-            s if s.is_server_error() => ("internal_error", "the server failed to handle the request"),
+            s if s.is_server_error() => {
+                ("internal_error", "the server failed to handle the request")
+            }
             _ => ("bad_request", "the request could not be handled"),
         };
         ApiError::new(status, code, message)
@@ -108,7 +118,11 @@ impl From<DomainError> for ApiError {
             DomainError::Validation(fields) => ApiError::validation(fields),
             DomainError::InvalidReference { field, message } => match field {
                 Some(f) => ApiError::field(f, message),
-                None => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_reference", message),
+                None => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_reference",
+                    message,
+                ),
             },
             DomainError::InvalidCredentials => ApiError::new(
                 StatusCode::UNAUTHORIZED,

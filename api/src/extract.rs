@@ -26,8 +26,14 @@ where
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|ct| {
-                let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"))
+                let ct = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                ct == "application/json"
+                    || (ct.starts_with("application/") && ct.ends_with("+json"))
             })
             .unwrap_or(false);
         if !is_json {

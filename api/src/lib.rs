@@ -11,6 +11,7 @@ pub mod extract;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
+pub mod qr;
 pub mod routes;
 
 use std::future::Future;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Whether the gateway's MQTT connection is up; `None` in a process without a gateway.
     pub mqtt_connected: Option<watch::Receiver<bool>>,
+    /// Live fleet changes (positions, geofence crossings, device status) for live views.
+    pub events: domain::events::EventBus,
     pub config: Arc<ApiConfig>,
 }
 
@@ -67,6 +70,7 @@ impl AppState {
             store,
             metrics: Arc::new(Metrics::new()),
             mqtt_connected: None,
+            events: domain::events::EventBus::default(),
             config: Arc::new(config),
         }
     }
@@ -79,17 +83,26 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(assets::list_assets, assets::create_asset))
-        .routes(routes!(assets::get_asset, assets::patch_asset, assets::delete_asset))
+        .routes(routes!(
+            assets::get_asset,
+            assets::patch_asset,
+            assets::delete_asset
+        ))
         .routes(routes!(assets::list_identifiers, assets::add_identifier))
         .routes(routes!(assets::remove_identifier))
         .routes(routes!(assets::resolve))
-        .routes(routes!(categories::list_categories, categories::create_category))
+        .routes(routes!(
+            categories::list_categories,
+            categories::create_category
+        ))
         .routes(routes!(sites::list_sites, sites::create_site))
         .routes(routes!(sites::get_site))
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::get_user))
         .routes(routes!(devices::list_devices, devices::create_device))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(telemetry::positions))
+        .routes(routes!(telemetry::list_rejects))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
@@ -118,6 +131,26 @@ pub fn router(state: AppState) -> Router {
             .layer(DefaultBodyLimit::max(state.config.body_limit)),
         state,
     )
+}
+
+/// Only `/healthz`, `/readyz` and `/metrics`: for a process that runs the gateway alone.
+pub fn ops_router(state: AppState) -> Router {
+    let routes: Router<AppState> = Router::new()
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .route("/metrics", get(routes::ops::metrics));
+    middleware::wrap(routes.fallback(middleware::not_found), state)
+}
+
+/// Serves [`ops_router`] until `shutdown` resolves.
+pub async fn serve_ops(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, ops_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -24,7 +26,10 @@ pub(crate) fn wrap(routes: Router<AppState>, state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     let metrics_state = state.metrics.clone();
     routes
-        .layer(axum::middleware::from_fn_with_state(metrics_state, metrics::record))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics_state,
+            metrics::record,
+        ))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         (name = "users", description = "Users and roles (admin)"),
         (name = "devices", description = "GPS trackers (MQTT credentials)"),
         (name = "audit", description = "Audit log (admin)"),
+        (name = "telemetry", description = "Position history and refused telemetry"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

@@ -2,7 +2,9 @@
 //! soft delete. Status changes go through [`AssetStatus::can_become`], the one transition table.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use mobile_shared::wire::{Asset, AssetPatch, DepreciationMethod, NewAsset, Page, Position, PositionSource};
+use mobile_shared::wire::{
+    Asset, AssetPatch, DepreciationMethod, NewAsset, Page, Position, PositionSource,
+};
 use mobile_shared::{normalize_asset_code, AssetStatus};
 use serde_json::json;
 use uuid::Uuid;
@@ -66,7 +68,9 @@ impl AssetRow {
             status: self
                 .status
                 .parse()
-                .map_err(|e: mobile_shared::status::UnknownStatus| DomainError::Internal(e.to_string()))?,
+                .map_err(|e: mobile_shared::status::UnknownStatus| {
+                    DomainError::Internal(e.to_string())
+                })?,
             category_id: self.category_id,
             category: self.category_name,
             make: self.make,
@@ -109,7 +113,9 @@ pub struct AssetFilter {
 }
 
 fn text(v: &mut Validator, field: &str, value: Option<String>) -> Option<String> {
-    let value = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())?;
+    let value = value
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())?;
     if value.chars().count() > MAX_TEXT {
         v.add(field, format!("must be at most {MAX_TEXT} characters"));
     }
@@ -225,7 +231,11 @@ pub async fn create(store: &Store, actor: &Actor, new: NewAsset) -> Result<Asset
         .bind(new.odometer_km)
         .bind(new.purchase_date)
         .bind(new.purchase_price_cents)
-        .bind(new.depreciation_method.unwrap_or(DepreciationMethod::None).as_str())
+        .bind(
+            new.depreciation_method
+                .unwrap_or(DepreciationMethod::None)
+                .as_str()
+        )
         .bind(new.useful_life_months)
         .bind(new.residual_value_cents)
         .bind(now)
@@ -235,7 +245,16 @@ pub async fn create(store: &Store, actor: &Actor, new: NewAsset) -> Result<Asset
     .map_err(DomainError::from)
     .map_err(duplicate_code(&code))?;
     let asset = load(&mut tx, id).await?;
-    audit::record(&mut tx, actor, "asset.create", "asset", id, None::<&()>, Some(&asset)).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "asset.create",
+        "asset",
+        id,
+        None::<&()>,
+        Some(&asset),
+    )
+    .await?;
     tx.commit().await?;
     Ok(asset)
 }
@@ -247,7 +266,8 @@ pub(crate) async fn load(tx: &mut Tx, id: Uuid) -> Result<Asset, DomainError> {
         .bind(id)
         .fetch_optional(c)
         .await)?;
-    row.ok_or(DomainError::NotFound { entity: "asset" })?.into_asset()
+    row.ok_or(DomainError::NotFound { entity: "asset" })?
+        .into_asset()
 }
 
 pub async fn get(store: &Store, id: Uuid) -> Result<Asset, DomainError> {
@@ -256,7 +276,8 @@ pub async fn get(store: &Store, id: Uuid) -> Result<Asset, DomainError> {
         .bind(id)
         .fetch_optional(p)
         .await)?;
-    row.ok_or(DomainError::NotFound { entity: "asset" })?.into_asset()
+    row.ok_or(DomainError::NotFound { entity: "asset" })?
+        .into_asset()
 }
 
 /// Escapes LIKE wildcards so user text matches literally.
@@ -468,7 +489,16 @@ pub async fn update(
         return Err(stale(&current));
     }
     let after = load(&mut tx, id).await?;
-    audit::record(&mut tx, actor, "asset.update", "asset", id, Some(&before), Some(&after)).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "asset.update",
+        "asset",
+        id,
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -486,8 +516,9 @@ pub async fn delete(store: &Store, actor: &Actor, id: Uuid) -> Result<(), Domain
     .bind(id)
     .execute(c)
     .await
-        .map(|r| r.rows_affected()))?;
-    on_tx!(&mut tx, |c| sqlx::query(
+    .map(|r| r.rows_affected()))?;
+    on_tx!(&mut tx, |c| {
+        sqlx::query(
         "UPDATE asset_identifiers SET removed_at = $1, removed_by = $2 WHERE asset_id = $3 AND removed_at IS NULL"
     )
     .bind(now)
@@ -495,9 +526,19 @@ pub async fn delete(store: &Store, actor: &Actor, id: Uuid) -> Result<(), Domain
     .bind(id)
     .execute(c)
     .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+    })?;
     crate::devices::unbind_asset(&mut tx, actor, id, now).await?;
-    audit::record(&mut tx, actor, "asset.delete", "asset", id, Some(&before), None::<&()>).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "asset.delete",
+        "asset",
+        id,
+        Some(&before),
+        None::<&()>,
+    )
+    .await?;
     tx.commit().await
 }
 

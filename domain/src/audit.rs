@@ -25,8 +25,18 @@ pub async fn record<B: Serialize, A: Serialize>(
     after: Option<&A>,
 ) -> Result<(), DomainError> {
     let to_json = |v: Option<serde_json::Value>| v.map(Json);
-    let before = to_json(before.map(serde_json::to_value).transpose().map_err(internal)?);
-    let after = to_json(after.map(serde_json::to_value).transpose().map_err(internal)?);
+    let before = to_json(
+        before
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(internal)?,
+    );
+    let after = to_json(
+        after
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(internal)?,
+    );
     let sql = "INSERT INTO audit_log (id, at, actor_user_id, actor, source, action, entity, entity_id, before, after) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     on_tx!(tx, |c| sqlx::query(sql)
@@ -98,7 +108,8 @@ pub async fn list(
     filter: &AuditFilter,
     page: PageRequest,
 ) -> Result<Page<AuditEntry>, DomainError> {
-    let sql = "SELECT id, at, actor_user_id, actor, source, action, entity, entity_id, before, after \
+    let sql =
+        "SELECT id, at, actor_user_id, actor, source, action, entity, entity_id, before, after \
                FROM audit_log \
                WHERE ($1 IS NULL OR entity = $1) AND ($2 IS NULL OR entity_id = $2) \
                  AND ($3 IS NULL OR actor = $3) AND ($4 IS NULL OR action = $4) \

@@ -29,7 +29,11 @@ impl From<CategoryRow> for Category {
     }
 }
 
-pub async fn create(store: &Store, actor: &Actor, new: NewCategory) -> Result<Category, DomainError> {
+pub async fn create(
+    store: &Store,
+    actor: &Actor,
+    new: NewCategory,
+) -> Result<Category, DomainError> {
     let name = new.name.trim().to_owned();
     let mut v = Validator::new();
     if name.is_empty() || name.chars().count() > 100 {
@@ -39,7 +43,10 @@ pub async fn create(store: &Store, actor: &Actor, new: NewCategory) -> Result<Ca
     let cat = Category {
         id: clock::new_id(),
         name,
-        description: new.description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()),
+        description: new
+            .description
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty()),
         created_at: clock::now(),
     };
     let mut tx = store.begin().await?;
@@ -60,8 +67,16 @@ pub async fn create(store: &Store, actor: &Actor, new: NewCategory) -> Result<Ca
         },
         other => other,
     })?;
-    audit::record(&mut tx, actor, "category.create", "category", cat.id, None::<&()>, Some(&cat))
-        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "category.create",
+        "category",
+        cat.id,
+        None::<&()>,
+        Some(&cat),
+    )
+    .await?;
     tx.commit().await?;
     Ok(cat)
 }

@@ -34,21 +34,23 @@ impl From<DeviceRow> for Device {
 
 const DEVICE_COLUMNS: &str = "id, device_id, asset_id, last_seen_at, created_at";
 
-/// A device id is its MQTT username and a topic level, so it must be safe in both.
+/// A device id is its MQTT username and its topic level(s): the same rule as the topic parser
+/// (`<user>/<device>` is allowed for OwnTracks phones).
 pub fn valid_device_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+    mobile_shared::telemetry::is_valid_device_id(id)
 }
 
 /// Registers a tracker, optionally bound to an asset, and returns its MQTT password once.
-pub async fn create(store: &Store, actor: &Actor, new: NewDevice) -> Result<DeviceCreated, DomainError> {
+pub async fn create(
+    store: &Store,
+    actor: &Actor,
+    new: NewDevice,
+) -> Result<DeviceCreated, DomainError> {
     let device_id = new.device_id.trim().to_owned();
     if !valid_device_id(&device_id) {
         return Err(DomainError::field(
             "device_id",
-            "must be 1-64 characters: letters, digits and . _ : -",
+            "must be 1-64 characters: letters, digits and . _ : - (and one / for OwnTracks `user/device`)",
         ));
     }
     let password = secrets::random_token(24);
@@ -90,8 +92,16 @@ pub async fn create(store: &Store, actor: &Actor, new: NewDevice) -> Result<Devi
     if let Some(asset_id) = device.asset_id {
         open_binding(&mut tx, device.id, asset_id, now).await?;
     }
-    audit::record(&mut tx, actor, "device.create", "device", device.id, None::<&()>, Some(&device))
-        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "device.create",
+        "device",
+        device.id,
+        None::<&()>,
+        Some(&device),
+    )
+    .await?;
     tx.commit().await?;
     Ok(DeviceCreated {
         mqtt_username: device.device_id.clone(),
@@ -101,7 +111,12 @@ pub async fn create(store: &Store, actor: &Actor, new: NewDevice) -> Result<Devi
     })
 }
 
-async fn open_binding(tx: &mut Tx, device: Uuid, asset: Uuid, at: DateTime<Utc>) -> Result<(), DomainError> {
+async fn open_binding(
+    tx: &mut Tx,
+    device: Uuid,
+    asset: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), DomainError> {
     on_tx!(tx, |c| sqlx::query(
         "INSERT INTO device_bindings (id, device_id, asset_id, bound_at) VALUES ($1, $2, $3, $4)"
     )
@@ -111,7 +126,7 @@ async fn open_binding(tx: &mut Tx, device: Uuid, asset: Uuid, at: DateTime<Utc>)
     .bind(at)
     .execute(c)
     .await
-        .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -130,26 +145,38 @@ pub(crate) async fn unbind_asset(
         .await)?;
     for row in bound {
         let before = Device::from(row);
-        on_tx!(tx, |c| sqlx::query(
+        on_tx!(tx, |c| {
+            sqlx::query(
             "UPDATE device_bindings SET unbound_at = $1 WHERE device_id = $2 AND unbound_at IS NULL"
         )
         .bind(at)
         .bind(before.id)
         .execute(c)
         .await
-        .map(|r| r.rows_affected()))?;
-        on_tx!(tx, |c| sqlx::query("UPDATE devices SET asset_id = NULL, updated_at = $1 WHERE id = $2")
-            .bind(at)
-            .bind(before.id)
-            .execute(c)
-            .await
+        .map(|r| r.rows_affected())
+        })?;
+        on_tx!(tx, |c| sqlx::query(
+            "UPDATE devices SET asset_id = NULL, updated_at = $1 WHERE id = $2"
+        )
+        .bind(at)
+        .bind(before.id)
+        .execute(c)
+        .await
         .map(|r| r.rows_affected()))?;
         let after = Device {
             asset_id: None,
             ..before.clone()
         };
-        audit::record(tx, actor, "device.unbind", "device", before.id, Some(&before), Some(&after))
-            .await?;
+        audit::record(
+            tx,
+            actor,
+            "device.unbind",
+            "device",
+            before.id,
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -171,7 +198,11 @@ pub async fn list(store: &Store, page: PageRequest) -> Result<Page<Device>, Doma
 }
 
 /// Checks a tracker's MQTT credentials (used by the embedded broker).
-pub async fn verify_credentials(store: &Store, device_id: &str, password: &str) -> Result<bool, DomainError> {
+pub async fn verify_credentials(
+    store: &Store,
+    device_id: &str,
+    password: &str,
+) -> Result<bool, DomainError> {
     let hash: Option<String> = on_read!(store, |p| sqlx::query_scalar(
         "SELECT mqtt_password_hash FROM devices WHERE device_id = $1"
     )

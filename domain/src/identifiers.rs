@@ -31,7 +31,9 @@ impl IdentifierRow {
             kind: self
                 .kind
                 .parse()
-                .map_err(|e: mobile_shared::IdentifierError| DomainError::Internal(e.to_string()))?,
+                .map_err(|e: mobile_shared::IdentifierError| {
+                    DomainError::Internal(e.to_string())
+                })?,
             value: self.value,
             active: self.removed_at.is_none(),
             created_at: self.created_at,
@@ -78,14 +80,18 @@ pub async fn add(
     if let Err(e) = inserted {
         return Err(match DomainError::from(e) {
             DomainError::Conflict { .. } => {
-                // Name the asset that holds the tag, so the technician knows where it is.
-                let holder: Option<Uuid> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+                // PostgreSQL refuses further statements in a failed transaction: roll back,
+                // then name the asset that holds the tag so the technician knows where it is.
+                drop(tx);
+                let holder: Option<Uuid> = on_read!(store, |p| {
+                    sqlx::query_scalar(
                     "SELECT asset_id FROM asset_identifiers WHERE kind = $1 AND value = $2 AND removed_at IS NULL"
                 )
                 .bind(ident.kind.as_str())
                 .bind(&ident.value)
-                .fetch_optional(c)
-                .await)?;
+                .fetch_optional(p)
+                .await
+                })?;
                 DomainError::Conflict {
                     code: "identifier_in_use",
                     message: format!(
@@ -98,8 +104,16 @@ pub async fn add(
             other => other,
         });
     }
-    audit::record(&mut tx, actor, "identifier.add", "asset", asset_id, None::<&()>, Some(&ident))
-        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "identifier.add",
+        "asset",
+        asset_id,
+        None::<&()>,
+        Some(&ident),
+    )
+    .await?;
     tx.commit().await?;
     Ok(ident)
 }
@@ -134,14 +148,22 @@ pub async fn remove(
     .bind(identifier_id)
     .execute(c)
     .await
-        .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected()))?;
     let after = Identifier {
         active: false,
         removed_at: Some(now),
         ..before.clone()
     };
-    audit::record(&mut tx, actor, "identifier.remove", "asset", asset_id, Some(&before), Some(&after))
-        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "identifier.remove",
+        "asset",
+        asset_id,
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -162,7 +184,9 @@ pub async fn list_for_asset(
         .bind(include_removed)
         .fetch_all(p)
         .await)?;
-    rows.into_iter().map(IdentifierRow::into_identifier).collect()
+    rows.into_iter()
+        .map(IdentifierRow::into_identifier)
+        .collect()
 }
 
 /// What to look for, in order, when resolving scanned text.
@@ -285,13 +309,15 @@ pub async fn resolve(store: &Store, text: &str) -> Result<Resolved, DomainError>
     let mut found: Vec<MatchRow> = Vec::new();
     for c in cands.iter() {
         let Some(kind) = c.kind else { continue };
-        let rows: Vec<MatchRow> = on_read!(store, |p| sqlx::query_as(
+        let rows: Vec<MatchRow> = on_read!(store, |p| {
+            sqlx::query_as(
             "SELECT asset_id, kind, value FROM asset_identifiers WHERE kind = $1 AND value = $2 AND removed_at IS NULL"
         )
         .bind(kind.as_str())
         .bind(&c.value)
         .fetch_all(p)
-        .await)?;
+        .await
+        })?;
         for r in rows {
             if !found.iter().any(|f| f.asset_id == r.asset_id) {
                 found.push(r);
@@ -313,7 +339,9 @@ pub async fn resolve(store: &Store, text: &str) -> Result<Resolved, DomainError>
         _ => Err(DomainError::Conflict {
             code: "ambiguous_code",
             message: "the scanned text matches tags on more than one asset".into(),
-            detail: Some(json!({ "asset_ids": found.iter().map(|f| f.asset_id).collect::<Vec<_>>() })),
+            detail: Some(
+                json!({ "asset_ids": found.iter().map(|f| f.asset_id).collect::<Vec<_>>() }),
+            ),
         }),
     }
 }

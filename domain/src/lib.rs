@@ -13,11 +13,14 @@ pub mod categories;
 pub mod clock;
 pub mod devices;
 pub mod error;
+pub mod events;
+pub mod geofence;
 pub mod identifiers;
 pub mod pagination;
 pub mod secrets;
 pub mod sites;
 pub mod store;
+pub mod telemetry;
 pub mod users;
 
 pub use actor::Actor;

@@ -3,7 +3,9 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -51,9 +53,7 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
 
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        hash_password_blocking("fieldops-timing-equaliser").unwrap_or_default()
-    })
+    DUMMY.get_or_init(|| hash_password_blocking("fieldops-timing-equaliser").unwrap_or_default())
 }
 
 /// A random secret of `bytes` bytes, base64url without padding.

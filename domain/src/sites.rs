@@ -63,10 +63,16 @@ fn validate_geofence(v: &mut Validator, g: &Geofence) {
     match g {
         Geofence::Circle { center, radius_m } => {
             if !valid_lat_lon(center) {
-                v.add("geofence.center", "latitude must be in [-90, 90] and longitude in [-180, 180]");
+                v.add(
+                    "geofence.center",
+                    "latitude must be in [-90, 90] and longitude in [-180, 180]",
+                );
             }
             if !radius_m.is_finite() || *radius_m <= 0.0 || *radius_m > MAX_RADIUS_M {
-                v.add("geofence.radius_m", format!("must be > 0 and at most {MAX_RADIUS_M} m"));
+                v.add(
+                    "geofence.radius_m",
+                    format!("must be > 0 and at most {MAX_RADIUS_M} m"),
+                );
             }
         }
         Geofence::Polygon { points } => {
@@ -77,11 +83,20 @@ fn validate_geofence(v: &mut Validator, g: &Geofence) {
             distinct.sort_unstable();
             distinct.dedup();
             if distinct.len() < 3 {
-                v.add("geofence.points", "a polygon needs at least 3 distinct points");
+                v.add(
+                    "geofence.points",
+                    "a polygon needs at least 3 distinct points",
+                );
             } else if points.len() > MAX_POLYGON_POINTS {
-                v.add("geofence.points", format!("at most {MAX_POLYGON_POINTS} points"));
+                v.add(
+                    "geofence.points",
+                    format!("at most {MAX_POLYGON_POINTS} points"),
+                );
             } else if !points.iter().all(valid_lat_lon) {
-                v.add("geofence.points", "latitude must be in [-90, 90] and longitude in [-180, 180]");
+                v.add(
+                    "geofence.points",
+                    "latitude must be in [-90, 90] and longitude in [-180, 180]",
+                );
             }
         }
     }
@@ -95,7 +110,10 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
     }
     if let Some(loc) = &new.location {
         if !valid_lat_lon(loc) {
-            v.add("location", "latitude must be in [-90, 90] and longitude in [-180, 180]");
+            v.add(
+                "location",
+                "latitude must be in [-90, 90] and longitude in [-180, 180]",
+            );
         }
     }
     if let Some(g) = &new.geofence {
@@ -107,7 +125,10 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
         id: clock::new_id(),
         name,
         kind: new.kind,
-        address: new.address.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()),
+        address: new
+            .address
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty()),
         location: new.location,
         geofence: new.geofence,
         version: 1,
@@ -131,7 +152,16 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    audit::record(&mut tx, actor, "site.create", "site", site.id, None::<&()>, Some(&site)).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "site.create",
+        "site",
+        site.id,
+        None::<&()>,
+        Some(&site),
+    )
+    .await?;
     tx.commit().await?;
     Ok(site)
 }
@@ -142,15 +172,19 @@ pub async fn get(store: &Store, id: Uuid) -> Result<Site, DomainError> {
         .bind(id)
         .fetch_optional(p)
         .await)?;
-    Ok(row.ok_or(DomainError::NotFound { entity: "site" })?.into_site())
+    Ok(row
+        .ok_or(DomainError::NotFound { entity: "site" })?
+        .into_site())
 }
 
 /// Whether a site exists, inside a write transaction (for reference checks).
 pub(crate) async fn exists(tx: &mut Tx, id: Uuid) -> Result<bool, DomainError> {
-    let n: i64 = on_tx!(tx, |c| sqlx::query_scalar("SELECT COUNT(*) FROM sites WHERE id = $1")
-        .bind(id)
-        .fetch_one(c)
-        .await)?;
+    let n: i64 = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sites WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await)?;
     Ok(n > 0)
 }
 

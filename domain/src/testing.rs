@@ -52,9 +52,15 @@ impl TestDb {
         );
         let admin = Store::connect(&admin_url, &StoreOptions::default())
             .await
-            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but PostgreSQL is unreachable: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("{POSTGRES_URL_VAR} is set but PostgreSQL is unreachable: {e}")
+            });
         let create = format!("CREATE DATABASE {name}");
-        on_read!(&admin, |p| sqlx::query(&create).execute(p).await.map(|_| ())).expect("create test database");
+        on_read!(&admin, |p| sqlx::query(&create)
+            .execute(p)
+            .await
+            .map(|_| ()))
+        .expect("create test database");
         admin.close().await;
         let url = with_database(&admin_url, &name);
         let store = Store::connect(&url, &StoreOptions::default())
@@ -78,8 +84,10 @@ impl TestDb {
 
     /// Runs a scalar `SELECT COUNT(*) …` (or any single i64) for assertions on what changed.
     pub async fn count(&self, sql: &str) -> i64 {
-        on_read!(&self.store, |p| sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        on_read!(&self.store, |p| sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(p)
+            .await)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 }
 
@@ -91,12 +99,15 @@ impl Drop for TestDb {
         // Drop cannot be async; a short-lived runtime on its own thread does the cleanup, and
         // FORCE ends the connections of the pool we are abandoning.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     if let Ok(admin) = Store::connect(&admin_url, &StoreOptions::default()).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = on_read!(&admin, |p| sqlx::query(&sql).execute(p).await.map(|_| ()));
+                        let _ =
+                            on_read!(&admin, |p| sqlx::query(&sql).execute(p).await.map(|_| ()));
                         admin.close().await;
                     }
                 });

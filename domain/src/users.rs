@@ -85,7 +85,8 @@ pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, 
         created_at: now,
     };
     let mut tx = store.begin().await?;
-    let sql = "INSERT INTO users (id, username, password_hash, role, disabled, created_at, updated_at) \
+    let sql =
+        "INSERT INTO users (id, username, password_hash, role, disabled, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, $5, $6, $6)";
     on_tx!(&mut tx, |c| sqlx::query(sql)
         .bind(user.id)
@@ -105,7 +106,16 @@ pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, 
         },
         other => other,
     })?;
-    audit::record(&mut tx, actor, "user.create", "user", user.id, None::<&()>, Some(&user)).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "user.create",
+        "user",
+        user.id,
+        None::<&()>,
+        Some(&user),
+    )
+    .await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -116,7 +126,8 @@ pub async fn get(store: &Store, id: Uuid) -> Result<User, DomainError> {
         .bind(id)
         .fetch_optional(p)
         .await)?;
-    row.ok_or(DomainError::NotFound { entity: "user" })?.into_user()
+    row.ok_or(DomainError::NotFound { entity: "user" })?
+        .into_user()
 }
 
 pub async fn list(store: &Store, page: PageRequest) -> Result<Page<User>, DomainError> {
@@ -254,7 +265,9 @@ pub async fn authenticate(store: &Store, token: &str) -> Result<Option<AuthUser>
             role: r
                 .role
                 .parse()
-                .map_err(|e: mobile_shared::authz::UnknownRole| DomainError::Internal(e.to_string()))?,
+                .map_err(|e: mobile_shared::authz::UnknownRole| {
+                    DomainError::Internal(e.to_string())
+                })?,
             username: r.username,
         })
     })

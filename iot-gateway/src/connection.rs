@@ -1,16 +1,23 @@
-//! One MQTT session to the broker, kept alive: reconnects with capped exponential backoff,
-//! publishes its connected/disconnected state on a watch channel (for `/readyz`), and
-//! disconnects cleanly on shutdown.
+//! One MQTT session to the broker, kept alive: QoS 1 subscriptions (shared, for scale-out),
+//! manual acknowledgements, reconnect with capped exponential backoff and resubscribe, the
+//! connected state on a watch channel (for `/readyz`), and a clean shutdown that lets the
+//! pipeline commit and acknowledge the batch in hand.
 
 use std::future::Future;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
-use tokio::sync::watch;
+use std::sync::Arc;
+
+use domain::telemetry::Ingestor;
+use mobile_shared::telemetry;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::error::GatewayError;
+use crate::metrics::GatewayMetrics;
+use crate::pipeline::{self, IngestSettings};
 
 /// Where the broker is and how to log in.
 #[derive(Clone, PartialEq, Eq)]
@@ -56,9 +63,11 @@ impl BrokerAddress {
             None => (None, None),
         };
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
-                (h, p.parse::<u16>().map_err(|_| bad("the port is not a number"))?)
-            }
+            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| bad("the port is not a number"))?,
+            ),
             _ => (hostport, 1883),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -88,10 +97,17 @@ fn redact(url: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct GatewayOptions {
     pub broker: BrokerAddress,
-    /// Stable client id, so the broker keeps this gateway's session across reconnects.
+    /// Stable client id, so the broker keeps this gateway's session (and its unacknowledged
+    /// messages) across reconnects. Each gateway process needs its own.
     pub client_id: String,
+    /// Shared-subscription group: N gateways in one group split the stream. `None` subscribes
+    /// plainly (every gateway would get every message).
+    pub share_group: Option<String>,
     pub keep_alive: Duration,
     pub max_backoff: Duration,
+    /// Publishes received but not yet handed to the pipeline. The broker's in-flight window
+    /// bounds what is unacknowledged; this only has to be larger than it.
+    pub channel_capacity: usize,
 }
 
 impl GatewayOptions {
@@ -99,30 +115,100 @@ impl GatewayOptions {
         GatewayOptions {
             broker,
             client_id: "fieldops-gateway".into(),
+            share_group: Some(telemetry::SHARE_GROUP.to_owned()),
             keep_alive: Duration::from_secs(30),
             max_backoff: Duration::from_secs(10),
+            channel_capacity: 16_384,
         }
+    }
+
+    fn topics(&self) -> Vec<String> {
+        telemetry::subscriptions()
+            .iter()
+            .map(|t| match &self.share_group {
+                Some(g) => format!("$share/{g}/{t}"),
+                None => (*t).to_owned(),
+            })
+            .collect()
     }
 }
 
-/// A running gateway connection.
+/// A running gateway: the MQTT connection plus the ingest pipeline.
 pub struct Gateway {
     connected: watch::Receiver<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Gateway {
-    /// Starts the connection loop; it runs until `shutdown` resolves.
-    pub fn start(options: GatewayOptions, shutdown: impl Future<Output = ()> + Send + 'static) -> Gateway {
+    /// Starts the connection loop, the ingest pipeline and the silence watch; they run until
+    /// `shutdown` resolves, then finish the batch in hand, acknowledge it and disconnect.
+    pub fn start(
+        options: GatewayOptions,
+        ingestor: Arc<Ingestor>,
+        settings: IngestSettings,
+        metrics: GatewayMetrics,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Gateway {
         let (tx, rx) = watch::channel(false);
         let span = tracing::info_span!(
             "mqtt",
-            broker = %format!("{}:{}", options.broker.host, options.broker.port)
+            broker = %format!("{}:{}", options.broker.host, options.broker.port),
+            client_id = %options.client_id
         );
-        let task = tokio::spawn(run(options, tx, shutdown).instrument(span));
+        let mut mqtt = MqttOptions::new(
+            options.client_id.clone(),
+            options.broker.host.clone(),
+            options.broker.port,
+        );
+        mqtt.set_keep_alive(options.keep_alive);
+        // A persistent session: QoS 1 messages published while we are away wait for us, and
+        // messages we did not acknowledge before a crash are redelivered.
+        mqtt.set_clean_session(false);
+        mqtt.set_manual_acks(true);
+        // Never fail the connection on a big message (that would redeliver it forever): accept
+        // anything MQTT allows and let the decoder refuse oversized payloads as rejects.
+        mqtt.set_max_packet_size(MAX_MQTT_PACKET, 256 * 1024);
+        if let Some(user) = &options.broker.username {
+            mqtt.set_credentials(user.clone(), options.broker.password.clone().unwrap_or_default());
+        }
+        // Requests are mostly PUBACKs; room for more than the publish channel holds means an
+        // ack is never refused while the event loop waits for the pipeline.
+        let (client, eventloop) = AsyncClient::new(mqtt, options.channel_capacity * 2);
+        let (pub_tx, pub_rx) = mpsc::channel(options.channel_capacity);
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let (done_tx, done_rx) = oneshot::channel();
+        let pipeline = {
+            let client = client.clone();
+            let ingestor = ingestor.clone();
+            let settings = settings.clone();
+            let metrics = metrics.clone();
+            let stop = stopped();
+            tokio::spawn(
+                async move {
+                    pipeline::run(pub_rx, client, ingestor, settings, metrics, stop).await;
+                    let _ = done_tx.send(());
+                }
+                .instrument(span.clone()),
+            )
+        };
+        let silence = tokio::spawn(pipeline::silence_watch(ingestor, settings, stopped()).instrument(span.clone()));
+        let connection = tokio::spawn(
+            run(options, client, eventloop, tx, pub_tx, metrics, stopped(), done_rx).instrument(span),
+        );
+        let signal = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
         Gateway {
             connected: rx,
-            task,
+            tasks: vec![pipeline, silence, connection, signal],
         }
     }
 
@@ -131,41 +217,65 @@ impl Gateway {
         self.connected.clone()
     }
 
-    /// Waits for the loop to finish after shutdown.
+    /// Waits for every task to finish after shutdown.
     pub async fn join(self) {
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "gateway task failed");
+        for t in self.tasks {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "gateway task failed");
+            }
         }
     }
 }
 
+/// MQTT's own limit on a packet (256 MiB).
+const MAX_MQTT_PACKET: usize = 268_435_455;
+
+#[allow(clippy::too_many_arguments)]
 async fn run(
     options: GatewayOptions,
+    client: AsyncClient,
+    mut eventloop: EventLoop,
     connected: watch::Sender<bool>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    publishes: mpsc::Sender<Publish>,
+    metrics: GatewayMetrics,
+    shutdown: impl Future<Output = ()>,
+    pipeline_done: oneshot::Receiver<()>,
 ) {
-    let mut mqtt = MqttOptions::new(
-        options.client_id.clone(),
-        options.broker.host.clone(),
-        options.broker.port,
-    );
-    mqtt.set_keep_alive(options.keep_alive);
-    // A persistent session: QoS 1 messages published while we are away wait for us.
-    mqtt.set_clean_session(false);
-    if let Some(user) = &options.broker.username {
-        mqtt.set_credentials(user.clone(), options.broker.password.clone().unwrap_or_default());
-    }
-    let (client, mut eventloop) = AsyncClient::new(mqtt, 64);
     tokio::pin!(shutdown);
+    let topics = options.topics();
     let mut backoff = Duration::from_millis(100);
     loop {
+        // Backpressure: read from the broker only when the pipeline has room. Waiting here
+        // stops reading the socket; the broker's in-flight window then stops sending.
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = publishes.reserve() => match p { Ok(p) => p, Err(_) => break },
+        };
         tokio::select! {
             _ = &mut shutdown => break,
             event = eventloop.poll() => match event {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    metrics.in_flight.inc();
+                    permit.send(p);
+                }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     tracing::info!(session_present = ack.session_present, "connected to MQTT broker");
                     backoff = Duration::from_millis(100);
-                    connected.send_replace(true);
+                    // Subscribe on every connect: harmless when the session kept them, needed
+                    // when the broker lost the session.
+                    let filters = topics.iter().map(|t| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
+                    if let Err(e) = client.subscribe_many(filters).await {
+                        tracing::error!(error = %e, "could not queue SUBSCRIBE");
+                    }
+                }
+                Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                    let refused = ack.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure));
+                    if refused {
+                        tracing::error!(?topics, "the broker refused a subscription (check its ACL)");
+                    } else {
+                        tracing::info!(?topics, "subscribed");
+                        connected.send_replace(true);
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -184,10 +294,30 @@ async fn run(
             }
         }
     }
-    // Best effort: tell the broker we are leaving so it does not wait for a keep-alive timeout.
+    // Let the pipeline commit and acknowledge what it holds, keep the event loop turning so the
+    // PUBACKs reach the broker, then leave cleanly. Publishes that arrive meanwhile are not
+    // acknowledged: the persistent session redelivers them next time.
+    drop(publishes);
     if *connected.borrow() {
+        tokio::pin!(pipeline_done);
+        let deadline = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut pipeline_done => break,
+                _ = &mut deadline => break,
+                event = eventloop.poll() => if event.is_err() { break },
+            }
+        }
         let _ = client.disconnect().await;
-        let _ = tokio::time::timeout(Duration::from_millis(500), eventloop.poll()).await;
+        let flush = async {
+            while let Ok(event) = eventloop.poll().await {
+                if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
     }
     connected.send_replace(false);
     tracing::info!("MQTT connection closed");

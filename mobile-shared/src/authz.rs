@@ -50,9 +50,11 @@ impl Role {
             (Admin, _) => true,
             // Everyone signed in can read the fleet and the sites: it is what they work with.
             (_, AssetRead | SiteRead | CategoryRead | PositionRead | ResolveCode) => true,
-            (Dispatcher, AssetWrite | IdentifierWrite | SiteWrite | CategoryWrite | DeviceRead) => {
-                true
-            }
+            (
+                Dispatcher,
+                AssetWrite | IdentifierWrite | SiteWrite | CategoryWrite | DeviceRead
+                | TelemetryRejectRead,
+            ) => true,
             (Technician, IdentifierWrite) => true,
             // Customer sites are created by the office when a contract is signed.
             (RentalOffice, SiteWrite) => true,
@@ -101,10 +103,12 @@ pub enum Action {
     AuditRead,
     /// Scrape `/metrics`.
     MetricsRead,
+    /// Inspect refused telemetry (the reject table).
+    TelemetryRejectRead,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::AssetRead,
         Action::AssetWrite,
         Action::AssetDelete,
@@ -121,6 +125,7 @@ impl Action {
         Action::DeviceWrite,
         Action::AuditRead,
         Action::MetricsRead,
+        Action::TelemetryRejectRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -141,6 +146,7 @@ impl Action {
             Action::DeviceWrite => "device.write",
             Action::AuditRead => "audit.read",
             Action::MetricsRead => "metrics.read",
+            Action::TelemetryRejectRead => "telemetry_reject.read",
         }
     }
 }
@@ -153,13 +159,28 @@ mod tests {
     /// Columns follow `Action::ALL`.
     #[test]
     fn every_role_against_every_action() {
-        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME
-        let expected: [(Role, [u8; 16]); 5] = [
-            (Role::Admin, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
-            (Role::Dispatcher, [1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0]),
-            (Role::Technician, [1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0]),
-            (Role::RentalOffice, [1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]),
-            (Role::Viewer, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0]),
+        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR
+        let expected: [(Role, [u8; 17]); 5] = [
+            (
+                Role::Admin,
+                [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            ),
+            (
+                Role::Dispatcher,
+                [1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0],
+            ),
+            (
+                Role::Technician,
+                [1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+            ),
+            (
+                Role::RentalOffice,
+                [1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],
+            ),
+            (
+                Role::Viewer,
+                [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+            ),
         ];
         assert_eq!(expected.len(), Role::ALL.len());
         for (role, row) in expected {

@@ -12,6 +12,6 @@ pub mod tag;
 pub mod telemetry;
 pub mod wire;
 
+pub use authz::{Action, Role};
 pub use identifier::{normalize_asset_code, normalize_identifier, IdentifierError, IdentifierKind};
 pub use status::AssetStatus;
-pub use authz::{Action, Role};

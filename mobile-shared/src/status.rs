@@ -87,10 +87,26 @@ mod tests {
     #[test]
     fn transition_table_is_exactly_this() {
         let allowed: &[(AssetStatus, &[AssetStatus])] = &[
-            (Available, &[Available, OnRent, InMaintenance, OutOfService, Lost, Retired]),
+            (
+                Available,
+                &[
+                    Available,
+                    OnRent,
+                    InMaintenance,
+                    OutOfService,
+                    Lost,
+                    Retired,
+                ],
+            ),
             (OnRent, &[OnRent, Available, InMaintenance, Lost]),
-            (InMaintenance, &[InMaintenance, Available, OutOfService, Retired]),
-            (OutOfService, &[OutOfService, Available, InMaintenance, Retired]),
+            (
+                InMaintenance,
+                &[InMaintenance, Available, OutOfService, Retired],
+            ),
+            (
+                OutOfService,
+                &[OutOfService, Available, InMaintenance, Retired],
+            ),
             (Lost, &[Lost, Available, InMaintenance, Retired]),
             (Retired, &[Retired]),
         ];

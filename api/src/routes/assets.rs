@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use domain::assets::{self, AssetFilter};
 use domain::identifiers;
-use mobile_shared::wire::{Asset, AssetPatch, Identifier, NewAsset, NewIdentifier, Page, Problem, Resolved};
+use mobile_shared::wire::{
+    Asset, AssetPatch, Identifier, NewAsset, NewIdentifier, Page, Problem, Resolved,
+};
 use mobile_shared::{Action, AssetStatus};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -88,7 +90,9 @@ pub async fn patch_asset(
     ApiJson(patch): ApiJson<AssetPatch>,
 ) -> ApiResult<Json<Asset>> {
     user.require(Action::AssetWrite)?;
-    Ok(Json(assets::update(&state.store, &user.actor(), id, patch).await?))
+    Ok(Json(
+        assets::update(&state.store, &user.actor(), id, patch).await?,
+    ))
 }
 
 /// Delete an asset (kept for history; its code becomes free and its tags inactive).

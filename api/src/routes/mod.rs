@@ -9,6 +9,7 @@ pub mod categories;
 pub mod devices;
 pub mod ops;
 pub mod sites;
+pub mod telemetry;
 pub mod users;
 
 use serde::Deserialize;
@@ -25,6 +26,9 @@ pub struct PageParams {
 
 impl PageParams {
     pub fn page(&self) -> Result<domain::PageRequest, crate::error::ApiError> {
-        Ok(domain::PageRequest::new(self.limit, self.cursor.as_deref())?)
+        Ok(domain::PageRequest::new(
+            self.limit,
+            self.cursor.as_deref(),
+        )?)
     }
 }

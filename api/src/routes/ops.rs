@@ -68,7 +68,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// Prometheus metrics. Needs an admin token, or the scrape token the operator configured.
 #[utoipa::path(get, path = "/metrics", tag = "ops", security(("bearer" = [])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 401), (status = 403)))]
-pub async fn metrics(State(state): State<AppState>, mut parts: Parts) -> Result<Response, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    mut parts: Parts,
+) -> Result<Response, ApiError> {
     let scrape_ok = match (&state.config.metrics_token_sha256, bearer_token(&parts)) {
         (Some(expected), Some(token)) => {
             let got = Sha256::digest(token.as_bytes());

@@ -142,8 +142,10 @@ impl Store {
 
     /// Checks that the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), DomainError> {
-        on_read!(self, |p| sqlx::query("SELECT 1").execute(p).await
-        .map(|r| r.rows_affected()))?;
+        on_read!(self, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -3,36 +3,34 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 
-use anyhow::{bail, Context};
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+
+use crate::error::GatewayError;
 
 /// Starts rumqttd on `addr` in its own threads and returns the address it listens on.
 ///
 /// rumqttd binds inside a background thread and only logs a failure, so the address is probed
 /// here first: a taken port becomes a clear error instead of a broker that silently never runs.
 /// Port 0 is resolved to a free port the same way.
-pub fn start(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+pub fn start(addr: SocketAddr) -> Result<SocketAddr, GatewayError> {
     let probe = match TcpListener::bind(addr) {
         Ok(l) => l,
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
-            "cannot start the embedded MQTT broker: {addr} is already in use (another broker, \
-             e.g. Mosquitto, may be running). Choose another address with --mqtt-listen \
-             (FIELDOPS_MQTT_LISTEN), e.g. --mqtt-listen 127.0.0.1:1884, or use that broker with \
-             --mqtt-url mqtt://{addr}"
-        ),
-        Err(e) => {
-            return Err(e).with_context(|| {
-                format!("cannot start the embedded MQTT broker on {addr} (see --mqtt-listen / --mqtt-url)")
-            })
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(GatewayError::BrokerAddressInUse(addr))
         }
+        Err(e) => return Err(GatewayError::Broker(addr, e.to_string())),
     };
-    let addr = probe.local_addr()?;
+    let addr = probe
+        .local_addr()
+        .map_err(|e| GatewayError::Broker(addr, e.to_string()))?;
     drop(probe);
 
     let connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: 256 * 1024,
-        max_inflight_count: 500,
+        // Larger than the gateway's batch, so the broker keeps the next batch coming while one
+        // commits (the gateway acknowledges only after commit).
+        max_inflight_count: 5_000,
         auth: None,
         external_auth: None,
         dynamic_filters: true,
@@ -64,6 +62,6 @@ pub fn start(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
                 tracing::error!(error = %e, "embedded MQTT broker stopped");
             }
         })
-        .context("spawning the embedded MQTT broker")?;
+        .map_err(|e| GatewayError::Broker(addr, e.to_string()))?;
     Ok(addr)
 }

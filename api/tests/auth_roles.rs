@@ -1,0 +1,532 @@
+//! Login, logout, bearer tokens, and who may call what.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+use common::*;
+use mobile_shared::{Action, Role};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+both_backends!(
+    login_returns_token_expiry_and_user,
+    bad_credentials_are_one_answer,
+    missing_or_garbage_tokens_are_unauthenticated,
+    logout_revokes_the_token,
+    each_role_reaches_exactly_its_routes,
+    users_are_managed_by_admins,
+);
+
+async fn login_returns_token_expiry_and_user(app: TestApp) {
+    let resp = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            // Usernames are case-insensitive.
+            &json!({"username": "Admin", "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    let body = expect_json(resp, StatusCode::OK).await;
+    let token = s(&body, "token");
+    assert!(token.len() >= 20, "{body}");
+    assert_ne!(token, app.admin(), "each login is its own session");
+    let expires_at: chrono::DateTime<chrono::Utc> =
+        s(&body, "expires_at").parse().expect("RFC 3339");
+    assert!(expires_at > chrono::Utc::now(), "{body}");
+    let user = &body["user"];
+    assert!(s(user, "id").parse::<uuid::Uuid>().is_ok(), "{body}");
+    assert_eq!(user["username"], "admin");
+    assert_eq!(user["role"], "admin");
+    assert!(body.get("password").is_none() && user.get("password_hash").is_none());
+
+    // The token works.
+    let me = app.get("/api/v1/users", token).await;
+    assert_eq!(me.status(), StatusCode::OK);
+}
+
+async fn bad_credentials_are_one_answer(app: TestApp) {
+    let wrong_password = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "admin", "password": "not-the-password"}),
+        )
+        .await;
+    let www = wrong_password.headers().get("www-authenticate").cloned();
+    let wrong = expect_problem(
+        wrong_password,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(www.as_ref().map(|v| v.to_str().unwrap()), Some("Bearer"));
+
+    let unknown_user = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "nobody-here", "password": "not-the-password"}),
+        )
+        .await;
+    let unknown = expect_problem(
+        unknown_user,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    // Byte for byte the same body: nothing tells whether the user exists.
+    assert_eq!(wrong, unknown);
+
+    // An absurdly long username gets the same answer, not a validation error.
+    let long = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "x".repeat(1000), "password": "not-the-password"}),
+        )
+        .await;
+    let long = expect_problem(long, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    assert_eq!(wrong, long);
+}
+
+async fn missing_or_garbage_tokens_are_unauthenticated(app: TestApp) {
+    expect_unauthenticated(app.get("/api/v1/assets", None).await).await;
+    expect_unauthenticated(app.get("/api/v1/assets", "garbage-token").await).await;
+    // A token sent under another scheme is no token.
+    let basic = app
+        .request(Method::GET, "/api/v1/assets", None)
+        .header("authorization", format!("Basic {}", app.admin()))
+        .send()
+        .await
+        .unwrap();
+    expect_unauthenticated(basic).await;
+    // Writes too, before the body is even looked at.
+    expect_unauthenticated(
+        app.post("/api/v1/assets", None, &json!({"code": "X-1", "name": "x"}))
+            .await,
+    )
+    .await;
+    expect_unauthenticated(app.get("/metrics", None).await).await;
+    expect_unauthenticated(app.post("/api/v1/auth/logout", None, &json!({})).await).await;
+}
+
+async fn logout_revokes_the_token(app: TestApp) {
+    let token = app.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        app.get("/api/v1/assets", token.as_str()).await.status(),
+        StatusCode::OK
+    );
+    let resp = app
+        .request(Method::POST, "/api/v1/auth/logout", token.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    expect_unauthenticated(app.get("/api/v1/assets", token.as_str()).await).await;
+    // Logging out again with the dead token is 401, not a crash.
+    expect_unauthenticated(
+        app.request(Method::POST, "/api/v1/auth/logout", token.as_str())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // Other sessions of the same user live on.
+    assert_eq!(
+        app.get("/api/v1/assets", app.admin()).await.status(),
+        StatusCode::OK
+    );
+}
+
+/// One route probed with every role.
+struct Probe {
+    method: Method,
+    /// Path; `{asset}` is replaced by a fresh asset's id for each role.
+    path: &'static str,
+    action: Action,
+    /// The roles that may call it, written out by hand.
+    allowed: &'static [Role],
+    /// Status on success.
+    ok: StatusCode,
+    /// Builds the request body for the n-th role (unique values so each call could succeed).
+    body: fn(usize) -> Option<serde_json::Value>,
+}
+
+async fn each_role_reaches_exactly_its_routes(app: TestApp) {
+    use Role::*;
+    let none = |_: usize| None;
+    let probes = [
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/assets",
+            action: Action::AssetRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/assets/{asset}",
+            action: Action::AssetRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/assets",
+            action: Action::AssetWrite,
+            allowed: &[Admin, Dispatcher],
+            ok: StatusCode::CREATED,
+            body: |n| Some(json!({"code": format!("ROLE-{n}"), "name": "role probe"})),
+        },
+        Probe {
+            method: Method::PATCH,
+            path: "/api/v1/assets/{asset}",
+            action: Action::AssetWrite,
+            allowed: &[Admin, Dispatcher],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({"version": 1, "name": "renamed"})),
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/assets/{asset}/identifiers",
+            action: Action::IdentifierWrite,
+            allowed: &[Admin, Dispatcher, Technician],
+            ok: StatusCode::CREATED,
+            body: |n| Some(json!({"kind": "qr", "value": format!("role-tag-{n}")})),
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/resolve?code=nothing-matches-this",
+            action: Action::ResolveCode,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            // Allowed callers get as far as the lookup, which finds nothing.
+            ok: StatusCode::NOT_FOUND,
+            body: none,
+        },
+        Probe {
+            method: Method::DELETE,
+            path: "/api/v1/assets/{asset}",
+            action: Action::AssetDelete,
+            allowed: &[Admin],
+            ok: StatusCode::NO_CONTENT,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/sites",
+            action: Action::SiteRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/sites",
+            action: Action::SiteWrite,
+            allowed: &[Admin, Dispatcher, RentalOffice],
+            ok: StatusCode::CREATED,
+            body: |n| Some(json!({"name": format!("Site {n}"), "kind": "customer_site"})),
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/categories",
+            action: Action::CategoryRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/categories",
+            action: Action::CategoryWrite,
+            allowed: &[Admin, Dispatcher],
+            ok: StatusCode::CREATED,
+            body: |n| Some(json!({"name": format!("Category {n}")})),
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/users",
+            action: Action::UserRead,
+            allowed: &[Admin],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/users",
+            action: Action::UserWrite,
+            allowed: &[Admin],
+            ok: StatusCode::CREATED,
+            body: |n| {
+                Some(
+                    json!({"username": format!("probe-{n}"), "password": "probe-password-1", "role": "viewer"}),
+                )
+            },
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/devices",
+            action: Action::DeviceRead,
+            allowed: &[Admin, Dispatcher],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/devices",
+            action: Action::DeviceWrite,
+            allowed: &[Admin],
+            ok: StatusCode::CREATED,
+            body: |n| Some(json!({"device_id": format!("probe-tracker-{n}")})),
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/audit-log",
+            action: Action::AuditRead,
+            allowed: &[Admin],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/metrics",
+            action: Action::MetricsRead,
+            allowed: &[Admin],
+            ok: StatusCode::OK,
+            body: none,
+        },
+    ];
+
+    // The hand-written table and the permission matrix must agree: a change to either fails.
+    for p in &probes {
+        for role in Role::ALL {
+            assert_eq!(
+                role.may(p.action),
+                p.allowed.contains(&role),
+                "matrix vs table: {role} {} ({} {})",
+                p.action.as_str(),
+                p.method,
+                p.path
+            );
+        }
+    }
+
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        let token = if role == Admin {
+            app.admin().to_owned()
+        } else {
+            app.user_with_role(role).await
+        };
+        tokens.push((role, token));
+    }
+
+    let mut n = 0;
+    for p in &probes {
+        for (role, token) in &tokens {
+            n += 1;
+            let path = if p.path.contains("{asset}") {
+                let asset = app.asset(&format!("PROBE-{n}")).await;
+                p.path.replace("{asset}", s(&asset, "id"))
+            } else {
+                p.path.to_owned()
+            };
+            let mut req = app.request(p.method.clone(), &path, token.as_str());
+            if let Some(body) = (p.body)(n) {
+                req = req.json(&body);
+            }
+            let resp = req.send().await.unwrap();
+            let what = format!("{role} {} {path}", p.method);
+            if role.may(p.action) {
+                let status = resp.status();
+                let text = resp.text().await.unwrap();
+                assert_eq!(status, p.ok, "{what}: {text}");
+            } else {
+                let body = expect_problem(resp, StatusCode::FORBIDDEN, "forbidden").await;
+                assert!(
+                    body["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains(p.action.as_str()),
+                    "{what}: {body}"
+                );
+            }
+        }
+    }
+
+    // A few cases spelled out, independent of both tables above.
+    let token = |r: Role| {
+        tokens
+            .iter()
+            .find(|(role, _)| *role == r)
+            .unwrap()
+            .1
+            .as_str()
+    };
+    let viewer_post = app
+        .post(
+            "/api/v1/assets",
+            token(Viewer),
+            &json!({"code": "V-1", "name": "v"}),
+        )
+        .await;
+    expect_problem(viewer_post, StatusCode::FORBIDDEN, "forbidden").await;
+    let asset = app.asset("HARD-1").await;
+    let path = format!("/api/v1/assets/{}", s(&asset, "id"));
+    expect_problem(
+        app.delete(&path, token(Dispatcher)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let tag = app
+        .post(
+            &format!("{path}/identifiers"),
+            token(Technician),
+            &json!({"kind": "qr", "value": "hard-coded-tag"}),
+        )
+        .await;
+    assert_eq!(tag.status(), StatusCode::CREATED);
+    let site = app
+        .post(
+            "/api/v1/sites",
+            token(RentalOffice),
+            &json!({"name": "Customer yard", "kind": "customer_site"}),
+        )
+        .await;
+    assert_eq!(site.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.get("/api/v1/devices", token(Dispatcher)).await.status(),
+        StatusCode::OK
+    );
+    let dev = app
+        .post(
+            "/api/v1/devices",
+            token(Dispatcher),
+            &json!({"device_id": "hard-1"}),
+        )
+        .await;
+    expect_problem(dev, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_problem(
+        app.get("/api/v1/users", token(Dispatcher)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_problem(
+        app.get("/api/v1/audit-log", token(Viewer)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_problem(
+        app.get("/metrics", token(Technician)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        app.delete(&path, app.admin()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+}
+
+async fn users_are_managed_by_admins(app: TestApp) {
+    let resp = app
+        .post(
+            "/api/v1/users",
+            app.admin(),
+            &json!({"username": " Jane.Doe ", "password": "long-enough-pw", "role": "technician"}),
+        )
+        .await;
+    let jane = expect_json(resp, StatusCode::CREATED).await;
+    assert_eq!(
+        jane["username"], "jane.doe",
+        "usernames are stored lower-case"
+    );
+    assert_eq!(jane["role"], "technician");
+    assert_eq!(jane["disabled"], false);
+    assert!(jane.get("password").is_none() && jane.get("password_hash").is_none());
+
+    let got = expect_json(
+        app.get(&format!("/api/v1/users/{}", s(&jane, "id")), app.admin())
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(got, jane);
+    let missing = format!("/api/v1/users/{}", uuid::Uuid::now_v7());
+    expect_problem(
+        app.get(&missing, app.admin()).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // Usernames are unique whatever their case.
+    let resp = app
+        .post(
+            "/api/v1/users",
+            app.admin(),
+            &json!({"username": "JANE.DOE", "password": "long-enough-pw", "role": "viewer"}),
+        )
+        .await;
+    expect_problem(resp, StatusCode::CONFLICT, "username_taken").await;
+    let resp = app
+        .post(
+            "/api/v1/users",
+            app.admin(),
+            &json!({"username": "x y", "password": "short", "role": "viewer"}),
+        )
+        .await;
+    expect_fields(resp, &["username", "password"]).await;
+    let resp = app
+        .post(
+            "/api/v1/users",
+            app.admin(),
+            &json!({"username": "root", "password": "long-enough-pw", "role": "superuser"}),
+        )
+        .await;
+    expect_fields(resp, &["role"]).await;
+
+    // The new user can log in, whatever case they type, and sees only what the role allows.
+    let token = app.login("Jane.Doe", "long-enough-pw").await;
+    expect_problem(
+        app.get("/api/v1/users", token.as_str()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    let list = app
+        .get("/api/v1/users", app.admin())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains("password"), "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| s(u, "username"))
+        .collect();
+    assert_eq!(names, ["admin", "jane.doe"]);
+
+    // Creating a user is audited, without the password.
+    let log = app
+        .get(
+            "/api/v1/audit-log?entity=user&action=user.create",
+            app.admin(),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains("jane.doe"), "{log}");
+    assert!(!log.contains("long-enough-pw"), "{log}");
+}

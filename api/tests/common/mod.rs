@@ -1,0 +1,339 @@
+//! Harness for the HTTP API tests: a real server on a port-0 listener over a fresh, migrated
+//! database (SQLite, or PostgreSQL when `FIELDOPS_TEST_POSTGRES_URL` is set), spoken to over
+//! HTTP with reqwest, exactly as a phone or a script would.
+//!
+//! The listener is bound before the server task is spawned, so requests can go at once: no
+//! sleeps, no fixed ports. Dropping the [`TestApp`] stops the server and removes its database.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use domain::testing::TestDb;
+use domain::Backend;
+use mobile_shared::Role;
+use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// Password of the first admin the harness creates.
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+/// Password of every user [`TestApp::user_with_role`] creates.
+pub const USER_PASSWORD: &str = "user-password-1";
+/// Body limit of the test server, small so the 413 test stays cheap.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub client: Client,
+    /// Bearer token of the first admin (`admin`).
+    pub admin_token: String,
+    pub backend: Backend,
+    stop: Option<oneshot::Sender<()>>,
+    // Declared last so it is dropped after the server has been told to stop.
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// Starts a server on a fresh database; `None` when the backend is not configured (a
+    /// PostgreSQL test without `FIELDOPS_TEST_POSTGRES_URL`), in which case the test returns.
+    pub async fn start(backend: Backend) -> Option<TestApp> {
+        let db = TestDb::open(backend).await?;
+        assert_eq!(
+            db.store.backend(),
+            backend,
+            "the test database is on the wrong backend"
+        );
+        domain::users::ensure_first_admin(&db.store, Some(ADMIN_PASSWORD.into()))
+            .await
+            .expect("create first admin");
+        let state = api::AppState::new(
+            db.store.clone(),
+            api::ApiConfig {
+                body_limit: BODY_LIMIT,
+                ..Default::default()
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(api::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        let client = Client::builder().build().expect("http client");
+        let mut app = TestApp {
+            base: format!("http://{addr}"),
+            client,
+            admin_token: String::new(),
+            backend,
+            stop: Some(stop),
+            db,
+        };
+        app.admin_token = app.login("admin", ADMIN_PASSWORD).await;
+        Some(app)
+    }
+
+    pub fn admin(&self) -> &str {
+        &self.admin_token
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request to `path`, with the bearer token when one is given.
+    pub fn request<'a>(
+        &self,
+        method: Method,
+        path: &str,
+        token: impl Into<Option<&'a str>>,
+    ) -> RequestBuilder {
+        let rb = self.client.request(method, self.url(path));
+        match token.into() {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    pub async fn get<'a>(&self, path: &str, token: impl Into<Option<&'a str>>) -> Response {
+        self.request(Method::GET, path, token)
+            .send()
+            .await
+            .expect("send GET")
+    }
+
+    pub async fn post<'a>(
+        &self,
+        path: &str,
+        token: impl Into<Option<&'a str>>,
+        body: &Value,
+    ) -> Response {
+        self.request(Method::POST, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("send POST")
+    }
+
+    pub async fn patch<'a>(
+        &self,
+        path: &str,
+        token: impl Into<Option<&'a str>>,
+        body: &Value,
+    ) -> Response {
+        self.request(Method::PATCH, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("send PATCH")
+    }
+
+    pub async fn delete<'a>(&self, path: &str, token: impl Into<Option<&'a str>>) -> Response {
+        self.request(Method::DELETE, path, token)
+            .send()
+            .await
+            .expect("send DELETE")
+    }
+
+    /// Logs in and returns the token; panics unless the login succeeds.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let resp = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        let (status, body) = json_body(resp).await;
+        assert_eq!(status, StatusCode::OK, "login as {username}: {body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Creates a user with `role` (as admin, over HTTP) and returns its bearer token.
+    pub async fn user_with_role(&self, role: Role) -> String {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let username = format!("{}-{}", role.as_str(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let resp = self
+            .post(
+                "/api/v1/users",
+                self.admin(),
+                &json!({"username": username, "password": USER_PASSWORD, "role": role.as_str()}),
+            )
+            .await;
+        let (status, body) = json_body(resp).await;
+        assert_eq!(status, StatusCode::CREATED, "create {username}: {body}");
+        assert_eq!(body["role"], role.as_str());
+        self.login(&username, USER_PASSWORD).await
+    }
+
+    /// Creates an asset as admin from `body` and returns it; panics unless 201.
+    pub async fn create_asset(&self, body: Value) -> Value {
+        let resp = self.post("/api/v1/assets", self.admin(), &body).await;
+        let (status, asset) = json_body(resp).await;
+        assert_eq!(status, StatusCode::CREATED, "create asset {body}: {asset}");
+        asset
+    }
+
+    /// Creates an asset with just a code and a name.
+    pub async fn asset(&self, code: &str) -> Value {
+        self.create_asset(json!({"code": code, "name": format!("Machine {code}")}))
+            .await
+    }
+
+    /// Creates a site as admin and returns it; panics unless 201.
+    pub async fn create_site(&self, body: Value) -> Value {
+        let resp = self.post("/api/v1/sites", self.admin(), &body).await;
+        let (status, site) = json_body(resp).await;
+        assert_eq!(status, StatusCode::CREATED, "create site {body}: {site}");
+        site
+    }
+
+    /// Creates a category as admin and returns it; panics unless 201.
+    pub async fn create_category(&self, name: &str) -> Value {
+        let resp = self
+            .post("/api/v1/categories", self.admin(), &json!({"name": name}))
+            .await;
+        let (status, cat) = json_body(resp).await;
+        assert_eq!(status, StatusCode::CREATED, "create category {name}: {cat}");
+        cat
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Status and JSON body of any response (`Value::Null` for an empty body).
+pub async fn json_body(resp: Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let bytes = resp.bytes().await.expect("read body");
+    if bytes.is_empty() {
+        return (status, Value::Null);
+    }
+    let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "{status}: body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    (status, value)
+}
+
+/// Status and body of an error response, checking what every error response must have: the
+/// JSON content type, an `x-request-id`, and the problem shape `{"error", "message", …}`.
+pub async fn problem(resp: Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    assert!(
+        status.is_client_error() || status.is_server_error(),
+        "expected an error status, got {status}"
+    );
+    let content_type = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{status}: error content type is `{content_type}`"
+    );
+    let request_id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert!(!request_id.is_empty(), "{status}: no x-request-id header");
+    let (status, body) = json_body(resp).await;
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()
+            && e.chars().all(|c| c.is_ascii_lowercase() || c == '_')),
+        "{status}: `error` is not a snake_case code: {body}"
+    );
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{status}: no message: {body}"
+    );
+    (status, body)
+}
+
+/// Asserts an error response's status and code and returns its body.
+pub async fn expect_problem(resp: Response, status: StatusCode, code: &str) -> Value {
+    let (got, body) = problem(resp).await;
+    assert_eq!(got, status, "{body}");
+    assert_eq!(body["error"], code, "{body}");
+    body
+}
+
+/// Asserts a 422 `validation_failed` that names each of `fields`, and returns its body.
+pub async fn expect_fields(resp: Response, fields: &[&str]) -> Value {
+    let body = expect_problem(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    for f in fields {
+        assert!(
+            body["fields"].get(*f).is_some_and(Value::is_string),
+            "field `{f}` not named: {body}"
+        );
+    }
+    body
+}
+
+/// Asserts a 401 `unauthenticated` with `WWW-Authenticate: Bearer`.
+pub async fn expect_unauthenticated(resp: Response) {
+    let challenge = resp
+        .headers()
+        .get(WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(challenge, "Bearer");
+    expect_problem(resp, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+/// Asserts a success status and returns the JSON body.
+pub async fn expect_json(resp: Response, status: StatusCode) -> Value {
+    let (got, body) = json_body(resp).await;
+    assert_eq!(got, status, "{body}");
+    body
+}
+
+/// A JSON string field of `v`, panicking with the value when absent.
+pub fn s<'v>(v: &'v Value, key: &str) -> &'v str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("`{key}` is not a string in {v}"))
+}
+
+/// Declares each `async fn name(app: TestApp)` scenario as two tests, `sqlite::name` and
+/// `postgres::name`; the PostgreSQL one returns at once when no server is configured.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = crate::common::TestApp::start(domain::Backend::Sqlite).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = crate::common::TestApp::start(domain::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,922 @@
+//! Telemetry ingest: a batch of decoded MQTT messages becomes history rows and current asset
+//! state in ONE transaction, with set-based statements (a handful per batch, never one per
+//! message).
+//!
+//! Semantics, per batch:
+//! - readings are appended to `telemetry`, deduplicated on (device, time): redelivered or
+//!   replayed messages insert nothing and change nothing;
+//! - an asset's current position moves only to a newer fix (only the newest fix of the batch is
+//!   considered), so out-of-order data never moves it back in time;
+//! - engine hours come from the device's hour meter; for a device without one they accumulate
+//!   from ignition-on intervals, where a gap longer than `max_ignition_gap` (the device was
+//!   offline) is not counted;
+//! - a meter that goes backwards is kept in history and flagged once (`meter_anomalies`), never
+//!   applied as a rollback;
+//! - a position that crosses a site's geofence records enter/exit events;
+//! - devices get last-seen, online state, and the state ignition accounting needs;
+//! - rejects (decoder rejects, unknown devices) are stored with the raw payload, bounded.
+//!
+//! Telemetry-driven state is machine data with its own history tables (`telemetry`,
+//! `meter_anomalies`, `geofence_events`), so it is not copied into the audit log, and it does not
+//! bump an asset's `version` (which guards edits by people).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use mobile_shared::telemetry::{DeviceStatus, Reading};
+use mobile_shared::wire::Geofence;
+use sqlx::types::Json;
+use sqlx::QueryBuilder;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::error::DomainError;
+use crate::events::{EventBus, FleetEvent};
+use crate::geofence::Geofences;
+use crate::store::{Backend, Store, Tx};
+use crate::{clock, on_read, on_tx};
+
+/// Rows per multi-row INSERT: 16 columns × 1000 stays under SQLite's 32766 bound parameters.
+const CHUNK: usize = 1000;
+/// Meter drops smaller than this are rounding noise, not a rollback.
+const METER_EPSILON: f64 = 1e-6;
+
+/// One MQTT message after decoding and stateless validation by the gateway.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub topic: String,
+    pub received_at: DateTime<Utc>,
+    pub kind: MessageKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum MessageKind {
+    /// Valid readings of one device (a single object or a flushed offline buffer).
+    Readings {
+        device_id: String,
+        readings: Vec<Reading>,
+    },
+    Status {
+        device_id: String,
+        status: DeviceStatus,
+    },
+    /// Refused before reaching the database (bad topic, malformed payload, implausible value).
+    Rejected {
+        device_id: Option<String>,
+        reason: &'static str,
+        detail: String,
+        payload: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Longest interval between two ignition-on readings that still counts as running time.
+    pub max_ignition_gap: chrono::Duration,
+    /// How many rejects to keep for inspection; older ones are pruned.
+    pub max_rejects_kept: i64,
+    /// How long geofences are cached between reloads.
+    pub geofence_refresh: Duration,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            max_ignition_gap: chrono::Duration::minutes(5),
+            max_rejects_kept: 100_000,
+            geofence_refresh: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IngestReport {
+    /// Readings stored for the first time.
+    pub applied: usize,
+    /// Readings already stored (redelivery, replay) or repeated within the batch.
+    pub duplicates: usize,
+    pub statuses: usize,
+    /// Rejects by reason code.
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+/// Holds what ingest caches between batches (geofences). One per gateway process.
+pub struct Ingestor {
+    store: Store,
+    bus: EventBus,
+    options: IngestOptions,
+    fences: Mutex<Option<(Instant, Arc<Geofences>)>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    id: Uuid,
+    device_id: String,
+    asset_id: Option<Uuid>,
+    last_ts: Option<DateTime<Utc>>,
+    last_ignition: Option<bool>,
+    has_hour_meter: bool,
+    status_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AssetState {
+    id: Uuid,
+    site_id: Option<Uuid>,
+    pos_lat: Option<f64>,
+    pos_lon: Option<f64>,
+    pos_at: Option<DateTime<Utc>>,
+    pos_source: Option<String>,
+    engine_hours: Option<f64>,
+    hours_at: Option<DateTime<Utc>>,
+    odometer_km: Option<f64>,
+    odometer_at: Option<DateTime<Utc>>,
+    last_seen_at: Option<DateTime<Utc>>,
+    geofence_site_id: Option<Uuid>,
+    hours_flagged: bool,
+    odometer_flagged: bool,
+}
+
+/// A reading ready to store.
+struct Row<'a> {
+    device: Uuid,
+    asset: Option<Uuid>,
+    ts: DateTime<Utc>,
+    r: &'a Reading,
+    received_at: DateTime<Utc>,
+}
+
+struct RejectRow {
+    topic: String,
+    device_id: Option<String>,
+    reason: &'static str,
+    detail: String,
+    payload: Vec<u8>,
+    received_at: DateTime<Utc>,
+}
+
+struct Anomaly {
+    asset: Uuid,
+    device: Uuid,
+    ts: DateTime<Utc>,
+    meter: &'static str,
+    previous: f64,
+    reading: f64,
+}
+
+struct Crossing {
+    asset: Uuid,
+    site: Uuid,
+    kind: &'static str,
+    ts: DateTime<Utc>,
+}
+
+impl Ingestor {
+    pub fn new(store: Store, bus: EventBus, options: IngestOptions) -> Ingestor {
+        Ingestor {
+            store,
+            bus,
+            options,
+            fences: Mutex::new(None),
+        }
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    async fn geofences(&self) -> Result<Arc<Geofences>, DomainError> {
+        let mut cached = self.fences.lock().await;
+        if let Some((at, f)) = cached.as_ref() {
+            if at.elapsed() < self.options.geofence_refresh {
+                return Ok(f.clone());
+            }
+        }
+        let rows: Vec<(Uuid, Json<Geofence>)> = on_read!(&self.store, |p| sqlx::query_as(
+            "SELECT id, geofence FROM sites WHERE geofence IS NOT NULL"
+        )
+        .fetch_all(p)
+        .await)?;
+        let fences = Arc::new(Geofences::new(rows.into_iter().map(|(id, g)| (id, g.0))));
+        *cached = Some((Instant::now(), fences.clone()));
+        Ok(fences)
+    }
+
+    /// Applies one batch in one transaction; events are published after the commit.
+    pub async fn ingest(&self, batch: &[Message]) -> Result<IngestReport, DomainError> {
+        let fences = self.geofences().await?;
+        let now = clock::now();
+        let mut report = IngestReport::default();
+        let mut rejects: Vec<RejectRow> = Vec::new();
+
+        let mut names: Vec<&str> = batch
+            .iter()
+            .filter_map(|m| match &m.kind {
+                MessageKind::Readings { device_id, .. } | MessageKind::Status { device_id, .. } => {
+                    Some(device_id.as_str())
+                }
+                MessageKind::Rejected { .. } => None,
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+
+        let mut tx = self.store.begin().await?;
+        let devices = load_devices(&mut tx, &names).await?;
+
+        let mut rows: Vec<Row> = Vec::new();
+        let mut seen: HashSet<(Uuid, DateTime<Utc>)> = HashSet::new();
+        let mut statuses: Vec<(&DeviceRow, DeviceStatus, DateTime<Utc>)> = Vec::new();
+        for m in batch {
+            match &m.kind {
+                MessageKind::Rejected {
+                    device_id,
+                    reason,
+                    detail,
+                    payload,
+                } => rejects.push(RejectRow {
+                    topic: m.topic.clone(),
+                    device_id: device_id.clone(),
+                    reason,
+                    detail: detail.clone(),
+                    payload: payload.clone(),
+                    received_at: m.received_at,
+                }),
+                MessageKind::Readings {
+                    device_id,
+                    readings,
+                } => match devices.get(device_id.as_str()) {
+                    None => rejects.push(unknown_device(m, device_id, readings)),
+                    Some(d) => {
+                        for r in readings {
+                            // Both backends keep microseconds; normalising first makes the
+                            // dedupe key equal to what the database returns.
+                            let ts = r.ts.trunc_subsecs(6);
+                            if seen.insert((d.id, ts)) {
+                                rows.push(Row {
+                                    device: d.id,
+                                    asset: d.asset_id,
+                                    ts,
+                                    r,
+                                    received_at: m.received_at,
+                                });
+                            } else {
+                                report.duplicates += 1;
+                            }
+                        }
+                    }
+                },
+                MessageKind::Status { device_id, status } => match devices.get(device_id.as_str()) {
+                    None => rejects.push(RejectRow {
+                        topic: m.topic.clone(),
+                        device_id: Some(device_id.clone()),
+                        reason: "unknown_device",
+                        detail: format!("no registered device `{device_id}`"),
+                        payload: status_payload(*status),
+                        received_at: m.received_at,
+                    }),
+                    Some(d) => statuses.push((d, *status, m.received_at)),
+                },
+            }
+        }
+
+        let inserted = insert_readings(&mut tx, &rows).await?;
+        let new_rows: Vec<&Row> = rows
+            .iter()
+            .filter(|r| inserted.contains(&(r.device, r.ts)))
+            .collect();
+        report.applied = new_rows.len();
+        report.duplicates += rows.len() - new_rows.len();
+
+        let mut events = Vec::new();
+        let device_updates = device_updates(&devices, &new_rows, &self.options);
+        let (asset_updates, anomalies, crossings) =
+            self.asset_updates(&mut tx, &new_rows, &device_updates, &fences, &mut events)
+                .await?;
+
+        write_assets(&mut tx, &asset_updates).await?;
+        write_devices(&mut tx, &device_updates).await?;
+        write_anomalies(&mut tx, &anomalies, now).await?;
+        write_crossings(&mut tx, &crossings).await?;
+        report.statuses = write_statuses(&mut tx, &statuses, &mut events).await?;
+        for r in &rejects {
+            *report.rejected.entry(r.reason).or_default() += 1;
+        }
+        write_rejects(&mut tx, &rejects, self.options.max_rejects_kept).await?;
+        tx.commit().await?;
+        self.bus.publish(events);
+        Ok(report)
+    }
+
+    /// Computes each touched asset's new state from its current (locked) row.
+    async fn asset_updates(
+        &self,
+        tx: &mut Tx,
+        rows: &[&Row<'_>],
+        devices: &[DeviceUpdate],
+        fences: &Geofences,
+        events: &mut Vec<FleetEvent>,
+    ) -> Result<(Vec<AssetState>, Vec<Anomaly>, Vec<Crossing>), DomainError> {
+        let mut by_asset: BTreeMap<Uuid, Vec<&Row>> = BTreeMap::new();
+        for r in rows {
+            if let Some(a) = r.asset {
+                by_asset.entry(a).or_default().push(r);
+            }
+        }
+        let mut ignition_hours: HashMap<Uuid, (f64, DateTime<Utc>)> = HashMap::new();
+        for d in devices {
+            if let (Some(a), Some(at)) = (d.asset, d.last_ts) {
+                if d.ignition_hours > 0.0 {
+                    let e = ignition_hours.entry(a).or_insert((0.0, at));
+                    e.0 += d.ignition_hours;
+                    e.1 = e.1.max(at);
+                }
+            }
+        }
+        let ids: Vec<Uuid> = by_asset.keys().copied().collect();
+        let mut states = load_assets(tx, &ids).await?;
+        let mut anomalies = Vec::new();
+        let mut crossings = Vec::new();
+        for state in &mut states {
+            let Some(rows) = by_asset.get_mut(&state.id) else {
+                continue;
+            };
+            rows.sort_by_key(|r| r.ts);
+            if let Some(seen) = rows.iter().map(|r| r.received_at).max() {
+                state.last_seen_at = Some(state.last_seen_at.map_or(seen, |s| s.max(seen)));
+            }
+            // Position: the newest fix, only if newer than what the asset has.
+            if let Some(fix) = rows
+                .iter()
+                .rev()
+                .find(|r| r.r.lat.is_some() && r.r.lon.is_some())
+            {
+                if state.pos_at.is_none_or(|at| fix.ts > at) {
+                    let (lat, lon) = (fix.r.lat.unwrap_or_default(), fix.r.lon.unwrap_or_default());
+                    state.pos_lat = Some(lat);
+                    state.pos_lon = Some(lon);
+                    state.pos_at = Some(fix.ts);
+                    state.pos_source = Some("gps".into());
+                    events.push(FleetEvent::Position {
+                        asset_id: state.id,
+                        lat,
+                        lon,
+                        at: fix.ts,
+                        speed_kmh: fix.r.speed_kmh,
+                    });
+                    if !fences.is_empty() {
+                        let inside = fences.site_at(lat, lon, state.site_id);
+                        if inside != state.geofence_site_id {
+                            if let Some(old) = state.geofence_site_id {
+                                crossings.push(Crossing {
+                                    asset: state.id,
+                                    site: old,
+                                    kind: "exit",
+                                    ts: fix.ts,
+                                });
+                                events.push(FleetEvent::GeofenceExit {
+                                    asset_id: state.id,
+                                    site_id: old,
+                                    at: fix.ts,
+                                });
+                            }
+                            if let Some(new) = inside {
+                                crossings.push(Crossing {
+                                    asset: state.id,
+                                    site: new,
+                                    kind: "enter",
+                                    ts: fix.ts,
+                                });
+                                events.push(FleetEvent::GeofenceEnter {
+                                    asset_id: state.id,
+                                    site_id: new,
+                                    at: fix.ts,
+                                });
+                            }
+                            state.geofence_site_id = inside;
+                        }
+                    }
+                }
+            }
+            // Meters: readings newer than the applied one, in time order.
+            let before = (state.engine_hours, state.odometer_km);
+            let mut meter = |name: &'static str,
+                             value: &mut Option<f64>,
+                             at: &mut Option<DateTime<Utc>>,
+                             flagged: &mut bool,
+                             pick: fn(&Reading) -> Option<f64>| {
+                for r in rows.iter() {
+                    let Some(v) = pick(r.r) else { continue };
+                    if at.is_some_and(|a| r.ts <= a) {
+                        continue; // history only: an older reading never changes the asset
+                    }
+                    match *value {
+                        Some(cur) if v + METER_EPSILON < cur => {
+                            if !*flagged {
+                                *flagged = true;
+                                anomalies.push(Anomaly {
+                                    asset: state.id,
+                                    device: r.device,
+                                    ts: r.ts,
+                                    meter: name,
+                                    previous: cur,
+                                    reading: v,
+                                });
+                                events.push(FleetEvent::MeterAnomaly {
+                                    asset_id: state.id,
+                                    meter: name,
+                                    previous: cur,
+                                    reading: v,
+                                    at: r.ts,
+                                });
+                            }
+                        }
+                        _ => {
+                            *value = Some(v);
+                            *at = Some(r.ts);
+                            *flagged = false;
+                        }
+                    }
+                }
+            };
+            meter(
+                "engine_hours",
+                &mut state.engine_hours,
+                &mut state.hours_at,
+                &mut state.hours_flagged,
+                |r| r.engine_hours,
+            );
+            meter(
+                "odometer_km",
+                &mut state.odometer_km,
+                &mut state.odometer_at,
+                &mut state.odometer_flagged,
+                |r| r.odometer_km,
+            );
+            if let Some((hours, at)) = ignition_hours.get(&state.id) {
+                state.engine_hours = Some(state.engine_hours.unwrap_or(0.0) + hours);
+                state.hours_at = Some(state.hours_at.map_or(*at, |h| h.max(*at)));
+            }
+            if (state.engine_hours, state.odometer_km) != before {
+                events.push(FleetEvent::Meters {
+                    asset_id: state.id,
+                    engine_hours: state.engine_hours,
+                    odometer_km: state.odometer_km,
+                    at: state.hours_at.or(state.odometer_at).unwrap_or_else(clock::now),
+                });
+            }
+        }
+        Ok((states, anomalies, crossings))
+    }
+
+    /// Marks devices silent for longer than `silent_after` offline; returns how many. Their
+    /// assets are stale from then on (no fresh position).
+    pub async fn mark_silent(&self, silent_after: chrono::Duration) -> Result<usize, DomainError> {
+        let now = clock::now();
+        let cutoff = now - silent_after;
+        let mut tx = self.store.begin().await?;
+        let sql = "UPDATE devices SET online = $1, status_at = $2 \
+                   WHERE online = $3 AND (last_seen_at IS NULL OR last_seen_at < $4) \
+                   RETURNING device_id, asset_id, last_seen_at";
+        let rows: Vec<(String, Option<Uuid>, Option<DateTime<Utc>>)> = on_tx!(&mut tx, |c| {
+            sqlx::query_as(sql)
+                .bind(false)
+                .bind(now)
+                .bind(true)
+                .bind(cutoff)
+                .fetch_all(c)
+                .await
+        })?;
+        tx.commit().await?;
+        let n = rows.len();
+        self.bus.publish(rows.into_iter().map(|(device_id, asset_id, last_seen_at)| {
+            FleetEvent::DeviceSilent {
+                device_id,
+                asset_id,
+                last_seen_at,
+            }
+        }));
+        Ok(n)
+    }
+}
+
+fn status_payload(s: DeviceStatus) -> Vec<u8> {
+    match s {
+        DeviceStatus::Online => b"online".to_vec(),
+        DeviceStatus::Offline => b"offline".to_vec(),
+    }
+}
+
+fn unknown_device(m: &Message, device_id: &str, readings: &[Reading]) -> RejectRow {
+    RejectRow {
+        topic: m.topic.clone(),
+        device_id: Some(device_id.to_owned()),
+        reason: "unknown_device",
+        detail: format!(
+            "no registered device `{device_id}` ({} reading(s) refused)",
+            readings.len()
+        ),
+        // The decoded readings, re-encoded: the original bytes are gone by now, and this keeps
+        // everything the device sent in a form an operator can replay after registering it.
+        payload: mobile_shared::telemetry::encode_native(readings),
+        received_at: m.received_at,
+    }
+}
+
+async fn load_devices<'a>(
+    tx: &mut Tx,
+    names: &[&str],
+) -> Result<HashMap<String, DeviceRow>, DomainError> {
+    let mut out = HashMap::new();
+    for chunk in names.chunks(CHUNK) {
+        let rows: Vec<DeviceRow> = on_tx!(tx, |c| {
+            let mut qb = QueryBuilder::new(
+                "SELECT id, device_id, asset_id, last_ts, last_ignition, has_hour_meter, status_at \
+                 FROM devices WHERE device_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for n in chunk {
+                sep.push_bind(*n);
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(&mut *c).await
+        })?;
+        out.extend(rows.into_iter().map(|r| (r.device_id.clone(), r)));
+    }
+    Ok(out)
+}
+
+/// Inserts readings, skipping (device, ts) pairs already stored; returns the pairs inserted.
+async fn insert_readings(
+    tx: &mut Tx,
+    rows: &[Row<'_>],
+) -> Result<HashSet<(Uuid, DateTime<Utc>)>, DomainError> {
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for chunk in rows.chunks(CHUNK) {
+        let keys: Vec<(Uuid, DateTime<Utc>)> = on_tx!(tx, |c| {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO telemetry (device_id, ts, asset_id, lat, lon, accuracy_m, speed_kmh, \
+                 heading_deg, altitude_m, hdop, engine_hours, odometer_km, ignition, battery_v, \
+                 battery_pct, received_at) ",
+            );
+            qb.push_values(chunk, |mut b, row| {
+                let r = row.r;
+                b.push_bind(row.device)
+                    .push_bind(row.ts)
+                    .push_bind(row.asset)
+                    .push_bind(r.lat)
+                    .push_bind(r.lon)
+                    .push_bind(r.accuracy_m)
+                    .push_bind(r.speed_kmh)
+                    .push_bind(r.heading_deg)
+                    .push_bind(r.altitude_m)
+                    .push_bind(r.hdop)
+                    .push_bind(r.engine_hours)
+                    .push_bind(r.odometer_km)
+                    .push_bind(r.ignition)
+                    .push_bind(r.battery_v)
+                    .push_bind(r.battery_pct)
+                    .push_bind(row.received_at);
+            });
+            qb.push(" ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts");
+            qb.build_query_as().fetch_all(&mut *c).await
+        })?;
+        inserted.extend(keys);
+    }
+    Ok(inserted)
+}
+
+struct DeviceUpdate {
+    id: Uuid,
+    asset: Option<Uuid>,
+    last_seen_at: DateTime<Utc>,
+    last_ts: Option<DateTime<Utc>>,
+    last_ignition: Option<bool>,
+    has_hour_meter: bool,
+    /// Running hours accumulated from ignition in this batch (devices without an hour meter).
+    ignition_hours: f64,
+}
+
+/// Per device: last seen, newest reading time and ignition state, and — for devices without an
+/// hour meter — the ignition-on time in the new readings after the last known one.
+fn device_updates(
+    devices: &HashMap<String, DeviceRow>,
+    rows: &[&Row],
+    options: &IngestOptions,
+) -> Vec<DeviceUpdate> {
+    let mut by_device: BTreeMap<Uuid, Vec<&Row>> = BTreeMap::new();
+    for r in rows {
+        by_device.entry(r.device).or_default().push(r);
+    }
+    let state: HashMap<Uuid, &DeviceRow> = devices.values().map(|d| (d.id, d)).collect();
+    let mut out = Vec::with_capacity(by_device.len());
+    for (id, mut rows) in by_device {
+        let Some(d) = state.get(&id) else { continue };
+        rows.sort_by_key(|r| r.ts);
+        let has_hour_meter = d.has_hour_meter || rows.iter().any(|r| r.r.engine_hours.is_some());
+        let mut prev_ts = d.last_ts;
+        let mut prev_ign = d.last_ignition;
+        let mut hours = 0.0;
+        for r in rows.iter().filter(|r| d.last_ts.is_none_or(|t| r.ts > t)) {
+            if let (Some(true), Some(p)) = (prev_ign, prev_ts) {
+                let gap = r.ts - p;
+                if gap <= options.max_ignition_gap {
+                    hours += gap.num_milliseconds() as f64 / 3_600_000.0;
+                }
+            }
+            if r.r.ignition.is_some() {
+                prev_ign = r.r.ignition;
+            }
+            prev_ts = Some(r.ts);
+        }
+        let last_seen_at = rows
+            .iter()
+            .map(|r| r.received_at)
+            .max()
+            .unwrap_or_else(clock::now);
+        out.push(DeviceUpdate {
+            id,
+            asset: d.asset_id,
+            last_seen_at,
+            last_ts: prev_ts,
+            last_ignition: prev_ign,
+            has_hour_meter,
+            ignition_hours: if has_hour_meter { 0.0 } else { hours },
+        });
+    }
+    out
+}
+
+async fn load_assets(tx: &mut Tx, ids: &[Uuid]) -> Result<Vec<AssetState>, DomainError> {
+    let mut out = Vec::with_capacity(ids.len());
+    let backend = match tx {
+        Tx::Sqlite(_) => Backend::Sqlite,
+        Tx::Postgres(_) => Backend::Postgres,
+    };
+    for chunk in ids.chunks(CHUNK) {
+        let rows: Vec<AssetState> = on_tx!(tx, |c| {
+            let mut qb = QueryBuilder::new(
+                "SELECT id, site_id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, \
+                 odometer_km, odometer_at, last_seen_at, geofence_site_id, hours_flagged, \
+                 odometer_flagged FROM assets WHERE id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            qb.push(") ORDER BY id");
+            // Two gateways on a shared subscription may touch the same asset: lock the rows in
+            // id order (no deadlock) so the read-modify-write below is not lost. SQLite has a
+            // single writer and needs no lock.
+            if backend == Backend::Postgres {
+                qb.push(" FOR UPDATE");
+            }
+            qb.build_query_as().fetch_all(&mut *c).await
+        })?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+async fn write_assets(tx: &mut Tx, states: &[AssetState]) -> Result<(), DomainError> {
+    for chunk in states.chunks(CHUNK / 2) {
+        on_tx!(tx, |c| {
+            let mut qb = QueryBuilder::new(
+                "WITH v(id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, odometer_km, \
+                 odometer_at, last_seen_at, geofence_site_id, hours_flagged, odometer_flagged) AS (",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(s.id)
+                    .push_bind(s.pos_lat)
+                    .push_bind(s.pos_lon)
+                    .push_bind(s.pos_at)
+                    .push_bind(s.pos_source.clone())
+                    .push_bind(s.engine_hours)
+                    .push_bind(s.hours_at)
+                    .push_bind(s.odometer_km)
+                    .push_bind(s.odometer_at)
+                    .push_bind(s.last_seen_at)
+                    .push_bind(s.geofence_site_id)
+                    .push_bind(s.hours_flagged)
+                    .push_bind(s.odometer_flagged);
+            });
+            qb.push(
+                ") UPDATE assets SET pos_lat = v.pos_lat, pos_lon = v.pos_lon, pos_at = v.pos_at, \
+                 pos_source = v.pos_source, engine_hours = v.engine_hours, hours_at = v.hours_at, \
+                 odometer_km = v.odometer_km, odometer_at = v.odometer_at, \
+                 last_seen_at = v.last_seen_at, geofence_site_id = v.geofence_site_id, \
+                 hours_flagged = v.hours_flagged, odometer_flagged = v.odometer_flagged \
+                 FROM v WHERE assets.id = v.id",
+            );
+            qb.build().execute(&mut *c).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+async fn write_devices(tx: &mut Tx, updates: &[DeviceUpdate]) -> Result<(), DomainError> {
+    for chunk in updates.chunks(CHUNK) {
+        on_tx!(tx, |c| {
+            let mut qb = QueryBuilder::new(
+                "WITH v(id, last_seen_at, last_ts, last_ignition, has_hour_meter) AS (",
+            );
+            qb.push_values(chunk, |mut b, d| {
+                b.push_bind(d.id)
+                    .push_bind(d.last_seen_at)
+                    .push_bind(d.last_ts)
+                    .push_bind(d.last_ignition)
+                    .push_bind(d.has_hour_meter);
+            });
+            // Receiving telemetry means the device is online.
+            qb.push(
+                ") UPDATE devices SET last_seen_at = v.last_seen_at, last_ts = v.last_ts, \
+                 last_ignition = v.last_ignition, has_hour_meter = v.has_hour_meter, online = ",
+            );
+            qb.push_bind(true);
+            qb.push(" FROM v WHERE devices.id = v.id");
+            qb.build().execute(&mut *c).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+async fn write_anomalies(
+    tx: &mut Tx,
+    anomalies: &[Anomaly],
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    for chunk in anomalies.chunks(CHUNK) {
+        on_tx!(tx, |c| {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO meter_anomalies (id, asset_id, device_id, ts, meter, previous, reading, detected_at) ",
+            );
+            qb.push_values(chunk, |mut b, a| {
+                b.push_bind(clock::new_id())
+                    .push_bind(a.asset)
+                    .push_bind(a.device)
+                    .push_bind(a.ts)
+                    .push_bind(a.meter)
+                    .push_bind(a.previous)
+                    .push_bind(a.reading)
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut *c).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+async fn write_crossings(tx: &mut Tx, crossings: &[Crossing]) -> Result<(), DomainError> {
+    for chunk in crossings.chunks(CHUNK) {
+        on_tx!(tx, |c| {
+            let mut qb =
+                QueryBuilder::new("INSERT INTO geofence_events (id, asset_id, site_id, kind, ts) ");
+            qb.push_values(chunk, |mut b, x| {
+                b.push_bind(clock::new_id())
+                    .push_bind(x.asset)
+                    .push_bind(x.site)
+                    .push_bind(x.kind)
+                    .push_bind(x.ts);
+            });
+            qb.build().execute(&mut *c).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+/// Applies status messages in arrival order; a status older than the device's last one is
+/// ignored. Returns how many were applied.
+async fn write_statuses(
+    tx: &mut Tx,
+    statuses: &[(&DeviceRow, DeviceStatus, DateTime<Utc>)],
+    events: &mut Vec<FleetEvent>,
+) -> Result<usize, DomainError> {
+    let mut applied = 0;
+    for (d, status, at) in statuses {
+        if d.status_at.is_some_and(|s| s > *at) {
+            continue;
+        }
+        let online = *status == DeviceStatus::Online;
+        on_tx!(tx, |c| sqlx::query(
+            "UPDATE devices SET online = $1, status_at = $2, last_seen_at = CASE WHEN $1 THEN $2 ELSE last_seen_at END WHERE id = $3"
+        )
+        .bind(online)
+        .bind(*at)
+        .bind(d.id)
+        .execute(&mut *c)
+        .await
+        .map(|_| ()))?;
+        events.push(FleetEvent::DeviceStatus {
+            device_id: d.device_id.clone(),
+            asset_id: d.asset_id,
+            online,
+            at: *at,
+        });
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+async fn write_rejects(tx: &mut Tx, rejects: &[RejectRow], keep: i64) -> Result<(), DomainError> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    for chunk in rejects.chunks(CHUNK) {
+        on_tx!(tx, |c| {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO telemetry_rejects (id, received_at, topic, device_id, reason, detail, payload) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(clock::new_id())
+                    .push_bind(r.received_at)
+                    .push_bind(r.topic.clone())
+                    .push_bind(r.device_id.clone())
+                    .push_bind(r.reason)
+                    .push_bind(r.detail.clone())
+                    .push_bind(r.payload.clone());
+            });
+            qb.build().execute(&mut *c).await.map(|_| ())
+        })?;
+    }
+    // Bounded: drop everything older than the newest `keep` rows (ids are time-ordered).
+    let sql = "DELETE FROM telemetry_rejects WHERE id < \
+               (SELECT id FROM telemetry_rejects ORDER BY id DESC LIMIT 1 OFFSET $1)";
+    on_tx!(tx, |c| sqlx::query(sql)
+        .bind(keep.max(1) - 1)
+        .execute(&mut *c)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// A stored reject, for inspection.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct StoredReject {
+    pub id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub topic: String,
+    pub device_id: Option<String>,
+    pub reason: String,
+    pub detail: String,
+    #[serde(serialize_with = "payload_as_text")]
+    pub payload: Vec<u8>,
+}
+
+fn payload_as_text<S: serde::Serializer>(p: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(p))
+}
+
+/// Newest first.
+pub async fn list_rejects(
+    store: &Store,
+    reason: Option<&str>,
+    page: crate::PageRequest,
+) -> Result<mobile_shared::wire::Page<StoredReject>, DomainError> {
+    let sql = "SELECT id, received_at, topic, device_id, reason, detail, payload FROM telemetry_rejects \
+               WHERE ($1 IS NULL OR reason = $1) AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3";
+    let rows: Vec<StoredReject> = on_read!(store, |p| sqlx::query_as(sql)
+        .bind(reason)
+        .bind(page.after)
+        .bind(page.fetch())
+        .fetch_all(p)
+        .await)?;
+    let (items, next_cursor) = page.finish(rows, |r| r.id);
+    Ok(mobile_shared::wire::Page { items, next_cursor })
+}
+
+/// One point of an asset's position history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+pub struct PositionPoint {
+    pub ts: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    pub speed_kmh: Option<f64>,
+    pub heading_deg: Option<f64>,
+    pub accuracy_m: Option<f64>,
+}
+
+/// Position history of an asset between two times, oldest first, at most `limit` points.
+pub async fn positions(
+    store: &Store,
+    asset_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<PositionPoint>, DomainError> {
+    crate::assets::get(store, asset_id).await?;
+    let sql = "SELECT ts, lat, lon, speed_kmh, heading_deg, accuracy_m FROM telemetry \
+               WHERE asset_id = $1 AND ts >= $2 AND ts < $3 AND lat IS NOT NULL AND lon IS NOT NULL \
+               ORDER BY ts LIMIT $4";
+    let rows = on_read!(store, |p| sqlx::query_as(sql)
+        .bind(asset_id)
+        .bind(from)
+        .bind(to)
+        .bind(i64::from(limit))
+        .fetch_all(p)
+        .await)?;
+    Ok(rows)
+}

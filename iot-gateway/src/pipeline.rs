@@ -1,0 +1,435 @@
+//! The ingest pipeline: MQTT publishes → decoded messages → batches (by size, or by time
+//! after the first message) → one domain transaction → PUBACKs.
+//!
+//! A publish is acknowledged only after the transaction holding its effects has committed, so a
+//! crash at any point loses nothing: the broker redelivers what was not acknowledged and the
+//! (device, time) dedupe makes the redelivery a no-op. Rejects are committed (and then
+//! acknowledged) like readings, so a poison message is stored once and never redelivered.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use domain::telemetry::{Ingestor, Message, MessageKind};
+use domain::DomainError;
+use mobile_shared::telemetry::{self, Decoded, Limits, RejectReason};
+use rumqttc::{AsyncClient, Publish};
+use tokio::sync::mpsc;
+
+use crate::metrics::{GatewayMetrics, ReasonLabel, ResultLabel};
+
+/// Longest payload kept in the reject table; the rest is cut (the detail says so).
+const MAX_STORED_PAYLOAD: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Flush a batch when it holds this many messages…
+    pub batch_max: usize,
+    /// …or this long after its first message arrived.
+    pub batch_wait: Duration,
+    pub limits: Limits,
+    /// A device silent this long is marked offline and its asset stale.
+    pub silent_after: chrono::Duration,
+    /// How often to look for silent devices.
+    pub silent_check: Duration,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            batch_max: 1000,
+            batch_wait: Duration::from_millis(50),
+            limits: Limits {
+                // Offline buffers flush as one array: 1000 readings are ~150 KB.
+                max_payload_bytes: 256 * 1024,
+                ..Limits::default()
+            },
+            silent_after: chrono::Duration::minutes(15),
+            silent_check: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Turns one publish into domain messages: its valid readings, plus one reject per reading
+/// that failed validation (or one reject for the whole message when it cannot be decoded).
+pub fn decode_publish(p: &Publish, limits: &Limits) -> Vec<Message> {
+    let now = Utc::now();
+    let reject = |device_id: Option<String>, reason: &RejectReason, detail: String| Message {
+        topic: p.topic.clone(),
+        received_at: now,
+        kind: MessageKind::Rejected {
+            device_id,
+            reason: reason.as_str(),
+            detail,
+            payload: stored_payload(&p.payload),
+        },
+    };
+    let topic = match telemetry::parse_topic(&p.topic) {
+        Ok(t) => t,
+        Err(reason) => return vec![reject(None, &reason, reason.to_string())],
+    };
+    let device_id = topic.device_id().to_owned();
+    match telemetry::decode_with_limits(&topic, &p.payload, now, limits) {
+        Err(reason) => vec![reject(Some(device_id), &reason, reason.to_string())],
+        Ok(Decoded::Ignored) => vec![],
+        Ok(Decoded::Status(status)) => vec![Message {
+            topic: p.topic.clone(),
+            received_at: now,
+            kind: MessageKind::Status { device_id, status },
+        }],
+        Ok(Decoded::Readings(readings)) => {
+            let total = readings.len();
+            let mut out = Vec::new();
+            let mut valid = Vec::with_capacity(total);
+            for (i, r) in readings.into_iter().enumerate() {
+                match telemetry::validate(&r, now, limits) {
+                    Ok(()) => valid.push(r),
+                    Err(reason) => {
+                        let detail = if total > 1 {
+                            format!("reading {} of {total}: {reason}", i + 1)
+                        } else {
+                            reason.to_string()
+                        };
+                        out.push(reject(Some(device_id.clone()), &reason, detail));
+                    }
+                }
+            }
+            if !valid.is_empty() {
+                out.push(Message {
+                    topic: p.topic.clone(),
+                    received_at: now,
+                    kind: MessageKind::Readings {
+                        device_id,
+                        readings: valid,
+                    },
+                });
+            }
+            out
+        }
+    }
+}
+
+fn stored_payload(payload: &[u8]) -> Vec<u8> {
+    payload[..payload.len().min(MAX_STORED_PAYLOAD)].to_vec()
+}
+
+/// Logs each reject reason at most once per interval, with how many were suppressed, so a
+/// misbehaving fleet cannot flood the logs.
+struct RejectLog {
+    every: Duration,
+    last: HashMap<&'static str, (Instant, u64)>,
+}
+
+impl RejectLog {
+    fn new(every: Duration) -> RejectLog {
+        RejectLog {
+            every,
+            last: HashMap::new(),
+        }
+    }
+
+    fn note(&mut self, m: &Message) {
+        let MessageKind::Rejected {
+            reason,
+            detail,
+            device_id,
+            ..
+        } = &m.kind
+        else {
+            return;
+        };
+        let now = Instant::now();
+        match self.last.get_mut(reason) {
+            Some((at, suppressed)) if now.duration_since(*at) < self.every => *suppressed += 1,
+            entry => {
+                let suppressed = entry.map(|(_, s)| *s).unwrap_or(0);
+                tracing::warn!(
+                    topic = %m.topic,
+                    device = device_id.as_deref().unwrap_or("-"),
+                    reason,
+                    suppressed,
+                    "telemetry rejected: {detail}"
+                );
+                self.last.insert(reason, (now, 0));
+            }
+        }
+    }
+}
+
+/// Receives publishes from the connection, batches, ingests, acknowledges. Returns when
+/// `shutdown` resolves (after committing and acknowledging what it already holds) or when the
+/// connection side closes the channel.
+pub async fn run(
+    mut rx: mpsc::Receiver<Publish>,
+    client: AsyncClient,
+    ingestor: Arc<Ingestor>,
+    settings: IngestSettings,
+    metrics: GatewayMetrics,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut log = RejectLog::new(Duration::from_secs(10));
+    let mut stopping = false;
+    loop {
+        let first = if stopping {
+            match rx.try_recv() {
+                Ok(p) => p,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                _ = &mut shutdown => { stopping = true; continue; }
+                p = rx.recv() => match p { Some(p) => p, None => break },
+            }
+        };
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + settings.batch_wait;
+        while batch.len() < settings.batch_max {
+            if stopping {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+                continue;
+            }
+            tokio::select! {
+                biased;
+                p = rx.recv() => match p { Some(p) => batch.push(p), None => break },
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = &mut shutdown => { stopping = true; }
+            }
+        }
+        let span = tracing::info_span!("batch", messages = batch.len());
+        let _guard = span.enter();
+        if !process(&batch, &ingestor, &settings, &metrics, &mut log, stopping).await {
+            // Could not commit while stopping: leave the messages unacknowledged; the broker
+            // redelivers them to this session later.
+            break;
+        }
+        for p in &batch {
+            if let Err(e) = client.ack(p).await {
+                tracing::warn!(error = %e, "could not queue PUBACK; the broker will redeliver");
+            }
+        }
+        metrics.in_flight.dec_by(batch.len() as i64);
+    }
+    tracing::info!("ingest pipeline stopped");
+}
+
+/// Commits one batch, retrying transient database failures (never dropping the batch) and
+/// isolating a message that fails on its own. Returns false only if it gave up while stopping.
+async fn process(
+    batch: &[Publish],
+    ingestor: &Ingestor,
+    settings: &IngestSettings,
+    metrics: &GatewayMetrics,
+    log: &mut RejectLog,
+    stopping: bool,
+) -> bool {
+    let start = Instant::now();
+    metrics.messages.inc_by(batch.len() as u64);
+    let messages: Vec<Message> = batch
+        .iter()
+        .flat_map(|p| decode_publish(p, &settings.limits))
+        .collect();
+    for m in &messages {
+        log.note(m);
+    }
+    let mut backoff = Duration::from_millis(100);
+    let mut attempts = 0u32;
+    let report = loop {
+        match ingestor.ingest(&messages).await {
+            Ok(report) => break report,
+            Err(e) if e.is_unavailable() => {
+                metrics.batch_failures.inc();
+                attempts += 1;
+                if stopping && attempts >= 3 {
+                    tracing::error!(error = %e, "database unavailable during shutdown; leaving batch unacknowledged");
+                    return false;
+                }
+                tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "database unavailable; retrying batch");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                metrics.batch_failures.inc();
+                tracing::error!(error = %e, "batch failed; applying its messages one by one");
+                break isolate(&messages, ingestor).await;
+            }
+        }
+    };
+    let count = |result, n: usize| {
+        metrics
+            .readings
+            .get_or_create(&ResultLabel { result })
+            .inc_by(n as u64)
+    };
+    count("applied", report.applied);
+    count("duplicate", report.duplicates);
+    count("status", report.statuses);
+    for (reason, n) in &report.rejected {
+        count("rejected", *n as usize);
+        metrics
+            .rejects
+            .get_or_create(&ReasonLabel {
+                reason: (*reason).to_owned(),
+            })
+            .inc_by(*n);
+    }
+    let now = Utc::now();
+    for m in &messages {
+        if let MessageKind::Readings { readings, .. } = &m.kind {
+            for r in readings {
+                let lag = (now - r.ts).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+                metrics.lag_seconds.observe(lag.max(0.0));
+            }
+        }
+    }
+    metrics.batch_size.observe(batch.len() as f64);
+    metrics.batch_seconds.observe(start.elapsed().as_secs_f64());
+    true
+}
+
+/// Applies messages one at a time after a batch failed for a reason other than the database
+/// being away; a message that still fails is stored as a reject (`ingest_error`).
+async fn isolate(messages: &[Message], ingestor: &Ingestor) -> domain::telemetry::IngestReport {
+    let mut total = domain::telemetry::IngestReport::default();
+    for m in messages {
+        let one = std::slice::from_ref(m);
+        let report = match ingestor.ingest(one).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(topic = %m.topic, error = %e, "message failed on its own; stored as a reject");
+                let reject = poison(m, &e);
+                match ingestor.ingest(std::slice::from_ref(&reject)).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not store the reject either");
+                        continue;
+                    }
+                }
+            }
+        };
+        total.applied += report.applied;
+        total.duplicates += report.duplicates;
+        total.statuses += report.statuses;
+        for (k, v) in report.rejected {
+            *total.rejected.entry(k).or_default() += v;
+        }
+    }
+    total
+}
+
+fn poison(m: &Message, e: &DomainError) -> Message {
+    let (device_id, payload) = match &m.kind {
+        MessageKind::Readings {
+            device_id,
+            readings,
+        } => (
+            Some(device_id.clone()),
+            telemetry::encode_native(readings),
+        ),
+        MessageKind::Status { device_id, .. } => (Some(device_id.clone()), Vec::new()),
+        MessageKind::Rejected {
+            device_id, payload, ..
+        } => (device_id.clone(), payload.clone()),
+    };
+    Message {
+        topic: m.topic.clone(),
+        received_at: m.received_at,
+        kind: MessageKind::Rejected {
+            device_id,
+            reason: "ingest_error",
+            detail: e.to_string(),
+            payload,
+        },
+    }
+}
+
+/// Periodically marks devices that went silent.
+pub async fn silence_watch(
+    ingestor: Arc<Ingestor>,
+    settings: IngestSettings,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(settings.silent_check);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => {
+                match ingestor.mark_silent(settings.silent_after).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(devices = n, "devices went silent"),
+                    Err(e) => tracing::warn!(error = %e, "silence check failed"),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rumqttc::QoS;
+
+    fn publish(topic: &str, payload: &str) -> Publish {
+        Publish::new(topic, QoS::AtLeastOnce, payload.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn decode_splits_valid_readings_from_rejects() {
+        let now = Utc::now().to_rfc3339();
+        let payload = format!(
+            r#"[{{"ts":"{now}","lat":48.1,"lon":11.5}},{{"ts":"{now}","lat":95.0,"lon":11.5}}]"#
+        );
+        let msgs = decode_publish(
+            &publish("fieldops/v1/trk-1/telemetry", &payload),
+            &Limits::default(),
+        );
+        assert_eq!(msgs.len(), 2);
+        assert!(msgs.iter().any(|m| matches!(&m.kind, MessageKind::Readings { readings, .. } if readings.len() == 1)));
+        assert!(msgs.iter().any(|m| matches!(&m.kind, MessageKind::Rejected { reason: "lat_lon_out_of_range", detail, .. } if detail.starts_with("reading 2 of 2"))));
+    }
+
+    #[test]
+    fn bad_topics_and_json_are_rejects_with_the_payload() {
+        let msgs = decode_publish(&publish("elsewhere/x", "{}"), &Limits::default());
+        assert!(matches!(&msgs[0].kind, MessageKind::Rejected { reason: "bad_topic", .. }));
+        let msgs = decode_publish(
+            &publish("fieldops/v1/trk-1/telemetry", "{not json"),
+            &Limits::default(),
+        );
+        match &msgs[0].kind {
+            MessageKind::Rejected {
+                reason,
+                payload,
+                device_id,
+                ..
+            } => {
+                assert_eq!(*reason, "malformed_json");
+                assert_eq!(payload.as_slice(), b"{not json");
+                assert_eq!(device_id.as_deref(), Some("trk-1"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn status_and_ignored() {
+        let msgs = decode_publish(
+            &publish("fieldops/v1/trk-1/status", "offline"),
+            &Limits::default(),
+        );
+        assert!(matches!(
+            &msgs[0].kind,
+            MessageKind::Status {
+                status: telemetry::DeviceStatus::Offline,
+                ..
+            }
+        ));
+        assert!(decode_publish(&publish("fieldops/v1/trk-1/telemetry", ""), &Limits::default()).is_empty());
+    }
+}

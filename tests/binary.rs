@@ -1,0 +1,420 @@
+//! End-to-end tests of the real `fieldops` binary: it is started as a child process on free
+//! ports and driven over HTTP, the way an operator and a phone would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use domain::testing::TestDb;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fieldops");
+/// Set by CI to a running Mosquitto (e.g. `mqtt://127.0.0.1:1883`); tests needing it skip without.
+const MQTT_URL_VAR: &str = "FIELDOPS_TEST_MQTT_URL";
+
+/// A running `fieldops serve`, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    stdout: Vec<String>,
+    stderr_rx: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts the binary and waits (bounded) until it prints its HTTP address.
+    fn start(dir: &Path, db_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--database-url")
+            .arg(db_url)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(extra)
+            .env_remove("FIELDOPS_ADMIN_PASSWORD")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if !extra.contains(&"--mqtt-url") {
+            cmd.arg("--mqtt-listen").arg("127.0.0.1:0");
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start fieldops");
+        let (out_tx, out_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if out_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (err_tx, stderr_rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if err_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match out_rx.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line
+                        .strip_prefix("fieldops: HTTP listening on ")
+                        .map(str::to_owned);
+                    lines.push(line);
+                    if let Some(url) = found {
+                        break url;
+                    }
+                }
+                Err(_) => {
+                    let err: Vec<String> = stderr_rx.try_iter().collect();
+                    panic!("server did not start; stdout: {lines:?}; stderr: {err:?}");
+                }
+            }
+        };
+        Server {
+            child,
+            base,
+            stdout: lines,
+            stderr_rx,
+        }
+    }
+
+    fn admin_password(&self) -> Option<String> {
+        self.stdout.iter().find_map(|l| {
+            l.strip_prefix("fieldops: admin password: ")
+                .map(|p| p.trim().to_owned())
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Polls /readyz until it answers 200 (the gateway's broker connection comes up
+    /// asynchronously), bounded by a deadline.
+    async fn wait_ready(&self, client: &reqwest::Client) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let resp = client.get(self.url("/readyz")).send().await.unwrap();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap();
+            if status == 200 {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "never ready: {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn login(client: &reqwest::Client, server: &Server, user: &str, password: &str) -> String {
+    let resp = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// The whole first-run story on one backend: fresh database, printed admin password, health,
+/// readiness with the embedded broker, a login and a write, graceful shutdown on SIGTERM.
+async fn first_run(db_url: &str, dir: &Path) {
+    let server = Server::start(dir, db_url, &[], &[]);
+    let password = server
+        .admin_password()
+        .expect("first run prints the admin password");
+    assert!(password.len() >= 20);
+    let client = reqwest::Client::new();
+    let health = client.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = server.wait_ready(&client).await;
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["broker"], "connected");
+
+    let token = login(&client, &server, "admin", &password).await;
+    let created = client
+        .post(server.url("/api/v1/assets"))
+        .bearer_auth(&token)
+        .json(&json!({"code": "EX-0001", "name": "Excavator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // The password never reaches the logs.
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_first_run_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fieldops.db").display());
+    first_run(&url, dir.path()).await;
+    // A second start on the same database prints no password.
+    let again = Server::start(dir.path(), &url, &[], &[]);
+    assert!(again.admin_password().is_none());
+    let logs: Vec<String> = again.stderr_rx.try_iter().collect();
+    assert!(!logs.iter().any(|l| l.contains("password:")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_first_run_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The server migrates an already-migrated database: migrations are idempotent.
+    first_run(&db.url, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_password_from_environment_is_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fieldops.db").display());
+    let server = Server::start(
+        dir.path(),
+        &url,
+        &[],
+        &[("FIELDOPS_ADMIN_PASSWORD", "a-long-admin-password")],
+    );
+    assert!(server.admin_password().is_none());
+    let client = reqwest::Client::new();
+    login(&client, &server, "admin", "a-long-admin-password").await;
+}
+
+#[test]
+fn taken_mqtt_port_is_a_clear_error_not_a_crash() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--mqtt-listen", &addr])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", dir.path().join("f.db").display()))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a clean error exit, not a signal/panic"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--mqtt-listen"), "{stderr}");
+    assert!(stderr.contains("--mqtt-url"), "{stderr}");
+    assert!(stderr.contains("already in use"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn taken_http_port_is_a_clear_error() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--mqtt-listen", "127.0.0.1:0", "--listen", &addr])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", dir.path().join("f.db").display()))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_broker_mosquitto() {
+    let Ok(mqtt_url) = std::env::var(MQTT_URL_VAR) else {
+        eprintln!("SKIPPED: external broker test (set {MQTT_URL_VAR}, e.g. mqtt://127.0.0.1:1883)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fieldops.db").display());
+    let server = Server::start(dir.path(), &url, &["--mqtt-url", &mqtt_url], &[]);
+    assert!(!server
+        .stdout
+        .iter()
+        .any(|l| l.contains("embedded MQTT broker")));
+    let client = reqwest::Client::new();
+    let ready = server.wait_ready(&client).await;
+    assert_eq!(ready["broker"], "connected");
+}
+
+#[test]
+fn config_file_is_layered_under_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("fieldops.toml");
+    std::fs::write(&cfg, "listn = \"oops\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--config"])
+        .arg(&cfg)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
+
+    let db = dir.path().join("from-file.db");
+    std::fs::write(
+        &cfg,
+        format!("database_url = \"sqlite://{}\"\n", db.display()),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("migrate")
+        .env_remove("FIELDOPS_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.exists(), "the file's database_url was used");
+
+    // The environment beats the file.
+    let env_db = dir.path().join("from-env.db");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("migrate")
+        .env(
+            "FIELDOPS_DATABASE_URL",
+            format!("sqlite://{}", env_db.display()),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(env_db.exists());
+}
+
+#[test]
+fn cli_user_and_device_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fieldops.db").display());
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--database-url").arg(&url).args(args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(s) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        } else {
+            drop(child.stdin.take());
+        }
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        &["user", "add", "--username", "tech1", "--role", "technician"],
+        None,
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("created user tech1 (technician)"), "{text}");
+    assert!(
+        text.contains("password: "),
+        "a generated password is shown once"
+    );
+
+    let out = run(
+        &[
+            "user",
+            "add",
+            "--username",
+            "tech2",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        Some("a-password-from-stdin\n"),
+    );
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("password: "));
+
+    let out = run(&["user", "add", "--username", "x", "--role", "root"], None);
+    assert!(!out.status.success());
+
+    let out = run(&["device", "add", "--device-id", "trk-7"], None);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("mqtt username: trk-7"), "{text}");
+    assert!(text.contains("mqtt password: "), "{text}");
+    assert!(text.contains("fieldops/v1/trk-7/telemetry"), "{text}");
+
+    let out = run(
+        &["device", "add", "--device-id", "trk-8", "--asset", "EX-404"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("EX-404"));
+}
+
+#[test]
+fn help_documents_every_flag_and_its_variable() {
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--database-url",
+        "--listen",
+        "--mqtt-url",
+        "--mqtt-listen",
+        "--data-dir",
+        "--config",
+        "--log-format",
+        "FIELDOPS_DATABASE_URL",
+        "FIELDOPS_MQTT_LISTEN",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from help:\n{help}");
+    }
+}
