@@ -46,6 +46,19 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| ApiError::for_status(rejection.status()))?;
+        // Every request body of this API is an object; serde would otherwise map an array onto
+        // a struct's fields by position.
+        let starts_as_object = matches!(
+            bytes.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{') | None
+        );
+        if !starts_as_object && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the body must be a JSON object",
+            ));
+        }
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -53,8 +66,16 @@ where
 /// Parses JSON, telling syntax errors (400) from shape errors (422, with the field path).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(v) => Ok(v),
+    match serde_path_to_error::deserialize::<_, T>(&mut *de) {
+        // Trailing content after the value (a second object, garbage) is malformed JSON too.
+        Ok(v) => match de.end() {
+            Ok(()) => Ok(v),
+            Err(inner) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            )),
+        },
         Err(err) => {
             let path = err.path().to_string();
             let inner = err.into_inner();
@@ -171,5 +192,7 @@ mod tests {
         assert!(e.fields.unwrap().contains_key("name"));
         let e = parse_json::<T>(br#"{"name":"x","inner":{"n":"seven"}}"#).unwrap_err();
         assert!(e.fields.unwrap().contains_key("inner.n"));
+        let e = parse_json::<T>(br#"{"name":"x"} {"name":"y"}"#).unwrap_err();
+        assert_eq!(e.code, "malformed_json");
     }
 }

@@ -284,6 +284,22 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
         },
         Probe {
             method: Method::GET,
+            path: "/api/v1/assets/{asset}/positions",
+            action: Action::PositionRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/telemetry/rejects",
+            action: Action::TelemetryRejectRead,
+            allowed: &[Admin, Dispatcher],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
             path: "/api/v1/audit-log",
             action: Action::AuditRead,
             allowed: &[Admin],

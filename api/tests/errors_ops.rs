@@ -372,7 +372,8 @@ async fn metrics_count_requests_by_route(app: TestApp) {
     assert!(!text.contains("/api/v1/nope"), "{text}");
 }
 
-/// Every route the router serves, as the OpenAPI document must list it.
+/// The routes the router serves, each of which the OpenAPI document must list (it may list
+/// more as the product grows; every documented one must be served, which is checked too).
 const ROUTES: [&str; 17] = [
     "/api/v1/auth/login",
     "/api/v1/auth/logout",
@@ -419,15 +420,12 @@ async fn openapi_documents_every_route(app: TestApp) {
     let token = app.login("admin", ADMIN_PASSWORD).await;
     let any_id = uuid::Uuid::now_v7().to_string();
     for (path, ops) in paths {
-        assert!(
-            ROUTES.contains(&path.as_str()),
-            "`{path}` is documented but not listed here"
-        );
         for (method, _) in ops.as_object().unwrap() {
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
             let method: Method = method.to_ascii_uppercase().parse().unwrap();
-            let concrete = path
-                .replace("{id}", &any_id)
-                .replace("{identifier_id}", &any_id);
+            let concrete = with_params(path, &any_id);
             let resp = app
                 .request(method.clone(), &concrete, token.as_str())
                 .send()
@@ -446,4 +444,18 @@ async fn openapi_documents_every_route(app: TestApp) {
             );
         }
     }
+}
+
+/// The path with every `{param}` replaced by `value`.
+fn with_params(path: &str, value: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') && seg.ends_with('}') {
+                value
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -356,9 +356,19 @@ async fn device_conflicts_and_validation(app: TestApp) {
         .await;
     expect_problem(dup, StatusCode::CONFLICT, "device_exists").await;
 
-    // A device id becomes an MQTT username and a topic level: no spaces, slashes or wildcards.
+    // A device id becomes an MQTT username and a topic level: no spaces or wildcards, and at
+    // most one slash (OwnTracks `user/device`).
     let too_long = "x".repeat(65);
-    for bad in ["trk 1", "trk/1", "trk+", "trk#", "", too_long.as_str()] {
+    for bad in [
+        "trk 1",
+        "trk+",
+        "trk#",
+        "a/b/c",
+        "/trk",
+        "trk/",
+        "",
+        too_long.as_str(),
+    ] {
         let resp = app
             .post("/api/v1/devices", app.admin(), &json!({"device_id": bad}))
             .await;
@@ -372,6 +382,15 @@ async fn device_conflicts_and_validation(app: TestApp) {
         )
         .await;
     expect_fields(resp, &["asset_id"]).await;
+    // The one slashed form is an OwnTracks `user/device`.
+    let resp = app
+        .post(
+            "/api/v1/devices",
+            app.admin(),
+            &json!({"device_id": "jane/phone"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
     expect_fields(
         app.post("/api/v1/devices", app.admin(), &json!({})).await,
         &["device_id"],
@@ -383,5 +402,5 @@ async fn device_conflicts_and_validation(app: TestApp) {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
 }

@@ -22,9 +22,7 @@ impl Geofences {
                 let shape = match g {
                     // geo's x is longitude, y latitude.
                     Geofence::Polygon { points } => Shape::Polygon(Polygon::new(
-                        LineString::from(
-                            points.iter().map(|p| (p.lon, p.lat)).collect::<Vec<_>>(),
-                        ),
+                        LineString::from(points.iter().map(|p| (p.lon, p.lat)).collect::<Vec<_>>()),
                         vec![],
                     )),
                     Geofence::Circle { center, radius_m } => Shape::Circle {
@@ -77,7 +75,10 @@ mod tests {
             (
                 a,
                 Geofence::Circle {
-                    center: LatLon { lat: 48.0, lon: 11.0 },
+                    center: LatLon {
+                        lat: 48.0,
+                        lon: 11.0,
+                    },
                     radius_m: 100.0,
                 },
             ),
@@ -85,10 +86,22 @@ mod tests {
                 b,
                 Geofence::Polygon {
                     points: vec![
-                        LatLon { lat: 47.0, lon: 10.0 },
-                        LatLon { lat: 47.0, lon: 10.01 },
-                        LatLon { lat: 47.01, lon: 10.01 },
-                        LatLon { lat: 47.01, lon: 10.0 },
+                        LatLon {
+                            lat: 47.0,
+                            lon: 10.0,
+                        },
+                        LatLon {
+                            lat: 47.0,
+                            lon: 10.01,
+                        },
+                        LatLon {
+                            lat: 47.01,
+                            lon: 10.01,
+                        },
+                        LatLon {
+                            lat: 47.01,
+                            lon: 10.0,
+                        },
                     ],
                 },
             ),

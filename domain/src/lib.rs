@@ -18,6 +18,7 @@ pub mod geofence;
 pub mod identifiers;
 pub mod pagination;
 pub mod secrets;
+pub mod seed;
 pub mod sites;
 pub mod store;
 pub mod telemetry;

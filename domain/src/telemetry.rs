@@ -269,17 +269,19 @@ impl Ingestor {
                         }
                     }
                 },
-                MessageKind::Status { device_id, status } => match devices.get(device_id.as_str()) {
-                    None => rejects.push(RejectRow {
-                        topic: m.topic.clone(),
-                        device_id: Some(device_id.clone()),
-                        reason: "unknown_device",
-                        detail: format!("no registered device `{device_id}`"),
-                        payload: status_payload(*status),
-                        received_at: m.received_at,
-                    }),
-                    Some(d) => statuses.push((d, *status, m.received_at)),
-                },
+                MessageKind::Status { device_id, status } => {
+                    match devices.get(device_id.as_str()) {
+                        None => rejects.push(RejectRow {
+                            topic: m.topic.clone(),
+                            device_id: Some(device_id.clone()),
+                            reason: "unknown_device",
+                            detail: format!("no registered device `{device_id}`"),
+                            payload: status_payload(*status),
+                            received_at: m.received_at,
+                        }),
+                        Some(d) => statuses.push((d, *status, m.received_at)),
+                    }
+                }
             }
         }
 
@@ -293,9 +295,9 @@ impl Ingestor {
 
         let mut events = Vec::new();
         let device_updates = device_updates(&devices, &new_rows, &self.options);
-        let (asset_updates, anomalies, crossings) =
-            self.asset_updates(&mut tx, &new_rows, &device_updates, &fences, &mut events)
-                .await?;
+        let (asset_updates, anomalies, crossings) = self
+            .asset_updates(&mut tx, &new_rows, &device_updates, &fences, &mut events)
+            .await?;
 
         write_assets(&mut tx, &asset_updates).await?;
         write_devices(&mut tx, &device_updates).await?;
@@ -465,7 +467,10 @@ impl Ingestor {
                     asset_id: state.id,
                     engine_hours: state.engine_hours,
                     odometer_km: state.odometer_km,
-                    at: state.hours_at.or(state.odometer_at).unwrap_or_else(clock::now),
+                    at: state
+                        .hours_at
+                        .or(state.odometer_at)
+                        .unwrap_or_else(clock::now),
                 });
             }
         }
@@ -492,13 +497,14 @@ impl Ingestor {
         })?;
         tx.commit().await?;
         let n = rows.len();
-        self.bus.publish(rows.into_iter().map(|(device_id, asset_id, last_seen_at)| {
-            FleetEvent::DeviceSilent {
-                device_id,
-                asset_id,
-                last_seen_at,
-            }
-        }));
+        self.bus
+            .publish(rows.into_iter().map(|(device_id, asset_id, last_seen_at)| {
+                FleetEvent::DeviceSilent {
+                    device_id,
+                    asset_id,
+                    last_seen_at,
+                }
+            }));
         Ok(n)
     }
 }
@@ -526,7 +532,7 @@ fn unknown_device(m: &Message, device_id: &str, readings: &[Reading]) -> RejectR
     }
 }
 
-async fn load_devices<'a>(
+async fn load_devices(
     tx: &mut Tx,
     names: &[&str],
 ) -> Result<HashMap<String, DeviceRow>, DomainError> {
@@ -800,7 +806,8 @@ async fn write_statuses(
             continue;
         }
         let online = *status == DeviceStatus::Online;
-        on_tx!(tx, |c| sqlx::query(
+        on_tx!(tx, |c| {
+            sqlx::query(
             "UPDATE devices SET online = $1, status_at = $2, last_seen_at = CASE WHEN $1 THEN $2 ELSE last_seen_at END WHERE id = $3"
         )
         .bind(online)
@@ -808,7 +815,8 @@ async fn write_statuses(
         .bind(d.id)
         .execute(&mut *c)
         .await
-        .map(|_| ()))?;
+        .map(|_| ())
+        })?;
         events.push(FleetEvent::DeviceStatus {
             device_id: d.device_id.clone(),
             asset_id: d.asset_id,

@@ -112,6 +112,7 @@ impl SiteKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct LatLon {
     pub lat: f64,
     pub lon: f64,

@@ -259,7 +259,13 @@ mod tests {
             let path = dir.join(name);
             let data = std::fs::read(&path).unwrap();
             let expected = std::fs::read_to_string(path.with_extension("txt")).unwrap();
-            let codes = decode_image_bytes(&data, &DecodeLimits::default()).unwrap();
+            // No time budget here: a loaded test machine must not turn a slow decode into a miss.
+            let unbounded = LadderOptions {
+                time_budget: Duration::from_secs(3600),
+            };
+            let codes = decode_image_bytes_report(&data, &DecodeLimits::default(), &unbounded)
+                .unwrap()
+                .codes;
             assert!(
                 codes.iter().any(|c| c.text == expected),
                 "{name}: expected {expected:?}, got {:?}",
