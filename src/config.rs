@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// MQTT client id of this gateway; each gateway process needs its own. [default: fieldops-gateway]
     #[arg(long, env = "FIELDOPS_MQTT_CLIENT_ID")]
     pub mqtt_client_id: Option<String>,
+    /// Shared-subscription group, so several gateways split one stream; `none` subscribes plainly.
+    /// [default: none for `serve`, `fieldops` for `gateway`]
+    #[arg(long, env = "FIELDOPS_MQTT_SHARE_GROUP")]
+    pub mqtt_share_group: Option<String>,
     /// Minutes without telemetry after which a tracker is marked offline and its asset stale. [default: 15]
     #[arg(long, env = "FIELDOPS_SILENT_AFTER_MINUTES")]
     pub silent_after_minutes: Option<u32>,
@@ -82,6 +86,7 @@ pub struct FileConfig {
     pub metrics_token: Option<String>,
     pub session_ttl_hours: Option<u32>,
     pub mqtt_client_id: Option<String>,
+    pub mqtt_share_group: Option<String>,
     pub silent_after_minutes: Option<u32>,
     pub request_timeout_secs: Option<u64>,
     pub body_limit_bytes: Option<usize>,
@@ -125,6 +130,8 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     pub session_ttl_hours: u32,
     pub mqtt_client_id: String,
+    /// `None`: not set anywhere (the role decides); `Some("none")`: plain subscription.
+    pub mqtt_share_group: Option<String>,
     pub silent_after_minutes: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
@@ -145,6 +152,7 @@ impl std::fmt::Debug for Settings {
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("session_ttl_hours", &self.session_ttl_hours)
             .field("mqtt_client_id", &self.mqtt_client_id)
+            .field("mqtt_share_group", &self.mqtt_share_group)
             .field("silent_after_minutes", &self.silent_after_minutes)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
@@ -202,6 +210,10 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .clone()
             .or_else(|| file.mqtt_client_id.clone())
             .unwrap_or_else(|| "fieldops-gateway".to_owned()),
+        mqtt_share_group: s
+            .mqtt_share_group
+            .clone()
+            .or_else(|| file.mqtt_share_group.clone()),
         silent_after_minutes: s
             .silent_after_minutes
             .or(file.silent_after_minutes)
@@ -232,6 +244,7 @@ mod tests {
             metrics_token: None,
             session_ttl_hours: None,
             mqtt_client_id: None,
+            mqtt_share_group: None,
             silent_after_minutes: None,
         }
     }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod demo;
 mod serve;
 
 use std::io::Read;
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP API and the IoT gateway in one process (embedded MQTT broker unless --mqtt-url).
     Serve(ServeArgs),
+    /// `serve` plus demo data and simulated GPS trackers, so a newcomer sees a live fleet.
+    Demo(DemoArgs),
     /// Run the HTTP API alone (scale-out: several API processes behind a load balancer).
     Api(ServeArgs),
     /// Run the IoT gateway alone against --mqtt-url (scale-out: N gateways, each with its own
@@ -66,6 +69,15 @@ enum QrCommand {
     },
 }
 
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// How many simulated trackers (and demo assets, created on an empty database).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    trackers: u16,
+}
+
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Create a user. The password is read from stdin with --password-stdin, else generated and printed once.
@@ -90,6 +102,24 @@ enum DeviceCommand {
         #[arg(long)]
         asset: Option<String>,
     },
+    /// Write a Mosquitto password_file (every registered tracker, plus the gateway's account)
+    /// and an acl_file (a tracker publishes only under its own id; the gateway reads all), for
+    /// running against an external Mosquitto (see deploy/mosquitto/). Both files are replaced
+    /// atomically with mode 0600; send Mosquitto SIGHUP to reload them.
+    ExportMosquitto {
+        /// Where to write Mosquitto's `password_file` (`user:$7$…` lines).
+        #[arg(long)]
+        password_file: std::path::PathBuf,
+        /// Where to write Mosquitto's `acl_file`.
+        #[arg(long)]
+        acl_file: std::path::PathBuf,
+        /// MQTT username of the gateway(s) (`fieldops gateway --mqtt-url mqtt://NAME:PASSWORD@…`).
+        #[arg(long, requires = "gateway_password_stdin")]
+        gateway_user: Option<String>,
+        /// Read the gateway's password from stdin (needs --gateway-user).
+        #[arg(long, requires = "gateway_user")]
+        gateway_password_stdin: bool,
+    },
 }
 
 /// Decodes each file on the calling thread: a batch tool, no server involved.
@@ -99,12 +129,18 @@ fn qr_decode(files: &[std::path::PathBuf]) -> ExitCode {
     for file in files {
         let result = std::fs::read(file)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| api::qr::decode_image_bytes(&bytes, &limits).map_err(|e| e.to_string()));
+            .and_then(|bytes| {
+                api::qr::decode_image_bytes(&bytes, &limits).map_err(|e| e.to_string())
+            });
         match result {
             Ok(codes) => {
                 for code in codes {
                     // Escape line breaks so one code is always one line.
-                    let text = code.text.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r");
+                    let text = code
+                        .text
+                        .replace('\\', "\\\\")
+                        .replace('\n', "\\n")
+                        .replace('\r', "\\r");
                     println!("{}\t{}", file.display(), text);
                 }
             }
@@ -161,11 +197,12 @@ fn main() -> ExitCode {
 
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(
             // rumqttd logs every ordinary client disconnect as an error from its router.
-            "info,sqlx=warn,rumqttd=warn,rumqttd::router::routing=off,rumqttc=warn",
-        ));
+            "info,sqlx=warn,rumqttd=warn,rumqttd::router::routing=off,rumqttd::server=off,rumqttc=warn",
+        )
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -179,15 +216,19 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = config::resolve(&cli.common, &args, &file)?;
-            serve::run(settings, serve::Role::All).await
+            serve::run(settings, serve::Role::All, None).await
+        }
+        Command::Demo(args) => {
+            let settings = config::resolve(&cli.common, &args.serve, &file)?;
+            serve::run(settings, serve::Role::All, Some(usize::from(args.trackers))).await
         }
         Command::Api(args) => {
             let settings = config::resolve(&cli.common, &args, &file)?;
-            serve::run(settings, serve::Role::ApiOnly).await
+            serve::run(settings, serve::Role::ApiOnly, None).await
         }
         Command::Gateway(args) => {
             let settings = config::resolve(&cli.common, &args, &file)?;
-            serve::run(settings, serve::Role::GatewayOnly).await
+            serve::run(settings, serve::Role::GatewayOnly, None).await
         }
         Command::Migrate => {
             let (url, _) = config::common(&cli.common, &file);
@@ -268,7 +309,103 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Device(DeviceCommand::ExportMosquitto {
+            password_file,
+            acl_file,
+            gateway_user,
+            gateway_password_stdin,
+        }) => {
+            let (url, _) = config::common(&cli.common, &file);
+            let store = open_store(&url).await?;
+            let gateway_password = if gateway_password_stdin {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the gateway password from stdin")?;
+                Some(s.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let gateway = gateway_user.as_deref().zip(gateway_password.as_deref());
+            let passwords = domain::devices::mosquitto_password_file(&store, gateway)
+                .await
+                .map_err(describe)?;
+            store.close().await;
+            for id in &passwords.legacy {
+                eprintln!(
+                    "warning: tracker `{id}` left out: its password hash predates the Mosquitto \
+                     format; it is converted the next time it connects to the embedded broker, \
+                     or register it again"
+                );
+            }
+            for id in &passwords.unrepresentable {
+                eprintln!(
+                    "warning: tracker `{id}` left out: Mosquitto usernames cannot contain `:`"
+                );
+            }
+            if gateway_user.is_none() {
+                eprintln!(
+                    "warning: no --gateway-user: add the gateway's account to both files yourself"
+                );
+            }
+            write_private_file(&password_file, &passwords.text)?;
+            write_private_file(
+                &acl_file,
+                &domain::devices::mosquitto_acl(gateway_user.as_deref()),
+            )?;
+            println!(
+                "wrote {} tracker(s){} to {} and the ACL to {}",
+                passwords.exported,
+                gateway_user
+                    .as_deref()
+                    .map(|u| format!(" and gateway user `{u}`"))
+                    .unwrap_or_default(),
+                password_file.display(),
+                acl_file.display()
+            );
+            Ok(())
+        }
     }
+}
+
+/// Replaces `path` with `text` through a temporary file in the same directory and a rename, so
+/// a broker reloading (SIGHUP) never reads a half-written file. The file is created with mode
+/// 0600 (it holds password hashes), so it is never readable by others, not even briefly.
+fn write_private_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{:016x}.tmp",
+        name.to_string_lossy(),
+        rand::random::<u64>()
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options.open(&tmp).and_then(|mut f| {
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    // Make the rename itself durable; best effort, as not every platform can open a directory.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Turns validation errors into readable text for the terminal.

@@ -25,7 +25,13 @@ pub enum Role {
     GatewayOnly,
 }
 
-pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
+/// Runs the process until SIGINT/SIGTERM. With `demo_trackers`, also seeds a demo fleet and
+/// drives that many simulated trackers (`fieldops demo`).
+pub async fn run(
+    settings: Settings,
+    role: Role,
+    demo_trackers: Option<usize>,
+) -> anyhow::Result<()> {
     tracing::info!(
         ?settings,
         ?role,
@@ -71,30 +77,69 @@ pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
     let mut gateway = None;
     if role != Role::ApiOnly {
         if role == Role::GatewayOnly && matches!(settings.mqtt, Mqtt::Embedded(_)) {
-            anyhow::bail!("`fieldops gateway` needs an external broker: pass --mqtt-url (FIELDOPS_MQTT_URL)");
+            anyhow::bail!(
+                "`fieldops gateway` needs an external broker: pass --mqtt-url (FIELDOPS_MQTT_URL)"
+            );
         }
         let address = match &settings.mqtt {
             Mqtt::Embedded(addr) => {
-                let bound = iot_gateway::broker::start(*addr)?;
+                // Only registered trackers and this process's gateway (with a credential made
+                // now, never stored or printed) may connect.
+                let auth = iot_gateway::broker::BrokerAuth::new(store.clone())
+                    .reserve_client_id(settings.mqtt_client_id.clone());
+                let (username, password) = auth.gateway_credentials();
+                let bound = iot_gateway::broker::start(*addr, Some(auth))?;
                 println!("fieldops: embedded MQTT broker on mqtt://{bound}");
-                tracing::info!(%bound, "embedded MQTT broker started");
+                tracing::info!(%bound, "embedded MQTT broker started (trackers authenticate)");
                 BrokerAddress {
                     host: bound.ip().to_string(),
                     port: bound.port(),
-                    username: None,
-                    password: None,
+                    username: Some(username),
+                    password: Some(password),
                 }
             }
             Mqtt::External(url) => BrokerAddress::parse(url)?,
         };
+        if let Some(n) = demo_trackers {
+            let store = store.clone();
+            let data_dir = settings.data_dir.clone();
+            let broker = (address.host.clone(), address.port);
+            let stop = stopped();
+            tokio::spawn(async move {
+                if let Err(e) = crate::demo::run(store, &data_dir, broker, n, stop).await {
+                    tracing::error!("demo fleet failed: {e:#}");
+                }
+            });
+        }
         let mut options = GatewayOptions::new(address);
         options.client_id = settings.mqtt_client_id.clone();
+        // One gateway subscribes plainly: Mosquitto does not restore shared subscriptions from
+        // its persistence file, so after a broker restart a shared group would miss what
+        // trackers publish before it resubscribes. Scale-out gateways opt in to sharing.
+        options.share_group = match settings.mqtt_share_group.as_deref() {
+            Some("none") | Some("") => None,
+            Some(group) => Some(group.to_owned()),
+            None if role == Role::GatewayOnly => Some("fieldops".to_owned()),
+            None => None,
+        };
         let ingest = IngestSettings {
-            silent_after: chrono::Duration::minutes(i64::from(settings.silent_after_minutes.max(1))),
+            silent_after: chrono::Duration::minutes(i64::from(
+                settings.silent_after_minutes.max(1),
+            )),
             ..IngestSettings::default()
         };
-        let ingestor = Arc::new(Ingestor::new(store.clone(), bus.clone(), IngestOptions::default()));
-        gateway = Some(Gateway::start(options, ingestor, ingest, gateway_metrics, stopped()));
+        let ingestor = Arc::new(Ingestor::new(
+            store.clone(),
+            bus.clone(),
+            IngestOptions::default(),
+        ));
+        gateway = Some(Gateway::start(
+            options,
+            ingestor,
+            ingest,
+            gateway_metrics,
+            stopped(),
+        ));
     }
 
     let mut api_config = api::ApiConfig {
@@ -102,6 +147,10 @@ pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
         body_limit: settings.body_limit_bytes,
         request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
         metrics_token_sha256: None,
+        public_url: format!("http://{http_addr}"),
+        company_name: "fieldops".into(),
+        data_dir: settings.data_dir.clone(),
+        ..api::ApiConfig::default()
     };
     if let Some(token) = &settings.metrics_token {
         api_config.metrics_token_sha256 = Some(Sha256::digest(token.as_bytes()).to_vec());

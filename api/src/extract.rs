@@ -1,7 +1,6 @@
 //! Request extractors whose rejections are [`ApiError`]s: malformed JSON is 400, JSON of the
 //! wrong shape is 422 naming the field, a body over the limit is 413.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -9,18 +8,18 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::AppState;
 
 /// JSON body.
 pub struct ApiJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
+impl<T> FromRequest<AppState> for ApiJson<T>
 where
     T: DeserializeOwned,
-    S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -43,9 +42,18 @@ where
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(req, state)
+        // The router's body limit is sized for photo uploads; JSON gets its own, smaller one.
+        let bytes = axum::body::to_bytes(req.into_body(), state.config.body_limit)
             .await
-            .map_err(|rejection| ApiError::for_status(rejection.status()))?;
+            .map_err(|e| {
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                if too_large {
+                    ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+                } else {
+                    ApiError::bad_request("the request body could not be read")
+                }
+            })?;
         // Every request body of this API is an object; serde would otherwise map an array onto
         // a struct's fields by position.
         let starts_as_object = matches!(

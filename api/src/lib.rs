@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod labels;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
@@ -30,6 +31,15 @@ use utoipa_axum::routes;
 
 pub use metrics::Metrics;
 
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -39,21 +49,35 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// SHA-256 of a bearer token that may scrape `/metrics` without a user session.
     pub metrics_token_sha256: Option<Vec<u8>>,
+    /// Public base URL of this server; asset labels encode `<public_url>/a/<CODE>`, which
+    /// `/api/v1/resolve` understands.
+    pub public_url: String,
+    /// Printed on asset labels.
+    pub company_name: String,
+    /// Where uploaded photos are kept (content-addressed).
+    pub data_dir: std::path::PathBuf,
+    /// Largest photo upload.
+    pub photo_limit: usize,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             session_ttl: chrono::Duration::hours(12),
-            body_limit: 1024 * 1024,
+            // A batch of 1000 offline commands fits comfortably.
+            body_limit: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             metrics_token_sha256: None,
+            public_url: "http://127.0.0.1:8080".into(),
+            company_name: "fieldops".into(),
+            data_dir: std::path::PathBuf::from("./data"),
+            photo_limit: 15 * 1024 * 1024,
         }
     }
 }
 
 /// What every handler can reach.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
@@ -61,6 +85,11 @@ pub struct AppState {
     pub mqtt_connected: Option<watch::Receiver<bool>>,
     /// Live fleet changes (positions, geofence crossings, device status) for live views.
     pub events: domain::events::EventBus,
+    /// Where photo bytes are kept (content-addressed).
+    pub blobs: Arc<dyn domain::photos::BlobStore>,
+    /// Bounds concurrent QR decodes: each is CPU-bound on the blocking pool, so more at once
+    /// than there are cores only adds latency and memory.
+    pub decode_permits: Arc<tokio::sync::Semaphore>,
     pub config: Arc<ApiConfig>,
 }
 
@@ -71,6 +100,12 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             mqtt_connected: None,
             events: domain::events::EventBus::default(),
+            blobs: Arc::new(domain::photos::FsBlobStore::new(
+                config.data_dir.join("photos"),
+            )),
+            decode_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             config: Arc::new(config),
         }
     }
@@ -91,16 +126,32 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(assets::list_identifiers, assets::add_identifier))
         .routes(routes!(assets::remove_identifier))
         .routes(routes!(assets::resolve))
+        .routes(routes!(labels::label_svg))
+        .routes(routes!(labels::label_png))
+        .routes(routes!(labels::sheet_svg))
         .routes(routes!(
             categories::list_categories,
             categories::create_category
         ))
         .routes(routes!(sites::list_sites, sites::create_site))
         .routes(routes!(sites::get_site))
+        .routes(routes!(
+            stocktakes::list_stocktakes,
+            stocktakes::create_stocktake
+        ))
+        .routes(routes!(stocktakes::get_stocktake))
+        .routes(routes!(stocktakes::post_scans))
+        .routes(routes!(stocktakes::complete_stocktake))
+        .routes(routes!(stocktakes::get_report))
+        .routes(routes!(stocktakes::resolve_finding))
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::get_user))
         .routes(routes!(devices::list_devices, devices::create_device))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(scans::post_scan))
+        .routes(routes!(scans::post_batch))
+        .routes(routes!(scans::upload_photo))
+        .routes(routes!(scans::field_history))
         .routes(routes!(telemetry::positions))
         .routes(routes!(telemetry::list_rejects))
         .routes(routes!(ops::healthz))
@@ -128,7 +179,9 @@ pub fn router(state: AppState) -> Router {
     middleware::wrap(
         routes
             .fallback(middleware::not_found)
-            .layer(DefaultBodyLimit::max(state.config.body_limit)),
+            .layer(DefaultBodyLimit::max(
+                state.config.photo_limit.max(state.config.body_limit),
+            )),
         state,
     )
 }

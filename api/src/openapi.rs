@@ -16,6 +16,9 @@ use utoipa::{Modify, OpenApi};
         (name = "devices", description = "GPS trackers (MQTT credentials)"),
         (name = "audit", description = "Audit log (admin)"),
         (name = "telemetry", description = "Position history and refused telemetry"),
+        (name = "scans", description = "Field commands, offline sync, photos"),
+        (name = "stocktakes", description = "Stocktakes: counting the machines at a site"),
+        (name = "labels", description = "Printable asset labels"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

@@ -1,5 +1,9 @@
 //! GPS trackers: registration (the MQTT password is shown once and stored only as a hash),
-//! binding to assets (with history), and credential checks for the broker.
+//! binding to assets (with history), credential checks for the embedded broker, and the export
+//! of those credentials to an external Mosquitto.
+//!
+//! The stored hash is in Mosquitto's own `$7$` PBKDF2-SHA512 format (see [`secrets`] for why that
+//! and not argon2), so one stored value serves both brokers.
 
 use chrono::{DateTime, Utc};
 use mobile_shared::wire::{Device, DeviceCreated, NewDevice, Page};
@@ -32,6 +36,10 @@ impl From<DeviceRow> for Device {
     }
 }
 
+/// The MQTT username the in-process gateway uses on the embedded broker. Reserved, so no tracker
+/// can be registered under it.
+pub const EMBEDDED_GATEWAY_USERNAME: &str = "fieldops-gateway-internal";
+
 const DEVICE_COLUMNS: &str = "id, device_id, asset_id, last_seen_at, created_at";
 
 /// A device id is its MQTT username and its topic level(s): the same rule as the topic parser
@@ -53,8 +61,15 @@ pub async fn create(
             "must be 1-64 characters: letters, digits and . _ : - (and one / for OwnTracks `user/device`)",
         ));
     }
+    if device_id == EMBEDDED_GATEWAY_USERNAME {
+        return Err(DomainError::field(
+            "device_id",
+            format!("`{EMBEDDED_GATEWAY_USERNAME}` is reserved for the gateway"),
+        ));
+    }
+    // 24 random bytes: high entropy, which is what makes the fast `$7$` hash safe.
     let password = secrets::random_token(24);
-    let hash = secrets::hash_password(password.clone()).await?;
+    let hash = secrets::hash_device_password(&password);
     let now = clock::now();
     let device = Device {
         id: clock::new_id(),
@@ -197,7 +212,15 @@ pub async fn list(store: &Store, page: PageRequest) -> Result<Page<Device>, Doma
     })
 }
 
-/// Checks a tracker's MQTT credentials (used by the embedded broker).
+/// Checks a tracker's MQTT credentials (used by the embedded broker's auth handler).
+///
+/// Accepts both stored formats: `$7$` (Mosquitto PBKDF2-SHA512, written since trackers stopped
+/// using argon2) and `$argon2id$` (rows written before). A legacy row that verifies is rewritten
+/// as `$7$` on the spot: the password is at hand only now, this is the only way old rows become
+/// cheap to check and exportable to Mosquitto, and it needs no migration or new credentials.
+/// The rewrite is compare-and-set (a concurrent change wins) and best-effort: a failure is
+/// logged, never turned into a refused login. It is not audited: the credential itself does not
+/// change, only how it is stored.
 pub async fn verify_credentials(
     store: &Store,
     device_id: &str,
@@ -209,5 +232,160 @@ pub async fn verify_credentials(
     .bind(device_id)
     .fetch_optional(p)
     .await)?;
-    Ok(secrets::verify_password(password.to_owned(), hash).await)
+    let legacy = hash
+        .as_deref()
+        .filter(|h| !secrets::is_mosquitto_hash(h))
+        .map(str::to_owned);
+    let ok = secrets::verify_device_password(password.to_owned(), hash).await;
+    if let (true, Some(old)) = (ok, legacy) {
+        if let Err(e) = upgrade_hash(store, device_id, &old, password).await {
+            tracing::warn!(device_id, error = %e, "could not rewrite a legacy tracker password hash");
+        }
+    }
+    Ok(ok)
+}
+
+async fn upgrade_hash(
+    store: &Store,
+    device_id: &str,
+    old: &str,
+    password: &str,
+) -> Result<(), DomainError> {
+    let new = secrets::hash_device_password(password);
+    let mut tx = store.begin().await?;
+    let changed = on_tx!(&mut tx, |c| {
+        sqlx::query(
+        "UPDATE devices SET mqtt_password_hash = $1 WHERE device_id = $2 AND mqtt_password_hash = $3"
+    )
+    .bind(&new)
+    .bind(device_id)
+    .bind(old)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    tx.commit().await?;
+    if changed == 1 {
+        tracing::info!(
+            device_id,
+            "tracker password hash rewritten from argon2id to $7$"
+        );
+    }
+    Ok(())
+}
+
+/// The tracker part of a Mosquitto `password_file`, built from the database.
+#[derive(Debug, Clone, Default)]
+pub struct MosquittoPasswords {
+    /// The file's text: `user:$7$…` lines, newline-terminated.
+    pub text: String,
+    /// Trackers written to `text`.
+    pub exported: usize,
+    /// Trackers left out because their stored hash is argon2id (registered before the `$7$`
+    /// format; Mosquitto cannot check argon2). Each is rewritten to `$7$` the next time it logs
+    /// in to the embedded broker (see [`verify_credentials`]), or it can be re-registered.
+    pub legacy: Vec<String>,
+    /// Trackers left out because Mosquitto's file format cannot hold their id: `:` separates
+    /// the username from the hash and `mosquitto_passwd` refuses it too.
+    pub unrepresentable: Vec<String>,
+}
+
+/// Whether `name` can be a Mosquitto username in both the `password_file` (no `:`) and the
+/// ACL file (`user <name>` lines, and `%u` patterns, which Mosquitto refuses for `+` and `#`).
+fn mosquitto_username_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Builds a Mosquitto `password_file`: one `device_id:$7$…` line per registered tracker, plus
+/// the gateway's account when given (`(username, password)`; hashed here with
+/// [`secrets::OPERATOR_HASH_ITERATIONS`] because a person chose that password).
+///
+/// Device hashes are copied verbatim: the database already holds exactly what Mosquitto reads,
+/// so no tracker password is needed (or known) to export.
+pub async fn mosquitto_password_file(
+    store: &Store,
+    gateway: Option<(&str, &str)>,
+) -> Result<MosquittoPasswords, DomainError> {
+    let rows: Vec<(String, String)> = on_read!(store, |p| sqlx::query_as(
+        "SELECT device_id, mqtt_password_hash FROM devices ORDER BY device_id"
+    )
+    .fetch_all(p)
+    .await)?;
+    let mut out = MosquittoPasswords::default();
+    if let Some((user, password)) = gateway {
+        if !mosquitto_username_ok(user) {
+            return Err(DomainError::field(
+                "gateway_user",
+                "must be 1-64 characters: letters, digits and . _ -",
+            ));
+        }
+        if rows.iter().any(|(id, _)| id == user) {
+            return Err(DomainError::field(
+                "gateway_user",
+                format!("`{user}` is also a tracker's id; choose another name"),
+            ));
+        }
+        if password.is_empty() {
+            return Err(DomainError::field("gateway_password", "must not be empty"));
+        }
+        let password = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || {
+            secrets::mosquitto_hash(&password, secrets::OPERATOR_HASH_ITERATIONS)
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))?;
+        out.text.push_str(&format!("{user}:{hash}\n"));
+    }
+    for (device_id, hash) in rows {
+        if device_id.contains(':') {
+            out.unrepresentable.push(device_id);
+        } else if !secrets::is_mosquitto_hash(&hash) {
+            out.legacy.push(device_id);
+        } else {
+            out.text.push_str(&format!("{device_id}:{hash}\n"));
+            out.exported += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// A Mosquitto `acl_file` enforcing the MQTT contract: a tracker may publish only under its own
+/// id, and the gateway (when named) may read every tracker topic.
+///
+/// `%u` is the connecting username, i.e. the device id; OwnTracks ids are `user/device`, so
+/// `owntracks/%u/#` expands to `owntracks/user/device/#`, which (like every `…/#`) also matches
+/// `owntracks/user/device` itself. Mosquitto 2.0 accepts a `/` in a `%u` substitution (it refuses
+/// only `+` and `#`, which device ids cannot contain). Trackers get no read access: nothing in
+/// the contract sends them messages, and it keeps one tracker from reading another's positions.
+pub fn mosquitto_acl(gateway_user: Option<&str>) -> String {
+    let group = mobile_shared::telemetry::SHARE_GROUP;
+    let mut acl = String::from(
+        "# Generated by `fieldops device export-mosquitto`; regenerate rather than edit.\n\n",
+    );
+    match gateway_user {
+        Some(user) => acl.push_str(&format!(
+            "# The gateway reads every tracker topic. Mosquitto 2.x checks a shared subscription\n\
+             # ($share/<group>/<filter>) against <filter> and each delivered message against its\n\
+             # real topic, so the first two lines cover shared subscriptions too; the $share line\n\
+             # is for brokers that check the whole filter.\n\
+             user {user}\n\
+             topic read fieldops/v1/#\n\
+             topic read owntracks/#\n\
+             topic read $share/{group}/#\n\n"
+        )),
+        None => acl.push_str(
+            "# No gateway user was given (--gateway-user): add a `user <name>` block with\n\
+             # `topic read fieldops/v1/#` and `topic read owntracks/#` for the gateway's account.\n\n",
+        ),
+    }
+    acl.push_str(
+        "# Every other user is a tracker: it may publish only under its own id (%u).\n\
+         pattern write fieldops/v1/%u/#\n\
+         pattern write owntracks/%u/#\n",
+    );
+    acl
 }

@@ -64,14 +64,23 @@ impl DomainError {
         }
     }
 
-    /// Whether this error means the database could not be reached or failed (a 5xx).
+    /// Whether this error is transient — the database could not be reached, or a lock,
+    /// deadlock or serialisation conflict aborted the transaction — so the same work may succeed
+    /// when retried (and must not be blamed on the input).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             DomainError::Database(sqlx::Error::PoolTimedOut)
-                | DomainError::Database(sqlx::Error::Io(_))
-                | DomainError::Database(sqlx::Error::PoolClosed)
-        )
+            | DomainError::Database(sqlx::Error::Io(_))
+            | DomainError::Database(sqlx::Error::PoolClosed) => true,
+            DomainError::Database(sqlx::Error::Database(db)) => {
+                // SQLite: BUSY (5, 517 = BUSY_SNAPSHOT…) and LOCKED (6); PostgreSQL:
+                // serialization_failure, deadlock_detected, lock_not_available.
+                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                let sqlite_busy = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+                sqlite_busy || matches!(code.as_str(), "40001" | "40P01" | "55P03")
+            }
+            _ => false,
+        }
     }
 }
 

@@ -197,9 +197,10 @@ pub struct Candidate {
     pub value: String,
 }
 
-/// The lookups scanned text stands for: the text itself as an asset code and as a tag value of
-/// each kind, and — for a URL — the same for its last path segment (our label URLs end in the
-/// asset code).
+/// The lookups scanned text stands for: first what the tag parser recognises (GS1 Digital Link
+/// and element strings, EPC hex and URIs, NFC UIDs, URLs — see `mobile_shared::tag`), then the
+/// text itself as an asset code and as a tag value of each kind, and — for a URL — the same for
+/// its last path segment (our label URLs end in the asset code).
 pub fn candidates(text: &str) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
     let mut push = |c: Candidate| {
@@ -207,6 +208,14 @@ pub fn candidates(text: &str) -> Vec<Candidate> {
             out.push(c);
         }
     };
+    if let Ok(scanned) = mobile_shared::tag::parse(text) {
+        for c in scanned.candidates {
+            push(Candidate {
+                kind: c.kind,
+                value: c.value,
+            });
+        }
+    }
     let mut texts = vec![text.trim().to_owned()];
     if let Some(segment) = url_last_segment(text) {
         texts.push(segment);

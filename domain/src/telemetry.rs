@@ -285,6 +285,13 @@ impl Ingestor {
             }
         }
 
+        // Lock the touched assets before inserting readings: the telemetry foreign key takes a
+        // key-share lock on each asset, and taking FOR UPDATE only afterwards could deadlock
+        // with another gateway doing the same in the other order.
+        let mut asset_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.asset).collect();
+        asset_ids.sort_unstable();
+        asset_ids.dedup();
+        let states = load_assets(&mut tx, &asset_ids).await?;
         let inserted = insert_readings(&mut tx, &rows).await?;
         let new_rows: Vec<&Row> = rows
             .iter()
@@ -295,9 +302,8 @@ impl Ingestor {
 
         let mut events = Vec::new();
         let device_updates = device_updates(&devices, &new_rows, &self.options);
-        let (asset_updates, anomalies, crossings) = self
-            .asset_updates(&mut tx, &new_rows, &device_updates, &fences, &mut events)
-            .await?;
+        let (asset_updates, anomalies, crossings) =
+            self.asset_updates(states, &new_rows, &device_updates, &fences, &mut events);
 
         write_assets(&mut tx, &asset_updates).await?;
         write_devices(&mut tx, &device_updates).await?;
@@ -314,14 +320,14 @@ impl Ingestor {
     }
 
     /// Computes each touched asset's new state from its current (locked) row.
-    async fn asset_updates(
+    fn asset_updates(
         &self,
-        tx: &mut Tx,
+        mut states: Vec<AssetState>,
         rows: &[&Row<'_>],
         devices: &[DeviceUpdate],
         fences: &Geofences,
         events: &mut Vec<FleetEvent>,
-    ) -> Result<(Vec<AssetState>, Vec<Anomaly>, Vec<Crossing>), DomainError> {
+    ) -> (Vec<AssetState>, Vec<Anomaly>, Vec<Crossing>) {
         let mut by_asset: BTreeMap<Uuid, Vec<&Row>> = BTreeMap::new();
         for r in rows {
             if let Some(a) = r.asset {
@@ -338,8 +344,8 @@ impl Ingestor {
                 }
             }
         }
-        let ids: Vec<Uuid> = by_asset.keys().copied().collect();
-        let mut states = load_assets(tx, &ids).await?;
+        // Assets without a new reading (all duplicates) stay as they are.
+        states.retain(|s| by_asset.contains_key(&s.id));
         let mut anomalies = Vec::new();
         let mut crossings = Vec::new();
         for state in &mut states {
@@ -474,7 +480,7 @@ impl Ingestor {
                 });
             }
         }
-        Ok((states, anomalies, crossings))
+        (states, anomalies, crossings)
     }
 
     /// Marks devices silent for longer than `silent_after` offline; returns how many. Their
@@ -537,6 +543,10 @@ async fn load_devices(
     names: &[&str],
 ) -> Result<HashMap<String, DeviceRow>, DomainError> {
     let mut out = HashMap::new();
+    let backend = match tx {
+        Tx::Sqlite(_) => Backend::Sqlite,
+        Tx::Postgres(_) => Backend::Postgres,
+    };
     for chunk in names.chunks(CHUNK) {
         let rows: Vec<DeviceRow> = on_tx!(tx, |c| {
             let mut qb = QueryBuilder::new(
@@ -548,6 +558,14 @@ async fn load_devices(
                 sep.push_bind(*n);
             }
             qb.push(")");
+            // Ignition hours and `last_ts` are computed from this row: two gateways on a shared
+            // subscription holding readings of the same device must not both start from the
+            // same state (the interval would count twice, `last_ts` could go back). Lock in
+            // byte order of device_id, the order `names` is sorted and chunked in, so every
+            // transaction locks in one global order (no deadlock); devices before assets.
+            if backend == Backend::Postgres {
+                qb.push(r#" ORDER BY device_id COLLATE "C" FOR UPDATE"#);
+            }
             qb.build_query_as().fetch_all(&mut *c).await
         })?;
         out.extend(rows.into_iter().map(|r| (r.device_id.clone(), r)));

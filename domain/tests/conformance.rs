@@ -633,7 +633,7 @@ async fn devices_store_only_a_password_hash(db: TestDb) {
             ..
         }
     ));
-    let bad = devices::create(&db.store, &actor(), new("trk/1", None))
+    let bad = devices::create(&db.store, &actor(), new("trk 1", None))
         .await
         .unwrap_err();
     assert!(matches!(bad, DomainError::Validation(_)));

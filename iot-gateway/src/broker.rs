@@ -1,18 +1,225 @@
 //! The embedded MQTT broker (rumqttd), for running on one box without installing a broker.
+//!
+//! With a [`BrokerAuth`] it admits only registered trackers (username = device id, password
+//! checked against the stored hash) and the in-process gateway, which gets a random credential
+//! at startup. rumqttd has no ACLs, so the embedded broker authenticates but cannot confine a
+//! tracker to its own topics; an external Mosquitto with the exported ACL file does that (see
+//! `deploy/mosquitto/`).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use domain::devices::EMBEDDED_GATEWAY_USERNAME;
+use domain::{secrets, Store};
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 
 use crate::error::GatewayError;
 
-/// Starts rumqttd on `addr` in its own threads and returns the address it listens on.
+/// How long a successful check is remembered. After a broker restart every tracker reconnects
+/// at once, and trackers on flaky links reconnect often; remembering a verified
+/// (username, password) pair for a minute makes those repeats a hash-map lookup instead of a
+/// database query plus PBKDF2. Short, because a deleted device keeps working until it expires.
+pub const DEFAULT_AUTH_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Decides who may connect to the embedded broker: registered trackers, checked with
+/// [`domain::devices::verify_credentials`], and the in-process gateway, whose random credential
+/// is made here (see [`BrokerAuth::gateway_credentials`]). Everything else is refused.
+///
+/// Cheap to clone (shared state), so the same instance serves the broker and whoever needs the
+/// gateway's credential.
+#[derive(Clone)]
+pub struct BrokerAuth {
+    inner: Arc<AuthInner>,
+}
+
+struct AuthInner {
+    store: Store,
+    gateway_username: String,
+    gateway_password: String,
+    /// Client ids only the gateway may use: a tracker connecting with the gateway's client id
+    /// would take over (and end) the gateway's session.
+    reserved_client_ids: Vec<String>,
+    ttl: Duration,
+    cache: Mutex<AuthCache>,
+}
+
+/// Verified `username \0 sha256(password)` keys and when each stops counting. Only successes
+/// are stored: caching a failure would let a wrong password lock out a tracker fixed a second
+/// later, and would let anyone fill the map with garbage.
+#[derive(Default)]
+struct AuthCache {
+    entries: HashMap<String, Instant>,
+    /// Size at which expired entries are swept next (amortised: the map never holds more than
+    /// about twice the trackers verified within one TTL).
+    sweep_at: usize,
+}
+
+impl std::fmt::Debug for BrokerAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerAuth")
+            .field("gateway_username", &self.inner.gateway_username)
+            .field("gateway_password", &"***")
+            .field("ttl", &self.inner.ttl)
+            .finish()
+    }
+}
+
+impl BrokerAuth {
+    /// Checks trackers against `store`; generates the gateway's credential (username
+    /// [`EMBEDDED_GATEWAY_USERNAME`], a random 32-byte password that lives only in this process).
+    pub fn new(store: Store) -> BrokerAuth {
+        BrokerAuth {
+            inner: Arc::new(AuthInner {
+                store,
+                gateway_username: EMBEDDED_GATEWAY_USERNAME.to_owned(),
+                gateway_password: secrets::random_token(32),
+                reserved_client_ids: Vec::new(),
+                ttl: DEFAULT_AUTH_CACHE_TTL,
+                cache: Mutex::new(AuthCache::default()),
+            }),
+        }
+    }
+
+    /// Reserves the gateway's MQTT client id: a tracker connecting with it would take over (and
+    /// end) the gateway's session, so only the gateway's credential may use it. Call before
+    /// handing the value to [`start`] (a shared instance is copied, not changed).
+    pub fn reserve_client_id(mut self, client_id: impl Into<String>) -> BrokerAuth {
+        self.update(|inner| inner.reserved_client_ids.push(client_id.into()));
+        self
+    }
+
+    /// How long successful checks are cached ([`DEFAULT_AUTH_CACHE_TTL`]; zero disables).
+    /// Like [`BrokerAuth::reserve_client_id`], a builder step for before [`start`].
+    pub fn cache_ttl(mut self, ttl: Duration) -> BrokerAuth {
+        self.update(|inner| inner.ttl = ttl);
+        self
+    }
+
+    fn update(&mut self, change: impl FnOnce(&mut AuthInner)) {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => change(inner),
+            None => {
+                let mut copy = AuthInner {
+                    store: self.inner.store.clone(),
+                    gateway_username: self.inner.gateway_username.clone(),
+                    gateway_password: self.inner.gateway_password.clone(),
+                    reserved_client_ids: self.inner.reserved_client_ids.clone(),
+                    ttl: self.inner.ttl,
+                    cache: Mutex::new(AuthCache::default()),
+                };
+                change(&mut copy);
+                self.inner = Arc::new(copy);
+            }
+        }
+    }
+
+    /// `(username, password)` for the in-process gateway's [`crate::BrokerAddress`].
+    pub fn gateway_credentials(&self) -> (String, String) {
+        (
+            self.inner.gateway_username.clone(),
+            self.inner.gateway_password.clone(),
+        )
+    }
+
+    /// Whether a CONNECT with these credentials may proceed. Refusals are logged at info level
+    /// with the client id and username, never the password.
+    pub async fn check(&self, client_id: &str, username: &str, password: &str) -> bool {
+        let inner = &self.inner;
+        if username == inner.gateway_username {
+            // Digests of equal length, so the comparison leaks neither content nor length.
+            let ok = secrets::constant_time_eq(
+                secrets::token_hash(password).as_bytes(),
+                secrets::token_hash(&inner.gateway_password).as_bytes(),
+            );
+            if !ok {
+                tracing::info!(
+                    client_id,
+                    username,
+                    "MQTT connection refused: wrong gateway password"
+                );
+            }
+            return ok;
+        }
+        if inner.reserved_client_ids.iter().any(|c| c == client_id) {
+            tracing::info!(
+                client_id,
+                username,
+                "MQTT connection refused: a tracker may not use the gateway's client id"
+            );
+            return false;
+        }
+        let key = format!("{username}\0{}", secrets::token_hash(password));
+        if self.cached(&key) {
+            return true;
+        }
+        match domain::devices::verify_credentials(&inner.store, username, password).await {
+            Ok(true) => {
+                self.remember(key);
+                true
+            }
+            Ok(false) => {
+                tracing::info!(
+                    client_id,
+                    username,
+                    "MQTT connection refused: unknown device or wrong password"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!(client_id, username, error = %e, "MQTT connection refused: credentials could not be checked");
+                false
+            }
+        }
+    }
+
+    fn cached(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let Ok(cache) = self.inner.cache.lock() else {
+            return false;
+        };
+        cache.entries.get(key).is_some_and(|until| *until > now)
+    }
+
+    fn remember(&self, key: String) {
+        if self.inner.ttl.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let Ok(mut cache) = self.inner.cache.lock() else {
+            return;
+        };
+        if cache.entries.len() >= cache.sweep_at {
+            cache.entries.retain(|_, until| *until > now);
+            cache.sweep_at = (cache.entries.len() * 2).max(1024);
+        }
+        cache.entries.insert(key, now + self.inner.ttl);
+    }
+}
+
+/// Starts rumqttd on `addr` in its own threads and returns the address it listens on. With
+/// `auth`, every CONNECT must pass [`BrokerAuth::check`]; without, anyone may connect (tests and
+/// tools only: `fieldops serve` always passes one).
+///
+/// rumqttd runs each listener on its own single-threaded runtime, so the checks (a database
+/// query and a hash) are sent to the runtime calling `start` instead of stalling every
+/// connection behind one. That is why `start` must be called inside a tokio runtime when
+/// `auth` is set.
+///
+/// A refused client sees its connection closed without a CONNACK: rumqttd sends no
+/// "not authorised" code, unlike Mosquitto.
 ///
 /// rumqttd binds inside a background thread and only logs a failure, so the address is probed
 /// here first: a taken port becomes a clear error instead of a broker that silently never runs.
 /// Port 0 is resolved to a free port the same way.
-pub fn start(addr: SocketAddr) -> Result<SocketAddr, GatewayError> {
+pub fn start(addr: SocketAddr, auth: Option<BrokerAuth>) -> Result<SocketAddr, GatewayError> {
+    let runtime = match &auth {
+        Some(_) => Some(tokio::runtime::Handle::try_current().map_err(|_| {
+            GatewayError::Broker(addr, "authentication needs a tokio runtime".into())
+        })?),
+        None => None,
+    };
     let probe = match TcpListener::bind(addr) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -25,9 +232,12 @@ pub fn start(addr: SocketAddr) -> Result<SocketAddr, GatewayError> {
         .map_err(|e| GatewayError::Broker(addr, e.to_string()))?;
     drop(probe);
 
-    let connections = ConnectionSettings {
+    let mut connections = ConnectionSettings {
         connection_timeout_ms: 10_000,
-        max_payload_size: 256 * 1024,
+        // Well above the gateway's decoder limit: an oversized payload must reach the decoder and
+        // be stored as a `payload_too_large` reject, not make rumqttd drop the tracker's
+        // connection (its persistent session would resend it forever).
+        max_payload_size: 1024 * 1024,
         // Larger than the gateway's batch, so the broker keeps the next batch coming while one
         // commits (the gateway acknowledges only after commit).
         max_inflight_count: 5_000,
@@ -35,6 +245,17 @@ pub fn start(addr: SocketAddr) -> Result<SocketAddr, GatewayError> {
         external_auth: None,
         dynamic_filters: true,
     };
+    if let (Some(auth), Some(runtime)) = (auth, runtime) {
+        connections.set_auth_handler(
+            move |client_id: String, username: String, password: String| {
+                let auth = auth.clone();
+                let task = runtime
+                    .spawn(async move { auth.check(&client_id, &username, &password).await });
+                // A panicked or cancelled check refuses.
+                async move { task.await.unwrap_or(false) }
+            },
+        );
+    }
     let server = ServerSettings {
         name: "fieldops-v4".into(),
         listen: addr,

@@ -169,7 +169,10 @@ impl Gateway {
         // anything MQTT allows and let the decoder refuse oversized payloads as rejects.
         mqtt.set_max_packet_size(MAX_MQTT_PACKET, 256 * 1024);
         if let Some(user) = &options.broker.username {
-            mqtt.set_credentials(user.clone(), options.broker.password.clone().unwrap_or_default());
+            mqtt.set_credentials(
+                user.clone(),
+                options.broker.password.clone().unwrap_or_default(),
+            );
         }
         // Requests are mostly PUBACKs; room for more than the publish channel holds means an
         // ack is never refused while the event loop waits for the pipeline.
@@ -198,9 +201,21 @@ impl Gateway {
                 .instrument(span.clone()),
             )
         };
-        let silence = tokio::spawn(pipeline::silence_watch(ingestor, settings, stopped()).instrument(span.clone()));
+        let silence = tokio::spawn(
+            pipeline::silence_watch(ingestor, settings, stopped()).instrument(span.clone()),
+        );
         let connection = tokio::spawn(
-            run(options, client, eventloop, tx, pub_tx, metrics, stopped(), done_rx).instrument(span),
+            run(
+                options,
+                client,
+                eventloop,
+                tx,
+                pub_tx,
+                metrics,
+                stopped(),
+                done_rx,
+            )
+            .instrument(span),
         );
         let signal = tokio::spawn(async move {
             shutdown.await;
@@ -310,13 +325,13 @@ async fn run(
             }
         }
         let _ = client.disconnect().await;
-        let flush = async {
-            while let Ok(event) = eventloop.poll().await {
-                if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
-                    break;
-                }
-            }
-        };
+        // The PUBACKs and the DISCONNECT are on the wire once the Outgoing::Disconnect event
+        // shows, but the broker may not have read them yet. It closes the connection after
+        // processing the DISCONNECT (and so every PUBACK before it): wait for that close. A
+        // gateway restarted at once with the same client id would otherwise take the session
+        // over first, and the broker would drop the unread PUBACKs and redeliver those messages
+        // (stored twice when they are rejects).
+        let flush = async { while eventloop.poll().await.is_ok() {} };
         let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
     }
     connected.send_replace(false);

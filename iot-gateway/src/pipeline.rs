@@ -17,6 +17,7 @@ use domain::DomainError;
 use mobile_shared::telemetry::{self, Decoded, Limits, RejectReason};
 use rumqttc::{AsyncClient, Publish};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::metrics::{GatewayMetrics, ReasonLabel, ResultLabel};
 
@@ -201,9 +202,13 @@ pub async fn run(
                 _ = &mut shutdown => { stopping = true; }
             }
         }
+        // `.instrument`, not `span.enter()`: an entered guard held across awaits leaks the span
+        // into other tasks on this worker thread.
         let span = tracing::info_span!("batch", messages = batch.len());
-        let _guard = span.enter();
-        if !process(&batch, &ingestor, &settings, &metrics, &mut log, stopping).await {
+        let committed = process(&batch, &ingestor, &settings, &metrics, &mut log, stopping)
+            .instrument(span)
+            .await;
+        if !committed {
             // Could not commit while stopping: leave the messages unacknowledged; the broker
             // redelivers them to this session later.
             break;
@@ -298,7 +303,20 @@ async fn isolate(messages: &[Message], ingestor: &Ingestor) -> domain::telemetry
     let mut total = domain::telemetry::IngestReport::default();
     for m in messages {
         let one = std::slice::from_ref(m);
-        let report = match ingestor.ingest(one).await {
+        let mut backoff = Duration::from_millis(50);
+        let outcome = loop {
+            match ingestor.ingest(one).await {
+                // A transient failure (lock, deadlock, database away) is never the message's
+                // fault: retry it rather than storing it as a reject.
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!(error = %e, "transient failure; retrying message");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                other => break other,
+            }
+        };
+        let report = match outcome {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(topic = %m.topic, error = %e, "message failed on its own; stored as a reject");
@@ -327,10 +345,7 @@ fn poison(m: &Message, e: &DomainError) -> Message {
         MessageKind::Readings {
             device_id,
             readings,
-        } => (
-            Some(device_id.clone()),
-            telemetry::encode_native(readings),
-        ),
+        } => (Some(device_id.clone()), telemetry::encode_native(readings)),
         MessageKind::Status { device_id, .. } => (Some(device_id.clone()), Vec::new()),
         MessageKind::Rejected {
             device_id, payload, ..
@@ -390,14 +405,22 @@ mod tests {
             &Limits::default(),
         );
         assert_eq!(msgs.len(), 2);
-        assert!(msgs.iter().any(|m| matches!(&m.kind, MessageKind::Readings { readings, .. } if readings.len() == 1)));
+        assert!(msgs.iter().any(
+            |m| matches!(&m.kind, MessageKind::Readings { readings, .. } if readings.len() == 1)
+        ));
         assert!(msgs.iter().any(|m| matches!(&m.kind, MessageKind::Rejected { reason: "lat_lon_out_of_range", detail, .. } if detail.starts_with("reading 2 of 2"))));
     }
 
     #[test]
     fn bad_topics_and_json_are_rejects_with_the_payload() {
         let msgs = decode_publish(&publish("elsewhere/x", "{}"), &Limits::default());
-        assert!(matches!(&msgs[0].kind, MessageKind::Rejected { reason: "bad_topic", .. }));
+        assert!(matches!(
+            &msgs[0].kind,
+            MessageKind::Rejected {
+                reason: "bad_topic",
+                ..
+            }
+        ));
         let msgs = decode_publish(
             &publish("fieldops/v1/trk-1/telemetry", "{not json"),
             &Limits::default(),
@@ -430,6 +453,10 @@ mod tests {
                 ..
             }
         ));
-        assert!(decode_publish(&publish("fieldops/v1/trk-1/telemetry", ""), &Limits::default()).is_empty());
+        assert!(decode_publish(
+            &publish("fieldops/v1/trk-1/telemetry", ""),
+            &Limits::default()
+        )
+        .is_empty());
     }
 }

@@ -7,7 +7,9 @@
 
 pub mod authz;
 pub mod identifier;
+pub mod scan;
 pub mod status;
+pub mod stocktake;
 pub mod tag;
 pub mod telemetry;
 pub mod wire;

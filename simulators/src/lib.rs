@@ -97,7 +97,11 @@ mod tests {
             ("[::1]", ("::1", 1883)),
         ];
         for (url, (host, port)) in ok {
-            assert_eq!(parse_broker_url(url).unwrap(), (host.to_owned(), port), "{url}");
+            assert_eq!(
+                parse_broker_url(url).unwrap(),
+                (host.to_owned(), port),
+                "{url}"
+            );
         }
         for bad in [
             "mqtts://x:8883",

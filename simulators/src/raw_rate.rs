@@ -241,14 +241,17 @@ async fn publish_n(
         r = tokio::time::timeout(PUBLISH_TIMEOUT, work) => {
             r.unwrap_or_else(|_| Err(anyhow::anyhow!("publisher timed out waiting for PUBACKs")))
         }
-        _ = err_rx.wait_for(Option::is_some) => {
-            let e = err_rx.borrow().clone().unwrap_or_default();
+        e = err_rx.wait_for(Option::is_some) => {
+            let e = e.ok().and_then(|e| e.clone()).unwrap_or_default();
             Err(anyhow::anyhow!("publisher connection failed: {e}"))
         }
     };
     let _ = client.disconnect().await;
     let abort = driver.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(2), driver).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), driver)
+        .await
+        .is_err()
+    {
         abort.abort();
     }
     result

@@ -70,7 +70,7 @@ const ONLINE_TICKS: RangeInclusive<u32> = 5..=30;
 /// Readings it buffers while out of coverage.
 const OFFLINE_TICKS: RangeInclusive<u32> = 5..=40;
 /// The first online stretch is short so even a short run sees an outage.
-const FIRST_ONLINE_TICKS: RangeInclusive<u32> = 2..=10;
+const FIRST_ONLINE_TICKS: RangeInclusive<u32> = 0..=5;
 
 /// One tracker's identity and broker credentials.
 #[derive(Clone, PartialEq, Eq)]
@@ -178,7 +178,11 @@ pub struct FleetConfig {
 impl FleetConfig {
     /// A gentle default: 10 msg/s, round-robin, no faults, 70% of devices with an hour meter,
     /// sites around Munich, QoS 1, running until shutdown.
-    pub fn new(broker_host: impl Into<String>, broker_port: u16, devices: Vec<DeviceCreds>) -> Self {
+    pub fn new(
+        broker_host: impl Into<String>,
+        broker_port: u16,
+        devices: Vec<DeviceCreds>,
+    ) -> Self {
         FleetConfig {
             broker_host: broker_host.into(),
             broker_port,
@@ -310,7 +314,11 @@ impl fmt::Display for FleetSummary {
         row(f, "readings sent", self.readings_sent.to_string())?;
         row(f, "offline flushes", self.offline_flushes.to_string())?;
         row(f, "arrays sent", self.arrays_sent.to_string())?;
-        row(f, "buffered readings dropped", self.buffer_dropped.to_string())?;
+        row(
+            f,
+            "buffered readings dropped",
+            self.buffer_dropped.to_string(),
+        )?;
         row(f, "malformed", self.malformed_total().to_string())?;
         for (kind, n) in &self.malformed_by_kind {
             row(f, &format!("  {kind}"), n.to_string())?;
@@ -350,8 +358,13 @@ pub fn progress_bar_callback(bar: indicatif::ProgressBar) -> ProgressFn {
             bar.set_length(total);
         }
         bar.set_position(p.messages);
+        let rate = if p.elapsed.is_zero() {
+            0.0
+        } else {
+            p.messages as f64 / p.elapsed.as_secs_f64()
+        };
         bar.set_message(format!(
-            "acked {} | malformed {} | flushes {} | conn failures {}",
+            "{rate:.0}/s, acked {}, malformed {}, flushes {}, conn failures {}",
             p.acked, p.malformed, p.offline_flushes, p.connect_failures
         ));
     })
@@ -564,7 +577,9 @@ async fn schedule(
     // Starting "at the end" makes the first round shuffle too.
     let mut pos = order.len();
     loop {
-        let want = total.map_or(MAX_TICK_BATCH, |t| t.saturating_sub(sent).min(MAX_TICK_BATCH));
+        let want = total.map_or(MAX_TICK_BATCH, |t| {
+            t.saturating_sub(sent).min(MAX_TICK_BATCH)
+        });
         if want == 0 {
             return;
         }
@@ -904,13 +919,13 @@ async fn run_connection(
     let (client, eventloop) = AsyncClient::new(opts, 64);
     let (acked_tx, mut acked_rx) = watch::channel(0u64);
     let (state_tx, mut state_rx) = watch::channel(LinkState::Connecting);
-    let driver = tokio::spawn(drive_eventloop(
+    let driver = AbortOnDrop(tokio::spawn(drive_eventloop(
         eventloop,
         acked_tx,
         state_tx,
         shared.clone(),
         spec.client_id.clone(),
-    ));
+    )));
 
     let connected = matches!(
         tokio::time::timeout(
@@ -922,7 +937,6 @@ async fn run_connection(
     );
     if !connected {
         let _ = ready.send(false);
-        driver.abort();
         return;
     }
     let _ = ready.send(true);
@@ -940,14 +954,14 @@ async fn run_connection(
     let result = publish_loop(&mut devices, &mut out, &mut orders, &mut rng).await;
     if let Err(e) = result {
         tracing::warn!(client_id = %spec.client_id, error = %e, "tracker connection stopped publishing");
-        drop(orders);
-        driver.abort();
         return;
     }
 
     let expected = out.expected_acks;
-    let acked_all = tokio::time::timeout(ACK_TIMEOUT, acked_rx.wait_for(|a| *a >= expected)).await;
-    if !matches!(acked_all, Ok(Ok(_))) {
+    let acked_all = tokio::time::timeout(ACK_TIMEOUT, acked_rx.wait_for(|a| *a >= expected))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if !acked_all {
         tracing::warn!(
             client_id = %spec.client_id,
             expected,
@@ -979,16 +993,20 @@ async fn publish_loop(
     Ok(())
 }
 
-/// Gives the event loop a moment to send DISCONNECT, then stops it regardless (it may be stuck
-/// reconnecting to a broker that went away).
-async fn finish_driver(driver: JoinHandle<()>) {
-    let abort = driver.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(2), driver)
-        .await
-        .is_err()
-    {
-        abort.abort();
+/// Owns a spawned event-loop task and stops it when dropped, so a connection task that returns
+/// early, is aborted, or whose caller gave up never leaves an MQTT connection behind.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
+}
+
+/// Gives the event loop a moment to send DISCONNECT; dropping the guard then stops it regardless
+/// (it may be stuck reconnecting to a broker that went away).
+async fn finish_driver(mut driver: AbortOnDrop) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut driver.0).await;
 }
 
 /// Polls the rumqttc event loop (which is what actually moves bytes), counting acknowledgements
@@ -1102,7 +1120,10 @@ mod tests {
         };
         s.malformed_by_kind.insert("null_island", 3);
         let text = s.to_string();
-        assert!(text.starts_with("200 messages in 2.00 s (100.0 msg/s)"), "{text}");
+        assert!(
+            text.starts_with("200 messages in 2.00 s (100.0 msg/s)"),
+            "{text}"
+        );
         assert!(text.contains("null_island"));
         assert_eq!(s.unacked(), 0);
         assert_eq!(s.malformed_total(), 3);

@@ -52,6 +52,46 @@ fn map_image_error(err: ImageError) -> QrError {
 /// sniffed from the magic bytes, then the header dimensions are checked, and
 /// only then are pixels decoded.
 pub(crate) fn load_luma(data: &[u8], limits: &DecodeLimits) -> Result<image::GrayImage, QrError> {
+    let (reader, _) = open(data, limits)?;
+    let mut decoder = reader.into_decoder().map_err(map_image_error)?;
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+
+    // Second line of defence: the decoder itself may not allocate more than
+    // the decoded RGBA16 frame would need (plus slack for internal buffers).
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(limits.max_dimension);
+    decoder_limits.max_image_height = Some(limits.max_dimension);
+    decoder_limits.max_alloc = Some(pixels.saturating_mul(8).saturating_add(64 * 1024 * 1024));
+    decoder
+        .set_limits(decoder_limits)
+        .map_err(map_image_error)?;
+
+    let orientation = decoder.orientation().ok();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(map_image_error)?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(img.into_luma8())
+}
+
+/// Checks an upload is a supported, complete, not-too-large image from its bytes and header
+/// alone (no pixel decoding): what a photo kept as evidence must pass. Returns its MIME type.
+pub(crate) fn probe(data: &[u8], limits: &DecodeLimits) -> Result<&'static str, QrError> {
+    let (_, format) = open(data, limits)?;
+    Ok(match format {
+        ImageFormat::Jpeg => "image/jpeg",
+        ImageFormat::Png => "image/png",
+        ImageFormat::WebP => "image/webp",
+        _ => return Err(QrError::UnsupportedFormat),
+    })
+}
+
+/// A reader positioned at the start of an image, with its sniffed format.
+type Opened<'a> = (ImageReader<Cursor<&'a [u8]>>, ImageFormat);
+
+/// Size, format, completeness and header dimensions, in that order, before any pixel work.
+fn open<'a>(data: &'a [u8], limits: &DecodeLimits) -> Result<Opened<'a>, QrError> {
     if data.len() > limits.max_bytes {
         return Err(QrError::TooLarge {
             size: data.len(),
@@ -77,8 +117,11 @@ pub(crate) fn load_luma(data: &[u8], limits: &DecodeLimits) -> Result<image::Gra
         ));
     }
 
-    let mut decoder = reader.into_decoder().map_err(map_image_error)?;
-    let (width, height) = decoder.dimensions();
+    let format = reader.format().ok_or(QrError::UnsupportedFormat)?;
+    // Dimensions from the header only; the reader is re-created for decoding.
+    let (width, height) = ImageReader::with_format(Cursor::new(data), format)
+        .into_dimensions()
+        .map_err(map_image_error)?;
     let pixels = u64::from(width) * u64::from(height);
     if width > limits.max_dimension || height > limits.max_dimension || pixels > limits.max_pixels {
         return Err(QrError::TooManyPixels {
@@ -90,23 +133,7 @@ pub(crate) fn load_luma(data: &[u8], limits: &DecodeLimits) -> Result<image::Gra
     if width == 0 || height == 0 {
         return Err(QrError::Corrupt("image has zero width or height".into()));
     }
-
-    // Second line of defence: the decoder itself may not allocate more than
-    // the decoded RGBA16 frame would need (plus slack for internal buffers).
-    let mut decoder_limits = image::Limits::default();
-    decoder_limits.max_image_width = Some(limits.max_dimension);
-    decoder_limits.max_image_height = Some(limits.max_dimension);
-    decoder_limits.max_alloc = Some(pixels.saturating_mul(8).saturating_add(64 * 1024 * 1024));
-    decoder
-        .set_limits(decoder_limits)
-        .map_err(map_image_error)?;
-
-    let orientation = decoder.orientation().ok();
-    let mut img = DynamicImage::from_decoder(decoder).map_err(map_image_error)?;
-    if let Some(o) = orientation {
-        img.apply_orientation(o);
-    }
-    Ok(img.into_luma8())
+    Ok((reader, format))
 }
 
 /// True if a JPEG has an end-of-image marker (`FF D9`) after its first

@@ -27,6 +27,11 @@ use std::time::Duration;
 
 pub use limits::DecodeLimits;
 
+/// Validates an image upload without decoding pixels; returns its MIME type.
+pub fn probe(data: &[u8], limits: &DecodeLimits) -> Result<&'static str, QrError> {
+    limits::probe(data, limits)
+}
+
 /// Errors for inputs that cannot be decoded as an image at all. "Image
 /// decoded but contains no QR code" is not an error: it is `Ok(vec![])`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

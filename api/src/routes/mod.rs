@@ -7,8 +7,11 @@ pub mod audit;
 pub mod auth;
 pub mod categories;
 pub mod devices;
+pub mod labels;
 pub mod ops;
+pub mod scans;
 pub mod sites;
+pub mod stocktakes;
 pub mod telemetry;
 pub mod users;
 

@@ -337,3 +337,311 @@ macro_rules! both_backends {
         }
     };
 }
+
+// ---- field scans (api/tests/scans*.rs) -------------------------------------------------------
+
+/// Photo limit of [`ScanApp`]: small, so the over-limit test sends little.
+pub const SCAN_PHOTO_LIMIT: usize = 1024 * 1024;
+
+/// A [`TestApp`] configured for field scans: the default JSON body limit (a batch of 1000
+/// commands fits), [`SCAN_PHOTO_LIMIT`], and photos kept in a temporary directory that is
+/// removed with it (the default `./data` would write into the checkout).
+pub struct ScanApp {
+    pub app: TestApp,
+    /// `data_dir` of the server; photo bytes live under `photos/`.
+    pub data_dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for ScanApp {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+impl ScanApp {
+    /// Like [`TestApp::start`], with the scan configuration.
+    pub async fn start(backend: Backend) -> Option<ScanApp> {
+        let db = TestDb::open(backend).await?;
+        assert_eq!(db.store.backend(), backend);
+        domain::users::ensure_first_admin(&db.store, Some(ADMIN_PASSWORD.into()))
+            .await
+            .expect("create first admin");
+        let data_dir = tempfile::tempdir().expect("photo dir");
+        let state = api::AppState::new(
+            db.store.clone(),
+            api::ApiConfig {
+                data_dir: data_dir.path().to_owned(),
+                photo_limit: SCAN_PHOTO_LIMIT,
+                ..Default::default()
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(api::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        let mut app = TestApp {
+            base: format!("http://{addr}"),
+            client: Client::builder().build().expect("http client"),
+            admin_token: String::new(),
+            backend,
+            stop: Some(stop),
+            db,
+        };
+        app.admin_token = app.login("admin", ADMIN_PASSWORD).await;
+        Some(ScanApp { app, data_dir })
+    }
+
+    /// The stored bytes of a photo, if the blob store has them.
+    pub fn photo_bytes(&self, sha256: &str) -> Option<Vec<u8>> {
+        std::fs::read(
+            self.data_dir
+                .path()
+                .join("photos")
+                .join(&sha256[..2])
+                .join(sha256),
+        )
+        .ok()
+    }
+}
+
+/// Sites, users and a clock for one field-scan scenario.
+pub struct ScanFixture {
+    pub depot: String,
+    pub customer: String,
+    pub workshop: String,
+    /// Bearer token of a technician.
+    pub tech: String,
+    pub viewer: String,
+    /// Device times are minutes after this instant (whole seconds, a day in the past, so that
+    /// none is in the future).
+    pub base: chrono::DateTime<chrono::Utc>,
+}
+
+impl ScanFixture {
+    pub async fn new(app: &TestApp) -> ScanFixture {
+        let id = |v: Value| s(&v, "id").to_owned();
+        let depot = id(app
+            .create_site(json!({"name": "Depot", "kind": "depot"}))
+            .await);
+        let customer = id(app
+            .create_site(json!({"name": "Customer yard", "kind": "customer_site"}))
+            .await);
+        let workshop = id(app
+            .create_site(json!({"name": "Workshop", "kind": "workshop"}))
+            .await);
+        let tech = app.user_with_role(Role::Technician).await;
+        let viewer = app.user_with_role(Role::Viewer).await;
+        let now = chrono::Utc::now();
+        let base = now
+            - chrono::Duration::days(1)
+            - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&now)));
+        ScanFixture {
+            depot,
+            customer,
+            workshop,
+            tech,
+            viewer,
+            base,
+        }
+    }
+
+    /// Device time `minutes` after [`ScanFixture::base`], as RFC 3339.
+    pub fn t(&self, minutes: i64) -> String {
+        (self.base + chrono::Duration::minutes(minutes))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
+    /// An available asset at the depot (its home site).
+    pub async fn asset(&self, app: &TestApp, code: &str) -> Value {
+        app.create_asset(
+            json!({"code": code, "name": format!("Machine {code}"), "home_site_id": self.depot}),
+        )
+        .await
+    }
+}
+
+/// A field command with a fresh id: `action`, the asset by `asset_id`, device time `at`, and
+/// `extra` fields merged in.
+pub fn command(action: &str, asset: &Value, at: &str, extra: Value) -> Value {
+    let mut c = json!({
+        "id": uuid::Uuid::now_v7(),
+        "action": action,
+        "asset_id": asset["id"],
+        "device_time": at,
+    });
+    if let (Some(obj), Value::Object(more)) = (c.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    c
+}
+
+impl TestApp {
+    /// `POST /api/v1/scans` with a JSON command.
+    pub async fn scan<'a>(&self, token: impl Into<Option<&'a str>>, cmd: &Value) -> Response {
+        self.post("/api/v1/scans", token, cmd).await
+    }
+
+    /// Posts a command that must be answered 200 `applied`; returns the result.
+    pub async fn scan_ok(&self, token: &str, cmd: &Value) -> Value {
+        let result = expect_json(self.scan(token, cmd).await, StatusCode::OK).await;
+        assert_eq!(result["status"], "applied", "{cmd} → {result}");
+        assert_eq!(result["id"], cmd["id"], "{result}");
+        result
+    }
+
+    /// `POST /api/v1/scans/batch`.
+    pub async fn scan_batch<'a>(
+        &self,
+        token: impl Into<Option<&'a str>>,
+        commands: &[Value],
+    ) -> Response {
+        self.post(
+            "/api/v1/scans/batch",
+            token,
+            &json!({ "commands": commands }),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/photos` with the raw bytes as the body.
+    pub async fn upload_photo<'a>(
+        &self,
+        token: impl Into<Option<&'a str>>,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Response {
+        self.request(Method::POST, "/api/v1/photos", token)
+            .header(CONTENT_TYPE, content_type)
+            .body(bytes)
+            .send()
+            .await
+            .expect("send photo")
+    }
+
+    /// `POST /api/v1/scans` as multipart: a `command` part (JSON) and a `photo` part.
+    pub async fn scan_with_photo<'a>(
+        &self,
+        token: impl Into<Option<&'a str>>,
+        cmd: &Value,
+        photo: Vec<u8>,
+        mime: &str,
+    ) -> Response {
+        let form = reqwest::multipart::Form::new()
+            .text("command", cmd.to_string())
+            .part(
+                "photo",
+                reqwest::multipart::Part::bytes(photo)
+                    .file_name("photo")
+                    .mime_str(mime)
+                    .expect("mime"),
+            );
+        self.request(Method::POST, "/api/v1/scans", token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("send multipart scan")
+    }
+
+    /// The asset now (as admin).
+    pub async fn asset_now(&self, asset: &Value) -> Value {
+        let path = format!("/api/v1/assets/{}", s(asset, "id"));
+        expect_json(self.get(&path, self.admin()).await, StatusCode::OK).await
+    }
+
+    /// `GET /api/v1/assets/{id}/field-history` (as admin), newest first.
+    pub async fn field_history(&self, asset: &Value) -> Vec<Value> {
+        let path = format!("/api/v1/assets/{}/field-history", s(asset, "id"));
+        let body = expect_json(self.get(&path, self.admin()).await, StatusCode::OK).await;
+        body.as_array().expect("history is an array").clone()
+    }
+
+    /// Audit entries about an asset, optionally of one action, newest first (all pages).
+    pub async fn asset_audit(&self, asset: &Value, action: Option<&str>) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![
+                ("entity", "asset".to_owned()),
+                ("entity_id", s(asset, "id").to_owned()),
+                ("limit", "500".to_owned()),
+            ];
+            if let Some(a) = action {
+                query.push(("action", a.to_owned()));
+            }
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let resp = self
+                .request(Method::GET, "/api/v1/audit-log", self.admin())
+                .query(&query)
+                .send()
+                .await
+                .expect("send GET audit-log");
+            let page = expect_json(resp, StatusCode::OK).await;
+            out.extend(page["items"].as_array().expect("items").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return out,
+            }
+        }
+    }
+}
+
+/// Declares each `async fn name(app: ScanApp)` scenario as `sqlite::name` and `postgres::name`
+/// (the PostgreSQL one returns at once when no server is configured).
+#[allow(unused_macros)]
+macro_rules! scan_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = crate::common::ScanApp::start(domain::Backend::Sqlite).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = crate::common::ScanApp::start(domain::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A small, valid PNG (a grey gradient, no QR code).
+pub fn tiny_png() -> Vec<u8> {
+    let img =
+        image::GrayImage::from_fn(32, 32, |x, y| image::Luma([((x * 8 + y * 3) % 256) as u8]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode PNG");
+    out.into_inner()
+}
+
+/// The QR sample photos (`shared/qr-samples` beside the checkout, or `QR_SAMPLES_DIR`); `None`
+/// after printing why when they are not there.
+pub fn qr_samples() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("QR_SAMPLES_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/qr-samples")
+        });
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: QR sample folder {} not found", dir.display());
+        None
+    }
+}

@@ -135,7 +135,9 @@ impl Store {
     /// Begins a write transaction.
     pub async fn begin(&self) -> Result<Tx, DomainError> {
         Ok(match self {
-            Store::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            // IMMEDIATE takes the write lock up front: a deferred transaction that reads first
+            // fails with SQLITE_BUSY (no busy-timeout retry) when another process wrote since.
+            Store::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
             Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }

@@ -170,8 +170,7 @@ impl MachineModel {
                 } else {
                     let noise = rng.gen_range(-HEADING_NOISE_DEG..=HEADING_NOISE_DEG);
                     self.heading_deg = (bearing + noise).rem_euclid(360.0);
-                    (self.lat, self.lon) =
-                        move_km(self.lat, self.lon, self.heading_deg, travel_km);
+                    (self.lat, self.lon) = move_km(self.lat, self.lon, self.heading_deg, travel_km);
                     self.odometer_km += travel_km;
                 }
             }
@@ -228,7 +227,8 @@ impl MachineModel {
         // Roughly 2.5 m of position noise per unit of HDOP, in a random direction.
         let jitter_km = rng.gen_range(0.0..hdop * 0.0025);
         let (lat, lon) = move_km(self.lat, self.lon, rng.gen_range(0.0..360.0), jitter_km);
-        let battery = (self.battery_v + rng.gen_range(-0.05..0.05)).clamp(MIN_BATTERY_V, MAX_BATTERY_V);
+        let battery =
+            (self.battery_v + rng.gen_range(-0.05..0.05)).clamp(MIN_BATTERY_V, MAX_BATTERY_V);
         let mut r = Reading::at(ts);
         r.lat = Some(round_to(lat, 6));
         r.lon = Some(round_to(lon, 6));

@@ -219,7 +219,10 @@ impl MalformedKind {
                 set_ts(&mut obj, now + TimeDelta::days(365));
             }
             MalformedKind::AncientTimestamp => {
-                set_ts(&mut obj, DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(10_957));
+                set_ts(
+                    &mut obj,
+                    DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(10_957),
+                );
             }
             MalformedKind::NegativeMeter => {
                 obj.insert("odometer_km".into(), Value::from(-12.5));
@@ -269,12 +272,18 @@ mod tests {
         let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
         let r = good(now);
         let mine = encode_reading(&r);
-        assert_eq!(readings(&mine, now), readings(&encode_native(&[r.clone()]), now));
+        assert_eq!(
+            readings(&mine, now),
+            readings(&encode_native(std::slice::from_ref(&r)), now)
+        );
         assert_eq!(readings(&mine, now), vec![r.clone()]);
         // ts always carries milliseconds, even on a whole second.
         let whole = DateTime::from_timestamp(1_795_421_702, 0).unwrap();
         let text = String::from_utf8(encode_reading(&good(whole))).unwrap();
-        assert!(text.contains("\"ts\":\"2026-11-23T08:15:02.000Z\""), "{text}");
+        assert!(
+            text.contains("\"ts\":\"2026-11-23T08:15:02.000Z\""),
+            "{text}"
+        );
     }
 
     #[test]

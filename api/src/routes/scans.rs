@@ -1,0 +1,298 @@
+//! Field commands from phones: one command (JSON, or multipart with a photo), a batch of queued
+//! offline commands, photo uploads, and an asset's field history.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::Json;
+use domain::{photos, scans};
+use mobile_shared::scan::{
+    BatchResults, CommandBatch, CommandResult, CommandStatus, FieldCommand, PhotoStored,
+};
+use mobile_shared::wire::Problem;
+use mobile_shared::Action;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{parse_json, ApiJson, ApiPath, ApiQuery};
+use crate::qr::{self, DecodeLimits, QrError};
+use crate::AppState;
+
+fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+fn decode_limits(state: &AppState) -> DecodeLimits {
+    DecodeLimits {
+        max_bytes: state.config.photo_limit,
+        ..DecodeLimits::default()
+    }
+}
+
+/// Image errors as HTTP: too big is 413, anything else unreadable is 422.
+fn image_error(e: QrError) -> ApiError {
+    match e {
+        QrError::TooLarge { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            e.to_string(),
+        ),
+        QrError::TooManyPixels { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "image_too_large",
+            format!("{e} (decompression-bomb guard)"),
+        ),
+        QrError::UnsupportedFormat => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_image",
+            "the photo must be a JPEG, PNG or WebP image",
+        ),
+        QrError::Corrupt(why) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "corrupt_image",
+            format!("the photo could not be read: {why}"),
+        ),
+    }
+}
+
+/// Decodes QR codes on the blocking pool, at most `decode_permits` at once.
+async fn decode_photo(state: &AppState, bytes: Bytes) -> Result<Vec<String>, ApiError> {
+    let _permit = state
+        .decode_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let limits = decode_limits(state);
+    let codes = tokio::task::spawn_blocking(move || qr::decode_image_bytes(&bytes, &limits))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "QR decode task failed");
+            ApiError::internal()
+        })?
+        .map_err(image_error)?;
+    Ok(codes.into_iter().map(|c| c.text).collect())
+}
+
+/// Checks the bytes are an acceptable image and stores them; returns the key.
+async fn keep_photo(state: &AppState, user: &CurrentUser, bytes: Bytes) -> ApiResult<PhotoStored> {
+    let mime = qr::probe(&bytes, &decode_limits(state)).map_err(image_error)?;
+    Ok(photos::store(
+        &state.store,
+        state.blobs.as_ref(),
+        &user.actor(),
+        bytes.to_vec(),
+        mime,
+    )
+    .await?)
+}
+
+/// A rejected single command becomes an HTTP error whose `detail` is the full result (with the
+/// asset's current state). A replay of a rejected command (answered `duplicate`, with the stored
+/// error) is the same HTTP error again.
+fn result_response(result: CommandResult) -> ApiResult<Json<CommandResult>> {
+    let Some(err) = result
+        .error
+        .clone()
+        .filter(|_| result.status != CommandStatus::Applied)
+    else {
+        return Ok(Json(result));
+    };
+    let status = match err.error.as_str() {
+        "asset_not_found" | "not_found" => StatusCode::NOT_FOUND,
+        "illegal_transition" | "superseded" | "stocktake_closed" | "ambiguous_code" => {
+            StatusCode::CONFLICT
+        }
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let code: &'static str = match err.error.as_str() {
+        "asset_not_found" => "asset_not_found",
+        "not_found" => "not_found",
+        "illegal_transition" => "illegal_transition",
+        "superseded" => "superseded",
+        "stocktake_closed" => "stocktake_closed",
+        "ambiguous_code" => "ambiguous_code",
+        "unknown_photo" => "unknown_photo",
+        "validation_failed" => "validation_failed",
+        _ => "rejected",
+    };
+    Err(ApiError {
+        status,
+        code,
+        message: err.message.clone(),
+        fields: err.fields.clone(),
+        detail: serde_json::to_value(&result).ok(),
+    })
+}
+
+/// Apply one field command: JSON, or `multipart/form-data` with a part `command` (the JSON) and
+/// a part `photo`. Without `code` and `asset_id`, the photo is decoded (QR) to find the asset.
+#[utoipa::path(post, path = "/api/v1/scans", tag = "scans", security(("bearer" = [])),
+    request_body(content = FieldCommand, description = "JSON, or multipart with `command` + `photo`"),
+    responses((status = 200, body = CommandResult, description = "applied, or duplicate (the original answer)"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "illegal transition or superseded; `detail.asset` is the current state"),
+        (status = 413, body = Problem), (status = 422, body = Problem, description = "invalid fields, unreadable image, or `no_code_found`")))]
+pub async fn post_scan(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    req: Request,
+) -> ApiResult<Json<CommandResult>> {
+    user.require(Action::FieldCommand)?;
+    if !is_multipart(&req) {
+        let ApiJson(cmd) = ApiJson::<FieldCommand>::from_request(req, &state).await?;
+        let result = scans::apply(&state.store, &user.actor(), &cmd, None, vec![]).await?;
+        return result_response(result);
+    }
+    let mut multipart = Multipart::from_request(req, &state)
+        .await
+        .map_err(|e| ApiError::for_status(e.status()))?;
+    let mut command: Option<FieldCommand> = None;
+    let mut photo: Option<Bytes> = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?
+    {
+        match field.name() {
+            Some("command") => {
+                let text = field
+                    .bytes()
+                    .await
+                    .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?;
+                command = Some(parse_json(&text)?);
+            }
+            Some("photo") => {
+                photo = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?,
+                );
+            }
+            _ => {}
+        }
+    }
+    let cmd = command
+        .ok_or_else(|| ApiError::field("command", "the multipart part `command` is missing"))?;
+    let Some(photo) = photo else {
+        let result = scans::apply(&state.store, &user.actor(), &cmd, None, vec![]).await?;
+        return result_response(result);
+    };
+    let needs_decode = cmd.code.is_none() && cmd.asset_id.is_none();
+    let decoded = if needs_decode {
+        Some(decode_photo(&state, photo.clone()).await?)
+    } else {
+        None
+    };
+    if decoded.as_ref().is_some_and(Vec::is_empty) {
+        // Keep the photo as evidence if asked, and say where it is.
+        let kept = if cmd.keep_photo {
+            Some(keep_photo(&state, &user, photo).await?)
+        } else {
+            None
+        };
+        return Err(ApiError {
+            detail: kept.map(|k| serde_json::json!({ "photo": k })),
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_code_found",
+                "no QR code could be read in the photo; retake it closer and in focus, or type the code",
+            )
+        });
+    }
+    let stored = keep_photo(&state, &user, photo).await?;
+    let result = scans::apply(
+        &state.store,
+        &user.actor(),
+        &cmd,
+        decoded,
+        vec![stored.sha256],
+    )
+    .await?;
+    result_response(result)
+}
+
+/// Apply commands queued offline, in device-time order, exactly once each. Answers per command,
+/// in the order given.
+#[utoipa::path(post, path = "/api/v1/scans/batch", tag = "scans", security(("bearer" = [])),
+    request_body = CommandBatch,
+    responses((status = 200, body = BatchResults), (status = 422, body = Problem)))]
+pub async fn post_batch(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(batch): ApiJson<CommandBatch>,
+) -> ApiResult<Json<BatchResults>> {
+    user.require(Action::FieldCommand)?;
+    let span = tracing::info_span!("scan_batch", commands = batch.commands.len());
+    let _guard = span.enter();
+    let results = scans::apply_batch(&state.store, &user.actor(), &batch.commands).await?;
+    Ok(Json(BatchResults { results }))
+}
+
+/// Upload a photo (JPEG, PNG, WebP) to reference from commands by its SHA-256. The body is the
+/// image itself, or multipart with a part `photo`.
+#[utoipa::path(post, path = "/api/v1/photos", tag = "scans", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    responses((status = 201, body = PhotoStored), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn upload_photo(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<PhotoStored>)> {
+    user.require(Action::FieldCommand)?;
+    let bytes = if is_multipart(&req) {
+        let mut multipart = Multipart::from_request(req, &state)
+            .await
+            .map_err(|e| ApiError::for_status(e.status()))?;
+        let mut found = None;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?
+        {
+            if field.name() == Some("photo") {
+                found = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?,
+                );
+            }
+        }
+        found.ok_or_else(|| ApiError::field("photo", "the multipart part `photo` is missing"))?
+    } else {
+        Bytes::from_request(req, &state)
+            .await
+            .map_err(|e| ApiError::for_status(e.status()))?
+    };
+    let stored = keep_photo(&state, &user, bytes).await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    /// At most this many entries, newest first (1-1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// The field commands recorded for an asset, newest first (applied and rejected).
+#[utoipa::path(get, path = "/api/v1/assets/{id}/field-history", tag = "scans", security(("bearer" = [])),
+    params(("id" = Uuid, Path), HistoryQuery), responses((status = 200, body = Vec<Object>), (status = 404, body = Problem)))]
+pub async fn field_history(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    user.require(Action::AssetRead)?;
+    Ok(Json(
+        scans::history(&state.store, id, q.limit.unwrap_or(100)).await?,
+    ))
+}

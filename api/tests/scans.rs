@@ -1,0 +1,1079 @@
+//! Field commands over HTTP (`POST /api/v1/scans`, `/scans/batch`, field history): every
+//! action and what it records, illegal transitions, exactly-once replays, device-time order in
+//! batches, superseded stale commands, concurrent replays, and who may send commands.
+//! Photos and QR decoding are in `scans_photos.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// `both_backends!` from the harness is not used here (`scan_backends!` is).
+#![allow(unused_macros)]
+
+#[macro_use]
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+scan_backends!(
+    lookup_changes_nothing,
+    deliver_and_return_record_device_time_server_time_and_position,
+    failed_return_inspection_sends_the_asset_to_maintenance,
+    inspect_records_condition_and_newer_engine_hours,
+    transfer_moves_between_depot_and_workshop,
+    meter_applies_only_newer_not_lower_readings,
+    audit_counts_in_an_open_stocktake_only,
+    phone_position_moves_the_asset_only_when_newer,
+    illegal_transitions_are_409_with_the_current_asset,
+    replayed_command_answers_duplicate_with_the_original_result,
+    replayed_rejection_is_the_same_http_error,
+    batch_applies_in_device_time_order_and_answers_in_given_order,
+    batch_replay_is_all_duplicate_and_changes_nothing,
+    stale_deliver_is_superseded,
+    batch_size_is_bounded,
+    batch_answers_mixed_items_one_by_one,
+    concurrent_identical_commands_apply_once,
+    concurrent_different_commands_do_not_lose_updates,
+    viewer_is_forbidden_and_no_token_is_unauthenticated,
+);
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a time: {v}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+fn version(asset: &Value) -> i64 {
+    asset["version"].as_i64().expect("version")
+}
+
+/// The result inside a rejected single command's error (`detail` is the `CommandResult`).
+fn rejected_detail<'v>(problem: &'v Value, id: &Value, error: &str) -> &'v Value {
+    let detail = &problem["detail"];
+    assert_eq!(detail["id"], *id, "{problem}");
+    assert_eq!(detail["status"], "rejected", "{problem}");
+    assert_eq!(detail["error"]["error"], error, "{problem}");
+    detail
+}
+
+/// Total audit entries, straight from the database.
+async fn audit_total(app: &ScanApp) -> i64 {
+    app.db.count("SELECT COUNT(*) FROM audit_log").await
+}
+
+async fn lookup_changes_nothing(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "LK-1").await;
+    let audit_before = audit_total(&app).await;
+
+    // By the code as a person types it, and by id.
+    let by_code =
+        json!({"id": Uuid::now_v7(), "action": "lookup", "code": " lk-1 ", "device_time": fx.t(1)});
+    let r = app.scan_ok(&fx.tech, &by_code).await;
+    assert_eq!(r["asset"], asset, "a lookup answers the asset as it is");
+    assert!(
+        r.get("error").is_none() && r.get("decoded").is_none(),
+        "{r}"
+    );
+    let r = app
+        .scan_ok(&fx.tech, &command("lookup", &asset, &fx.t(2), json!({})))
+        .await;
+    assert_eq!(r["asset"], asset);
+
+    assert_eq!(app.asset_now(&asset).await, asset, "nothing changed");
+    assert_eq!(audit_total(&app).await, audit_before, "no audit entry");
+    let history = app.field_history(&asset).await;
+    assert_eq!(history.len(), 2, "both lookups are history: {history:?}");
+    assert!(history
+        .iter()
+        .all(|h| h["command"]["action"] == "lookup" && h["status"] == "applied"));
+
+    // An unknown code is 404 and still answers with the command's result.
+    let unknown =
+        json!({"id": Uuid::now_v7(), "action": "lookup", "code": "NOPE-1", "device_time": fx.t(3)});
+    let p = expect_problem(
+        app.scan(fx.tech.as_str(), &unknown).await,
+        StatusCode::NOT_FOUND,
+        "asset_not_found",
+    )
+    .await;
+    rejected_detail(&p, &unknown["id"], "asset_not_found");
+}
+
+async fn deliver_and_return_record_device_time_server_time_and_position(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "DL-1").await;
+    assert_eq!(asset["status"], "available");
+    assert_eq!(asset["site_id"], fx.depot.as_str());
+    let server_before = Utc::now();
+
+    let deliver = command(
+        "deliver",
+        &asset,
+        &fx.t(10),
+        json!({"site_id": fx.customer, "position": {"lat": 52.37, "lon": 4.89, "accuracy_m": 8.0},
+               "contact": "Site foreman", "contract_ref": "RC-2026-17"}),
+    );
+    let r = app.scan_ok(&fx.tech, &deliver).await;
+    let after = &r["asset"];
+    assert_eq!(after["status"], "on_rent", "{r}");
+    assert_eq!(after["site_id"], fx.customer.as_str(), "{r}");
+    assert_eq!(version(after), version(&asset) + 1);
+    assert_eq!(after["position"]["lat"], 52.37);
+    assert_eq!(after["position"]["lon"], 4.89);
+    assert_eq!(after["position"]["source"], "scan");
+    assert_eq!(time(&after["position"]["at"]), time(&json!(fx.t(10))));
+    assert_eq!(
+        app.asset_now(&asset).await,
+        *after,
+        "the answer is the stored state"
+    );
+
+    let audit = app.asset_audit(&asset, Some("scan.deliver")).await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["before"]["status"], "available");
+    assert_eq!(audit[0]["after"]["status"], "on_rent");
+    assert_eq!(audit[0]["after"]["site_id"], fx.customer.as_str());
+    assert!(
+        s(&audit[0], "actor").starts_with("technician-"),
+        "{audit:?}"
+    );
+
+    let ret = command(
+        "return",
+        &asset,
+        &fx.t(20),
+        json!({"site_id": fx.depot, "position": {"lat": 52.30, "lon": 4.95}, "condition": "good",
+               "inspection_passed": true}),
+    );
+    let r = app.scan_ok(&fx.tech, &ret).await;
+    assert_eq!(r["asset"]["status"], "available", "{r}");
+    assert_eq!(r["asset"]["site_id"], fx.depot.as_str());
+    assert_eq!(r["asset"]["position"]["lat"], 52.30);
+    assert_eq!(version(&r["asset"]), version(&asset) + 2);
+    assert_eq!(app.asset_audit(&asset, Some("scan.return")).await.len(), 1);
+    let server_after = Utc::now();
+
+    // History, newest device time first: device time, server time, phone position, who.
+    let history = app.field_history(&asset).await;
+    assert_eq!(history.len(), 2, "{history:?}");
+    let (h_ret, h_del) = (&history[0], &history[1]);
+    assert_eq!(h_ret["command"]["id"], ret["id"]);
+    assert_eq!(h_del["command"]["id"], deliver["id"]);
+    for (h, cmd) in [(h_ret, &ret), (h_del, &deliver)] {
+        assert_eq!(h["status"], "applied");
+        assert!(h["error"].is_null(), "{h}");
+        assert_eq!(
+            time(&h["command"]["device_time"]),
+            time(&cmd["device_time"])
+        );
+        let server = time(&h["server_time"]);
+        assert!(
+            server >= server_before - chrono::Duration::seconds(1)
+                && server <= server_after + chrono::Duration::seconds(1),
+            "server time {server} outside the test run: {h}"
+        );
+        assert_eq!(h["command"]["position"]["lat"], cmd["position"]["lat"]);
+        assert_eq!(h["command"]["position"]["lon"], cmd["position"]["lon"]);
+        assert!(s(h, "actor").starts_with("technician-"), "{h}");
+    }
+    assert_eq!(h_del["command"]["position"]["accuracy_m"], 8.0);
+    assert_eq!(h_del["command"]["contract_ref"], "RC-2026-17");
+    assert_eq!(h_del["command"]["site_id"], fx.customer.as_str());
+    assert!(time(&h_ret["server_time"]) >= time(&h_del["server_time"]));
+}
+
+async fn failed_return_inspection_sends_the_asset_to_maintenance(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    for (code, extra, expected) in [
+        (
+            "RT-1",
+            json!({"inspection_passed": false}),
+            "in_maintenance",
+        ),
+        ("RT-2", json!({"condition": "damaged"}), "in_maintenance"),
+        (
+            "RT-3",
+            json!({"condition": "fair", "inspection_passed": true}),
+            "available",
+        ),
+    ] {
+        let asset = fx.asset(&app, code).await;
+        app.scan_ok(
+            &fx.tech,
+            &command("deliver", &asset, &fx.t(1), json!({"site_id": fx.customer})),
+        )
+        .await;
+        let mut extra = extra;
+        extra["site_id"] = json!(fx.workshop);
+        let r = app
+            .scan_ok(&fx.tech, &command("return", &asset, &fx.t(2), extra))
+            .await;
+        assert_eq!(r["asset"]["status"], expected, "{code}: {r}");
+        assert_eq!(r["asset"]["site_id"], fx.workshop.as_str(), "{code}: {r}");
+        let audit = app.asset_audit(&asset, Some("scan.return")).await;
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0]["after"]["status"], expected);
+    }
+}
+
+async fn inspect_records_condition_and_newer_engine_hours(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "IN-1").await;
+    let checklist = json!({"tyres": "ok", "leaks": false, "hydraulics": 3});
+    let inspect = command(
+        "inspect",
+        &asset,
+        &fx.t(5),
+        json!({"condition": "fair", "checklist": checklist, "notes": "Scratched boom",
+               "fuel_pct": 62.5, "engine_hours": 120.5}),
+    );
+    let r = app.scan_ok(&fx.tech, &inspect).await;
+    assert_eq!(r["asset"]["engine_hours"], 120.5, "{r}");
+    assert_eq!(
+        r["asset"]["status"], "available",
+        "an inspection moves nothing"
+    );
+    assert_eq!(r["asset"]["site_id"], fx.depot.as_str());
+    assert_eq!(version(&r["asset"]), version(&asset) + 1);
+    assert_eq!(app.asset_audit(&asset, Some("scan.inspect")).await.len(), 1);
+
+    let h = &app.field_history(&asset).await[0];
+    assert_eq!(h["command"]["condition"], "fair");
+    assert_eq!(h["command"]["checklist"], checklist);
+    assert_eq!(h["command"]["notes"], "Scratched boom");
+    assert_eq!(h["command"]["fuel_pct"], 62.5);
+    assert_eq!(h["command"]["engine_hours"], 120.5);
+
+    // A higher reading taken earlier (synced late) is history only.
+    let older = command("inspect", &asset, &fx.t(3), json!({"engine_hours": 130.0}));
+    let r = app.scan_ok(&fx.tech, &older).await;
+    assert_eq!(r["asset"]["engine_hours"], 120.5, "{r}");
+    assert_eq!(version(&r["asset"]), version(&asset) + 1, "no write");
+
+    // A newer one applies; one without a reading changes nothing.
+    let newer = command("inspect", &asset, &fx.t(8), json!({"engine_hours": 140.0}));
+    let r = app.scan_ok(&fx.tech, &newer).await;
+    assert_eq!(r["asset"]["engine_hours"], 140.0);
+    let plain = command("inspect", &asset, &fx.t(9), json!({"condition": "good"}));
+    let r = app.scan_ok(&fx.tech, &plain).await;
+    assert_eq!(version(&r["asset"]), version(&asset) + 2, "{r}");
+    assert_eq!(app.asset_audit(&asset, Some("scan.inspect")).await.len(), 2);
+    assert_eq!(app.field_history(&asset).await.len(), 4);
+
+    // Invalid fields are all named.
+    let bad = command(
+        "inspect",
+        &asset,
+        &fx.t(10),
+        json!({"fuel_pct": 150, "engine_hours": -1, "notes": "x".repeat(4001)}),
+    );
+    let p = expect_fields(
+        app.scan(fx.tech.as_str(), &bad).await,
+        &["fuel_pct", "engine_hours", "notes"],
+    )
+    .await;
+    rejected_detail(&p, &bad["id"], "validation_failed");
+    assert_eq!(p["detail"]["asset"]["engine_hours"], 140.0, "{p}");
+}
+
+async fn transfer_moves_between_depot_and_workshop(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "TR-1").await;
+    let r = app
+        .scan_ok(
+            &fx.tech,
+            &command(
+                "transfer",
+                &asset,
+                &fx.t(1),
+                json!({"site_id": fx.workshop}),
+            ),
+        )
+        .await;
+    assert_eq!(r["asset"]["site_id"], fx.workshop.as_str(), "{r}");
+    assert_eq!(r["asset"]["status"], "available");
+    let audit = app.asset_audit(&asset, Some("scan.transfer")).await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["before"]["site_id"], fx.depot.as_str());
+    assert_eq!(audit[0]["after"]["site_id"], fx.workshop.as_str());
+
+    // Customers are delivered to, not transferred to.
+    let to_customer = command(
+        "transfer",
+        &asset,
+        &fx.t(2),
+        json!({"site_id": fx.customer}),
+    );
+    let p = expect_fields(app.scan(fx.tech.as_str(), &to_customer).await, &["site_id"]).await;
+    assert_eq!(p["detail"]["asset"]["site_id"], fx.workshop.as_str(), "{p}");
+    // A transfer needs a destination, and it must exist.
+    let nowhere = command("transfer", &asset, &fx.t(3), json!({}));
+    expect_fields(app.scan(fx.tech.as_str(), &nowhere).await, &["site_id"]).await;
+    let unknown = command(
+        "transfer",
+        &asset,
+        &fx.t(4),
+        json!({"site_id": Uuid::now_v7()}),
+    );
+    expect_fields(app.scan(fx.tech.as_str(), &unknown).await, &["site_id"]).await;
+
+    let r = app
+        .scan_ok(
+            &fx.tech,
+            &command("transfer", &asset, &fx.t(5), json!({"site_id": fx.depot})),
+        )
+        .await;
+    assert_eq!(r["asset"]["site_id"], fx.depot.as_str());
+    assert_eq!(
+        app.asset_audit(&asset, Some("scan.transfer")).await.len(),
+        2
+    );
+}
+
+async fn meter_applies_only_newer_not_lower_readings(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "MT-1").await;
+    let mut expected = Vec::new();
+    for (minute, hours, applied) in [
+        (10, 100.0, 100.0),
+        (11, 90.0, 100.0),  // newer but lower: not applied
+        (12, 110.0, 110.0), // newer and higher
+        (5, 200.0, 110.0),  // higher but older: not applied
+        (13, 110.0, 110.0), // the same reading again
+    ] {
+        let r = app
+            .scan_ok(
+                &fx.tech,
+                &command(
+                    "meter",
+                    &asset,
+                    &fx.t(minute),
+                    json!({"engine_hours": hours}),
+                ),
+            )
+            .await;
+        assert_eq!(
+            r["asset"]["engine_hours"], applied,
+            "t{minute} {hours}: {r}"
+        );
+        expected.push(applied);
+    }
+    assert_eq!(app.asset_now(&asset).await["engine_hours"], 110.0);
+    // Only the two readings that changed something were written.
+    assert_eq!(app.asset_audit(&asset, Some("scan.meter")).await.len(), 2);
+    assert_eq!(version(&app.asset_now(&asset).await), version(&asset) + 2);
+    assert_eq!(app.field_history(&asset).await.len(), expected.len());
+
+    let no_reading = command("meter", &asset, &fx.t(20), json!({}));
+    let p = expect_fields(
+        app.scan(fx.tech.as_str(), &no_reading).await,
+        &["engine_hours"],
+    )
+    .await;
+    rejected_detail(&p, &no_reading["id"], "validation_failed");
+}
+
+async fn audit_counts_in_an_open_stocktake_only(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "AU-1").await;
+    let cmd = command("audit", &asset, &fx.t(1), json!({}));
+    let p = expect_fields(app.scan(fx.tech.as_str(), &cmd).await, &["stocktake_id"]).await;
+    let detail = rejected_detail(&p, &cmd["id"], "validation_failed");
+    assert_eq!(detail["asset"]["id"], asset["id"], "{p}");
+    assert!(detail["error"]["fields"]["stocktake_id"].is_string(), "{p}");
+    assert_eq!(app.asset_now(&asset).await, asset);
+    // The refusal is history.
+    let history = app.field_history(&asset).await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["status"], "rejected");
+    assert_eq!(history[0]["error"]["error"], "validation_failed");
+
+    // With an open stocktake the count is recorded; an unknown one is 404, a completed one 409.
+    let st = expect_json(
+        app.post(
+            "/api/v1/stocktakes",
+            app.admin(),
+            &json!({"site_id": fx.depot}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let st_path = format!("/api/v1/stocktakes/{}", s(&st, "id"));
+    let count = command("audit", &asset, &fx.t(2), json!({"stocktake_id": st["id"]}));
+    let r = app.scan_ok(&fx.tech, &count).await;
+    assert_eq!(r["asset"], asset, "a count changes nothing on the asset");
+    let st_now = expect_json(app.get(&st_path, app.admin()).await, StatusCode::OK).await;
+    assert_eq!(st_now["seen_count"], 1, "{st_now}");
+
+    let unknown = command(
+        "audit",
+        &asset,
+        &fx.t(3),
+        json!({"stocktake_id": Uuid::now_v7()}),
+    );
+    let p = expect_problem(
+        app.scan(fx.tech.as_str(), &unknown).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    rejected_detail(&p, &unknown["id"], "not_found");
+
+    expect_json(
+        app.post(&format!("{st_path}/complete"), app.admin(), &json!({}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let late = command("audit", &asset, &fx.t(4), json!({"stocktake_id": st["id"]}));
+    let p = expect_problem(
+        app.scan(fx.tech.as_str(), &late).await,
+        StatusCode::CONFLICT,
+        "stocktake_closed",
+    )
+    .await;
+    let detail = rejected_detail(&p, &late["id"], "stocktake_closed");
+    assert_eq!(detail["asset"], asset);
+    assert_eq!(app.field_history(&asset).await.len(), 4);
+}
+
+async fn phone_position_moves_the_asset_only_when_newer(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "PS-1").await;
+    assert!(asset["position"].is_null());
+    let at = |lat: f64, lon: f64| json!({"position": {"lat": lat, "lon": lon, "accuracy_m": 5.0}});
+
+    let r = app
+        .scan_ok(
+            &fx.tech,
+            &command("inspect", &asset, &fx.t(10), at(51.5, -0.12)),
+        )
+        .await;
+    let pos = &r["asset"]["position"];
+    assert_eq!(
+        (pos["lat"].clone(), pos["lon"].clone()),
+        (json!(51.5), json!(-0.12))
+    );
+    assert_eq!(pos["source"], "scan");
+    assert_eq!(time(&pos["at"]), time(&json!(fx.t(10))));
+    let v1 = version(&r["asset"]);
+
+    // An older fix is kept in history but does not move the asset.
+    let old = command(
+        "meter",
+        &asset,
+        &fx.t(5),
+        json!({"engine_hours": 1.0, "position": {"lat": 48.85, "lon": 2.35}}),
+    );
+    let r = app.scan_ok(&fx.tech, &old).await;
+    assert_eq!(r["asset"]["position"], *pos, "{r}");
+    let h = app.field_history(&asset).await;
+    assert_eq!(h.last().unwrap()["command"]["position"]["lat"], 48.85);
+
+    // A newer one does.
+    let r = app
+        .scan_ok(
+            &fx.tech,
+            &command("inspect", &asset, &fx.t(20), at(40.71, -74.0)),
+        )
+        .await;
+    assert_eq!(r["asset"]["position"]["lat"], 40.71);
+    assert_eq!(time(&r["asset"]["position"]["at"]), time(&json!(fx.t(20))));
+    assert!(version(&r["asset"]) > v1);
+    assert_eq!(
+        app.asset_now(&asset).await["position"],
+        r["asset"]["position"]
+    );
+
+    // An impossible position is refused.
+    let bad = command("inspect", &asset, &fx.t(21), at(91.0, 0.0));
+    expect_fields(app.scan(fx.tech.as_str(), &bad).await, &["position"]).await;
+}
+
+async fn illegal_transitions_are_409_with_the_current_asset(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let illegal = |p: &Value, id: &Value, status: &str| {
+        let detail = rejected_detail(p, id, "illegal_transition");
+        assert_eq!(detail["asset"]["status"], status, "{p}");
+    };
+
+    // Deliver a machine that is in maintenance.
+    let broken = app
+        .create_asset(
+            json!({"code": "IL-1", "name": "Broken", "status": "in_maintenance",
+                             "home_site_id": fx.workshop}),
+        )
+        .await;
+    let cmd = command(
+        "deliver",
+        &broken,
+        &fx.t(1),
+        json!({"site_id": fx.customer}),
+    );
+    let p = expect_problem(
+        app.scan(fx.tech.as_str(), &cmd).await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
+    illegal(&p, &cmd["id"], "in_maintenance");
+    assert_eq!(p["detail"]["asset"]["site_id"], fx.workshop.as_str());
+
+    // Return a machine that is not on rent.
+    let idle = fx.asset(&app, "IL-2").await;
+    let cmd = command("return", &idle, &fx.t(1), json!({"site_id": fx.depot}));
+    let p = expect_problem(
+        app.scan(fx.tech.as_str(), &cmd).await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
+    illegal(&p, &cmd["id"], "available");
+
+    // Deliver to a depot: the destination is wrong, not the state.
+    let cmd = command("deliver", &idle, &fx.t(2), json!({"site_id": fx.depot}));
+    let p = expect_fields(app.scan(fx.tech.as_str(), &cmd).await, &["site_id"]).await;
+    let detail = rejected_detail(&p, &cmd["id"], "validation_failed");
+    assert_eq!(detail["asset"]["status"], "available");
+
+    // Transfer a machine that is on rent.
+    let rented = fx.asset(&app, "IL-3").await;
+    app.scan_ok(
+        &fx.tech,
+        &command(
+            "deliver",
+            &rented,
+            &fx.t(1),
+            json!({"site_id": fx.customer}),
+        ),
+    )
+    .await;
+    let cmd = command(
+        "transfer",
+        &rented,
+        &fx.t(2),
+        json!({"site_id": fx.workshop}),
+    );
+    let p = expect_problem(
+        app.scan(fx.tech.as_str(), &cmd).await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
+    illegal(&p, &cmd["id"], "on_rent");
+    assert_eq!(p["detail"]["asset"]["site_id"], fx.customer.as_str());
+
+    // None of them changed anything.
+    assert_eq!(app.asset_now(&broken).await, broken);
+    assert_eq!(app.asset_now(&idle).await, idle);
+    assert_eq!(app.asset_now(&rented).await["status"], "on_rent");
+    assert_eq!(
+        app.asset_audit(&rented, Some("scan.transfer")).await.len(),
+        0
+    );
+    let h = app.field_history(&rented).await;
+    assert_eq!(h[0]["status"], "rejected");
+    assert_eq!(h[0]["error"]["error"], "illegal_transition");
+}
+
+async fn replayed_command_answers_duplicate_with_the_original_result(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "ID-1").await;
+    let cmd = command("deliver", &asset, &fx.t(1), json!({"site_id": fx.customer}));
+    let first = app.scan_ok(&fx.tech, &cmd).await;
+    let audit_before = audit_total(&app).await;
+
+    let again = expect_json(app.scan(fx.tech.as_str(), &cmd).await, StatusCode::OK).await;
+    assert_eq!(again["status"], "duplicate", "{again}");
+    let mut as_first = again.clone();
+    as_first["status"] = json!("applied");
+    assert_eq!(as_first, first, "the original answer");
+
+    // The id is the key: even a different command under the same id is the same answer.
+    let mut other = command("inspect", &asset, &fx.t(2), json!({"engine_hours": 5.0}));
+    other["id"] = cmd["id"].clone();
+    let third = expect_json(app.scan(fx.tech.as_str(), &other).await, StatusCode::OK).await;
+    assert_eq!(third, again);
+
+    // So is a replay by another user (the admin).
+    let fourth = expect_json(app.scan(app.admin(), &cmd).await, StatusCode::OK).await;
+    assert_eq!(fourth, again);
+
+    assert_eq!(app.asset_now(&asset).await, first["asset"]);
+    assert_eq!(audit_total(&app).await, audit_before);
+    assert_eq!(app.field_history(&asset).await.len(), 1);
+}
+
+async fn replayed_rejection_is_the_same_http_error(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "ID-2").await;
+    let cmd = command("return", &asset, &fx.t(1), json!({"site_id": fx.depot}));
+    let first = expect_problem(
+        app.scan(fx.tech.as_str(), &cmd).await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
+    rejected_detail(&first, &cmd["id"], "illegal_transition");
+
+    // The asset becomes rentable-and-returnable since; the replay is still the stored answer.
+    app.scan_ok(
+        &fx.tech,
+        &command("deliver", &asset, &fx.t(2), json!({"site_id": fx.customer})),
+    )
+    .await;
+    let again = expect_problem(
+        app.scan(fx.tech.as_str(), &cmd).await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
+    assert_eq!(again["message"], first["message"]);
+    assert_eq!(again["detail"]["id"], cmd["id"]);
+    assert_eq!(again["detail"]["status"], "duplicate", "a replay: {again}");
+    assert_eq!(again["detail"]["error"], first["detail"]["error"]);
+    assert_eq!(
+        again["detail"]["asset"], first["detail"]["asset"],
+        "the original answer"
+    );
+    assert_eq!(
+        app.asset_now(&asset).await["status"],
+        "on_rent",
+        "not applied now"
+    );
+
+    // A rejected validation is replayed the same way.
+    let bad = command("meter", &asset, &fx.t(3), json!({}));
+    let p1 = expect_fields(app.scan(fx.tech.as_str(), &bad).await, &["engine_hours"]).await;
+    let p2 = expect_fields(app.scan(fx.tech.as_str(), &bad).await, &["engine_hours"]).await;
+    assert_eq!(p1["fields"], p2["fields"]);
+    assert_eq!(app.field_history(&asset).await.len(), 3);
+}
+
+async fn batch_applies_in_device_time_order_and_answers_in_given_order(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "BA-1").await;
+    let c1 = command("deliver", &asset, &fx.t(1), json!({"site_id": fx.customer}));
+    let c2 = command(
+        "return",
+        &asset,
+        &fx.t(2),
+        json!({"site_id": fx.depot, "inspection_passed": true}),
+    );
+    let c3 = command(
+        "inspect",
+        &asset,
+        &fx.t(3),
+        json!({"condition": "good", "notes": "after return"}),
+    );
+    let body = expect_json(
+        app.scan_batch(fx.tech.as_str(), &[c3.clone(), c1.clone(), c2.clone()])
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let results = body["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3);
+    for (r, c) in results.iter().zip([&c3, &c1, &c2]) {
+        assert_eq!(r["id"], c["id"], "answers in the order given: {body}");
+        assert_eq!(r["status"], "applied", "{body}");
+    }
+    let (r3, r1, r2) = (&results[0], &results[1], &results[2]);
+    // Applied t1, t2, t3: each answer shows the state right after its own command.
+    assert_eq!(r1["asset"]["status"], "on_rent");
+    assert_eq!(version(&r1["asset"]), version(&asset) + 1);
+    assert_eq!(r2["asset"]["status"], "available");
+    assert_eq!(r2["asset"]["site_id"], fx.depot.as_str());
+    assert_eq!(version(&r2["asset"]), version(&asset) + 2);
+    assert_eq!(
+        r3["asset"], r2["asset"],
+        "the inspection came last and changed nothing"
+    );
+    assert_eq!(app.asset_now(&asset).await, r2["asset"]);
+
+    let deliveries = app.asset_audit(&asset, Some("scan.deliver")).await;
+    let returns = app.asset_audit(&asset, Some("scan.return")).await;
+    assert_eq!((deliveries.len(), returns.len()), (1, 1));
+    assert!(time(&deliveries[0]["at"]) <= time(&returns[0]["at"]));
+    let ids: Vec<Value> = app
+        .field_history(&asset)
+        .await
+        .iter()
+        .map(|h| h["command"]["id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![c3["id"].clone(), c2["id"].clone(), c1["id"].clone()]
+    );
+}
+
+async fn batch_replay_is_all_duplicate_and_changes_nothing(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "BA-2").await;
+    let batch = vec![
+        command("inspect", &asset, &fx.t(3), json!({"engine_hours": 50.0})),
+        command("deliver", &asset, &fx.t(1), json!({"site_id": fx.customer})),
+        command("return", &asset, &fx.t(2), json!({"site_id": fx.depot})),
+    ];
+    let first = expect_json(
+        app.scan_batch(fx.tech.as_str(), &batch).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(first["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "applied"));
+    let asset_before = app.asset_now(&asset).await;
+    let audit_before = audit_total(&app).await;
+    let asset_audit_before = app.asset_audit(&asset, None).await.len();
+    let events_before = app.db.count("SELECT COUNT(*) FROM scan_events").await;
+
+    let again = expect_json(
+        app.scan_batch(fx.tech.as_str(), &batch).await,
+        StatusCode::OK,
+    )
+    .await;
+    let (firsts, agains) = (
+        first["results"].as_array().unwrap(),
+        again["results"].as_array().unwrap(),
+    );
+    assert_eq!(agains.len(), 3);
+    for (a, f) in agains.iter().zip(firsts) {
+        assert_eq!(a["status"], "duplicate", "{again}");
+        let mut as_first = a.clone();
+        as_first["status"] = json!("applied");
+        assert_eq!(as_first, *f, "the original answer");
+    }
+    let asset_after = app.asset_now(&asset).await;
+    assert_eq!(version(&asset_after), version(&asset_before));
+    assert_eq!(asset_after, asset_before);
+    assert_eq!(audit_total(&app).await, audit_before);
+    assert_eq!(
+        app.asset_audit(&asset, None).await.len(),
+        asset_audit_before
+    );
+    assert_eq!(
+        app.db.count("SELECT COUNT(*) FROM scan_events").await,
+        events_before
+    );
+
+    // Replayed one by one, the commands are duplicates too.
+    let single = expect_json(app.scan(fx.tech.as_str(), &batch[1]).await, StatusCode::OK).await;
+    assert_eq!(single["status"], "duplicate");
+    assert_eq!(single["asset"], firsts[1]["asset"]);
+}
+
+async fn stale_deliver_is_superseded(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "SU-1").await;
+    app.scan_ok(
+        &fx.tech,
+        &command(
+            "deliver",
+            &asset,
+            &fx.t(10),
+            json!({"site_id": fx.customer}),
+        ),
+    )
+    .await;
+    let returned = app
+        .scan_ok(
+            &fx.tech,
+            &command("return", &asset, &fx.t(20), json!({"site_id": fx.depot})),
+        )
+        .await;
+    let current = returned["asset"].clone();
+    assert_eq!(current["status"], "available");
+    let audit_before = audit_total(&app).await;
+
+    // A phone that was offline syncs a deliver it scanned before that return.
+    let stale = command(
+        "deliver",
+        &asset,
+        &fx.t(15),
+        json!({"site_id": fx.customer}),
+    );
+    let body = expect_json(
+        app.scan_batch(fx.tech.as_str(), std::slice::from_ref(&stale))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let r = &body["results"][0];
+    assert_eq!(r["id"], stale["id"]);
+    assert_eq!(r["status"], "rejected", "{body}");
+    assert_eq!(r["error"]["error"], "superseded", "{body}");
+    assert!(s(&r["error"], "message").contains("newer"), "{body}");
+    assert_eq!(r["asset"], current, "the current state: {body}");
+    assert_eq!(app.asset_now(&asset).await, current);
+    assert_eq!(audit_total(&app).await, audit_before);
+
+    // It is kept as history, in device-time order.
+    let history = app.field_history(&asset).await;
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[1]["command"]["id"], stale["id"]);
+    assert_eq!(history[1]["status"], "rejected");
+    assert_eq!(history[1]["error"]["error"], "superseded");
+
+    // The same device time as the applied return is not newer either; as a single command it
+    // is a 409 with the current state.
+    let same = command(
+        "deliver",
+        &asset,
+        &fx.t(20),
+        json!({"site_id": fx.customer}),
+    );
+    let p = expect_problem(
+        app.scan(fx.tech.as_str(), &same).await,
+        StatusCode::CONFLICT,
+        "superseded",
+    )
+    .await;
+    let detail = rejected_detail(&p, &same["id"], "superseded");
+    assert_eq!(detail["asset"], current);
+
+    // Commands that do not change state are not superseded: an old meter reading is history.
+    let old_meter = command("meter", &asset, &fx.t(12), json!({"engine_hours": 7.0}));
+    let r = app.scan_ok(&fx.tech, &old_meter).await;
+    assert_eq!(
+        r["asset"]["engine_hours"], 7.0,
+        "no reading yet, so it applies: {r}"
+    );
+}
+
+async fn batch_size_is_bounded(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "BS-1").await;
+    let events_before = app.db.count("SELECT COUNT(*) FROM scan_events").await;
+
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| command("lookup", &asset, &fx.t(i % 60), json!({})))
+        .collect();
+    let p = expect_fields(
+        app.scan_batch(fx.tech.as_str(), &too_many).await,
+        &["commands"],
+    )
+    .await;
+    assert!(s(&p["fields"], "commands").contains("1000"), "{p}");
+    expect_fields(app.scan_batch(fx.tech.as_str(), &[]).await, &["commands"]).await;
+    assert_eq!(
+        app.db.count("SELECT COUNT(*) FROM scan_events").await,
+        events_before,
+        "nothing of a refused batch is applied"
+    );
+
+    // Exactly 1000 is fine.
+    let max: Vec<Value> = too_many[..1000].to_vec();
+    let body = expect_json(app.scan_batch(fx.tech.as_str(), &max).await, StatusCode::OK).await;
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1000);
+    assert!(results
+        .iter()
+        .zip(&max)
+        .all(|(r, c)| r["id"] == c["id"] && r["status"] == "applied"));
+
+    // A command of the wrong shape refuses the whole batch, naming it.
+    let mut shapeless = vec![command("lookup", &asset, &fx.t(1), json!({}))];
+    shapeless.push(json!({"id": Uuid::now_v7(), "action": "teleport", "device_time": fx.t(1)}));
+    expect_fields(
+        app.scan_batch(fx.tech.as_str(), &shapeless).await,
+        &["commands[1].action"],
+    )
+    .await;
+}
+
+async fn batch_answers_mixed_items_one_by_one(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let a = fx.asset(&app, "MX-1").await;
+    let b = fx.asset(&app, "MX-2").await;
+    let future = (Utc::now() + chrono::Duration::hours(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let batch = [
+        command("deliver", &a, &fx.t(1), json!({"site_id": fx.customer})),
+        json!({"id": Uuid::now_v7(), "action": "lookup", "code": "NO-SUCH-9", "device_time": fx.t(2)}),
+        command("deliver", &b, &fx.t(3), json!({})),
+        command("return", &b, &fx.t(4), json!({"site_id": fx.depot})),
+        command("inspect", &b, &future, json!({})),
+    ];
+    let batch = &batch[..];
+    let body = expect_json(
+        app.scan_batch(fx.tech.as_str(), batch).await,
+        StatusCode::OK,
+    )
+    .await;
+    let r = body["results"].as_array().unwrap();
+    assert_eq!(r.len(), 5);
+    for (result, cmd) in r.iter().zip(batch) {
+        assert_eq!(result["id"], cmd["id"]);
+    }
+    assert_eq!(r[0]["status"], "applied");
+    assert_eq!(r[0]["asset"]["status"], "on_rent");
+    let expect = [
+        (1, "asset_not_found", None),
+        (2, "validation_failed", Some("site_id")),
+        (3, "illegal_transition", None),
+        (4, "validation_failed", Some("device_time")),
+    ];
+    for (i, error, field) in expect {
+        assert_eq!(r[i]["status"], "rejected", "#{i}: {body}");
+        assert_eq!(r[i]["error"]["error"], error, "#{i}: {body}");
+        if let Some(f) = field {
+            assert!(r[i]["error"]["fields"][f].is_string(), "#{i}: {body}");
+        }
+    }
+    assert!(r[1].get("asset").is_none(), "no asset for an unknown code");
+    assert_eq!(r[3]["asset"]["status"], "available", "the current state");
+    assert_eq!(app.asset_now(&a).await["status"], "on_rent");
+    assert_eq!(app.asset_now(&b).await, b);
+    // Rejections are stored: the batch replayed answers the same, as duplicates.
+    let again = expect_json(
+        app.scan_batch(fx.tech.as_str(), batch).await,
+        StatusCode::OK,
+    )
+    .await;
+    for (x, y) in again["results"].as_array().unwrap().iter().zip(r) {
+        assert_eq!(x["status"], "duplicate");
+        assert_eq!(x["error"], y["error"]);
+    }
+
+    // The same command twice in one batch (a phone that queued it twice) applies once.
+    let c = fx.asset(&app, "MX-3").await;
+    let twice = command("deliver", &c, &fx.t(6), json!({"site_id": fx.customer}));
+    let body = expect_json(
+        app.scan_batch(fx.tech.as_str(), &[twice.clone(), twice])
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let r = body["results"].as_array().unwrap();
+    assert_eq!(
+        (&r[0]["status"], &r[1]["status"]),
+        (&json!("applied"), &json!("duplicate"))
+    );
+    assert_eq!(r[0]["asset"], r[1]["asset"]);
+    assert_eq!(app.asset_audit(&c, Some("scan.deliver")).await.len(), 1);
+}
+
+async fn concurrent_identical_commands_apply_once(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "CC-1").await;
+    let cmd = command(
+        "deliver",
+        &asset,
+        &fx.t(1),
+        json!({"site_id": fx.customer, "engine_hours": 12.0}),
+    );
+    let sends = (0..8).map(|_| async { app.scan(fx.tech.as_str(), &cmd).await });
+    let responses = futures::future::join_all(sends).await;
+    let mut results = Vec::new();
+    for resp in responses {
+        results.push(expect_json(resp, StatusCode::OK).await);
+    }
+    let applied: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["status"] == "applied")
+        .collect();
+    let duplicates = results
+        .iter()
+        .filter(|r| r["status"] == "duplicate")
+        .count();
+    assert_eq!(applied.len(), 1, "{results:?}");
+    assert_eq!(duplicates, 7, "{results:?}");
+    for r in &results {
+        assert_eq!(
+            r["asset"], applied[0]["asset"],
+            "every answer is the original: {r}"
+        );
+    }
+    let now = app.asset_now(&asset).await;
+    assert_eq!(now["status"], "on_rent");
+    assert_eq!(version(&now), version(&asset) + 1);
+    assert_eq!(app.asset_audit(&asset, Some("scan.deliver")).await.len(), 1);
+    assert_eq!(app.field_history(&asset).await.len(), 1);
+}
+
+async fn viewer_is_forbidden_and_no_token_is_unauthenticated(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let asset = fx.asset(&app, "AZ-1").await;
+    let cmd = command("deliver", &asset, &fx.t(1), json!({"site_id": fx.customer}));
+    let photo = tiny_png();
+
+    expect_problem(
+        app.scan(fx.viewer.as_str(), &cmd).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_problem(
+        app.scan_batch(fx.viewer.as_str(), std::slice::from_ref(&cmd))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_problem(
+        app.upload_photo(fx.viewer.as_str(), "image/png", photo.clone())
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_problem(
+        app.scan_with_photo(fx.viewer.as_str(), &cmd, photo.clone(), "image/png")
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    expect_unauthenticated(app.scan(None, &cmd).await).await;
+    expect_unauthenticated(app.scan_batch(None, std::slice::from_ref(&cmd)).await).await;
+    expect_unauthenticated(app.upload_photo(None, "image/png", photo.clone()).await).await;
+    expect_unauthenticated(app.scan_with_photo(None, &cmd, photo, "image/png").await).await;
+
+    // Nothing was recorded, and a viewer may still read the history.
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM scan_events").await, 0);
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM photos").await, 0);
+    assert_eq!(app.asset_now(&asset).await, asset);
+    let path = format!("/api/v1/assets/{}/field-history", s(&asset, "id"));
+    let history = expect_json(app.get(&path, fx.viewer.as_str()).await, StatusCode::OK).await;
+    assert_eq!(history, json!([]));
+    expect_unauthenticated(app.get(&path, None).await).await;
+    // The technician's own command goes through.
+    app.scan_ok(&fx.tech, &cmd).await;
+}
+
+async fn concurrent_different_commands_do_not_lose_updates(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let mut assets = Vec::new();
+    for i in 0..12 {
+        assets.push(fx.asset(&app, &format!("LU-{i}")).await);
+    }
+    // Per asset, at once: a meter reading and a transfer (newer device time). Whatever order
+    // they are applied in, both apply, and neither undoes the other's change.
+    let sends = assets.iter().flat_map(|a| {
+        let meter = command("meter", a, &fx.t(5), json!({"engine_hours": 200.0}));
+        let transfer = command("transfer", a, &fx.t(6), json!({"site_id": fx.workshop}));
+        [meter, transfer].map(|c| {
+            let app = &app;
+            let tech = fx.tech.as_str();
+            async move { expect_json(app.scan(tech, &c).await, StatusCode::OK).await }
+        })
+    });
+    let results = futures::future::join_all(sends).await;
+    assert!(
+        results.iter().all(|r| r["status"] == "applied"),
+        "{results:?}"
+    );
+    for a in &assets {
+        let now = app.asset_now(a).await;
+        assert_eq!(now["engine_hours"], 200.0, "{now}");
+        assert_eq!(now["site_id"], fx.workshop.as_str(), "{now}");
+        assert_eq!(version(&now), version(a) + 2, "{now}");
+    }
+}

@@ -1,0 +1,603 @@
+//! Field commands from technicians' phones: lookup, deliver, return, inspect, transfer, meter,
+//! audit (stocktake count). Each command is applied exactly once, in its own transaction,
+//! recording who, when (device time and server time), where (phone position), and what changed.
+//!
+//! Rules (ARCHITECTURE.md, "Field commands and offline sync"):
+//! - The command id is the idempotency key: a replay returns the stored answer as `duplicate`.
+//!   Rejected commands are stored too, so a replay of a rejected command is answered the same.
+//! - Batches are applied in device-time order; answers come back in the order given.
+//! - A state-changing command (deliver, return, transfer) whose device time is not newer than
+//!   the asset's last applied one (`assets.field_at`) is kept as history and answered
+//!   `rejected: superseded` with the current state: a stale "deliver" never undoes a newer
+//!   "return".
+//! - The phone's position moves the asset only if it is newer than the asset's position.
+//! - An engine-hour reading applies only if newer than the applied one and not lower.
+
+use chrono::{DateTime, Utc};
+use mobile_shared::scan::{
+    CommandError, CommandResult, CommandStatus, Condition, FieldAction, FieldCommand, MAX_BATCH,
+    MAX_NOTES, MAX_PHOTOS,
+};
+use mobile_shared::wire::{Asset, SiteKind};
+use mobile_shared::AssetStatus;
+use serde_json::json;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::actor::Actor;
+use crate::error::{DomainError, Validator};
+use crate::store::{Store, Tx};
+use crate::{assets, audit, clock, identifiers, on_read, on_tx, photos, sites, stocktake};
+
+/// How far ahead of the server clock a phone's clock may be.
+const MAX_CLOCK_SKEW_MINUTES: i64 = 10;
+
+/// A rejection that becomes part of the stored answer (not an infrastructure failure).
+struct Refusal {
+    code: &'static str,
+    message: String,
+    fields: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+            fields: None,
+        }
+    }
+}
+
+/// Turns domain errors that describe the command (not the system) into refusals.
+fn refusal(e: DomainError) -> Result<Refusal, DomainError> {
+    Ok(match e {
+        DomainError::Validation(fields) => Refusal {
+            code: "validation_failed",
+            message: "the command has invalid fields".into(),
+            fields: Some(fields),
+        },
+        DomainError::NotFound { entity } => Refusal::new(
+            if entity == "asset" {
+                "asset_not_found"
+            } else {
+                "not_found"
+            },
+            format!("{entity} not found"),
+        ),
+        DomainError::Conflict { code, message, .. } => Refusal::new(code, message),
+        DomainError::InvalidReference { message, .. } => Refusal::new("invalid_reference", message),
+        other => return Err(other),
+    })
+}
+
+fn validate(cmd: &FieldCommand, now: DateTime<Utc>) -> Result<(), DomainError> {
+    let mut v = Validator::new();
+    if cmd.device_time > now + chrono::Duration::minutes(MAX_CLOCK_SKEW_MINUTES) {
+        v.add("device_time", "is in the future (check the phone's clock)");
+    }
+    if cmd
+        .notes
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTES)
+    {
+        v.add("notes", format!("must be at most {MAX_NOTES} characters"));
+    }
+    if cmd.photos.len() > MAX_PHOTOS {
+        v.add("photos", format!("at most {MAX_PHOTOS} photos"));
+    } else if !cmd.photos.iter().all(|p| photos::is_photo_key(p)) {
+        v.add(
+            "photos",
+            "each photo is a lower-case hex SHA-256 from POST /api/v1/photos",
+        );
+    }
+    if let Some(h) = cmd.engine_hours {
+        if !h.is_finite() || h < 0.0 {
+            v.add("engine_hours", "must be a finite number ≥ 0");
+        }
+    }
+    if let Some(f) = cmd.fuel_pct {
+        if !(0.0..=100.0).contains(&f) {
+            v.add("fuel_pct", "must be 0-100");
+        }
+    }
+    if let Some(p) = &cmd.position {
+        let ll = mobile_shared::wire::LatLon {
+            lat: p.lat,
+            lon: p.lon,
+        };
+        if !sites::valid_lat_lon(&ll) {
+            v.add(
+                "position",
+                "latitude must be in [-90, 90] and longitude in [-180, 180]",
+            );
+        }
+        if p.accuracy_m.is_some_and(|a| !a.is_finite() || a < 0.0) {
+            v.add("position.accuracy_m", "must be ≥ 0");
+        }
+    }
+    for (field, text) in [
+        ("contact", &cmd.contact),
+        ("contract_ref", &cmd.contract_ref),
+    ] {
+        if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
+            v.add(field, "must be at most 200 characters");
+        }
+    }
+    match cmd.action {
+        FieldAction::Deliver | FieldAction::Return | FieldAction::Transfer
+            if cmd.site_id.is_none() =>
+        {
+            v.add(
+                "site_id",
+                format!("{} needs a destination site", cmd.action.as_str()),
+            );
+        }
+        FieldAction::Meter if cmd.engine_hours.is_none() => {
+            v.add("engine_hours", "a meter reading needs engine_hours");
+        }
+        FieldAction::Audit if cmd.stocktake_id.is_none() => {
+            v.add("stocktake_id", "a stocktake count needs stocktake_id");
+        }
+        _ => {}
+    }
+    v.finish()
+}
+
+/// Current state the rules need that the wire `Asset` does not carry.
+#[derive(sqlx::FromRow)]
+struct FieldState {
+    field_at: Option<DateTime<Utc>>,
+    hours_at: Option<DateTime<Utc>>,
+}
+
+async fn lock_state(tx: &mut Tx, asset_id: Uuid) -> Result<FieldState, DomainError> {
+    let lock = match tx {
+        Tx::Postgres(_) => " FOR UPDATE",
+        Tx::Sqlite(_) => "",
+    };
+    let sql = format!("SELECT field_at, hours_at FROM assets WHERE id = $1{lock}");
+    on_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(asset_id)
+        .fetch_one(&mut *c)
+        .await)
+    .map_err(DomainError::from)
+}
+
+async fn site_kind(tx: &mut Tx, site_id: Uuid) -> Result<Option<SiteKind>, DomainError> {
+    let kind: Option<String> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT kind FROM sites WHERE id = $1"
+    )
+    .bind(site_id)
+    .fetch_optional(&mut *c)
+    .await)?;
+    Ok(kind.as_deref().and_then(SiteKind::parse))
+}
+
+/// The stored answer for a command id, if it was seen before.
+async fn stored(store: &Store, id: Uuid) -> Result<Option<CommandResult>, DomainError> {
+    let row: Option<Json<CommandResult>> = on_read!(store, |p| sqlx::query_scalar(
+        "SELECT result FROM scan_events WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(p)
+    .await)?;
+    Ok(row.map(|j| CommandResult {
+        status: CommandStatus::Duplicate,
+        ..j.0
+    }))
+}
+
+/// Finds the asset a command is about: by id, by scanned code, or by texts decoded from a photo.
+async fn find_asset(
+    store: &Store,
+    tx: &mut Tx,
+    cmd: &FieldCommand,
+    decoded: &[String],
+) -> Result<Asset, DomainError> {
+    if let Some(id) = cmd.asset_id {
+        return assets::load(tx, id).await;
+    }
+    let texts: Vec<&str> = match &cmd.code {
+        Some(code) => vec![code.as_str()],
+        None => decoded.iter().map(String::as_str).collect(),
+    };
+    if texts.is_empty() {
+        return Err(DomainError::field(
+            "code",
+            "give the scanned code, the asset_id, or a photo of the label",
+        ));
+    }
+    let mut last = DomainError::NotFound { entity: "asset" };
+    for t in texts {
+        match identifiers::resolve(store, t).await {
+            Ok(r) => return assets::load(tx, r.asset.id).await,
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Applies one command. `decoded` are texts read from an uploaded photo (used when the command
+/// has no code and no asset id); `extra_photos` are photos uploaded with the command.
+pub async fn apply(
+    store: &Store,
+    actor: &Actor,
+    cmd: &FieldCommand,
+    decoded: Option<Vec<String>>,
+    extra_photos: Vec<String>,
+) -> Result<CommandResult, DomainError> {
+    if let Some(prev) = stored(store, cmd.id).await? {
+        return Ok(prev);
+    }
+    let now = clock::now();
+    let decoded_list = decoded.clone().unwrap_or_default();
+    let mut photo_keys = cmd.photos.clone();
+    for p in extra_photos {
+        if !photo_keys.contains(&p) {
+            photo_keys.push(p);
+        }
+    }
+    let mut tx = store.begin().await?;
+    let outcome = match validate(cmd, now) {
+        Err(e) => Err(refusal(e)?),
+        Ok(()) => match find_asset(store, &mut tx, cmd, &decoded_list).await {
+            Err(e) => Err(refusal(e)?),
+            Ok(asset) => {
+                let missing = photos::missing(&mut tx, &photo_keys).await?;
+                if !missing.is_empty() {
+                    Err(Refusal::new(
+                        "unknown_photo",
+                        format!("upload these photos first: {}", missing.join(", ")),
+                    ))
+                } else {
+                    match act(&mut tx, actor, cmd, &asset, now).await {
+                        Ok(after) => Ok(after),
+                        Err(e) => Err(refusal(e)?),
+                    }
+                }
+            }
+        },
+    };
+    let (result, asset_id) = match outcome {
+        Ok(asset) => (
+            CommandResult {
+                id: cmd.id,
+                status: CommandStatus::Applied,
+                asset: Some(asset.clone()),
+                error: None,
+                decoded: decoded.clone(),
+                photos: photo_keys.clone(),
+            },
+            Some(asset.id),
+        ),
+        Err(r) => {
+            // A refused command still answers with the asset's current state when known.
+            let current = match cmd.asset_id {
+                Some(id) => assets::load(&mut tx, id).await.ok(),
+                None => match &cmd.code {
+                    Some(code) => identifiers::resolve(store, code)
+                        .await
+                        .ok()
+                        .map(|r| r.asset),
+                    None => None,
+                },
+            };
+            (
+                CommandResult {
+                    id: cmd.id,
+                    status: CommandStatus::Rejected,
+                    asset: current.clone(),
+                    error: Some(CommandError {
+                        error: r.code.to_owned(),
+                        message: r.message,
+                        fields: r.fields,
+                    }),
+                    decoded: decoded.clone(),
+                    photos: vec![],
+                },
+                current.map(|a| a.id),
+            )
+        }
+    };
+    let inserted = record_event(&mut tx, actor, cmd, &result, asset_id, now).await;
+    match inserted {
+        Ok(()) => {}
+        Err(DomainError::Conflict { .. }) => {
+            // Another request with the same id committed first: answer with its result.
+            drop(tx);
+            return stored(store, cmd.id)
+                .await?
+                .ok_or_else(|| DomainError::Internal("command vanished".into()));
+        }
+        Err(e) => return Err(e),
+    }
+    if result.status == CommandStatus::Applied {
+        for key in &photo_keys {
+            on_tx!(&mut tx, |c| {
+                sqlx::query(
+                "INSERT INTO scan_event_photos (scan_id, sha256) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            )
+            .bind(cmd.id)
+            .bind(key)
+            .execute(&mut *c)
+            .await
+            .map(|_| ())
+            })?;
+        }
+    }
+    tx.commit().await?;
+    Ok(result)
+}
+
+async fn record_event(
+    tx: &mut Tx,
+    actor: &Actor,
+    cmd: &FieldCommand,
+    result: &CommandResult,
+    asset_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let status = match result.status {
+        CommandStatus::Rejected => "rejected",
+        _ => "applied",
+    };
+    let sql =
+        "INSERT INTO scan_events (id, action, asset_id, status, error, actor_user_id, actor, \
+               device_time, server_time, lat, lon, accuracy_m, site_id, command, result) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+    // The site column records only sites that exist (a refused command may name a bad one).
+    let site_id = match cmd.site_id {
+        Some(s) if site_kind(tx, s).await?.is_some() => Some(s),
+        _ => None,
+    };
+    on_tx!(tx, |c| sqlx::query(sql)
+        .bind(cmd.id)
+        .bind(cmd.action.as_str())
+        .bind(asset_id)
+        .bind(status)
+        .bind(result.error.as_ref().map(|e| e.error.clone()))
+        .bind(actor.user_id)
+        .bind(&actor.name)
+        .bind(cmd.device_time)
+        .bind(now)
+        .bind(cmd.position.map(|p| p.lat))
+        .bind(cmd.position.map(|p| p.lon))
+        .bind(cmd.position.and_then(|p| p.accuracy_m))
+        .bind(site_id)
+        .bind(Json(cmd))
+        .bind(Json(result))
+        .execute(&mut *c)
+        .await
+        .map(|_| ()))
+    .map_err(DomainError::from)
+}
+
+/// The action itself; returns the asset after it.
+async fn act(
+    tx: &mut Tx,
+    actor: &Actor,
+    cmd: &FieldCommand,
+    before: &Asset,
+    now: DateTime<Utc>,
+) -> Result<Asset, DomainError> {
+    let state = lock_state(tx, before.id).await?;
+    // `before` was read before the row lock: on PostgreSQL another command on this asset may
+    // have committed since. Re-read it under the lock, or the UPDATE below would write back the
+    // stale status, site, hours and position (a lost update) and the rules would check them.
+    let before = &assets::load(tx, before.id).await?;
+    let mut next = before.clone();
+    let mut field_at = state.field_at;
+    let mut hours_at = state.hours_at;
+
+    if cmd.action.changes_state() {
+        if let Some(at) = state.field_at {
+            if cmd.device_time <= at {
+                return Err(DomainError::Conflict {
+                    code: "superseded",
+                    message: format!(
+                        "a newer field action ({at}) already changed this asset; this {} from {} is kept as history only",
+                        cmd.action.as_str(),
+                        cmd.device_time
+                    ),
+                    detail: None,
+                });
+            }
+        }
+        let site = cmd.site_id.unwrap_or_default();
+        let kind = site_kind(tx, site)
+            .await?
+            .ok_or_else(|| DomainError::field("site_id", "no such site"))?;
+        match cmd.action {
+            FieldAction::Deliver => {
+                if kind != SiteKind::CustomerSite {
+                    return Err(DomainError::field("site_id", "deliver to a customer site"));
+                }
+                require_status(before, &[AssetStatus::Available], AssetStatus::OnRent)?;
+                next.status = AssetStatus::OnRent;
+            }
+            FieldAction::Return => {
+                if kind == SiteKind::CustomerSite {
+                    return Err(DomainError::field(
+                        "site_id",
+                        "return to a depot or workshop",
+                    ));
+                }
+                let failed = cmd.inspection_passed == Some(false)
+                    || cmd.condition == Some(Condition::Damaged);
+                let target = if failed {
+                    AssetStatus::InMaintenance
+                } else {
+                    AssetStatus::Available
+                };
+                require_status(before, &[AssetStatus::OnRent], target)?;
+                next.status = target;
+            }
+            FieldAction::Transfer => {
+                if kind == SiteKind::CustomerSite {
+                    return Err(DomainError::field(
+                        "site_id",
+                        "a transfer goes to a depot or workshop; use deliver for customers",
+                    ));
+                }
+                require_status(
+                    before,
+                    &[
+                        AssetStatus::Available,
+                        AssetStatus::InMaintenance,
+                        AssetStatus::OutOfService,
+                    ],
+                    before.status,
+                )?;
+            }
+            _ => {}
+        }
+        next.site_id = Some(site);
+        field_at = Some(cmd.device_time);
+    }
+
+    if let Some(h) = cmd.engine_hours {
+        let newer = hours_at.is_none_or(|at| cmd.device_time > at);
+        let not_lower = before.engine_hours.is_none_or(|cur| h >= cur);
+        if newer && not_lower {
+            next.engine_hours = Some(h);
+            hours_at = Some(cmd.device_time);
+        }
+    }
+    if let Some(p) = cmd.position {
+        if before
+            .position
+            .as_ref()
+            .is_none_or(|pos| cmd.device_time > pos.at)
+        {
+            next.position = Some(mobile_shared::wire::Position {
+                lat: p.lat,
+                lon: p.lon,
+                at: cmd.device_time,
+                source: mobile_shared::wire::PositionSource::Scan,
+            });
+        }
+    }
+    if cmd.action == FieldAction::Audit {
+        let st = cmd.stocktake_id.unwrap_or_default();
+        stocktake::record_seen_in_tx(tx, st, before.id, &actor.name, cmd.device_time).await?;
+    }
+
+    let changed = next.status != before.status
+        || next.site_id != before.site_id
+        || next.engine_hours != before.engine_hours
+        || next.position != before.position;
+    if !changed && field_at == state.field_at {
+        return Ok(next);
+    }
+    let sql = "UPDATE assets SET status = $1, site_id = $2, engine_hours = $3, hours_at = $4, \
+               pos_lat = $5, pos_lon = $6, pos_at = $7, pos_source = $8, field_at = $9, \
+               version = version + 1, updated_at = $10 WHERE id = $11";
+    let pos = next.position.as_ref();
+    on_tx!(tx, |c| sqlx::query(sql)
+        .bind(next.status.as_str())
+        .bind(next.site_id)
+        .bind(next.engine_hours)
+        .bind(hours_at)
+        .bind(pos.map(|p| p.lat))
+        .bind(pos.map(|p| p.lon))
+        .bind(pos.map(|p| p.at))
+        .bind(pos.map(|p| p.source.as_str()))
+        .bind(field_at)
+        .bind(now)
+        .bind(before.id)
+        .execute(&mut *c)
+        .await
+        .map(|_| ()))?;
+    let after = assets::load(tx, before.id).await?;
+    let action = format!("scan.{}", cmd.action.as_str());
+    audit::record(
+        tx,
+        actor,
+        &action,
+        "asset",
+        before.id,
+        Some(before),
+        Some(&after),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// 409 with the current state unless the asset is in one of `from` (and may become `to`).
+fn require_status(asset: &Asset, from: &[AssetStatus], to: AssetStatus) -> Result<(), DomainError> {
+    if from.contains(&asset.status) && asset.status.can_become(to) {
+        return Ok(());
+    }
+    Err(DomainError::Conflict {
+        code: "illegal_transition",
+        message: format!(
+            "the asset is {}; this action needs it to be {}",
+            asset.status,
+            from.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+        detail: Some(json!({ "current_status": asset.status })),
+    })
+}
+
+/// Applies a batch of queued commands in device-time order and answers in the order given.
+pub async fn apply_batch(
+    store: &Store,
+    actor: &Actor,
+    commands: &[FieldCommand],
+) -> Result<Vec<CommandResult>, DomainError> {
+    if commands.is_empty() || commands.len() > MAX_BATCH {
+        return Err(DomainError::field(
+            "commands",
+            format!("send 1-{MAX_BATCH} commands"),
+        ));
+    }
+    let mut order: Vec<usize> = (0..commands.len()).collect();
+    // Stable: commands with equal device times keep the phone's order.
+    order.sort_by_key(|&i| commands[i].device_time);
+    let mut results: Vec<Option<CommandResult>> = vec![None; commands.len()];
+    for i in order {
+        results[i] = Some(apply(store, actor, &commands[i], None, vec![]).await?);
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// (command, result, actor, server time) of one recorded command.
+type HistoryRow = (
+    Json<FieldCommand>,
+    Json<CommandResult>,
+    String,
+    DateTime<Utc>,
+);
+
+/// Field history of an asset, newest first.
+pub async fn history(
+    store: &Store,
+    asset_id: Uuid,
+    limit: u32,
+) -> Result<Vec<serde_json::Value>, DomainError> {
+    assets::get(store, asset_id).await?;
+    let rows: Vec<HistoryRow> = on_read!(store, |p| sqlx::query_as(
+        "SELECT command, result, actor, server_time FROM scan_events WHERE asset_id = $1 \
+             ORDER BY device_time DESC LIMIT $2"
+    )
+    .bind(asset_id)
+    .bind(i64::from(limit.clamp(1, 1000)))
+    .fetch_all(p)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, r, actor, server_time)| {
+            json!({
+                "command": c.0,
+                "status": r.0.status,
+                "error": r.0.error,
+                "actor": actor,
+                "server_time": server_time,
+            })
+        })
+        .collect())
+}

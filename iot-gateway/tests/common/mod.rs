@@ -1,0 +1,670 @@
+//! Harness for the gateway's integration tests: a fresh database, a broker (the embedded rumqttd
+//! or a shared Mosquitto), gateways running in-process, a QoS 1 publisher, and polling helpers.
+//!
+//! Isolation on a shared broker: every test has a random prefix used for its device ids, its
+//! gateways' client ids and its shared-subscription group, so concurrent tests never take each
+//! other's messages. A gateway still *sees* other tests' publishes (it subscribes to
+//! `fieldops/v1/+/…`) and stores them as `unknown_device` rejects in its own database, so
+//! assertions on rejects filter on the prefix, and exact per-reason metric counts are asserted
+//! only on a private broker (see [`Env::private_broker`]).
+//!
+//! Waiting is always polling a condition (every 20 ms, 20 s deadline) or an event on the bus,
+//! never a fixed sleep.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use domain::events::{EventBus, FleetEvent};
+use domain::telemetry::{IngestOptions, Ingestor, StoredReject};
+use domain::testing::TestDb;
+use domain::{assets, devices, Actor, Backend, PageRequest};
+use iot_gateway::metrics::{ReasonLabel, ResultLabel};
+use iot_gateway::{BrokerAddress, Gateway, GatewayMetrics, GatewayOptions, IngestSettings};
+use mobile_shared::telemetry::{encode_native, Reading};
+use mobile_shared::wire::{Asset, NewAsset, NewDevice};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::{broadcast, oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub const MQTT_URL_VAR: &str = "FIELDOPS_TEST_MQTT_URL";
+/// How long any wait may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+/// How often conditions are polled.
+pub const POLL: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broker {
+    /// `iot_gateway::broker::start` on 127.0.0.1:0, one per test.
+    Embedded,
+    /// The broker named by `FIELDOPS_TEST_MQTT_URL`, shared with other tests.
+    Mosquitto,
+}
+
+/// One test's world: its database, its broker, its prefix, the event bus and an ingestor.
+pub struct Env {
+    pub db: TestDb,
+    pub broker: Broker,
+    pub address: BrokerAddress,
+    /// Random, 10 hex chars: in every device id, client id and share group of this test.
+    pub prefix: String,
+    pub bus: EventBus,
+    /// For direct calls (`mark_silent`); gateways get their own ingestor on the same store/bus.
+    pub ingestor: Arc<Ingestor>,
+    seq: AtomicU32,
+    /// Client ids whose persistent sessions are removed from a shared broker on drop.
+    sessions: std::sync::Mutex<Vec<String>>,
+}
+
+/// A random-enough token: the random tail of a UUIDv7 (its head is the clock).
+pub fn unique() -> String {
+    let id = domain::clock::new_id().simple().to_string();
+    id[id.len() - 10..].to_owned()
+}
+
+impl Env {
+    /// `None` (after printing why) when the broker or PostgreSQL is not configured.
+    pub async fn open(backend: Backend, broker: Broker) -> Option<Env> {
+        let address = match broker {
+            Broker::Embedded => {
+                let addr = iot_gateway::broker::start("127.0.0.1:0".parse().unwrap(), None)
+                    .expect("start the embedded broker");
+                address_of(addr)
+            }
+            Broker::Mosquitto => {
+                let Ok(url) = std::env::var(MQTT_URL_VAR) else {
+                    eprintln!("SKIPPED: Mosquitto test (set {MQTT_URL_VAR} to run it)");
+                    return None;
+                };
+                BrokerAddress::parse(&url).expect("FIELDOPS_TEST_MQTT_URL")
+            }
+        };
+        let db = TestDb::open(backend).await?;
+        Some(Env::with(db, broker, address))
+    }
+
+    /// An environment on a given broker address (a private Mosquitto, for instance).
+    pub fn with(db: TestDb, broker: Broker, address: BrokerAddress) -> Env {
+        let bus = EventBus::default();
+        let ingestor = Arc::new(Ingestor::new(
+            db.store.clone(),
+            bus.clone(),
+            IngestOptions::default(),
+        ));
+        Env {
+            db,
+            broker,
+            address,
+            prefix: format!("t{}", unique()),
+            bus,
+            ingestor,
+            seq: AtomicU32::new(0),
+            sessions: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Whether only this test uses the broker (exact metric counts hold).
+    pub fn private_broker(&self) -> bool {
+        self.broker == Broker::Embedded
+    }
+
+    fn next(&self) -> u32 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// `<prefix>-<name>`: a device id that belongs to this test.
+    pub fn device_id(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    pub async fn asset(&self, name: &str) -> Asset {
+        let code = format!("{}-{name}", self.prefix);
+        assets::create(
+            &self.db.store,
+            &Actor::system(),
+            NewAsset {
+                code: code.clone(),
+                name: format!("Machine {code}"),
+                ..NewAsset::default()
+            },
+        )
+        .await
+        .expect("create asset")
+    }
+
+    /// Registers a device with exactly this id, bound to `asset`.
+    pub async fn register(&self, device_id: &str, asset: Option<&Asset>) {
+        devices::create(
+            &self.db.store,
+            &Actor::system(),
+            NewDevice {
+                device_id: device_id.to_owned(),
+                asset_id: asset.map(|a| a.id),
+            },
+        )
+        .await
+        .expect("create device");
+    }
+
+    /// An asset with a tracker `<prefix>-<name>` bound to it; returns both.
+    pub async fn tracker(&self, name: &str) -> (Asset, String) {
+        let asset = self.asset(name).await;
+        let device = self.device_id(name);
+        self.register(&device, Some(&asset)).await;
+        (asset, device)
+    }
+
+    /// A unique client id for a gateway of this test.
+    pub fn client_id(&self) -> String {
+        format!("gw-{}-{}", self.prefix, self.next())
+    }
+
+    pub fn options(&self, client_id: &str) -> GatewayOptions {
+        let mut options = GatewayOptions::new(self.address.clone());
+        options.client_id = client_id.to_owned();
+        options.share_group = Some(format!("g{}", self.prefix));
+        options.max_backoff = Duration::from_millis(200);
+        options
+    }
+
+    /// Starts a gateway with a fresh client id and default settings, connected and subscribed.
+    pub async fn gateway(&self) -> RunningGateway {
+        let id = self.client_id();
+        self.gateway_with(&id, IngestSettings::default()).await
+    }
+
+    /// Starts a gateway with this client id and settings and waits until it has subscribed.
+    pub async fn gateway_with(&self, client_id: &str, settings: IngestSettings) -> RunningGateway {
+        let gw = self.spawn_gateway(self.options(client_id), settings);
+        gw.wait_connected().await;
+        gw
+    }
+
+    /// Starts a gateway without waiting for it to connect.
+    pub fn spawn_gateway(
+        &self,
+        options: GatewayOptions,
+        settings: IngestSettings,
+    ) -> RunningGateway {
+        if self.broker == Broker::Mosquitto {
+            let mut sessions = self.sessions.lock().unwrap();
+            if !sessions.contains(&options.client_id) {
+                sessions.push(options.client_id.clone());
+            }
+        }
+        let ingestor = Arc::new(Ingestor::new(
+            self.db.store.clone(),
+            self.bus.clone(),
+            IngestOptions::default(),
+        ));
+        let metrics = GatewayMetrics::default();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let client_id = options.client_id.clone();
+        let gateway = Gateway::start(options, ingestor, settings, metrics.clone(), async move {
+            let _ = stopped.await;
+        });
+        RunningGateway {
+            metrics,
+            client_id,
+            gateway: Some(gateway),
+            stop: Some(stop),
+        }
+    }
+
+    /// A QoS 1 publisher with a fresh client id and a clean session.
+    pub async fn publisher(&self) -> Publisher {
+        Publisher::connect(
+            &self.address,
+            &format!("pub-{}-{}", self.prefix, self.next()),
+            true,
+        )
+        .await
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<FleetEvent> {
+        self.bus.subscribe()
+    }
+
+    pub async fn get_asset(&self, asset: &Asset) -> Asset {
+        assets::get(&self.db.store, asset.id)
+            .await
+            .expect("get asset")
+    }
+
+    /// Polls the asset until `done` holds; returns it.
+    pub async fn wait_asset(
+        &self,
+        asset: &Asset,
+        what: &str,
+        done: impl Fn(&Asset) -> bool,
+    ) -> Asset {
+        eventually(what, async || {
+            let a = self.get_asset(asset).await;
+            done(&a).then_some(a)
+        })
+        .await
+    }
+
+    /// Polls `sql` (a single i64) until it equals `want`.
+    pub async fn wait_count(&self, sql: &str, want: i64) {
+        let mut last = 0;
+        let reached = poll_until(async || {
+            last = self.db.count(sql).await;
+            last == want
+        })
+        .await;
+        assert!(
+            reached,
+            "timed out waiting for `{sql}` = {want}; last value {last}"
+        );
+    }
+
+    /// Telemetry rows of this test's database.
+    pub async fn telemetry_rows(&self) -> i64 {
+        self.db.count("SELECT COUNT(*) FROM telemetry").await
+    }
+
+    /// Rejects whose topic carries this test's prefix (other tests' traffic is excluded).
+    pub fn own_rejects_sql(&self) -> String {
+        format!(
+            "SELECT COUNT(*) FROM telemetry_rejects WHERE topic LIKE '%{}%'",
+            self.prefix
+        )
+    }
+
+    /// Stored rejects with this reason whose topic carries this test's prefix.
+    pub async fn own_rejects(&self, reason: &str) -> Vec<StoredReject> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = PageRequest::new(Some(500), cursor.as_deref()).unwrap();
+            let got = domain::telemetry::list_rejects(&self.db.store, Some(reason), page)
+                .await
+                .expect("list rejects");
+            out.extend(
+                got.items
+                    .into_iter()
+                    .filter(|r| r.topic.contains(&self.prefix)),
+            );
+            match got.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// `online` of one device, as 0/1.
+    pub async fn online(&self, device_id: &str) -> i64 {
+        self.db
+            .count(&format!(
+                "SELECT COUNT(*) FROM devices WHERE device_id = '{device_id}' AND online"
+            ))
+            .await
+    }
+}
+
+impl Drop for Env {
+    /// Removes the persistent sessions this test's gateways left on a shared broker, so they
+    /// do not queue other tests' messages forever: connecting with a clean session discards a
+    /// session (MQTT 3.1.1 §3.1.2.4).
+    fn drop(&mut self) {
+        let sessions =
+            std::mem::take(&mut *self.sessions.lock().unwrap_or_else(|e| e.into_inner()));
+        if sessions.is_empty() {
+            return;
+        }
+        let address = self.address.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                for id in sessions {
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        discard_session(&address, &id),
+                    )
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Connects with a clean session under `client_id` and disconnects.
+pub async fn discard_session(address: &BrokerAddress, client_id: &str) {
+    let mut opts = MqttOptions::new(client_id, address.host.clone(), address.port);
+    opts.set_clean_session(true);
+    if let Some(user) = &address.username {
+        opts.set_credentials(user.clone(), address.password.clone().unwrap_or_default());
+    }
+    let (client, mut el) = AsyncClient::new(opts, 10);
+    loop {
+        match el.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => break,
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+    let _ = client.disconnect().await;
+    while let Ok(e) = el.poll().await {
+        if matches!(e, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+            break;
+        }
+    }
+}
+
+pub fn address_of(addr: SocketAddr) -> BrokerAddress {
+    BrokerAddress {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        username: None,
+        password: None,
+    }
+}
+
+/// A gateway running in-process, with its metrics and a way to stop it.
+pub struct RunningGateway {
+    pub metrics: GatewayMetrics,
+    pub client_id: String,
+    gateway: Option<Gateway>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl RunningGateway {
+    pub async fn wait_connected(&self) {
+        let mut rx = self.gateway.as_ref().unwrap().connected();
+        tokio::time::timeout(DEADLINE, rx.wait_for(|c| *c))
+            .await
+            .unwrap_or_else(|_| panic!("gateway {} did not subscribe in time", self.client_id))
+            .expect("gateway connection state");
+    }
+
+    pub fn connected(&self) -> watch::Receiver<bool> {
+        self.gateway.as_ref().unwrap().connected()
+    }
+
+    /// `fieldops_ingest_readings{result}`.
+    pub fn readings(&self, result: &'static str) -> u64 {
+        self.metrics
+            .readings
+            .get_or_create(&ResultLabel { result })
+            .get()
+    }
+
+    pub fn applied(&self) -> u64 {
+        self.readings("applied")
+    }
+
+    /// `fieldops_ingest_rejects{reason}`.
+    pub fn rejects(&self, reason: &str) -> u64 {
+        self.metrics
+            .rejects
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .get()
+    }
+
+    /// Signals shutdown and waits until the gateway has committed, acknowledged and left.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(gw) = self.gateway.take() {
+            tokio::time::timeout(Duration::from_secs(40), gw.join())
+                .await
+                .expect("gateway stops in time");
+        }
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A QoS 1 publisher whose event loop runs in a task (reconnecting on errors) and counts PUBACKs.
+pub struct Publisher {
+    pub client: AsyncClient,
+    acks: watch::Receiver<u64>,
+    sent: AtomicU64,
+    task: JoinHandle<()>,
+}
+
+impl Publisher {
+    pub async fn connect(
+        address: &BrokerAddress,
+        client_id: &str,
+        clean_session: bool,
+    ) -> Publisher {
+        let mut opts = MqttOptions::new(client_id, address.host.clone(), address.port);
+        opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_clean_session(clean_session);
+        // Room for the oversized-payload reject test.
+        opts.set_max_packet_size(4 << 20, 4 << 20);
+        if let Some(user) = &address.username {
+            opts.set_credentials(user.clone(), address.password.clone().unwrap_or_default());
+        }
+        let (client, mut el) = AsyncClient::new(opts, 2048);
+        let (tx, acks) = watch::channel(0u64);
+        let task = tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::PubAck(_))) => tx.send_modify(|n| *n += 1),
+                    Ok(_) => {}
+                    // Broker away: retry the connection (a reconnect backoff, not a sync sleep).
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        Publisher {
+            client,
+            acks,
+            sent: AtomicU64::new(0),
+            task,
+        }
+    }
+
+    /// Publishes at QoS 1 and waits for the broker's PUBACK.
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.send(topic, payload).await;
+        self.flush().await;
+    }
+
+    /// Publishes at QoS 1 without waiting for the PUBACK.
+    pub async fn send(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .await
+            .expect("queue publish");
+    }
+
+    /// Waits until every publish so far has been acknowledged by the broker.
+    pub async fn flush(&self) {
+        let want = self.sent.load(Ordering::SeqCst);
+        self.wait_acks(want).await;
+    }
+
+    pub async fn wait_acks(&self, want: u64) {
+        let mut rx = self.acks.clone();
+        let acked = tokio::time::timeout(DEADLINE, rx.wait_for(|n| *n >= want))
+            .await
+            .map(|r| r.is_ok());
+        assert!(
+            acked.unwrap_or(false),
+            "broker acknowledged {} of {want} publishes",
+            self.acks()
+        );
+    }
+
+    pub fn acks(&self) -> u64 {
+        *self.acks.borrow()
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Polls `probe` every [`POLL`] until it returns `Some`, failing the test after [`DEADLINE`].
+pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Polls `probe` until it is true; false after [`DEADLINE`].
+pub async fn poll_until(mut probe: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if probe().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Receives bus events until one matches, failing after [`DEADLINE`].
+pub async fn next_event(
+    rx: &mut broadcast::Receiver<FleetEvent>,
+    what: &str,
+    matches: impl Fn(&FleetEvent) -> bool,
+) -> FleetEvent {
+    let wait = async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if matches(&e) => return e,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("event bus closed"),
+            }
+        }
+    };
+    tokio::time::timeout(DEADLINE, wait)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for event: {what}"))
+}
+
+/// A whole-second time an hour ago: room for readings at later offsets, all in the past.
+pub fn base_time() -> DateTime<Utc> {
+    (Utc::now() - chrono::Duration::hours(1)).trunc_subsecs(0)
+}
+
+pub fn at(base: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+    base + chrono::Duration::seconds(secs)
+}
+
+pub fn fix(ts: DateTime<Utc>, lat: f64, lon: f64) -> Reading {
+    let mut r = Reading::at(ts);
+    r.lat = Some(lat);
+    r.lon = Some(lon);
+    r
+}
+
+/// A native payload: an object for one reading, an array for several.
+pub fn native(readings: &[Reading]) -> Vec<u8> {
+    encode_native(readings)
+}
+
+pub fn telemetry_topic(device: &str) -> String {
+    format!("fieldops/v1/{device}/telemetry")
+}
+
+pub fn senml_topic(device: &str) -> String {
+    format!("fieldops/v1/{device}/senml")
+}
+
+pub fn status_topic(device: &str) -> String {
+    format!("fieldops/v1/{device}/status")
+}
+
+/// Asserts two floats are within `eps`.
+#[track_caller]
+pub fn assert_close(got: Option<f64>, want: f64, eps: f64) {
+    let got = got.unwrap_or_else(|| panic!("expected {want}, got None"));
+    assert!(
+        (got - want).abs() <= eps,
+        "expected {want} ± {eps}, got {got}"
+    );
+}
+
+/// Runs a future with the test deadline.
+pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(DEADLINE, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// Declares each scenario as one test per (database × broker):
+/// `all_brokers` run on `{sqlite,postgres}_{embedded,mosquitto}`, `embedded` only on the embedded
+/// broker; each is an `async fn(Env)`. `private_mosquitto` scenarios are `async fn(Backend)`
+/// that start their own broker, declared under `{sqlite,postgres}_mosquitto`.
+macro_rules! matrix {
+    (
+        all_brokers: [$($all:ident),* $(,)?],
+        embedded: [$($emb:ident),* $(,)?],
+        private_mosquitto: [$($own:ident),* $(,)?] $(,)?
+    ) => {
+        mod sqlite_embedded {
+            $( matrix!(@env $all, Sqlite, Embedded); )*
+            $( matrix!(@env $emb, Sqlite, Embedded); )*
+        }
+        mod postgres_embedded {
+            $( matrix!(@env $all, Postgres, Embedded); )*
+            $( matrix!(@env $emb, Postgres, Embedded); )*
+        }
+        mod sqlite_mosquitto {
+            $( matrix!(@env $all, Sqlite, Mosquitto); )*
+            $( matrix!(@own $own, Sqlite); )*
+        }
+        mod postgres_mosquitto {
+            $( matrix!(@env $all, Postgres, Mosquitto); )*
+            $( matrix!(@own $own, Postgres); )*
+        }
+    };
+    (@env $name:ident, $backend:ident, $broker:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            if let Some(env) = crate::common::Env::open(
+                domain::Backend::$backend,
+                crate::common::Broker::$broker,
+            )
+            .await
+            {
+                super::$name(env).await;
+            }
+        }
+    };
+    (@own $name:ident, $backend:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            super::$name(domain::Backend::$backend).await;
+        }
+    };
+}
