@@ -174,8 +174,8 @@ async fn site_kind(tx: &mut Tx, site_id: Uuid) -> Result<Option<SiteKind>, Domai
     Ok(kind.as_deref().and_then(SiteKind::parse))
 }
 
-/// The stored answer for a command id, if it was seen before.
-async fn stored(store: &Store, id: Uuid) -> Result<Option<CommandResult>, DomainError> {
+/// The stored answer for a command id, if it was seen before (as `duplicate`).
+pub async fn stored(store: &Store, id: Uuid) -> Result<Option<CommandResult>, DomainError> {
     let row: Option<Json<CommandResult>> = on_read!(store, |p| sqlx::query_scalar(
         "SELECT result FROM scan_events WHERE id = $1"
     )
@@ -239,11 +239,14 @@ pub async fn apply(
         }
     }
     let mut tx = store.begin().await?;
+    // The asset the command turned out to be about (also when found from a decoded photo).
+    let mut found: Option<Uuid> = None;
     let outcome = match validate(cmd, now) {
         Err(e) => Err(refusal(e)?),
         Ok(()) => match find_asset(store, &mut tx, cmd, &decoded_list).await {
             Err(e) => Err(refusal(e)?),
             Ok(asset) => {
+                found = Some(asset.id);
                 let missing = photos::missing(&mut tx, &photo_keys).await?;
                 if !missing.is_empty() {
                     Err(Refusal::new(
@@ -273,7 +276,7 @@ pub async fn apply(
         ),
         Err(r) => {
             // A refused command still answers with the asset's current state when known.
-            let current = match cmd.asset_id {
+            let current = match found.or(cmd.asset_id) {
                 Some(id) => assets::load(&mut tx, id).await.ok(),
                 None => match &cmd.code {
                     Some(code) => identifiers::resolve(store, code)

@@ -308,6 +308,12 @@ async fn bench_in(args: &BenchIngestArgs, work: &Path) -> Result<Report> {
         "raw QoS 1 rate: {:.0} msg/s ({} of {} delivered)",
         raw.msgs_per_sec, raw.received, args.raw_messages
     ));
+    if raw.received < args.raw_messages {
+        progress(format!(
+            "warning: the broker dropped {} raw-rate messages for the subscriber",
+            args.raw_messages - raw.received
+        ));
+    }
 
     let pids = Pids {
         gateway: gateway.pid,

@@ -185,6 +185,10 @@ pub async fn post_scan(
         let result = scans::apply(&state.store, &user.actor(), &cmd, None, vec![]).await?;
         return result_response(result);
     };
+    // A replay is answered from the stored result, before any decoding or storing of its photo.
+    if let Some(previous) = scans::stored(&state.store, cmd.id).await? {
+        return result_response(previous);
+    }
     let needs_decode = cmd.code.is_none() && cmd.asset_id.is_none();
     let decoded = if needs_decode {
         Some(decode_photo(&state, photo.clone()).await?)
