@@ -458,10 +458,23 @@ pub async fn run_fleet_with_progress(
     let live = tokio::select! {
         live = all_ready => live,
         () = &mut shutdown => {
-            for h in &handles {
-                h.abort();
+            // Closing the order channels tells each connection to finish: what it already
+            // published (e.g. its `online` status) still gets its PUBACK. Bounded, because a
+            // connection may still be retrying a broker that is not there.
+            drop(senders);
+            let start = Instant::now();
+            let drained = tokio::time::timeout(Duration::from_secs(10), async {
+                for h in handles.iter_mut() {
+                    let _ = h.await;
+                }
+            })
+            .await;
+            if drained.is_err() {
+                for h in &handles {
+                    h.abort();
+                }
             }
-            return Ok(shared.counters.summary(0, Duration::ZERO));
+            return Ok(shared.counters.summary(0, start.elapsed()));
         }
     };
     let connected = live.iter().filter(|l| **l).count();
