@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use domain::telemetry::Ingestor;
@@ -242,6 +243,9 @@ impl Gateway {
     }
 }
 
+/// Held publishes that first trigger a warning (then at each doubling).
+const OVERFLOW_WARN: usize = 50_000;
+
 /// MQTT's own limit on a packet (256 MiB).
 const MAX_MQTT_PACKET: usize = 268_435_455;
 
@@ -259,19 +263,48 @@ async fn run(
     tokio::pin!(shutdown);
     let topics = options.topics();
     let mut backoff = Duration::from_millis(100);
+    // Publishes the pipeline had no room for yet. The event loop is polled continuously,
+    // because polling is also what sends the pipeline's PUBACKs: pausing it while the pipeline
+    // waits for an acknowledgement to be queued deadlocks both (measured with Mosquitto 2.0.11,
+    // whose in-flight window does not bound a subscriber that acknowledges late). What this
+    // holds is bounded by what the broker sends ahead of our acknowledgements; it is logged when
+    // it grows large.
+    let mut overflow: VecDeque<Publish> = VecDeque::new();
+    let mut warned_at = OVERFLOW_WARN;
     loop {
-        // Backpressure: read from the broker only when the pipeline has room. Waiting here
-        // stops reading the socket; the broker's in-flight window then stops sending.
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            p = publishes.reserve() => match p { Ok(p) => p, Err(_) => break },
-        };
+        while let Some(p) = overflow.pop_front() {
+            match publishes.try_send(p) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(p)) => {
+                    overflow.push_front(p);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
+            }
+        }
+        if overflow.len() >= warned_at {
+            tracing::warn!(
+                held = overflow.len(),
+                "ingest is behind the broker; holding messages in memory"
+            );
+            warned_at *= 2;
+        } else if overflow.is_empty() {
+            warned_at = OVERFLOW_WARN;
+        }
         tokio::select! {
             _ = &mut shutdown => break,
             event = eventloop.poll() => match event {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     metrics.in_flight.inc();
-                    permit.send(p);
+                    if overflow.is_empty() {
+                        match publishes.try_send(p) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(p)) => overflow.push_back(p),
+                            Err(mpsc::error::TrySendError::Closed(_)) => break,
+                        }
+                    } else {
+                        overflow.push_back(p);
+                    }
                 }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     tracing::info!(session_present = ack.session_present, "connected to MQTT broker");

@@ -28,6 +28,8 @@ const MAX_STORED_PAYLOAD: usize = 64 * 1024;
 pub struct IngestSettings {
     /// Flush a batch when it holds this many messages…
     pub batch_max: usize,
+    /// …or as soon as nothing more is waiting once it holds at least this many…
+    pub batch_min: usize,
     /// …or this long after its first message arrived.
     pub batch_wait: Duration,
     pub limits: Limits,
@@ -41,6 +43,7 @@ impl Default for IngestSettings {
     fn default() -> Self {
         IngestSettings {
             batch_max: 1000,
+            batch_min: 1,
             batch_wait: Duration::from_millis(50),
             limits: Limits {
                 // Offline buffers flush as one array: 1000 readings are ~150 KB.
@@ -194,6 +197,18 @@ pub async fn run(
                     Err(_) => break,
                 }
                 continue;
+            }
+            // Take what is already waiting; when nothing is, commit now rather than wait out
+            // `batch_wait`: a broker with a small in-flight window (rumqttd: 100) sends no more
+            // until this batch is acknowledged, so waiting would only add latency.
+            match rx.try_recv() {
+                Ok(p) => {
+                    batch.push(p);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) if batch.len() >= settings.batch_min => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
             }
             tokio::select! {
                 biased;
