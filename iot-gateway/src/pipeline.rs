@@ -1,5 +1,6 @@
-//! The ingest pipeline: MQTT publishes → decoded messages → batches (by size, or by time
-//! after the first message) → one domain transaction → PUBACKs.
+//! The ingest pipeline: MQTT publishes → decoded messages → batches (up to a size, committed
+//! as soon as nothing more is waiting, at most `batch_wait` after the first) → one domain
+//! transaction → PUBACKs.
 //!
 //! A publish is acknowledged only after the transaction holding its effects has committed, so a
 //! crash at any point loses nothing: the broker redelivers what was not acknowledged and the
