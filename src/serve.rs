@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use domain::telemetry::{IngestOptions, Ingestor};
 use iot_gateway::{BrokerAddress, Gateway, GatewayOptions, IngestSettings};
+
+/// MQTT connections the in-process gateway opens to the embedded broker.
+const EMBEDDED_BROKER_LINKS: usize = 4;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -81,12 +84,19 @@ pub async fn run(
                 "`fieldops gateway` needs an external broker: pass --mqtt-url (FIELDOPS_MQTT_URL)"
             );
         }
+        let embedded = matches!(settings.mqtt, Mqtt::Embedded(_));
+        // rumqttd sends at most 100 unacknowledged messages per connection, and the gateway
+        // acknowledges only after commit: several links in one shared group keep more in
+        // flight, so batches are not capped at 100 messages by a round trip.
+        let links = if embedded { EMBEDDED_BROKER_LINKS } else { 1 };
         let address = match &settings.mqtt {
             Mqtt::Embedded(addr) => {
                 // Only registered trackers and this process's gateway (with a credential made
                 // now, never stored or printed) may connect.
-                let auth = iot_gateway::broker::BrokerAuth::new(store.clone())
-                    .reserve_client_id(settings.mqtt_client_id.clone());
+                let mut auth = iot_gateway::broker::BrokerAuth::new(store.clone());
+                for id in GatewayOptions::link_ids(&settings.mqtt_client_id, links) {
+                    auth = auth.reserve_client_id(id);
+                }
                 let (username, password) = auth.gateway_credentials();
                 let bound = iot_gateway::broker::start(*addr, Some(auth))?;
                 println!("fieldops: embedded MQTT broker on mqtt://{bound}");
@@ -113,6 +123,7 @@ pub async fn run(
         }
         let mut options = GatewayOptions::new(address);
         options.client_id = settings.mqtt_client_id.clone();
+        options.connections = links;
         // One gateway subscribes plainly: Mosquitto does not restore shared subscriptions from
         // its persistence file, so after a broker restart a shared group would miss what
         // trackers publish before it resubscribes. Scale-out gateways opt in to sharing.

@@ -109,6 +109,10 @@ pub struct GatewayOptions {
     /// Publishes received but not yet handed to the pipeline. The broker's in-flight window
     /// bounds what is unacknowledged; this only has to be larger than it.
     pub channel_capacity: usize,
+    /// MQTT connections (each with its own ingest pipeline) in one shared-subscription group.
+    /// More than one only pays off against a broker with a small per-connection in-flight
+    /// window, such as the embedded rumqttd (100 unacknowledged messages per connection).
+    pub connections: usize,
 }
 
 impl GatewayOptions {
@@ -120,6 +124,21 @@ impl GatewayOptions {
             keep_alive: Duration::from_secs(30),
             max_backoff: Duration::from_secs(10),
             channel_capacity: 16_384,
+            connections: 1,
+        }
+    }
+
+    /// The client id of each link: the configured id for a single connection, `<id>-1`…`<id>-N`
+    /// for several.
+    pub fn link_client_ids(&self) -> Vec<String> {
+        Self::link_ids(&self.client_id, self.connections)
+    }
+
+    /// [`GatewayOptions::link_client_ids`] before the options exist (to reserve the ids).
+    pub fn link_ids(client_id: &str, connections: usize) -> Vec<String> {
+        match connections.max(1) {
+            1 => vec![client_id.to_owned()],
+            n => (1..=n).map(|i| format!("{client_id}-{i}")).collect(),
         }
     }
 
@@ -150,36 +169,6 @@ impl Gateway {
         metrics: GatewayMetrics,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Gateway {
-        let (tx, rx) = watch::channel(false);
-        let span = tracing::info_span!(
-            "mqtt",
-            broker = %format!("{}:{}", options.broker.host, options.broker.port),
-            client_id = %options.client_id
-        );
-        let mut mqtt = MqttOptions::new(
-            options.client_id.clone(),
-            options.broker.host.clone(),
-            options.broker.port,
-        );
-        mqtt.set_keep_alive(options.keep_alive);
-        // A persistent session: QoS 1 messages published while we are away wait for us, and
-        // messages we did not acknowledge before a crash are redelivered.
-        mqtt.set_clean_session(false);
-        mqtt.set_manual_acks(true);
-        // Never fail the connection on a big message (that would redeliver it forever): accept
-        // anything MQTT allows and let the decoder refuse oversized payloads as rejects.
-        mqtt.set_max_packet_size(MAX_MQTT_PACKET, 256 * 1024);
-        if let Some(user) = &options.broker.username {
-            mqtt.set_credentials(
-                user.clone(),
-                options.broker.password.clone().unwrap_or_default(),
-            );
-        }
-        // Requests are mostly PUBACKs; room for more than the publish channel holds means an
-        // ack is never refused while the event loop waits for the pipeline.
-        let (client, eventloop) = AsyncClient::new(mqtt, options.channel_capacity * 2);
-        let (pub_tx, pub_rx) = mpsc::channel(options.channel_capacity);
-
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = move || {
             let mut rx = stop_rx.clone();
@@ -187,44 +176,39 @@ impl Gateway {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
-        let (done_tx, done_rx) = oneshot::channel();
-        let pipeline = {
-            let client = client.clone();
-            let ingestor = ingestor.clone();
-            let settings = settings.clone();
-            let metrics = metrics.clone();
-            let stop = stopped();
-            tokio::spawn(
-                async move {
-                    pipeline::run(pub_rx, client, ingestor, settings, metrics, stop).await;
-                    let _ = done_tx.send(());
-                }
-                .instrument(span.clone()),
-            )
-        };
-        let silence = tokio::spawn(
-            pipeline::silence_watch(ingestor, settings, stopped()).instrument(span.clone()),
-        );
-        let connection = tokio::spawn(
-            run(
-                options,
-                client,
-                eventloop,
-                tx,
-                pub_tx,
-                metrics,
-                stopped(),
-                done_rx,
-            )
-            .instrument(span),
-        );
-        let signal = tokio::spawn(async move {
+        let ids = options.link_client_ids();
+        let mut tasks = Vec::new();
+        let mut connected = None;
+        for id in &ids {
+            let mut link = options.clone();
+            link.client_id = id.clone();
+            // Several links must split the stream, not each receive all of it.
+            if ids.len() > 1 && link.share_group.is_none() {
+                link.share_group = Some(options.client_id.clone());
+            }
+            let (rx, link_tasks) = start_link(
+                link,
+                ingestor.clone(),
+                settings.clone(),
+                metrics.clone(),
+                &stopped,
+            );
+            connected.get_or_insert(rx);
+            tasks.extend(link_tasks);
+        }
+        let span = tracing::info_span!("mqtt", client_id = %options.client_id);
+        tasks.push(tokio::spawn(
+            pipeline::silence_watch(ingestor, settings, stopped()).instrument(span),
+        ));
+        tasks.push(tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
-        });
+        }));
+        let (_, idle) = watch::channel(false);
         Gateway {
-            connected: rx,
-            tasks: vec![pipeline, silence, connection, signal],
+            // The first link stands for the broker's reachability (they all reach one broker).
+            connected: connected.unwrap_or(idle),
+            tasks,
         }
     }
 
@@ -241,6 +225,76 @@ impl Gateway {
             }
         }
     }
+}
+
+/// Starts one MQTT connection and its ingest pipeline.
+fn start_link<S, F>(
+    options: GatewayOptions,
+    ingestor: Arc<Ingestor>,
+    settings: IngestSettings,
+    metrics: GatewayMetrics,
+    stopped: &S,
+) -> (watch::Receiver<bool>, Vec<JoinHandle<()>>)
+where
+    S: Fn() -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = watch::channel(false);
+    let span = tracing::info_span!(
+        "mqtt",
+        broker = %format!("{}:{}", options.broker.host, options.broker.port),
+        client_id = %options.client_id
+    );
+    let mut mqtt = MqttOptions::new(
+        options.client_id.clone(),
+        options.broker.host.clone(),
+        options.broker.port,
+    );
+    mqtt.set_keep_alive(options.keep_alive);
+    // A persistent session: QoS 1 messages published while we are away wait for us, and
+    // messages we did not acknowledge before a crash are redelivered.
+    mqtt.set_clean_session(false);
+    mqtt.set_manual_acks(true);
+    // Never fail the connection on a big message (that would redeliver it forever): accept
+    // anything MQTT allows and let the decoder refuse oversized payloads as rejects.
+    mqtt.set_max_packet_size(MAX_MQTT_PACKET, 256 * 1024);
+    if let Some(user) = &options.broker.username {
+        mqtt.set_credentials(
+            user.clone(),
+            options.broker.password.clone().unwrap_or_default(),
+        );
+    }
+    // Requests are mostly PUBACKs; room for more than the publish channel holds means an
+    // ack is never refused while the event loop waits for the pipeline.
+    let (client, eventloop) = AsyncClient::new(mqtt, options.channel_capacity * 2);
+    let (pub_tx, pub_rx) = mpsc::channel(options.channel_capacity);
+    let (done_tx, done_rx) = oneshot::channel();
+    let pipeline = {
+        let client = client.clone();
+        let stop = stopped();
+        let metrics = metrics.clone();
+        tokio::spawn(
+            async move {
+                pipeline::run(pub_rx, client, ingestor, settings, metrics, stop).await;
+                let _ = done_tx.send(());
+            }
+            .instrument(span.clone()),
+        )
+    };
+    let connection = tokio::spawn(
+        run(
+            options,
+            client,
+            eventloop,
+            tx,
+            pub_tx,
+            metrics,
+            stopped(),
+            done_rx,
+        )
+        .instrument(span),
+    );
+    (rx, vec![pipeline, connection])
 }
 
 /// Held publishes that first trigger a warning (then at each doubling).

@@ -7,17 +7,19 @@
 //! (device, time) dedupe makes the redelivery a no-op. Rejects are committed (and then
 //! acknowledged) like readings, so a poison message is stored once and never redelivered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use domain::telemetry::{Ingestor, Message, MessageKind};
+use domain::telemetry::{Ingestor, LockTurn, Message, MessageKind};
 use domain::DomainError;
 use mobile_shared::telemetry::{self, Decoded, Limits, RejectReason};
 use rumqttc::{AsyncClient, Publish};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::metrics::{GatewayMetrics, ReasonLabel, ResultLabel};
@@ -33,6 +35,9 @@ pub struct IngestSettings {
     pub batch_min: usize,
     /// …or this long after its first message arrived.
     pub batch_wait: Duration,
+    /// Batches committing at the same time (each in its own transaction; acknowledged in
+    /// arrival order).
+    pub max_concurrent_batches: usize,
     pub limits: Limits,
     /// A device silent this long is marked offline and its asset stale.
     pub silent_after: chrono::Duration,
@@ -46,6 +51,7 @@ impl Default for IngestSettings {
             batch_max: 1000,
             batch_min: 1,
             batch_wait: Duration::from_millis(50),
+            max_concurrent_batches: 2,
             limits: Limits {
                 // Offline buffers flush as one array: 1000 readings are ~150 KB.
                 max_payload_bytes: 256 * 1024,
@@ -163,9 +169,30 @@ impl RejectLog {
     }
 }
 
+/// A batch handed to the database, not yet acknowledged.
+struct InFlight {
+    publishes: Vec<Publish>,
+    /// Resolves to whether the batch committed.
+    commit: JoinHandle<bool>,
+}
+
+/// Waits for the oldest batch in flight; never resolves when there is none (so it can sit in a
+/// `select!` next to the channel).
+async fn oldest_done(pending: &mut VecDeque<InFlight>) -> Result<bool, tokio::task::JoinError> {
+    match pending.front_mut() {
+        Some(f) => (&mut f.commit).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Receives publishes from the connection, batches, ingests, acknowledges. Returns when
 /// `shutdown` resolves (after committing and acknowledging what it already holds) or when the
 /// connection side closes the channel.
+///
+/// Up to `settings.max_concurrent_batches` transactions run at once (on PostgreSQL they use
+/// separate connections and cores; ingest locks rows in one global order, so they serialise
+/// only where they touch the same device or asset). PUBACKs still go out in the order the
+/// publishes arrived: a batch is acknowledged only after every older batch was.
 pub async fn run(
     mut rx: mpsc::Receiver<Publish>,
     client: AsyncClient,
@@ -176,80 +203,150 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     let mut log = RejectLog::new(Duration::from_secs(10));
-    let mut stopping = false;
-    loop {
-        let first = if stopping {
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut pending: VecDeque<InFlight> = VecDeque::new();
+    let max_pending = settings.max_concurrent_batches.max(1);
+    // Resolves when the newest batch handed out holds its row locks.
+    let mut newest_locked: Option<oneshot::Receiver<()>> = None;
+    'run: loop {
+        if pending.len() >= max_pending {
+            let done = oldest_done(&mut pending).await;
+            if !acknowledge_oldest(&mut pending, done, &client, &metrics).await {
+                break;
+            }
+            continue;
+        }
+        let is_stopping = stopping.load(Ordering::Relaxed);
+        let first = if is_stopping {
             match rx.try_recv() {
                 Ok(p) => p,
                 Err(_) => break,
             }
         } else {
             tokio::select! {
-                _ = &mut shutdown => { stopping = true; continue; }
+                biased;
+                done = oldest_done(&mut pending) => {
+                    if !acknowledge_oldest(&mut pending, done, &client, &metrics).await {
+                        break 'run;
+                    }
+                    continue;
+                }
+                _ = &mut shutdown => { stopping.store(true, Ordering::Relaxed); continue; }
                 p = rx.recv() => match p { Some(p) => p, None => break },
             }
         };
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + settings.batch_wait;
         while batch.len() < settings.batch_max {
-            if stopping {
+            if stopping.load(Ordering::Relaxed) {
                 match rx.try_recv() {
                     Ok(p) => batch.push(p),
                     Err(_) => break,
                 }
                 continue;
             }
-            // Take what is already waiting; when nothing is, commit now rather than wait out
-            // `batch_wait`: a broker with a small in-flight window (rumqttd: 100) sends no more
-            // until this batch is acknowledged, so waiting would only add latency.
+            // Take what is already waiting. When nothing is and no batch is in flight, commit
+            // now rather than wait out `batch_wait`: a broker with a small in-flight window
+            // (rumqttd: 100) sends no more until this batch is acknowledged, so waiting would
+            // only add latency. While a batch is in flight, keep collecting instead (group
+            // commit): small batches behind a busy database cost far more per message.
             match rx.try_recv() {
                 Ok(p) => {
                     batch.push(p);
                     continue;
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) if batch.len() >= settings.batch_min => break,
+                Err(mpsc::error::TryRecvError::Empty)
+                    if pending.is_empty() && batch.len() >= settings.batch_min =>
+                {
+                    break
+                }
                 Err(mpsc::error::TryRecvError::Empty) => {}
             }
             tokio::select! {
                 biased;
+                done = oldest_done(&mut pending) => {
+                    if !acknowledge_oldest(&mut pending, done, &client, &metrics).await {
+                        // Leave this batch unacknowledged too; the broker redelivers it.
+                        break 'run;
+                    }
+                }
                 p = rx.recv() => match p { Some(p) => batch.push(p), None => break },
                 _ = tokio::time::sleep_until(deadline) => break,
-                _ = &mut shutdown => { stopping = true; }
+                _ = &mut shutdown => { stopping.store(true, Ordering::Relaxed); }
             }
         }
         // `.instrument`, not `span.enter()`: an entered guard held across awaits leaks the span
         // into other tasks on this worker thread.
         let span = tracing::info_span!("batch", messages = batch.len());
-        let committed = process(&batch, &ingestor, &settings, &metrics, &mut log, stopping)
-            .instrument(span)
-            .await;
-        if !committed {
-            // Could not commit while stopping: leave the messages unacknowledged; the broker
-            // redelivers them to this session later.
+        let messages = span.in_scope(|| decode_batch(&batch, &settings, &metrics, &mut log));
+        let (taken, locked) = oneshot::channel();
+        let turn = LockTurn {
+            wait: newest_locked.replace(locked),
+            taken: Some(taken),
+        };
+        let commit = tokio::spawn(
+            commit(
+                messages,
+                turn,
+                ingestor.clone(),
+                metrics.clone(),
+                stopping.clone(),
+                batch.len(),
+            )
+            .instrument(span),
+        );
+        pending.push_back(InFlight {
+            publishes: batch,
+            commit,
+        });
+    }
+    // Finish (or give up on, while stopping) what is in flight, acknowledging in order.
+    while !pending.is_empty() {
+        let done = oldest_done(&mut pending).await;
+        if !acknowledge_oldest(&mut pending, done, &client, &metrics).await {
             break;
         }
-        for p in &batch {
-            if let Err(e) = client.ack(p).await {
-                tracing::warn!(error = %e, "could not queue PUBACK; the broker will redeliver");
-            }
-        }
-        metrics.in_flight.dec_by(batch.len() as i64);
     }
     tracing::info!("ingest pipeline stopped");
 }
 
-/// Commits one batch, retrying transient database failures (never dropping the batch) and
-/// isolating a message that fails on its own. Returns false only if it gave up while stopping.
-async fn process(
+/// Acknowledges the oldest batch after its commit finished. Returns false when it did not
+/// commit (the pipeline stops; the broker redelivers the unacknowledged messages to this
+/// session later).
+async fn acknowledge_oldest(
+    pending: &mut VecDeque<InFlight>,
+    done: Result<bool, tokio::task::JoinError>,
+    client: &AsyncClient,
+    metrics: &GatewayMetrics,
+) -> bool {
+    let Some(batch) = pending.pop_front() else {
+        return true;
+    };
+    match done {
+        Ok(true) => {}
+        Ok(false) => return false,
+        Err(e) => {
+            tracing::error!(error = %e, "ingest task failed; leaving its batch unacknowledged");
+            return false;
+        }
+    }
+    for p in &batch.publishes {
+        if let Err(e) = client.ack(p).await {
+            tracing::warn!(error = %e, "could not queue PUBACK; the broker will redeliver");
+        }
+    }
+    metrics.in_flight.dec_by(batch.publishes.len() as i64);
+    true
+}
+
+/// Decodes a batch of publishes (on the pipeline task, so the reject log stays in one place).
+fn decode_batch(
     batch: &[Publish],
-    ingestor: &Ingestor,
     settings: &IngestSettings,
     metrics: &GatewayMetrics,
     log: &mut RejectLog,
-    stopping: bool,
-) -> bool {
-    let start = Instant::now();
+) -> Vec<Message> {
     metrics.messages.inc_by(batch.len() as u64);
     let messages: Vec<Message> = batch
         .iter()
@@ -258,15 +355,32 @@ async fn process(
     for m in &messages {
         log.note(m);
     }
+    messages
+}
+
+/// Commits one batch, retrying transient database failures (never dropping the batch) and
+/// isolating a message that fails on its own. Returns false only if it gave up while stopping.
+async fn commit(
+    messages: Vec<Message>,
+    turn: LockTurn,
+    ingestor: Arc<Ingestor>,
+    metrics: GatewayMetrics,
+    stopping: Arc<AtomicBool>,
+    publishes: usize,
+) -> bool {
+    let start = Instant::now();
     let mut backoff = Duration::from_millis(100);
     let mut attempts = 0u32;
+    // Only the first attempt waits its turn; a retry (after a rollback) runs when it can.
+    let mut turn = Some(turn);
     let report = loop {
-        match ingestor.ingest(&messages).await {
+        let attempt = ingestor.ingest_in_turn(&messages, turn.take().unwrap_or_default());
+        match attempt.await {
             Ok(report) => break report,
             Err(e) if e.is_unavailable() => {
                 metrics.batch_failures.inc();
                 attempts += 1;
-                if stopping && attempts >= 3 {
+                if stopping.load(Ordering::Relaxed) && attempts >= 3 {
                     tracing::error!(error = %e, "database unavailable during shutdown; leaving batch unacknowledged");
                     return false;
                 }
@@ -277,7 +391,7 @@ async fn process(
             Err(e) => {
                 metrics.batch_failures.inc();
                 tracing::error!(error = %e, "batch failed; applying its messages one by one");
-                break isolate(&messages, ingestor).await;
+                break isolate(&messages, &ingestor).await;
             }
         }
     };
@@ -308,7 +422,7 @@ async fn process(
             }
         }
     }
-    metrics.batch_size.observe(batch.len() as f64);
+    metrics.batch_size.observe(publishes as f64);
     metrics.batch_seconds.observe(start.elapsed().as_secs_f64());
     true
 }

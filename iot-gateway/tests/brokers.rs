@@ -17,7 +17,10 @@ matrix! {
         two_gateways_share_one_stream_exactly_once,
         readings_published_while_the_gateway_is_away_wait_for_it,
     ],
-    embedded: [two_gateways_keep_one_device_state_consistent],
+    embedded: [
+        two_gateways_keep_one_device_state_consistent,
+        one_gateway_on_several_links_applies_each_reading_once,
+    ],
     private_mosquitto: [broker_restart_mid_stream_loses_and_duplicates_nothing],
 }
 
@@ -125,6 +128,43 @@ async fn two_gateways_keep_one_device_state_consistent(env: Env) {
     );
     a.stop().await;
     b.stop().await;
+}
+
+/// One gateway with four MQTT links in one shared group (what `fieldops serve` does against the
+/// embedded broker, whose in-flight window is per connection): the stream is split over the
+/// links, and each reading is still applied exactly once, with each asset at its newest fix.
+async fn one_gateway_on_several_links_applies_each_reading_once(env: Env) {
+    const DEVICES: usize = 8;
+    const PER_DEVICE: i64 = 150;
+    let mut trackers = Vec::new();
+    for i in 0..DEVICES {
+        trackers.push(env.tracker(&format!("l{i}")).await);
+    }
+    let mut options = env.options(&env.client_id());
+    options.share_group = None;
+    options.connections = 4;
+    let gw = env.spawn_gateway(options, iot_gateway::IngestSettings::default());
+    gw.wait_connected().await;
+    let publisher = env.publisher().await;
+    let t = base_time();
+    for k in 0..PER_DEVICE {
+        for (_, device) in &trackers {
+            let r = fix(at(t, k), 48.0 + k as f64 / 1000.0, 11.5);
+            publisher.send(&telemetry_topic(device), native(&[r])).await;
+        }
+    }
+    publisher.flush().await;
+    let total = DEVICES as i64 * PER_DEVICE;
+    env.wait_count("SELECT COUNT(*) FROM telemetry", total)
+        .await;
+    assert!(poll_until(async || gw.applied() == total as u64).await);
+    assert_eq!(gw.readings("duplicate"), 0, "each reading delivered once");
+    let newest = at(t, PER_DEVICE - 1);
+    for (asset, _) in &trackers {
+        let p = env.get_asset(asset).await.position.unwrap();
+        assert_eq!(p.at, newest, "asset {} ends at its newest fix", asset.code);
+    }
+    gw.stop().await;
 }
 
 /// Where `mosquitto` is, if installed (it lives in sbin on Debian).

@@ -192,8 +192,10 @@ impl Env {
     ) -> RunningGateway {
         if self.broker == Broker::Mosquitto {
             let mut sessions = self.sessions.lock().unwrap();
-            if !sessions.contains(&options.client_id) {
-                sessions.push(options.client_id.clone());
+            for id in options.link_client_ids() {
+                if !sessions.contains(&id) {
+                    sessions.push(id);
+                }
             }
         }
         let ingestor = Arc::new(Ingestor::new(

@@ -1,0 +1,171 @@
+//! Ingest's set-based statements for PostgreSQL: one statement per step and batch, with the
+//! batch passed as arrays (`= ANY($1)`, `UNNEST(...)`). The SQL text is the same for every batch
+//! size, so each statement is prepared once per connection; a multi-row `VALUES` list has a new
+//! text (and a fresh parse and plan of thousands of parameters) for every batch size.
+//!
+//! Rows are locked `FOR UPDATE` in one global order — devices by `device_id` bytes, then assets
+//! by id — so two gateways on a shared subscription never deadlock and never both compute from
+//! the same state.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{AssetState, DeviceRow, DeviceUpdate, Row};
+use crate::error::DomainError;
+
+pub(super) async fn load_devices(
+    c: &mut PgConnection,
+    names: &[&str],
+) -> Result<Vec<DeviceRow>, DomainError> {
+    // Ignition hours and `last_ts` are computed from this row: two gateways holding readings of
+    // the same device must not both start from the same state (the interval would count twice,
+    // `last_ts` could go back).
+    let rows = sqlx::query_as(
+        r#"SELECT id, device_id, asset_id, last_ts, last_ignition, has_hour_meter, status_at
+           FROM devices WHERE device_id = ANY($1)
+           ORDER BY device_id COLLATE "C" FOR UPDATE"#,
+    )
+    .bind(names)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows)
+}
+
+pub(super) async fn load_assets(
+    c: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<AssetState>, DomainError> {
+    // The telemetry foreign key takes a key-share lock on each asset; taking FOR UPDATE before
+    // inserting readings keeps the lock order the same in every transaction.
+    let rows = sqlx::query_as(
+        "SELECT id, site_id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, \
+         odometer_km, odometer_at, last_seen_at, geofence_site_id, hours_flagged, \
+         odometer_flagged FROM assets WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows)
+}
+
+pub(super) async fn insert_readings(
+    c: &mut PgConnection,
+    rows: &[Row<'_>],
+) -> Result<HashSet<(Uuid, DateTime<Utc>)>, DomainError> {
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let col = |f: fn(&Row<'_>) -> Option<f64>| rows.iter().map(f).collect::<Vec<_>>();
+    let keys: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "INSERT INTO telemetry (device_id, ts, asset_id, lat, lon, accuracy_m, speed_kmh, \
+         heading_deg, altitude_m, hdop, engine_hours, odometer_km, ignition, battery_v, \
+         battery_pct, received_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::float8[], \
+         $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], \
+         $11::float8[], $12::float8[], $13::bool[], $14::float8[], $15::float8[], \
+         $16::timestamptz[]) \
+         ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts",
+    )
+    .bind(rows.iter().map(|r| r.device).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.ts).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.asset).collect::<Vec<_>>())
+    .bind(col(|r| r.r.lat))
+    .bind(col(|r| r.r.lon))
+    .bind(col(|r| r.r.accuracy_m))
+    .bind(col(|r| r.r.speed_kmh))
+    .bind(col(|r| r.r.heading_deg))
+    .bind(col(|r| r.r.altitude_m))
+    .bind(col(|r| r.r.hdop))
+    .bind(col(|r| r.r.engine_hours))
+    .bind(col(|r| r.r.odometer_km))
+    .bind(rows.iter().map(|r| r.r.ignition).collect::<Vec<_>>())
+    .bind(col(|r| r.r.battery_v))
+    .bind(col(|r| r.r.battery_pct))
+    .bind(rows.iter().map(|r| r.received_at).collect::<Vec<_>>())
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(keys.into_iter().collect())
+}
+
+pub(super) async fn write_assets(
+    c: &mut PgConnection,
+    states: &[AssetState],
+) -> Result<(), DomainError> {
+    if states.is_empty() {
+        return Ok(());
+    }
+    let f = |g: fn(&AssetState) -> Option<f64>| states.iter().map(g).collect::<Vec<_>>();
+    let t = |g: fn(&AssetState) -> Option<DateTime<Utc>>| states.iter().map(g).collect::<Vec<_>>();
+    sqlx::query(
+        "UPDATE assets SET pos_lat = v.pos_lat, pos_lon = v.pos_lon, pos_at = v.pos_at, \
+         pos_source = v.pos_source, engine_hours = v.engine_hours, hours_at = v.hours_at, \
+         odometer_km = v.odometer_km, odometer_at = v.odometer_at, \
+         last_seen_at = v.last_seen_at, geofence_site_id = v.geofence_site_id, \
+         hours_flagged = v.hours_flagged, odometer_flagged = v.odometer_flagged \
+         FROM UNNEST($1::uuid[], $2::float8[], $3::float8[], $4::timestamptz[], $5::text[], \
+         $6::float8[], $7::timestamptz[], $8::float8[], $9::timestamptz[], $10::timestamptz[], \
+         $11::uuid[], $12::bool[], $13::bool[]) \
+         AS v(id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, odometer_km, \
+         odometer_at, last_seen_at, geofence_site_id, hours_flagged, odometer_flagged) \
+         WHERE assets.id = v.id",
+    )
+    .bind(states.iter().map(|s| s.id).collect::<Vec<_>>())
+    .bind(f(|s| s.pos_lat))
+    .bind(f(|s| s.pos_lon))
+    .bind(t(|s| s.pos_at))
+    .bind(
+        states
+            .iter()
+            .map(|s| s.pos_source.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(f(|s| s.engine_hours))
+    .bind(t(|s| s.hours_at))
+    .bind(f(|s| s.odometer_km))
+    .bind(t(|s| s.odometer_at))
+    .bind(t(|s| s.last_seen_at))
+    .bind(
+        states
+            .iter()
+            .map(|s| s.geofence_site_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(states.iter().map(|s| s.hours_flagged).collect::<Vec<_>>())
+    .bind(
+        states
+            .iter()
+            .map(|s| s.odometer_flagged)
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn write_devices(
+    c: &mut PgConnection,
+    updates: &[DeviceUpdate],
+) -> Result<(), DomainError> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    // Receiving telemetry means the device is online.
+    sqlx::query(
+        "UPDATE devices SET last_seen_at = v.last_seen_at, last_ts = v.last_ts, \
+         last_ignition = v.last_ignition, has_hour_meter = v.has_hour_meter, online = true \
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::bool[], $5::bool[]) \
+         AS v(id, last_seen_at, last_ts, last_ignition, has_hour_meter) \
+         WHERE devices.id = v.id",
+    )
+    .bind(updates.iter().map(|d| d.id).collect::<Vec<_>>())
+    .bind(updates.iter().map(|d| d.last_seen_at).collect::<Vec<_>>())
+    .bind(updates.iter().map(|d| d.last_ts).collect::<Vec<_>>())
+    .bind(updates.iter().map(|d| d.last_ignition).collect::<Vec<_>>())
+    .bind(updates.iter().map(|d| d.has_hour_meter).collect::<Vec<_>>())
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
