@@ -68,6 +68,11 @@ pub struct ServeArgs {
     /// [default: none for `serve`, `fieldops` for `gateway`]
     #[arg(long, env = "FIELDOPS_MQTT_SHARE_GROUP")]
     pub mqtt_share_group: Option<String>,
+    /// MQTT connections this gateway opens, each with its own ingest pipeline, splitting the
+    /// stream in one shared group. Helps against a broker with a small per-connection window
+    /// (rumqttd: 100 unacknowledged messages); see BENCHMARKS.md. [default: 1]
+    #[arg(long, env = "FIELDOPS_MQTT_LINKS", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub mqtt_links: Option<u16>,
     /// Minutes without telemetry after which a tracker is marked offline and its asset stale. [default: 15]
     #[arg(long, env = "FIELDOPS_SILENT_AFTER_MINUTES")]
     pub silent_after_minutes: Option<u32>,
@@ -87,6 +92,7 @@ pub struct FileConfig {
     pub session_ttl_hours: Option<u32>,
     pub mqtt_client_id: Option<String>,
     pub mqtt_share_group: Option<String>,
+    pub mqtt_links: Option<u16>,
     pub silent_after_minutes: Option<u32>,
     pub request_timeout_secs: Option<u64>,
     pub body_limit_bytes: Option<usize>,
@@ -132,6 +138,7 @@ pub struct Settings {
     pub mqtt_client_id: String,
     /// `None`: not set anywhere (the role decides); `Some("none")`: plain subscription.
     pub mqtt_share_group: Option<String>,
+    pub mqtt_links: u16,
     pub silent_after_minutes: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
@@ -153,6 +160,7 @@ impl std::fmt::Debug for Settings {
             .field("session_ttl_hours", &self.session_ttl_hours)
             .field("mqtt_client_id", &self.mqtt_client_id)
             .field("mqtt_share_group", &self.mqtt_share_group)
+            .field("mqtt_links", &self.mqtt_links)
             .field("silent_after_minutes", &self.silent_after_minutes)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
@@ -214,6 +222,7 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .mqtt_share_group
             .clone()
             .or_else(|| file.mqtt_share_group.clone()),
+        mqtt_links: s.mqtt_links.or(file.mqtt_links).unwrap_or(1).max(1),
         silent_after_minutes: s
             .silent_after_minutes
             .or(file.silent_after_minutes)
@@ -245,6 +254,7 @@ mod tests {
             session_ttl_hours: None,
             mqtt_client_id: None,
             mqtt_share_group: None,
+            mqtt_links: None,
             silent_after_minutes: None,
         }
     }

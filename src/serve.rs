@@ -10,8 +10,6 @@ use std::sync::Arc;
 use domain::telemetry::{IngestOptions, Ingestor};
 use iot_gateway::{BrokerAddress, Gateway, GatewayOptions, IngestSettings};
 
-/// MQTT connections the in-process gateway opens to the embedded broker.
-const EMBEDDED_BROKER_LINKS: usize = 4;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -84,11 +82,7 @@ pub async fn run(
                 "`fieldops gateway` needs an external broker: pass --mqtt-url (FIELDOPS_MQTT_URL)"
             );
         }
-        let embedded = matches!(settings.mqtt, Mqtt::Embedded(_));
-        // rumqttd sends at most 100 unacknowledged messages per connection, and the gateway
-        // acknowledges only after commit: several links in one shared group keep more in
-        // flight, so batches are not capped at 100 messages by a round trip.
-        let links = if embedded { EMBEDDED_BROKER_LINKS } else { 1 };
+        let links = usize::from(settings.mqtt_links);
         let address = match &settings.mqtt {
             Mqtt::Embedded(addr) => {
                 // Only registered trackers and this process's gateway (with a credential made
