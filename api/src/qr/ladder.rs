@@ -1,16 +1,19 @@
-//! The preprocessing ladder: a fixed, ordered list of (scale, filter) steps,
-//! each handed to rqrr, stopping at the first step that yields a valid code.
+//! The preprocessing ladder: a fixed, ordered list of (scale, filter,
+//! binarizer, locator) steps, stopping at the first step that yields a valid
+//! code.
 //!
 //! Why a ladder: rqrr alone reads ~41% of real photos. Its detector needs
 //! crisp finder patterns at a workable size, and photos fail in different
-//! ways (too large, too small, low contrast, shadows, noise, inverted). Each
-//! step fixes one failure mode; most photos decode on the first or second
-//! step, so cheap-and-likely steps come first and the expensive ones only run
-//! for the hard cases, within a per-image time budget.
+//! ways (too large, too small, low contrast, shadows, noise, inverted,
+//! styled or cropped codes). Each step fixes one failure mode; most photos
+//! decode on the first or second step, so cheap-and-likely steps come first
+//! and the expensive ones only run for the hard cases, within a per-image
+//! time budget. A step locates codes either with rqrr's detector or with the
+//! finder-pattern locator in [`super::finder`], which fails differently.
 //!
 //! Only codes that rqrr decoded with valid Reed–Solomon ECC are returned:
-//! preprocessing changes which pixels rqrr sees, never what counts as a
-//! valid decode.
+//! preprocessing and locating change which module grid rqrr sees, never what
+//! counts as a valid decode.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 use image::GrayImage;
 use rqrr::PreparedImage;
 
+use super::finder;
 use super::preprocess::{self as pp, Bitmap};
 
 /// Images whose long side exceeds this are downscaled before the first
@@ -81,6 +85,17 @@ pub(crate) enum Bin {
     Sauvola(u32),
 }
 
+/// How codes are located in the binarized image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Locate {
+    /// rqrr's own detector (connected-region finder patterns, timing
+    /// pattern walk, alignment region).
+    Rqrr,
+    /// Our finder-pattern search and module sampling ([`super::finder`]),
+    /// rqrr decoding the sampled grid.
+    Finder,
+}
+
 /// One ladder step.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StepSpec {
@@ -88,6 +103,7 @@ pub(crate) struct StepSpec {
     pub scale: Scale,
     pub pre: &'static [Pre],
     pub bin: Bin,
+    pub locate: Locate,
 }
 
 const fn step(name: &'static str, scale: Scale, pre: &'static [Pre], bin: Bin) -> StepSpec {
@@ -96,6 +112,18 @@ const fn step(name: &'static str, scale: Scale, pre: &'static [Pre], bin: Bin) -
         scale,
         pre,
         bin,
+        locate: Locate::Rqrr,
+    }
+}
+
+/// A step located by [`Locate::Finder`].
+const fn finder_step(name: &'static str, scale: Scale, pre: &'static [Pre], bin: Bin) -> StepSpec {
+    StepSpec {
+        name,
+        scale,
+        pre,
+        bin,
+        locate: Locate::Finder,
     }
 }
 
@@ -149,11 +177,29 @@ pub(crate) fn all_steps() -> &'static [StepSpec] {
             ("inv-stretch-rqrr", &[Pre::Invert, Pre::Stretch], Bin::Rqrr),
             ("inv-sauvola8", &[Pre::Invert], Bin::Sauvola(8)),
         ];
+        // The same binarizations with the finder-pattern locator.
+        let finder_chains: &[(&str, &'static [Pre], Bin)] = &[
+            ("find-otsu", &[], Bin::Otsu),
+            ("find-hybrid", &[], Bin::Hybrid),
+            ("find-mean40", &[], Bin::Mean(40)),
+            ("find-mean16", &[], Bin::Mean(16)),
+            ("find-sauvola8", &[], Bin::Sauvola(8)),
+            ("find-blur-otsu", &[Pre::Blur], Bin::Otsu),
+            ("find-blur-hybrid", &[Pre::Blur], Bin::Hybrid),
+            ("find-blur-mean40", &[Pre::Blur], Bin::Mean(40)),
+            ("find-inv-otsu", &[Pre::Invert], Bin::Otsu),
+            ("find-inv-hybrid", &[Pre::Invert], Bin::Hybrid),
+            ("find-inv-mean40", &[Pre::Invert], Bin::Mean(40)),
+        ];
         let mut v = Vec::new();
         for (sn, scale) in scales {
             for (cn, pre, bin) in chains {
                 let name: &'static str = Box::leak(format!("{sn}:{cn}").into_boxed_str());
                 v.push(step(name, *scale, pre, *bin));
+            }
+            for (cn, pre, bin) in finder_chains {
+                let name: &'static str = Box::leak(format!("{sn}:{cn}").into_boxed_str());
+                v.push(finder_step(name, *scale, pre, *bin));
             }
         }
         v
@@ -161,48 +207,69 @@ pub(crate) fn all_steps() -> &'static [StepSpec] {
 }
 
 /// The default ladder, in order. Chosen from a benchmark of every step in
-/// [`all_steps`] on the zxing-cpp sample photos: greedily by new decodes per
-/// millisecond, keeping only steps that address a recognisable failure mode.
-/// Each step is annotated with why it exists.
+/// [`all_steps`] on the zxing-cpp sample photos (`fieldops-sim bench-qr
+/// --step-matrix`): greedily by new decodes per millisecond spent on the
+/// images still undecoded and on photos without a code, keeping only steps
+/// that address a recognisable failure mode. Each step is annotated with why
+/// it exists.
 pub(crate) const DEFAULT_LADDER: &[StepSpec] = &[
     // Local-mean threshold with a large window (radius = 1/40 of the long
-    // side) at working size (≤ 1280 px). Decodes most photos on its own: it
-    // follows gradual lighting changes yet is wide enough that finder
-    // patterns (7 modules) stay solid. Alone it reads more than rqrr's own
-    // row-average threshold.
+    // side) at working size (≤ 1280 px), rqrr's detector. Decodes most photos
+    // on its own: it follows gradual lighting changes yet is wide enough that
+    // finder patterns (7 modules) stay solid. rqrr also finds every code of a
+    // photo with several, which the finder-pattern locator does not try to.
     step("work:mean40", Scale::Work, &[], Bin::Mean(40)),
-    // 3×3 blur, then zxing's block threshold: for sensor noise, JPEG
-    // artefacts, dust and halftone print that break modules into speckles.
-    step("work:blur-hybrid", Scale::Work, &[Pre::Blur], Bin::Hybrid),
-    // Large photos only (long side > 736 px): a code that fills much of the
-    // frame is found faster and more robustly at 640 px, where texture and
-    // noise inside modules average out.
-    step("l640:mean40", Scale::Long(640), &[], Bin::Mean(40)),
-    // Small codes (long side ≤ 533 px): 3× bilinear upscale so that modules
-    // of 1–3 px become wide enough for rqrr's finder scan.
-    step("up3:mean40", Scale::Up(3.0), &[], Bin::Mean(40)),
-    // Small codes under even light (screenshots, scans, 1-bit images): 2×
-    // upscale with a global Otsu threshold, which cannot break up large
-    // dark areas the way local thresholds can.
-    step("up2:otsu", Scale::Up(2.0), &[], Bin::Otsu),
-    // rqrr's own threshold at 400 px: for codes that fill the frame, where
-    // downscaling removes print texture and perspective blur.
-    step("l400:rqrr", Scale::Long(400), &[], Bin::Rqrr),
-    // Light-on-dark codes (engraved or laser-marked plates, dark screens),
-    // first with a global threshold…
-    step("work:inv-otsu", Scale::Work, &[Pre::Invert], Bin::Otsu),
-    // …then with Sauvola for inverted codes under uneven light.
-    step(
-        "work:inv-sauvola8",
+    // The finder-pattern locator (see `finder.rs`) on a 3×3 blur and zxing's
+    // block threshold: reads what rqrr's detector cannot locate (finder
+    // patterns touching the frame or each other, codes at 1–2 px per module,
+    // round finder patterns, dot modules, covered alignment patterns) and
+    // samples modules by area, which tolerates noise and blur.
+    finder_step(
+        "work:find-blur-hybrid",
         Scale::Work,
-        &[Pre::Invert],
-        Bin::Sauvola(8),
+        &[Pre::Blur],
+        Bin::Hybrid,
     ),
-    // Blurred low-resolution photos: mild upscale, blur, global threshold.
-    step("up1.5:blur-otsu", Scale::Up(1.5), &[Pre::Blur], Bin::Otsu),
+    // The same locator under a global Otsu threshold: screenshots, prints
+    // and flash photos under even light, where block thresholds break up
+    // large dark modules.
+    finder_step("work:find-otsu", Scale::Work, &[], Bin::Otsu),
+    // Small light-on-dark codes (dark-mode screens, engraved plates): invert,
+    // 4× pixel replication so that 1-px modules have edges, global threshold.
+    finder_step(
+        "nn4:find-inv-otsu",
+        Scale::Nearest(4),
+        &[Pre::Invert],
+        Bin::Otsu,
+    ),
     // Thin or faded print (thermal labels): grow dark modules by one pixel
     // so that finder-pattern rings close, then threshold globally.
     step("work:erode-otsu", Scale::Work, &[Pre::Erode], Bin::Otsu),
+    // Small, blurred codes: 4× pixel replication after a blur, so that the
+    // locator's run-length test has whole pixels to count.
+    finder_step(
+        "nn4:find-blur-otsu",
+        Scale::Nearest(4),
+        &[Pre::Blur],
+        Bin::Otsu,
+    ),
+    // Blurred photos under uneven light: blur, then the large local mean.
+    finder_step(
+        "work:find-blur-mean40",
+        Scale::Work,
+        &[Pre::Blur],
+        Bin::Mean(40),
+    ),
+    // Light-on-dark codes under uneven light (a lit screen in a dark room).
+    finder_step(
+        "work:find-inv-mean40",
+        Scale::Work,
+        &[Pre::Invert],
+        Bin::Mean(40),
+    ),
+    // 3×3 blur, then zxing's block threshold, with rqrr's detector: for
+    // sensor noise, JPEG artefacts and halftone print.
+    step("work:blur-hybrid", Scale::Work, &[Pre::Blur], Bin::Hybrid),
     // Local mean with a smaller window, for strong shadows across the code.
     step("work:mean16", Scale::Work, &[], Bin::Mean(16)),
     // Rotated 30°: rqrr's finder scan is row-based, and codes at some angles
@@ -213,10 +280,15 @@ pub(crate) const DEFAULT_LADDER: &[StepSpec] = &[
         &[Pre::Rotate(30)],
         Bin::Hybrid,
     ),
-    // Dense codes (high version) in medium images: 2× upscale with rqrr's
-    // own threshold. Slow on larger inputs, so last; the time budget usually
-    // cuts it off for images that already spent theirs.
-    step("up2:rqrr", Scale::Up(2.0), &[], Bin::Rqrr),
+    // Blurred low-resolution photos: mild upscale, blur, global threshold.
+    step("up1.5:blur-otsu", Scale::Up(1.5), &[Pre::Blur], Bin::Otsu),
+    // Small codes (long side ≤ 533 px) on crumpled or curved labels: 3×
+    // bilinear upscale and a smaller mean window, so the locator sees
+    // sub-module edges and a threshold that follows folds.
+    finder_step("up3:find-mean16", Scale::Up(3.0), &[], Bin::Mean(16)),
+    // Small codes with rqrr's detector: 3× bilinear upscale so that modules
+    // of 1–3 px become wide enough for its finder scan.
+    step("up3:mean40", Scale::Up(3.0), &[], Bin::Mean(40)),
 ];
 
 /// After a step decodes something while other detected grids failed,
@@ -295,6 +367,34 @@ pub(crate) fn run_rqrr(input: &Input) -> AttemptOutcome {
         panics: 1,
         grids_failed: 0,
     })
+}
+
+/// Runs one step's locator on its input: rqrr's detector, or the
+/// finder-pattern locator (which needs black and white; a grey input gets a
+/// global Otsu threshold).
+pub(crate) fn run_locator(input: &Input, locate: Locate) -> AttemptOutcome {
+    match (locate, input) {
+        (Locate::Rqrr, _) => run_rqrr(input),
+        (Locate::Finder, Input::Bits(b)) => run_finder(b),
+        (Locate::Finder, Input::Gray(g)) => run_finder(&pp::threshold(g, pp::otsu_level(g))),
+    }
+}
+
+fn run_finder(bm: &Bitmap) -> AttemptOutcome {
+    let out = finder::locate_and_decode(bm);
+    AttemptOutcome {
+        codes: out
+            .codes
+            .into_iter()
+            .map(|c| RawCode {
+                bytes: c.bytes,
+                version: c.version,
+                ecc_level: c.ecc_level,
+            })
+            .collect(),
+        panics: out.panics,
+        grids_failed: out.grids_failed,
+    }
 }
 
 /// Lazily built, cached scaled versions of the input image.
@@ -439,7 +539,7 @@ pub(crate) fn run_ladder(img: &GrayImage, steps: &[StepSpec], budget: Duration) 
         let Some(input) = ctx.prepare(step) else {
             continue;
         };
-        let outcome = run_rqrr(&input);
+        let outcome = run_locator(&input, step.locate);
         run.steps_run += 1;
         run.panics += outcome.panics;
         if let Some(n) = extra_left.as_mut() {
@@ -459,4 +559,26 @@ pub(crate) fn run_ladder(img: &GrayImage, steps: &[StepSpec], budget: Duration) 
         }
     }
     run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ladder_steps_are_in_the_pool() {
+        // The benchmark runs steps by name from the pool; a default step
+        // must be the same step there.
+        for s in DEFAULT_LADDER {
+            let found = all_steps().iter().find(|p| p.name == s.name);
+            assert!(
+                found.is_some_and(|p| p.scale == s.scale
+                    && p.pre == s.pre
+                    && p.bin == s.bin
+                    && p.locate == s.locate),
+                "{} differs from the pool",
+                s.name
+            );
+        }
+    }
 }

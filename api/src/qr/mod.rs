@@ -9,16 +9,21 @@
 //! 1. [`limits`]: reject oversized uploads and decompression bombs from the
 //!    header alone, decode pixels, apply EXIF orientation, convert to grey.
 //! 2. [`ladder`]: try a sequence of preprocessing steps (see that module),
-//!    each followed by rqrr, stopping at the first step that decodes.
+//!    each followed by a locator — rqrr's own detector, or [`finder`]'s
+//!    finder-pattern search and module sampling — and rqrr's decoding
+//!    (format, Reed–Solomon, payload), stopping at the first step that
+//!    decodes.
 //! 3. [`charset`]: turn payload bytes into text (UTF-8, Shift_JIS or
 //!    ISO-8859-1).
 //!
-//! rqrr can panic on unusual inputs; every call into it is wrapped in
-//! `catch_unwind`, so a panic only fails that attempt. This relies on the
+//! rqrr can panic on unusual inputs; every call into it (detection, and the
+//! decoding of each grid from either locator) is wrapped in `catch_unwind`,
+//! so a panic only fails that attempt. This relies on the
 //! default `panic = "unwind"` profile setting. The default panic hook still
 //! prints the panic message to stderr.
 
 mod charset;
+mod finder;
 mod ladder;
 mod limits;
 mod preprocess;
@@ -123,6 +128,10 @@ pub fn decode_luma_report(img: &image::GrayImage, options: &LadderOptions) -> De
         return DecodeReport::default();
     }
     let run = ladder::run_ladder(img, ladder::DEFAULT_LADDER, options.time_budget);
+    to_report(run)
+}
+
+fn to_report(run: ladder::LadderRun) -> DecodeReport {
     DecodeReport {
         codes: run
             .codes
@@ -161,13 +170,31 @@ pub mod bench_support {
         ladder::DEFAULT_LADDER.iter().map(|s| s.name).collect()
     }
 
+    /// Runs the named steps as the ladder (in this order, with this time budget) instead of
+    /// the default one; unknown names are skipped. For trying orderings without rebuilding.
+    pub fn decode_with_steps(
+        img: &image::GrayImage,
+        names: &[&str],
+        budget: std::time::Duration,
+    ) -> super::DecodeReport {
+        let all = ladder::all_steps();
+        let steps: Vec<ladder::StepSpec> = names
+            .iter()
+            .filter_map(|n| all.iter().find(|s| s.name == *n).copied())
+            .collect();
+        if img.width() == 0 || img.height() == 0 {
+            return super::DecodeReport::default();
+        }
+        super::to_report(ladder::run_ladder(img, &steps, budget))
+    }
+
     /// Runs one named step alone. `None` if the step does not apply to this
     /// image (or is unknown); otherwise the codes and caught panics.
     pub fn run_step(img: &image::GrayImage, name: &str) -> Option<(Vec<DecodedCode>, u32)> {
         let step = ladder::all_steps().iter().find(|s| s.name == name)?;
         let mut ctx = ladder::Context::new(img);
         let input = ctx.prepare(step)?;
-        let out = ladder::run_rqrr(&input);
+        let out = ladder::run_locator(&input, step.locate);
         let codes = out
             .codes
             .into_iter()
@@ -260,6 +287,11 @@ mod tests {
             "qrcode-2/17.webp", // Shift_JIS half-width katakana payload
             "qrcode-2/31.webp", // Shift_JIS kanji payload
             "qrcode-5/16.png",  // 1-bit synthetic image
+            // Read by the finder-pattern locator (finder.rs):
+            "qrcode-2/#1086.png",        // finder patterns touching the frame
+            "qrcode-2/qr-circles-1.png", // round finder patterns, dot modules
+            "qrcode-2/qr-inv-1.webp",    // light-on-dark screen, corners cut off
+            "qrcode-3/25.webp",          // bent label
         ] {
             let path = dir.join(name);
             let data = std::fs::read(&path).unwrap();

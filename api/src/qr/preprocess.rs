@@ -18,6 +18,11 @@ pub(crate) struct Bitmap {
 }
 
 impl Bitmap {
+    /// True if the pixel at (`x`, `y`) is black; both must be in range.
+    pub(crate) fn black(&self, x: usize, y: usize) -> bool {
+        self.bits[y * self.w + x] != 0
+    }
+
     fn from_fn(img: &GrayImage, mut black: impl FnMut(usize, usize, u8) -> bool) -> Self {
         let (w, h) = dims(img);
         let src = img.as_raw();
