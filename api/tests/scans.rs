@@ -34,6 +34,7 @@ scan_backends!(
     batch_answers_mixed_items_one_by_one,
     concurrent_identical_commands_apply_once,
     concurrent_different_commands_do_not_lose_updates,
+    concurrent_code_scans_do_not_starve_the_pool,
     viewer_is_forbidden_and_no_token_is_unauthenticated,
 );
 
@@ -1076,4 +1077,30 @@ async fn concurrent_different_commands_do_not_lose_updates(app: ScanApp) {
         assert_eq!(now["site_id"], fx.workshop.as_str(), "{now}");
         assert_eq!(version(&now), version(a) + 2, "{now}");
     }
+}
+
+/// More commands at once than the database pool has connections (8), each found by its scanned
+/// code: resolving the code must not wait for a second connection while the command's
+/// transaction holds one (it did, and on PostgreSQL every command then timed out with 503).
+async fn concurrent_code_scans_do_not_starve_the_pool(app: ScanApp) {
+    let fx = ScanFixture::new(&app).await;
+    let mut assets = Vec::new();
+    for i in 0..6 {
+        assets.push(fx.asset(&app, &format!("PS-{i}")).await);
+    }
+    let sends = (0..24).map(|k| {
+        let a = &assets[k % assets.len()];
+        let mut c = command("lookup", a, &fx.t(1), json!({}));
+        c["code"] = a["code"].clone();
+        c.as_object_mut().unwrap().remove("asset_id");
+        let app = &app;
+        let tech = fx.tech.as_str();
+        async move { expect_json(app.scan(tech, &c).await, StatusCode::OK).await }
+    });
+    // A starved request waits out the pool's acquire timeout and is answered 503.
+    let results = futures::future::join_all(sends).await;
+    assert!(
+        results.iter().all(|r| r["status"] == "applied"),
+        "{results:?}"
+    );
 }
