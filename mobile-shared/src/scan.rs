@@ -144,6 +144,33 @@ pub struct FieldCommand {
     pub keep_photo: bool,
 }
 
+impl FieldCommand {
+    /// A command with a fresh client id and nothing but its action, device time and scanned code
+    /// (if any); callers set the action's own fields.
+    pub fn new(action: FieldAction, code: Option<String>, device_time: DateTime<Utc>) -> Self {
+        FieldCommand {
+            id: Uuid::now_v7(),
+            action,
+            code,
+            asset_id: None,
+            device_time,
+            position: None,
+            site_id: None,
+            notes: None,
+            engine_hours: None,
+            photos: vec![],
+            contact: None,
+            contract_ref: None,
+            condition: None,
+            checklist: None,
+            fuel_pct: None,
+            inspection_passed: None,
+            stocktake_id: None,
+            keep_photo: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(rename_all = "snake_case")]

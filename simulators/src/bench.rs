@@ -131,17 +131,25 @@ pub struct BenchIngestArgs {
     json_out: Option<PathBuf>,
 }
 
-/// Runs the benchmark; Ctrl-C stops it and its children.
-pub async fn run(args: BenchIngestArgs) -> Result<ExitCode> {
+/// Runs `work` until it finishes or Ctrl-C arrives (then an error; children are killed as
+/// their handles drop).
+pub(crate) async fn unless_interrupted<T>(
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     let interrupted = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
     };
-    let report = tokio::select! {
-        r = bench(&args) => r?,
+    tokio::select! {
+        r = work => r,
         () = interrupted => bail!("interrupted"),
-    };
+    }
+}
+
+/// Runs the benchmark; Ctrl-C stops it and its children.
+pub async fn run(args: BenchIngestArgs) -> Result<ExitCode> {
+    let report = unless_interrupted(bench(&args)).await?;
     let json = serde_json::to_string_pretty(&report.to_json())?;
     if let Some(path) = &args.json_out {
         std::fs::write(path, format!("{json}\n"))
@@ -461,11 +469,11 @@ async fn seed_on(
 
 /// A child process that is killed if dropped (error paths, Ctrl-C) and stopped with SIGTERM by
 /// [`ChildProc::stop`].
-struct ChildProc {
+pub(crate) struct ChildProc {
     name: &'static str,
     child: Child,
-    pid: u32,
-    log: PathBuf,
+    pub(crate) pid: u32,
+    pub(crate) log: PathBuf,
 }
 
 impl ChildProc {
@@ -489,7 +497,7 @@ impl ChildProc {
     }
 
     /// Fails if the child has exited, with the end of its log.
-    fn check_alive(&mut self) -> Result<()> {
+    pub(crate) fn check_alive(&mut self) -> Result<()> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(anyhow!(
@@ -503,7 +511,7 @@ impl ChildProc {
     }
 
     /// SIGTERM (through kill(1): no unsafe code here), then SIGKILL if it takes over 10 s.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.pid.to_string())
@@ -518,7 +526,7 @@ impl ChildProc {
     }
 }
 
-fn tail(path: &Path, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -587,7 +595,7 @@ fn mosquitto_config(port: u16) -> String {
 /// Starts `fieldops serve|gateway`, waits for its `HTTP listening` line (and, for `serve`, its
 /// embedded broker line) and keeps draining its stdout (which may hold the first-run admin
 /// password: it is read and dropped, never shown).
-async fn start_fieldops(
+pub(crate) async fn start_fieldops(
     cmd: Command,
     name: &'static str,
     dir: &Path,
@@ -896,7 +904,7 @@ fn proc_io(pid: u32) -> (f64, f64) {
     (field("rchar:"), field("wchar:"))
 }
 
-fn clock_ticks_per_sec() -> f64 {
+pub(crate) fn clock_ticks_per_sec() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -908,7 +916,7 @@ fn clock_ticks_per_sec() -> f64 {
 }
 
 /// utime + stime of a process, in seconds (`/proc/<pid>/stat` fields 14 and 15).
-fn proc_cpu_secs(pid: u32, clk_tck: f64) -> Result<f64> {
+pub(crate) fn proc_cpu_secs(pid: u32, clk_tck: f64) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     stat_cpu_secs(&stat, clk_tck).with_context(|| format!("parsing /proc/{pid}/stat"))
@@ -925,7 +933,7 @@ fn stat_cpu_secs(stat: &str, clk_tck: f64) -> Option<f64> {
 
 /// CPU of every process named `postgres` (server and backends; on a shared machine that includes
 /// other users' queries, so it is an upper bound).
-fn postgres_cpu_secs(clk_tck: f64) -> f64 {
+pub(crate) fn postgres_cpu_secs(clk_tck: f64) -> f64 {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0.0;
     };
@@ -958,7 +966,7 @@ fn machine_ticks() -> Result<(u64, u64)> {
 }
 
 /// Peak resident set size (`VmHWM`) in kB.
-fn vm_hwm_kb(pid: u32) -> Result<u64> {
+pub(crate) fn vm_hwm_kb(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     status
@@ -970,7 +978,7 @@ fn vm_hwm_kb(pid: u32) -> Result<u64> {
 }
 
 /// The 1-, 5- and 15-minute load averages.
-fn loadavg() -> [f64; 3] {
+pub(crate) fn loadavg() -> [f64; 3] {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut v = text
         .split_whitespace()

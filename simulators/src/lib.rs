@@ -13,10 +13,15 @@
 //! - [`raw_rate`]: the broker's raw QoS 1 delivery rate to one do-nothing subscriber. Benchmarks
 //!   print it next to the gateway's rate as the ceiling nothing built on that broker and client
 //!   can beat.
+//! - [`phone`]: technicians' phones driving the field-scan API over HTTP — deliveries and
+//!   returns (some identified by a photo of the label), inspections and meter readings, offline
+//!   queues flushed as batches with duplicates, a stocktake with RFID bursts — and a summary of
+//!   what the server answered (applied / duplicate / rejected by reason).
 //!
-//! The `fieldops-sim` binary exposes both on the command line (`trackers`, `raw-rate`).
+//! The `fieldops-sim` binary exposes them on the command line (`trackers`, `raw-rate`, `phone`).
 #![forbid(unsafe_code)]
 
+pub mod phone;
 pub mod raw_rate;
 pub mod tracker;
 
@@ -25,6 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
+pub use phone::{run_phones, PhoneConfig, PhoneRun, PhoneSummary, StocktakeChoice};
 pub use raw_rate::{measure_raw_qos1, RawRate};
 pub use tracker::{
     numbered_devices, run_fleet, run_fleet_with_progress, DeviceCreds, FleetConfig, FleetProgress,

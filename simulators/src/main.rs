@@ -2,6 +2,9 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_qr;
+mod bench_scans;
+mod phone_cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +35,18 @@ enum Command {
     /// the raw QoS 1 ceiling, the committed rate, latency at half that rate, CPU and memory
     /// (BENCHMARKS.md, "MQTT ingest"; scripts/bench-ingest runs all combinations).
     BenchIngest(bench::BenchIngestArgs),
+    /// The QR decoding benchmark: the project's decoder and reference decoders (zxing-cpp,
+    /// zbarimg) on the same sample photos, in one run (BENCHMARKS.md, "QR decoding";
+    /// scripts/bench-qr).
+    BenchQr(bench_qr::BenchQrArgs),
+    /// Simulate technicians' phones against a running server: deliveries and returns (some
+    /// with label photos), inspections, offline queues flushed with duplicates, a stocktake with
+    /// RFID bursts; prints applied / duplicate / rejected per action.
+    Phone(phone_cli::PhoneArgs),
+    /// The scan-API benchmark: seeds 100,000 assets, starts `fieldops api`, measures lookups,
+    /// deliver/return commands and offline batches against an authenticated-GET baseline
+    /// (BENCHMARKS.md, "Scan API"; scripts/bench-scans runs both databases).
+    BenchScans(bench_scans::BenchScansArgs),
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +140,9 @@ async fn main() -> ExitCode {
         Command::Trackers(args) => trackers(args).await,
         Command::RawRate(args) => raw_rate(args).await,
         Command::BenchIngest(args) => bench::run(args).await,
+        Command::BenchQr(args) => bench_qr::run(args),
+        Command::Phone(args) => phone_cli::run(args).await,
+        Command::BenchScans(args) => bench_scans::run(args).await,
     };
     match result {
         Ok(code) => code,

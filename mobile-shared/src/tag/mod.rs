@@ -24,7 +24,7 @@ use crate::identifier::{
     normalize_asset_code, normalize_identifier, IdentifierError, IdentifierKind, MAX_IDENTIFIER_LEN,
 };
 
-pub use epc::EpcScheme;
+pub use epc::{encode_giai96, EpcScheme};
 pub use gs1::{gs1_check_digit, gs1_check_digit_valid, Gs1Element, Gs1Key};
 
 /// The result of reading one scan.
