@@ -317,9 +317,10 @@ impl Ingestor {
             }
         }
 
-        // Lock the touched assets before inserting readings: the telemetry foreign key takes a
-        // key-share lock on each asset, and taking FOR UPDATE only afterwards could deadlock
-        // with another gateway doing the same in the other order.
+        // Lock the touched assets (after their devices, before anything is written): one lock
+        // order in every transaction, so concurrent batches and gateways never deadlock, and
+        // the rows the readings refer to cannot change under them (telemetry has no foreign
+        // keys on PostgreSQL: migrations/postgres/0004).
         let mut asset_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.asset).collect();
         asset_ids.sort_unstable();
         asset_ids.dedup();

@@ -38,8 +38,8 @@ pub(super) async fn load_assets(
     c: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<Vec<AssetState>, DomainError> {
-    // The telemetry foreign key takes a key-share lock on each asset; taking FOR UPDATE before
-    // inserting readings keeps the lock order the same in every transaction.
+    // Locked before any reading is inserted, in id order: the same lock order in every
+    // transaction.
     let rows = sqlx::query_as(
         "SELECT id, site_id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, \
          odometer_km, odometer_at, last_seen_at, geofence_site_id, hours_flagged, \
