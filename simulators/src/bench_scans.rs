@@ -416,6 +416,19 @@ impl Check {
     }
 }
 
+/// Asset `n` delivered to the customer site at `t`, then returned to its depot 1 ms later.
+fn deliver_and_return(ctx: &Ctx, n: u32, t: DateTime<Utc>) -> [FieldCommand; 2] {
+    let mut deliver = command(FieldAction::Deliver, ctx.code(n), t);
+    deliver.site_id = Some(ctx.fixture.customer);
+    let mut ret = command(
+        FieldAction::Return,
+        ctx.code(n),
+        t + chrono::Duration::milliseconds(1),
+    );
+    ret.site_id = ctx.depot(n);
+    [deliver, ret]
+}
+
 fn command(action: FieldAction, code: String, at: DateTime<Utc>) -> FieldCommand {
     FieldCommand::new(action, Some(code), at)
 }
@@ -453,14 +466,7 @@ fn op_deliver_return() -> Op {
                 return vec![];
             };
             let t = Utc::now();
-            let mut deliver = command(FieldAction::Deliver, ctx.code(n), t);
-            deliver.site_id = Some(ctx.fixture.customer);
-            let mut ret = command(
-                FieldAction::Return,
-                ctx.code(n),
-                t + chrono::Duration::milliseconds(1),
-            );
-            ret.site_id = ctx.depot(n);
+            let [deliver, ret] = deliver_and_return(&ctx, n, t);
             let a = ctx
                 .timed(ctx.post("/api/v1/scans", &deliver), 1, Check::Applied)
                 .await;
@@ -484,14 +490,7 @@ fn op_batch(size: usize) -> Op {
                     break;
                 };
                 let t = start + chrono::Duration::milliseconds(2 * k as i64);
-                let mut deliver = command(FieldAction::Deliver, ctx.code(n), t);
-                deliver.site_id = Some(ctx.fixture.customer);
-                let mut ret = command(
-                    FieldAction::Return,
-                    ctx.code(n),
-                    t + chrono::Duration::milliseconds(1),
-                );
-                ret.site_id = ctx.depot(n);
+                let [deliver, ret] = deliver_and_return(&ctx, n, t);
                 commands.push(deliver);
                 commands.push(ret);
             }
