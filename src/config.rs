@@ -281,6 +281,31 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:0");
     }
 
+    #[derive(Debug, clap::Parser)]
+    struct ServeCli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn mqtt_links_are_bounded_and_layered() {
+        use clap::Parser;
+        for bad in ["0", "65", "-1", "four"] {
+            let arg = format!("--mqtt-links={bad}");
+            let err = ServeCli::try_parse_from(["serve", arg.as_str()]).unwrap_err();
+            assert!(err.to_string().contains("--mqtt-links"), "{bad}: {err}");
+        }
+        let flags = ServeCli::try_parse_from(["serve", "--mqtt-links", "4"]).unwrap();
+        assert_eq!(flags.serve.mqtt_links, Some(4));
+        let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
+        assert_eq!(s.mqtt_links, 1);
+        let file: FileConfig = toml::from_str("mqtt_links = 3").unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(s.mqtt_links, 3);
+        let s = resolve(&none_common(), &flags.serve, &file).unwrap();
+        assert_eq!(s.mqtt_links, 4, "a flag beats the file");
+    }
+
     #[test]
     fn unknown_file_keys_are_errors() {
         assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
