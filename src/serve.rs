@@ -131,7 +131,7 @@ pub async fn run(
             silent_after: chrono::Duration::minutes(i64::from(
                 settings.silent_after_minutes.max(1),
             )),
-            ..IngestSettings::default()
+            ..IngestSettings::for_backend(store.backend())
         };
         let ingestor = Arc::new(Ingestor::new(
             store.clone(),

@@ -844,8 +844,11 @@ pub async fn positions(
     limit: u32,
 ) -> Result<Vec<PositionPoint>, DomainError> {
     crate::assets::get(store, asset_id).await?;
+    // History is indexed by (device, time) only (migrations 0005): read it for each device
+    // ever bound to the asset, keeping the readings taken while bound to it.
     let sql = "SELECT ts, lat, lon, speed_kmh, heading_deg, accuracy_m FROM telemetry \
-               WHERE asset_id = $1 AND ts >= $2 AND ts < $3 AND lat IS NOT NULL AND lon IS NOT NULL \
+               WHERE device_id IN (SELECT device_id FROM device_bindings WHERE asset_id = $1) \
+               AND asset_id = $1 AND ts >= $2 AND ts < $3 AND lat IS NOT NULL AND lon IS NOT NULL \
                ORDER BY ts LIMIT $4";
     let rows = on_read!(store, |p| sqlx::query_as(sql)
         .bind(asset_id)
