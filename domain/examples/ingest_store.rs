@@ -4,9 +4,10 @@
 //!   cargo run --release -p domain --example ingest_store
 //!
 //! Environment: URL (default: a fresh SQLite file in a temporary directory; a PostgreSQL URL
-//! must name an empty database; one this example seeded before is reused), ASSETS (100000), MSGS (200000), BATCH (1000). Results are in
+//! must name an empty database, or one this example seeded before, which is reused), and the
+//! positive counts ASSETS (100000), MSGS (200000) and BATCH (1000). Results are in
 //! BENCHMARKS.md ("Store-level ingest").
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::error::Error;
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
@@ -15,34 +16,47 @@ use mobile_shared::telemetry::Reading;
 use rand::Rng;
 
 /// CPU seconds (user + system) this process used so far.
-fn cpu() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let f: Vec<&str> = s.rsplit(')').next().unwrap().split_whitespace().collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+fn cpu() -> Result<f64, Box<dyn Error>> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+    // 13th, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> Result<f64, Box<dyn Error>> {
+        Ok(fields
+            .get(i)
+            .ok_or("short /proc/self/stat")?
+            .parse::<f64>()?)
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// A positive count from the environment, or `default` when unset.
+fn env_count(name: &str, default: usize) -> Result<usize, Box<dyn Error>> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{name} must be a positive whole number, not `{v}`").into()),
+        },
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let dir = tempfile::tempdir().unwrap();
+async fn main() -> Result<(), Box<dyn Error>> {
+    let dir = tempfile::tempdir()?;
     let url = std::env::var("URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("ingest.db").display()));
-    let assets: usize = std::env::var("ASSETS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let msgs: usize = std::env::var("MSGS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
-    let batch: usize = std::env::var("BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let store = domain::Store::connect(&url, &domain::StoreOptions::default())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    if !domain::seed::has_assets(&store).await.unwrap() {
+    let assets: usize = env_count("ASSETS", 100_000)?;
+    let msgs: usize = env_count("MSGS", 200_000)?;
+    let batch: usize = env_count("BATCH", 1000)?;
+    let store = domain::Store::connect(&url, &domain::StoreOptions::default()).await?;
+    store.migrate().await?;
+    if !domain::seed::has_assets(&store).await? {
         let t = Instant::now();
         domain::seed::seed_fleet(
             &store,
@@ -55,8 +69,7 @@ async fn main() {
                 depots: vec![("d".into(), 48.2, 11.5)],
             },
         )
-        .await
-        .unwrap();
+        .await?;
         eprintln!(
             "seeded {assets} assets in {:.1} s",
             t.elapsed().as_secs_f64()
@@ -90,12 +103,12 @@ async fn main() {
             },
         });
     }
-    let (t, c) = (Instant::now(), cpu());
+    let (t, c) = (Instant::now(), cpu()?);
     let mut applied = 0;
     for b in all.chunks(batch) {
-        applied += ing.ingest(b).await.unwrap().applied;
+        applied += ing.ingest(b).await?.applied;
     }
-    let (wall, cp) = (t.elapsed().as_secs_f64(), cpu() - c);
+    let (wall, cp) = (t.elapsed().as_secs_f64(), cpu()? - c);
     println!(
         "{} readings in batches of {batch}: {applied} applied in {wall:.2} s = {:.0} readings/s, \
          {:.1} µs CPU per reading (this process; a PostgreSQL server's CPU is not included)",
@@ -103,4 +116,6 @@ async fn main() {
         applied as f64 / wall,
         cp * 1e6 / applied as f64
     );
+    store.close().await;
+    Ok(())
 }
