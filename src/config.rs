@@ -68,9 +68,10 @@ pub struct ServeArgs {
     /// [default: none for `serve`, `fieldops` for `gateway`]
     #[arg(long, env = "FIELDOPS_MQTT_SHARE_GROUP")]
     pub mqtt_share_group: Option<String>,
-    /// MQTT connections this gateway opens, each with its own ingest pipeline, splitting the
-    /// stream in one shared group. Helps against a broker with a small per-connection window
-    /// (rumqttd: 100 unacknowledged messages); see BENCHMARKS.md. [default: 1]
+    /// MQTT connections this gateway opens in one shared group, feeding one ingest pipeline.
+    /// Helps against a broker with a small per-connection window (rumqttd: 100
+    /// unacknowledged messages); see BENCHMARKS.md. [default: 4 for the embedded broker with
+    /// PostgreSQL, otherwise 1]
     #[arg(long, env = "FIELDOPS_MQTT_LINKS", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub mqtt_links: Option<u16>,
     /// Minutes without telemetry after which a tracker is marked offline and its asset stale. [default: 15]
@@ -138,7 +139,8 @@ pub struct Settings {
     pub mqtt_client_id: String,
     /// `None`: not set anywhere (the role decides); `Some("none")`: plain subscription.
     pub mqtt_share_group: Option<String>,
-    pub mqtt_links: u16,
+    /// `None`: not set anywhere (`serve` picks by broker and database).
+    pub mqtt_links: Option<u16>,
     pub silent_after_minutes: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
@@ -222,7 +224,7 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .mqtt_share_group
             .clone()
             .or_else(|| file.mqtt_share_group.clone()),
-        mqtt_links: s.mqtt_links.or(file.mqtt_links).unwrap_or(1).max(1),
+        mqtt_links: s.mqtt_links.or(file.mqtt_links).map(|n| n.max(1)),
         silent_after_minutes: s
             .silent_after_minutes
             .or(file.silent_after_minutes)
@@ -298,12 +300,12 @@ mod tests {
         let flags = ServeCli::try_parse_from(["serve", "--mqtt-links", "4"]).unwrap();
         assert_eq!(flags.serve.mqtt_links, Some(4));
         let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
-        assert_eq!(s.mqtt_links, 1);
+        assert_eq!(s.mqtt_links, None, "unset: serve decides");
         let file: FileConfig = toml::from_str("mqtt_links = 3").unwrap();
         let s = resolve(&none_common(), &none_serve(), &file).unwrap();
-        assert_eq!(s.mqtt_links, 3);
+        assert_eq!(s.mqtt_links, Some(3));
         let s = resolve(&none_common(), &flags.serve, &file).unwrap();
-        assert_eq!(s.mqtt_links, 4, "a flag beats the file");
+        assert_eq!(s.mqtt_links, Some(4), "a flag beats the file");
     }
 
     #[test]

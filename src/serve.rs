@@ -82,7 +82,10 @@ pub async fn run(
                 "`fieldops gateway` needs an external broker: pass --mqtt-url (FIELDOPS_MQTT_URL)"
             );
         }
-        let links = usize::from(settings.mqtt_links);
+        let links = settings
+            .mqtt_links
+            .map(usize::from)
+            .unwrap_or_else(|| default_links(&settings.mqtt, store.backend()));
         let address = match &settings.mqtt {
             Mqtt::Embedded(addr) => {
                 // Only registered trackers and this process's gateway (with a credential made
@@ -237,5 +240,17 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// MQTT links when none are configured. Against the embedded rumqttd, whose window is 100
+/// unacknowledged messages per connection, four links give PostgreSQL batches of up to 400 and
+/// took ingest from ~9,000 to ~15,500 msg/s (BENCHMARKS.md). SQLite's single writer gains
+/// nothing from them, while rumqttd's routing to more connections costs CPU, so it keeps one;
+/// an external broker's window is set in its own configuration.
+fn default_links(mqtt: &Mqtt, backend: domain::store::Backend) -> usize {
+    match (mqtt, backend) {
+        (Mqtt::Embedded(_), domain::store::Backend::Postgres) => 4,
+        _ => 1,
     }
 }

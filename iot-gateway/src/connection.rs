@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 use domain::telemetry::Ingestor;
 use mobile_shared::telemetry;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter};
-use tokio::sync::{mpsc, oneshot, watch};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeFilter};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::error::GatewayError;
 use crate::metrics::GatewayMetrics;
-use crate::pipeline::{self, IngestSettings};
+use crate::pipeline::{self, Delivery, IngestSettings};
 
 /// Where the broker is and how to log in.
 #[derive(Clone, PartialEq, Eq)]
@@ -109,9 +109,10 @@ pub struct GatewayOptions {
     /// Publishes received but not yet handed to the pipeline. The broker's in-flight window
     /// bounds what is unacknowledged; this only has to be larger than it.
     pub channel_capacity: usize,
-    /// MQTT connections (each with its own ingest pipeline) in one shared-subscription group.
-    /// More than one only pays off against a broker with a small per-connection in-flight
-    /// window, such as the embedded rumqttd (100 unacknowledged messages per connection).
+    /// MQTT connections in one shared-subscription group, feeding one ingest pipeline. More
+    /// than one only pays off against a broker with a small per-connection in-flight window,
+    /// such as the embedded rumqttd (100 unacknowledged messages per connection), where the
+    /// batches of one pipeline can then span the links.
     pub connections: usize,
 }
 
@@ -179,23 +180,52 @@ impl Gateway {
         let ids = options.link_client_ids();
         let mut tasks = Vec::new();
         let mut connected = None;
-        for id in &ids {
+        // One pipeline for every link: batches span the links (a broker with a per-connection
+        // window, like rumqttd's 100, still gets batches of up to 100 × links), and each
+        // publish is acknowledged on the link it came from.
+        let (pub_tx, pub_rx) = mpsc::channel(options.channel_capacity);
+        let (done_tx, done_rx) = watch::channel(false);
+        let mut clients = Vec::new();
+        for (index, id) in ids.iter().enumerate() {
             let mut link = options.clone();
             link.client_id = id.clone();
             // Several links must split the stream, not each receive all of it.
             if ids.len() > 1 && link.share_group.is_none() {
                 link.share_group = Some(options.client_id.clone());
             }
-            let (rx, link_tasks) = start_link(
+            let (client, rx, task) = start_link(
                 link,
-                ingestor.clone(),
-                settings.clone(),
+                index,
+                pub_tx.clone(),
+                done_rx.clone(),
                 metrics.clone(),
-                &stopped,
+                stopped(),
             );
+            clients.push(client);
             connected.get_or_insert(rx);
-            tasks.extend(link_tasks);
+            tasks.push(task);
         }
+        drop(pub_tx);
+        let span = tracing::info_span!("ingest", client_id = %options.client_id);
+        let stop = stopped();
+        let pipeline_metrics = metrics.clone();
+        let pipeline_ingestor = ingestor.clone();
+        let pipeline_settings = settings.clone();
+        tasks.push(tokio::spawn(
+            async move {
+                pipeline::run(
+                    pub_rx,
+                    clients,
+                    pipeline_ingestor,
+                    pipeline_settings,
+                    pipeline_metrics,
+                    stop,
+                )
+                .await;
+                let _ = done_tx.send(true);
+            }
+            .instrument(span),
+        ));
         let span = tracing::info_span!("mqtt", client_id = %options.client_id);
         tasks.push(tokio::spawn(
             pipeline::silence_watch(ingestor, settings, stopped()).instrument(span),
@@ -227,18 +257,16 @@ impl Gateway {
     }
 }
 
-/// Starts one MQTT connection and its ingest pipeline.
-fn start_link<S, F>(
+/// Starts one MQTT connection, feeding `publishes` (tagged with `index`) to the shared
+/// pipeline. Returns the client the pipeline acknowledges this link's publishes through.
+fn start_link(
     options: GatewayOptions,
-    ingestor: Arc<Ingestor>,
-    settings: IngestSettings,
+    index: usize,
+    publishes: mpsc::Sender<Delivery>,
+    pipeline_done: watch::Receiver<bool>,
     metrics: GatewayMetrics,
-    stopped: &S,
-) -> (watch::Receiver<bool>, Vec<JoinHandle<()>>)
-where
-    S: Fn() -> F,
-    F: Future<Output = ()> + Send + 'static,
-{
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> (AsyncClient, watch::Receiver<bool>, JoinHandle<()>) {
     let (tx, rx) = watch::channel(false);
     let span = tracing::info_span!(
         "mqtt",
@@ -267,34 +295,26 @@ where
     // Requests are mostly PUBACKs; room for more than the publish channel holds means an
     // ack is never refused while the event loop waits for the pipeline.
     let (client, eventloop) = AsyncClient::new(mqtt, options.channel_capacity * 2);
-    let (pub_tx, pub_rx) = mpsc::channel(options.channel_capacity);
-    let (done_tx, done_rx) = oneshot::channel();
-    let pipeline = {
-        let client = client.clone();
-        let stop = stopped();
-        let metrics = metrics.clone();
-        tokio::spawn(
-            async move {
-                pipeline::run(pub_rx, client, ingestor, settings, metrics, stop).await;
-                let _ = done_tx.send(());
-            }
-            .instrument(span.clone()),
-        )
-    };
     let connection = tokio::spawn(
         run(
             options,
-            client,
+            client.clone(),
             eventloop,
             tx,
-            pub_tx,
+            Link { index, publishes },
             metrics,
-            stopped(),
-            done_rx,
+            stopped,
+            pipeline_done,
         )
         .instrument(span),
     );
-    (rx, vec![pipeline, connection])
+    (client, rx, connection)
+}
+
+/// Where one link's publishes go: the shared pipeline, tagged with the link's index.
+struct Link {
+    index: usize,
+    publishes: mpsc::Sender<Delivery>,
 }
 
 /// Held publishes that first trigger a warning (then at each doubling).
@@ -309,11 +329,12 @@ async fn run(
     client: AsyncClient,
     mut eventloop: EventLoop,
     connected: watch::Sender<bool>,
-    publishes: mpsc::Sender<Publish>,
+    link: Link,
     metrics: GatewayMetrics,
     shutdown: impl Future<Output = ()>,
-    pipeline_done: oneshot::Receiver<()>,
+    mut pipeline_done: watch::Receiver<bool>,
 ) {
+    let Link { index, publishes } = link;
     tokio::pin!(shutdown);
     let topics = options.topics();
     let mut backoff = Duration::from_millis(100);
@@ -323,7 +344,7 @@ async fn run(
     // whose in-flight window does not bound a subscriber that acknowledges late). What this
     // holds is bounded by what the broker sends ahead of our acknowledgements; it is logged when
     // it grows large.
-    let mut overflow: VecDeque<Publish> = VecDeque::new();
+    let mut overflow: VecDeque<Delivery> = VecDeque::new();
     let mut warned_at = OVERFLOW_WARN;
     loop {
         while let Some(p) = overflow.pop_front() {
@@ -350,6 +371,7 @@ async fn run(
             event = eventloop.poll() => match event {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     metrics.in_flight.inc();
+                    let p = Delivery { link: index, publish: p };
                     if overflow.is_empty() {
                         match publishes.try_send(p) {
                             Ok(()) => {}
@@ -401,12 +423,13 @@ async fn run(
     // acknowledged: the persistent session redelivers them next time.
     drop(publishes);
     if *connected.borrow() {
-        tokio::pin!(pipeline_done);
+        let pipeline_finished = pipeline_done.wait_for(|done| *done);
+        tokio::pin!(pipeline_finished);
         let deadline = tokio::time::sleep(Duration::from_secs(30));
         tokio::pin!(deadline);
         loop {
             tokio::select! {
-                _ = &mut pipeline_done => break,
+                _ = &mut pipeline_finished => break,
                 _ = &mut deadline => break,
                 event = eventloop.poll() => if event.is_err() { break },
             }

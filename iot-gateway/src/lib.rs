@@ -1,8 +1,9 @@
 //! fieldops IoT gateway: the MQTT side of the server.
 //!
-//! [`connection`] keeps one MQTT session to the broker alive (the embedded one or an external
-//! one, through the same code) and feeds [`pipeline`], which decodes, batches, commits through
-//! `domain::telemetry` and only then acknowledges each message.
+//! [`connection`] keeps the MQTT sessions to the broker alive (one, or `--mqtt-links` of them in
+//! one shared group; the embedded broker or an external one, through the same code) and feeds
+//! one [`pipeline`], which decodes, batches, commits through `domain::telemetry` and only then
+//! acknowledges each message on the connection it came from.
 #![forbid(unsafe_code)]
 
 pub mod broker;

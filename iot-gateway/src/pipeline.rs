@@ -191,9 +191,17 @@ impl RejectLog {
     }
 }
 
+/// A publish and the link (MQTT connection) it arrived on, which is the one to acknowledge it
+/// on: PUBACK packet ids belong to a connection.
+#[derive(Debug)]
+pub struct Delivery {
+    pub link: usize,
+    pub publish: Publish,
+}
+
 /// A batch handed to the database, not yet acknowledged.
 struct InFlight {
-    publishes: Vec<Publish>,
+    publishes: Vec<Delivery>,
     /// Resolves to whether the batch committed.
     commit: JoinHandle<bool>,
 }
@@ -216,8 +224,8 @@ async fn oldest_done(pending: &mut VecDeque<InFlight>) -> Result<bool, tokio::ta
 /// only where they touch the same device or asset). PUBACKs still go out in the order the
 /// publishes arrived: a batch is acknowledged only after every older batch was.
 pub async fn run(
-    mut rx: mpsc::Receiver<Publish>,
-    client: AsyncClient,
+    mut rx: mpsc::Receiver<Delivery>,
+    clients: Vec<AsyncClient>,
     ingestor: Arc<Ingestor>,
     settings: IngestSettings,
     metrics: GatewayMetrics,
@@ -233,7 +241,7 @@ pub async fn run(
     'run: loop {
         if pending.len() >= max_pending {
             let done = oldest_done(&mut pending).await;
-            if !acknowledge_oldest(&mut pending, done, &client, &metrics).await {
+            if !acknowledge_oldest(&mut pending, done, &clients, &metrics).await {
                 break;
             }
             continue;
@@ -248,7 +256,7 @@ pub async fn run(
             tokio::select! {
                 biased;
                 done = oldest_done(&mut pending) => {
-                    if !acknowledge_oldest(&mut pending, done, &client, &metrics).await {
+                    if !acknowledge_oldest(&mut pending, done, &clients, &metrics).await {
                         break 'run;
                     }
                     continue;
@@ -288,7 +296,7 @@ pub async fn run(
             tokio::select! {
                 biased;
                 done = oldest_done(&mut pending) => {
-                    if !acknowledge_oldest(&mut pending, done, &client, &metrics).await {
+                    if !acknowledge_oldest(&mut pending, done, &clients, &metrics).await {
                         // Leave this batch unacknowledged too; the broker redelivers it.
                         break 'run;
                     }
@@ -326,7 +334,7 @@ pub async fn run(
     // Finish (or give up on, while stopping) what is in flight, acknowledging in order.
     while !pending.is_empty() {
         let done = oldest_done(&mut pending).await;
-        if !acknowledge_oldest(&mut pending, done, &client, &metrics).await {
+        if !acknowledge_oldest(&mut pending, done, &clients, &metrics).await {
             break;
         }
     }
@@ -339,7 +347,7 @@ pub async fn run(
 async fn acknowledge_oldest(
     pending: &mut VecDeque<InFlight>,
     done: Result<bool, tokio::task::JoinError>,
-    client: &AsyncClient,
+    clients: &[AsyncClient],
     metrics: &GatewayMetrics,
 ) -> bool {
     let Some(batch) = pending.pop_front() else {
@@ -353,8 +361,15 @@ async fn acknowledge_oldest(
             return false;
         }
     }
-    for p in &batch.publishes {
-        if let Err(e) = client.ack(p).await {
+    for d in &batch.publishes {
+        let Some(client) = clients.get(d.link) else {
+            tracing::error!(
+                link = d.link,
+                "publish from an unknown link; not acknowledged"
+            );
+            continue;
+        };
+        if let Err(e) = client.ack(&d.publish).await {
             tracing::warn!(error = %e, "could not queue PUBACK; the broker will redeliver");
         }
     }
@@ -364,7 +379,7 @@ async fn acknowledge_oldest(
 
 /// Decodes a batch of publishes (on the pipeline task, so the reject log stays in one place).
 fn decode_batch(
-    batch: &[Publish],
+    batch: &[Delivery],
     settings: &IngestSettings,
     metrics: &GatewayMetrics,
     log: &mut RejectLog,
@@ -372,7 +387,7 @@ fn decode_batch(
     metrics.messages.inc_by(batch.len() as u64);
     let messages: Vec<Message> = batch
         .iter()
-        .flat_map(|p| decode_publish(p, &settings.limits))
+        .flat_map(|d| decode_publish(&d.publish, &settings.limits))
         .collect();
     for m in &messages {
         log.note(m);
