@@ -77,6 +77,11 @@ pub struct ServeArgs {
     /// Minutes without telemetry after which a tracker is marked offline and its asset stale. [default: 15]
     #[arg(long, env = "FIELDOPS_SILENT_AFTER_MINUTES")]
     pub silent_after_minutes: Option<u32>,
+    /// Memory the embedded MQTT broker keeps recent messages in, in MiB. rumqttd holds this much
+    /// of the latest traffic whether or not it was delivered; a gateway further behind than that
+    /// loses the oldest messages. [default: 256]
+    #[arg(long, env = "FIELDOPS_MQTT_BROKER_MEMORY_MB", value_parser = clap::value_parser!(u32).range(16..=65536))]
+    pub mqtt_broker_memory_mb: Option<u32>,
 }
 
 /// The TOML file: every key optional.
@@ -95,6 +100,7 @@ pub struct FileConfig {
     pub mqtt_share_group: Option<String>,
     pub mqtt_links: Option<u16>,
     pub silent_after_minutes: Option<u32>,
+    pub mqtt_broker_memory_mb: Option<u32>,
     pub request_timeout_secs: Option<u64>,
     pub body_limit_bytes: Option<usize>,
 }
@@ -142,6 +148,7 @@ pub struct Settings {
     /// `None`: not set anywhere (`serve` picks by broker and database).
     pub mqtt_links: Option<u16>,
     pub silent_after_minutes: u32,
+    pub mqtt_broker_memory_mb: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
 }
@@ -164,6 +171,7 @@ impl std::fmt::Debug for Settings {
             .field("mqtt_share_group", &self.mqtt_share_group)
             .field("mqtt_links", &self.mqtt_links)
             .field("silent_after_minutes", &self.silent_after_minutes)
+            .field("mqtt_broker_memory_mb", &self.mqtt_broker_memory_mb)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .finish()
@@ -229,6 +237,12 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .silent_after_minutes
             .or(file.silent_after_minutes)
             .unwrap_or(15),
+        // The file is not range-checked by clap: clamp it to the flag's range.
+        mqtt_broker_memory_mb: s
+            .mqtt_broker_memory_mb
+            .or(file.mqtt_broker_memory_mb)
+            .unwrap_or(256)
+            .clamp(16, 65536),
         request_timeout_secs: file.request_timeout_secs.unwrap_or(30),
         body_limit_bytes: file.body_limit_bytes.unwrap_or(1024 * 1024),
     })
@@ -258,6 +272,7 @@ mod tests {
             mqtt_share_group: None,
             mqtt_links: None,
             silent_after_minutes: None,
+            mqtt_broker_memory_mb: None,
         }
     }
 
@@ -306,6 +321,30 @@ mod tests {
         assert_eq!(s.mqtt_links, Some(3));
         let s = resolve(&none_common(), &flags.serve, &file).unwrap();
         assert_eq!(s.mqtt_links, Some(4), "a flag beats the file");
+    }
+
+    #[test]
+    fn broker_memory_is_bounded_and_layered() {
+        use clap::Parser;
+        for bad in ["0", "15", "65537", "lots"] {
+            let arg = format!("--mqtt-broker-memory-mb={bad}");
+            let err = ServeCli::try_parse_from(["serve", arg.as_str()]).unwrap_err();
+            assert!(
+                err.to_string().contains("--mqtt-broker-memory-mb"),
+                "{bad}: {err}"
+            );
+        }
+        let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
+        assert_eq!(s.mqtt_broker_memory_mb, 256);
+        let file: FileConfig = toml::from_str("mqtt_broker_memory_mb = 4").unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(
+            s.mqtt_broker_memory_mb, 16,
+            "a file value is clamped to the range"
+        );
+        let flags = ServeCli::try_parse_from(["serve", "--mqtt-broker-memory-mb", "64"]).unwrap();
+        let s = resolve(&none_common(), &flags.serve, &file).unwrap();
+        assert_eq!(s.mqtt_broker_memory_mb, 64, "a flag beats the file");
     }
 
     #[test]

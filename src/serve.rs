@@ -95,7 +95,10 @@ pub async fn run(
                     auth = auth.reserve_client_id(id);
                 }
                 let (username, password) = auth.gateway_credentials();
-                let bound = iot_gateway::broker::start(*addr, Some(auth))?;
+                let options = iot_gateway::broker::BrokerOptions {
+                    memory_bytes: settings.mqtt_broker_memory_mb as usize * 1024 * 1024,
+                };
+                let bound = iot_gateway::broker::start_with(*addr, Some(auth), options)?;
                 println!("fieldops: embedded MQTT broker on mqtt://{bound}");
                 tracing::info!(%bound, "embedded MQTT broker started (trackers authenticate)");
                 BrokerAddress {

@@ -214,6 +214,48 @@ impl BrokerAuth {
 /// here first: a taken port becomes a clear error instead of a broker that silently never runs.
 /// Port 0 is resolved to a free port the same way.
 pub fn start(addr: SocketAddr, auth: Option<BrokerAuth>) -> Result<SocketAddr, GatewayError> {
+    start_with(addr, auth, BrokerOptions::default())
+}
+
+/// How the embedded broker holds messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokerOptions {
+    /// rumqttd keeps each subscription filter's messages in an in-memory log of segments and
+    /// drops the oldest segment when the log is full, delivered or not: this much of the latest
+    /// traffic stays in memory (so it is also the broker's steady-state memory per busy
+    /// filter), and a gateway further behind than this loses the oldest messages.
+    pub memory_bytes: usize,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        BrokerOptions {
+            // ~1 million 250-byte readings: minutes of a 100,000-tracker fleet.
+            memory_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Segments of a filter's log: retention drops one segment at a time, so more segments lose
+/// less at once and keep memory closer to the budget.
+const LOG_SEGMENTS: usize = 8;
+
+fn router_config(options: BrokerOptions) -> RouterConfig {
+    RouterConfig {
+        max_connections: 100_010,
+        max_outgoing_packet_count: 1_000,
+        max_segment_size: (options.memory_bytes / LOG_SEGMENTS).max(1024 * 1024),
+        max_segment_count: LOG_SEGMENTS,
+        ..RouterConfig::default()
+    }
+}
+
+/// [`start`] with explicit [`BrokerOptions`].
+pub fn start_with(
+    addr: SocketAddr,
+    auth: Option<BrokerAuth>,
+    options: BrokerOptions,
+) -> Result<SocketAddr, GatewayError> {
     let runtime = match &auth {
         Some(_) => Some(tokio::runtime::Handle::try_current().map_err(|_| {
             GatewayError::Broker(addr, "authentication needs a tokio runtime".into())
@@ -265,13 +307,7 @@ pub fn start(addr: SocketAddr, auth: Option<BrokerAuth>) -> Result<SocketAddr, G
     };
     let config = Config {
         id: 0,
-        router: RouterConfig {
-            max_connections: 100_010,
-            max_outgoing_packet_count: 1_000,
-            max_segment_size: 100 * 1024 * 1024,
-            max_segment_count: 10,
-            ..RouterConfig::default()
-        },
+        router: router_config(options),
         v4: Some(HashMap::from([("1".to_owned(), server)])),
         ..Config::default()
     };
@@ -285,4 +321,20 @@ pub fn start(addr: SocketAddr, auth: Option<BrokerAuth>) -> Result<SocketAddr, G
         })
         .map_err(|e| GatewayError::Broker(addr, e.to_string()))?;
     Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_budget_is_split_into_segments() {
+        let c = router_config(BrokerOptions {
+            memory_bytes: 64 * 1024 * 1024,
+        });
+        assert_eq!(c.max_segment_count, LOG_SEGMENTS);
+        assert_eq!(c.max_segment_size * c.max_segment_count, 64 * 1024 * 1024);
+        let tiny = router_config(BrokerOptions { memory_bytes: 1 });
+        assert_eq!(tiny.max_segment_size, 1024 * 1024, "segments keep a floor");
+    }
 }
