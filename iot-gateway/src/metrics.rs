@@ -38,7 +38,9 @@ impl Default for GatewayMetrics {
             messages: Counter::default(),
             readings: Family::default(),
             rejects: Family::default(),
-            batch_size: Histogram::new([1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0]),
+            batch_size: Histogram::new([
+                1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0,
+            ]),
             batch_seconds: Histogram::new([
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
             ]),

@@ -53,8 +53,8 @@ const DRAIN_IDLE: Duration = Duration::from_secs(15);
 /// Bound on the gateway becoming ready (migrations on a fresh database included).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// The private Mosquitto's in-flight window towards each subscriber: larger than the gateway's
-/// batch (1000), so the next batch keeps arriving while one commits (the gateway acknowledges
-/// only after commit). What deploy/mosquitto/fieldops.conf recommends.
+/// batch (up to 4000), so the next batch keeps arriving while one commits (the gateway
+/// acknowledges only after commit). What deploy/mosquitto/fieldops.conf recommends.
 const MOSQUITTO_MAX_INFLIGHT: u32 = 5_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
