@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// loses the oldest messages. [default: 256]
     #[arg(long, env = "FIELDOPS_MQTT_BROKER_MEMORY_MB", value_parser = clap::value_parser!(u32).range(16..=65536))]
     pub mqtt_broker_memory_mb: Option<u32>,
+    /// Days a field command queued offline on a phone may be late; an older device time is
+    /// refused (422 naming `device_time`) as a wrong phone clock. [default: 90]
+    #[arg(long, env = "FIELDOPS_SCAN_MAX_AGE_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub scan_max_age_days: Option<u32>,
 }
 
 /// The TOML file: every key optional.
@@ -101,6 +105,7 @@ pub struct FileConfig {
     pub mqtt_links: Option<u16>,
     pub silent_after_minutes: Option<u32>,
     pub mqtt_broker_memory_mb: Option<u32>,
+    pub scan_max_age_days: Option<u32>,
     pub request_timeout_secs: Option<u64>,
     pub body_limit_bytes: Option<usize>,
 }
@@ -149,6 +154,7 @@ pub struct Settings {
     pub mqtt_links: Option<u16>,
     pub silent_after_minutes: u32,
     pub mqtt_broker_memory_mb: u32,
+    pub scan_max_age_days: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
 }
@@ -172,6 +178,7 @@ impl std::fmt::Debug for Settings {
             .field("mqtt_links", &self.mqtt_links)
             .field("silent_after_minutes", &self.silent_after_minutes)
             .field("mqtt_broker_memory_mb", &self.mqtt_broker_memory_mb)
+            .field("scan_max_age_days", &self.scan_max_age_days)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .finish()
@@ -243,6 +250,11 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .or(file.mqtt_broker_memory_mb)
             .unwrap_or(256)
             .clamp(16, 65536),
+        scan_max_age_days: s
+            .scan_max_age_days
+            .or(file.scan_max_age_days)
+            .unwrap_or(domain::scans::DEFAULT_MAX_AGE_DAYS)
+            .clamp(1, 3650),
         request_timeout_secs: file.request_timeout_secs.unwrap_or(30),
         body_limit_bytes: file.body_limit_bytes.unwrap_or(1024 * 1024),
     })
@@ -273,6 +285,7 @@ mod tests {
             mqtt_links: None,
             silent_after_minutes: None,
             mqtt_broker_memory_mb: None,
+            scan_max_age_days: None,
         }
     }
 
@@ -323,28 +336,62 @@ mod tests {
         assert_eq!(s.mqtt_links, Some(4), "a flag beats the file");
     }
 
+    /// A bounded numeric setting: out-of-range or non-numeric flags are refused naming the flag,
+    /// the default applies when nothing is set, a file value is clamped into the range (clap
+    /// does not check files), and a flag beats the file.
+    struct Bounded {
+        flag: &'static str,
+        bad: &'static [&'static str],
+        default: u32,
+        file: &'static str,
+        clamped: u32,
+        flag_value: &'static str,
+        read: fn(&Settings) -> u32,
+    }
+
     #[test]
-    fn broker_memory_is_bounded_and_layered() {
+    fn bounded_settings_are_checked_and_layered() {
         use clap::Parser;
-        for bad in ["0", "15", "65537", "lots"] {
-            let arg = format!("--mqtt-broker-memory-mb={bad}");
-            let err = ServeCli::try_parse_from(["serve", arg.as_str()]).unwrap_err();
-            assert!(
-                err.to_string().contains("--mqtt-broker-memory-mb"),
-                "{bad}: {err}"
+        let cases = [
+            Bounded {
+                flag: "--mqtt-broker-memory-mb",
+                bad: &["0", "15", "65537", "lots"],
+                default: 256,
+                file: "mqtt_broker_memory_mb = 4",
+                clamped: 16,
+                flag_value: "64",
+                read: |s| s.mqtt_broker_memory_mb,
+            },
+            Bounded {
+                flag: "--scan-max-age-days",
+                bad: &["0", "3651", "-1", "week"],
+                default: domain::scans::DEFAULT_MAX_AGE_DAYS,
+                file: "scan_max_age_days = 100000",
+                clamped: 3650,
+                flag_value: "30",
+                read: |s| s.scan_max_age_days,
+            },
+        ];
+        for case in cases {
+            for bad in case.bad {
+                let arg = format!("{}={bad}", case.flag);
+                let err = ServeCli::try_parse_from(["serve", arg.as_str()]).unwrap_err();
+                assert!(err.to_string().contains(case.flag), "{arg}: {err}");
+            }
+            let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
+            assert_eq!((case.read)(&s), case.default, "{} default", case.flag);
+            let file: FileConfig = toml::from_str(case.file).unwrap();
+            let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+            assert_eq!((case.read)(&s), case.clamped, "{}: file clamped", case.file);
+            let flags = ServeCli::try_parse_from(["serve", case.flag, case.flag_value]).unwrap();
+            let s = resolve(&none_common(), &flags.serve, &file).unwrap();
+            assert_eq!(
+                (case.read)(&s).to_string(),
+                case.flag_value,
+                "{}: a flag beats the file",
+                case.flag
             );
         }
-        let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
-        assert_eq!(s.mqtt_broker_memory_mb, 256);
-        let file: FileConfig = toml::from_str("mqtt_broker_memory_mb = 4").unwrap();
-        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
-        assert_eq!(
-            s.mqtt_broker_memory_mb, 16,
-            "a file value is clamped to the range"
-        );
-        let flags = ServeCli::try_parse_from(["serve", "--mqtt-broker-memory-mb", "64"]).unwrap();
-        let s = resolve(&none_common(), &flags.serve, &file).unwrap();
-        assert_eq!(s.mqtt_broker_memory_mb, 64, "a flag beats the file");
     }
 
     #[test]

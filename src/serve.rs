@@ -161,6 +161,7 @@ pub async fn run(
         public_url: format!("http://{http_addr}"),
         company_name: "fieldops".into(),
         data_dir: settings.data_dir.clone(),
+        scan_policy: domain::scans::Policy::with_max_age_days(settings.scan_max_age_days),
         ..api::ApiConfig::default()
     };
     if let Some(token) = &settings.metrics_token {

@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use mobile_shared::ErrorCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -37,8 +38,7 @@ where
             .unwrap_or(false);
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
@@ -62,8 +62,7 @@ where
         );
         if !starts_as_object && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                ErrorCode::ValidationFailed,
                 "the body must be a JSON object",
             ));
         }
@@ -79,8 +78,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Ok(v) => match de.end() {
             Ok(()) => Ok(v),
             Err(inner) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 format!("the body is not valid JSON: {inner}"),
             )),
         },
@@ -90,8 +88,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             use serde_json::error::Category;
             match inner.classify() {
                 Category::Syntax | Category::Eof | Category::Io => Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
+                    ErrorCode::MalformedJson,
                     format!("the body is not valid JSON: {inner}"),
                 )),
                 Category::Data => {
@@ -170,7 +167,7 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such record"))
+            .map_err(|_| ApiError::new(ErrorCode::NotFound, "no such record"))
     }
 }
 
@@ -201,6 +198,6 @@ mod tests {
         let e = parse_json::<T>(br#"{"name":"x","inner":{"n":"seven"}}"#).unwrap_err();
         assert!(e.fields.unwrap().contains_key("inner.n"));
         let e = parse_json::<T>(br#"{"name":"x"} {"name":"y"}"#).unwrap_err();
-        assert_eq!(e.code, "malformed_json");
+        assert_eq!(e.code, ErrorCode::MalformedJson);
     }
 }

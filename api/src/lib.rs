@@ -58,6 +58,8 @@ pub struct ApiConfig {
     pub data_dir: std::path::PathBuf,
     /// Largest photo upload.
     pub photo_limit: usize,
+    /// Bounds on field commands' device times.
+    pub scan_policy: domain::scans::Policy,
 }
 
 impl Default for ApiConfig {
@@ -72,6 +74,7 @@ impl Default for ApiConfig {
             company_name: "fieldops".into(),
             data_dir: std::path::PathBuf::from("./data"),
             photo_limit: 15 * 1024 * 1024,
+            scan_policy: domain::scans::Policy::default(),
         }
     }
 }

@@ -5,15 +5,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 use mobile_shared::wire::{
     Asset, AssetPatch, DepreciationMethod, NewAsset, Page, Position, PositionSource,
 };
-use mobile_shared::{normalize_asset_code, AssetStatus};
+use mobile_shared::{normalize_asset_code, AssetStatus, ErrorCode};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::audit::Change;
+use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::pagination::PageRequest;
-use crate::store::{Store, Tx};
-use crate::{audit, categories, clock, on_read, on_tx, sites};
+use crate::store::{on_read, on_tx, Store, Tx};
+use crate::{categories, clock, devices, refs};
 
 const MAX_TEXT: usize = 200;
 
@@ -151,7 +153,7 @@ async fn check_refs(
 ) -> Result<(), DomainError> {
     for (field, id) in [("home_site_id", home_site_id), ("site_id", site_id)] {
         if let Some(id) = id {
-            if !sites::exists(tx, id).await? {
+            if !refs::site_exists(tx, id).await? {
                 v.add(field, "no such site");
             }
         }
@@ -175,13 +177,10 @@ async fn category_id(
 }
 
 fn duplicate_code(code: &str) -> impl FnOnce(DomainError) -> DomainError + '_ {
-    move |e| match e {
-        DomainError::Conflict { .. } => DomainError::Conflict {
-            code: "duplicate_code",
-            message: format!("an asset with code `{code}` already exists"),
-            detail: None,
-        },
-        other => other,
+    move |e| {
+        e.unique_as(ErrorCode::DuplicateCode, || {
+            format!("an asset with code `{code}` already exists")
+        })
     }
 }
 
@@ -216,46 +215,38 @@ pub async fn create(store: &Store, actor: &Actor, new: NewAsset) -> Result<Asset
                home_site_id, site_id, engine_hours, odometer_km, purchase_date, purchase_price_cents, \
                depreciation_method, useful_life_months, residual_value_cents, version, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $18)";
-    on_tx!(&mut tx, |c| sqlx::query(sql)
-        .bind(id)
-        .bind(&code)
-        .bind(&name)
-        .bind(new.status.unwrap_or(AssetStatus::Available).as_str())
-        .bind(category_id)
-        .bind(&make)
-        .bind(&model)
-        .bind(&serial)
-        .bind(new.home_site_id)
-        .bind(site_id)
-        .bind(new.engine_hours)
-        .bind(new.odometer_km)
-        .bind(new.purchase_date)
-        .bind(new.purchase_price_cents)
-        .bind(
-            new.depreciation_method
-                .unwrap_or(DepreciationMethod::None)
-                .as_str()
+    on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(sql)
+                .bind(id)
+                .bind(&code)
+                .bind(&name)
+                .bind(new.status.unwrap_or(AssetStatus::Available).as_str())
+                .bind(category_id)
+                .bind(&make)
+                .bind(&model)
+                .bind(&serial)
+                .bind(new.home_site_id)
+                .bind(site_id)
+                .bind(new.engine_hours)
+                .bind(new.odometer_km)
+                .bind(new.purchase_date)
+                .bind(new.purchase_price_cents)
+                .bind(
+                    new.depreciation_method
+                        .unwrap_or(DepreciationMethod::None)
+                        .as_str()
+                )
+                .bind(new.useful_life_months)
+                .bind(new.residual_value_cents)
+                .bind(now)
         )
-        .bind(new.useful_life_months)
-        .bind(new.residual_value_cents)
-        .bind(now)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-    .map_err(DomainError::from)
+    )
     .map_err(duplicate_code(&code))?;
     let asset = load(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "asset.create",
-        "asset",
-        id,
-        None::<&()>,
-        Some(&asset),
-    )
-    .await?;
-    tx.commit().await?;
+    tx.commit_audited(actor, Change::created(Entity::Asset, id, &asset))
+        .await?;
     Ok(asset)
 }
 
@@ -266,7 +257,7 @@ pub(crate) async fn load(tx: &mut Tx, id: Uuid) -> Result<Asset, DomainError> {
         .bind(id)
         .fetch_optional(c)
         .await)?;
-    row.ok_or(DomainError::NotFound { entity: "asset" })?
+    row.ok_or(DomainError::not_found(Entity::Asset))?
         .into_asset()
 }
 
@@ -276,7 +267,7 @@ pub async fn get(store: &Store, id: Uuid) -> Result<Asset, DomainError> {
         .bind(id)
         .fetch_optional(p)
         .await)?;
-    row.ok_or(DomainError::NotFound { entity: "asset" })?
+    row.ok_or(DomainError::not_found(Entity::Asset))?
         .into_asset()
 }
 
@@ -335,26 +326,19 @@ pub async fn list(
         .bind(page.fetch())
         .fetch_all(p)
         .await)?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id);
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(AssetRow::into_asset)
-            .collect::<Result<_, _>>()?,
-        next_cursor,
-    })
+    page.try_page(rows, |r| r.id, AssetRow::into_asset)
 }
 
 /// Answer for a stale `version`: 409 with the current version, so the client can re-read.
 fn stale(current: &Asset) -> DomainError {
-    DomainError::Conflict {
-        code: "version_conflict",
-        message: format!(
+    DomainError::conflict_with(
+        ErrorCode::VersionConflict,
+        format!(
             "the asset was changed by someone else (current version {})",
             current.version
         ),
-        detail: Some(json!({ "current_version": current.version, "asset": current })),
-    }
+        json!({ "current_version": current.version, "asset": current }),
+    )
 }
 
 /// Refuses an illegal status change with 409 and the current state.
@@ -362,11 +346,11 @@ pub(crate) fn check_transition(current: &Asset, next: AssetStatus) -> Result<(),
     if current.status.can_become(next) {
         return Ok(());
     }
-    Err(DomainError::Conflict {
-        code: "illegal_transition",
-        message: format!("an asset that is {} cannot become {}", current.status, next),
-        detail: Some(json!({ "current_status": current.status, "asset": current })),
-    })
+    Err(DomainError::conflict_with(
+        ErrorCode::IllegalTransition,
+        format!("an asset that is {} cannot become {}", current.status, next),
+        json!({ "current_status": current.status, "asset": current }),
+    ))
 }
 
 pub async fn update(
@@ -457,30 +441,31 @@ pub async fn update(
                depreciation_method = $14, useful_life_months = $15, residual_value_cents = $16, \
                version = version + 1, updated_at = $17 \
                WHERE id = $18 AND version = $19 AND deleted_at IS NULL";
-    let done = on_tx!(&mut tx, |c| sqlx::query(sql)
-        .bind(&next.code)
-        .bind(&next.name)
-        .bind(next.status.as_str())
-        .bind(next.category_id)
-        .bind(&next.make)
-        .bind(&next.model)
-        .bind(&next.serial)
-        .bind(next.home_site_id)
-        .bind(next.site_id)
-        .bind(next.engine_hours)
-        .bind(next.odometer_km)
-        .bind(next.purchase_date)
-        .bind(next.purchase_price_cents)
-        .bind(next.depreciation_method.as_str())
-        .bind(next.useful_life_months)
-        .bind(next.residual_value_cents)
-        .bind(now)
-        .bind(id)
-        .bind(before.version)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-    .map_err(DomainError::from)
+    let done = on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(sql)
+                .bind(&next.code)
+                .bind(&next.name)
+                .bind(next.status.as_str())
+                .bind(next.category_id)
+                .bind(&next.make)
+                .bind(&next.model)
+                .bind(&next.serial)
+                .bind(next.home_site_id)
+                .bind(next.site_id)
+                .bind(next.engine_hours)
+                .bind(next.odometer_km)
+                .bind(next.purchase_date)
+                .bind(next.purchase_price_cents)
+                .bind(next.depreciation_method.as_str())
+                .bind(next.useful_life_months)
+                .bind(next.residual_value_cents)
+                .bind(now)
+                .bind(id)
+                .bind(before.version)
+        )
+    )
     .map_err(duplicate_code(&next.code))?;
     if done == 0 {
         // Another writer got in between our read and our write (PostgreSQL only: SQLite has
@@ -489,17 +474,8 @@ pub async fn update(
         return Err(stale(&current));
     }
     let after = load(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "asset.update",
-        "asset",
-        id,
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
+    tx.commit_audited(actor, Change::updated(Entity::Asset, id, &before, &after))
+        .await?;
     Ok(after)
 }
 
@@ -509,37 +485,32 @@ pub async fn delete(store: &Store, actor: &Actor, id: Uuid) -> Result<(), Domain
     let mut tx = store.begin().await?;
     let before = load(&mut tx, id).await?;
     let now = clock::now();
-    on_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE assets SET deleted_at = $1, updated_at = $1, version = version + 1 WHERE id = $2"
-    )
-    .bind(now)
-    .bind(id)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    on_tx!(&mut tx, |c| {
-        sqlx::query(
-        "UPDATE asset_identifiers SET removed_at = $1, removed_by = $2 WHERE asset_id = $3 AND removed_at IS NULL"
-    )
-    .bind(now)
-    .bind(&actor.name)
-    .bind(id)
-    .execute(c)
-    .await
-        .map(|r| r.rows_affected())
-    })?;
-    crate::devices::unbind_asset(&mut tx, actor, id, now).await?;
-    audit::record(
+    on_tx!(
         &mut tx,
-        actor,
-        "asset.delete",
-        "asset",
-        id,
-        Some(&before),
-        None::<&()>,
-    )
-    .await?;
-    tx.commit().await
+        execute(
+            sqlx::query(
+                "UPDATE assets SET deleted_at = $1, updated_at = $1, version = version + 1 \
+                 WHERE id = $2"
+            )
+            .bind(now)
+            .bind(id)
+        )
+    )?;
+    on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(
+                "UPDATE asset_identifiers SET removed_at = $1, removed_by = $2 \
+                 WHERE asset_id = $3 AND removed_at IS NULL"
+            )
+            .bind(now)
+            .bind(&actor.name)
+            .bind(id)
+        )
+    )?;
+    devices::unbind_asset(&mut tx, actor, id, now).await?;
+    tx.commit_audited(actor, Change::deleted(Entity::Asset, id, &before))
+        .await
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The audit log: every write to business data records who did what to which record, with the
 //! record before and after, in the same transaction as the change itself.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use mobile_shared::wire::{AuditEntry, AuditSource, Page};
 use serde::Serialize;
@@ -9,55 +11,148 @@ use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::clock;
+use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::pagination::PageRequest;
-use crate::store::{Store, Tx};
-use crate::{on_read, on_tx};
+use crate::store::{on_read, on_tx, Store, Tx};
 
-/// Records one change. `before` is `None` for a creation, `after` is `None` for a deletion.
-pub async fn record<B: Serialize, A: Serialize>(
-    tx: &mut Tx,
-    actor: &Actor,
-    action: &str,
-    entity: &str,
+/// One audit entry: an action on one record, with the record before and after it.
+///
+/// The constructors name the common shapes, so a service states what it did rather than
+/// assembling columns: `Change::created(Entity::Site, id, &site)` records `site.create` with
+/// no before and the site after. The snapshots are serialised when the change is built; a
+/// failure surfaces when it is recorded, inside the transaction, which then does not commit.
+#[derive(Debug)]
+pub(crate) struct Change {
+    action: Cow<'static, str>,
+    entity: Entity,
     entity_id: Uuid,
-    before: Option<&B>,
-    after: Option<&A>,
-) -> Result<(), DomainError> {
-    let to_json = |v: Option<serde_json::Value>| v.map(Json);
-    let before = to_json(
-        before
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(internal)?,
-    );
-    let after = to_json(
-        after
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(internal)?,
-    );
+    before: Result<Option<serde_json::Value>, String>,
+    after: Result<Option<serde_json::Value>, String>,
+}
+
+fn snapshot<T: Serialize + ?Sized>(v: Option<&T>) -> Result<Option<serde_json::Value>, String> {
+    v.map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| e.to_string())
+}
+
+impl Change {
+    /// `<entity>.create`: nothing before, `after` after.
+    pub fn created<T: Serialize + ?Sized>(entity: Entity, id: Uuid, after: &T) -> Change {
+        Change::action(format!("{entity}.create"), entity, id).after(after)
+    }
+
+    /// `<entity>.update`: the record before and after the change.
+    pub fn updated<T: Serialize + ?Sized>(
+        entity: Entity,
+        id: Uuid,
+        before: &T,
+        after: &T,
+    ) -> Change {
+        Change::action(format!("{entity}.update"), entity, id)
+            .before(before)
+            .after(after)
+    }
+
+    /// `<entity>.delete`: the record before, nothing after.
+    pub fn deleted<T: Serialize + ?Sized>(entity: Entity, id: Uuid, before: &T) -> Change {
+        Change::action(format!("{entity}.delete"), entity, id).before(before)
+    }
+
+    /// Any other action (`scan.deliver`, `device.unbind`…); add snapshots with
+    /// [`Change::before`] and [`Change::after`].
+    pub fn action(action: impl Into<Cow<'static, str>>, entity: Entity, id: Uuid) -> Change {
+        Change {
+            action: action.into(),
+            entity,
+            entity_id: id,
+            before: Ok(None),
+            after: Ok(None),
+        }
+    }
+
+    pub fn before<T: Serialize + ?Sized>(mut self, before: &T) -> Change {
+        self.before = snapshot(Some(before));
+        self
+    }
+
+    pub fn after<T: Serialize + ?Sized>(mut self, after: &T) -> Change {
+        self.after = snapshot(Some(after));
+        self
+    }
+}
+
+/// Records one change in the caller's transaction. Most services end with
+/// [`Tx::commit_audited`] instead; this is for a transaction that records several.
+pub(crate) async fn record(tx: &mut Tx, actor: &Actor, change: Change) -> Result<(), DomainError> {
+    let serialisation = |e: String| DomainError::Internal(format!("audit serialisation: {e}"));
+    let before = change.before.map_err(serialisation)?.map(Json);
+    let after = change.after.map_err(serialisation)?.map(Json);
     let sql = "INSERT INTO audit_log (id, at, actor_user_id, actor, source, action, entity, entity_id, before, after) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-    on_tx!(tx, |c| sqlx::query(sql)
-        .bind(clock::new_id())
-        .bind(clock::now())
-        .bind(actor.user_id)
-        .bind(&actor.name)
-        .bind(actor.source.as_str())
-        .bind(action)
-        .bind(entity)
-        .bind(entity_id)
-        .bind(&before)
-        .bind(&after)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on_tx!(
+        tx,
+        execute(
+            sqlx::query(sql)
+                .bind(clock::new_id())
+                .bind(clock::now())
+                .bind(actor.user_id)
+                .bind(&actor.name)
+                .bind(actor.source.as_str())
+                .bind(change.action.as_ref())
+                .bind(change.entity.as_str())
+                .bind(change.entity_id)
+                .bind(&before)
+                .bind(&after)
+        )
+    )?;
     Ok(())
 }
 
-fn internal(e: serde_json::Error) -> DomainError {
-    DomainError::Internal(format!("audit serialisation: {e}"))
+/// Records the creation of many records of one kind in one statement (bulk seeding), each
+/// with its own snapshot. Chunk `created` as for any multi-row insert.
+pub(crate) async fn record_created(
+    tx: &mut Tx,
+    actor: &Actor,
+    entity: Entity,
+    created: &[(Uuid, serde_json::Value)],
+) -> Result<(), DomainError> {
+    let now = clock::now();
+    let action = format!("{entity}.create");
+    on_tx!(
+        tx,
+        insert_values(
+            "INSERT INTO audit_log (id, at, actor_user_id, actor, source, action, entity, \
+            entity_id, before, after) ",
+            created,
+            |b, (id, after)| b
+                .push_bind(clock::new_id())
+                .push_bind(now)
+                .push_bind(actor.user_id)
+                .push_bind(actor.name.clone())
+                .push_bind(actor.source.as_str())
+                .push_bind(action.clone())
+                .push_bind(entity.as_str())
+                .push_bind(*id)
+                .push_bind(None::<Json<serde_json::Value>>)
+                .push_bind(Some(Json(after.clone())))
+        )
+    )?;
+    Ok(())
+}
+
+impl Tx {
+    /// Records `change` and commits: the change to business data and its audit entry land
+    /// together or not at all, and a service cannot commit a write while forgetting its entry.
+    pub(crate) async fn commit_audited(
+        mut self,
+        actor: &Actor,
+        change: Change,
+    ) -> Result<(), DomainError> {
+        record(&mut self, actor, change).await?;
+        self.commit().await
+    }
 }
 
 /// Filters for reading the audit log; all optional, combined with AND.
@@ -127,9 +222,5 @@ pub async fn list(
         .bind(page.fetch())
         .fetch_all(p)
         .await)?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id);
-    Ok(Page {
-        items: rows.into_iter().map(AuditRow::into_entry).collect(),
-        next_cursor,
-    })
+    Ok(page.page(rows, |r| r.id, AuditRow::into_entry))
 }

@@ -4,11 +4,15 @@ use chrono::{DateTime, Utc};
 use mobile_shared::wire::{Category, NewCategory, Page};
 use uuid::Uuid;
 
+use mobile_shared::ErrorCode;
+
 use crate::actor::Actor;
+use crate::audit::Change;
+use crate::clock;
+use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::pagination::PageRequest;
-use crate::store::{Store, Tx};
-use crate::{audit, clock, on_read, on_tx};
+use crate::store::{on_read, on_tx, Store, Tx};
 
 #[derive(sqlx::FromRow)]
 struct CategoryRow {
@@ -51,33 +55,23 @@ pub async fn create(
     };
     let mut tx = store.begin().await?;
     let sql = "INSERT INTO categories (id, name, description, created_at) VALUES ($1, $2, $3, $4)";
-    on_tx!(&mut tx, |c| sqlx::query(sql)
-        .bind(cat.id)
-        .bind(&cat.name)
-        .bind(&cat.description)
-        .bind(cat.created_at)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-    .map_err(|e| match DomainError::from(e) {
-        DomainError::Conflict { .. } => DomainError::Conflict {
-            code: "category_exists",
-            message: format!("a category named `{}` already exists", cat.name),
-            detail: None,
-        },
-        other => other,
-    })?;
-    audit::record(
+    on_tx!(
         &mut tx,
-        actor,
-        "category.create",
-        "category",
-        cat.id,
-        None::<&()>,
-        Some(&cat),
+        execute(
+            sqlx::query(sql)
+                .bind(cat.id)
+                .bind(&cat.name)
+                .bind(&cat.description)
+                .bind(cat.created_at)
+        )
     )
-    .await?;
-    tx.commit().await?;
+    .map_err(|e| {
+        e.unique_as(ErrorCode::CategoryExists, || {
+            format!("a category named `{}` already exists", cat.name)
+        })
+    })?;
+    tx.commit_audited(actor, Change::created(Entity::Category, cat.id, &cat))
+        .await?;
     Ok(cat)
 }
 
@@ -89,11 +83,7 @@ pub async fn list(store: &Store, page: PageRequest) -> Result<Page<Category>, Do
         .bind(page.fetch())
         .fetch_all(p)
         .await)?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id);
-    Ok(Page {
-        items: rows.into_iter().map(Category::from).collect(),
-        next_cursor,
-    })
+    Ok(page.page(rows, |r| r.id, Category::from))
 }
 
 /// Finds a category by id (if `key` is a UUID) or by exact name, inside a write transaction.

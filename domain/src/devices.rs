@@ -7,13 +7,16 @@
 
 use chrono::{DateTime, Utc};
 use mobile_shared::wire::{Device, DeviceCreated, NewDevice, Page};
+use mobile_shared::ErrorCode;
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::audit::{self, Change};
+use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::pagination::PageRequest;
-use crate::store::{Store, Tx};
-use crate::{assets, audit, clock, on_read, on_tx, secrets};
+use crate::store::{on_read, on_tx, Store, Tx};
+use crate::{clock, refs, secrets};
 
 #[derive(sqlx::FromRow)]
 struct DeviceRow {
@@ -80,44 +83,33 @@ pub async fn create(
     };
     let mut tx = store.begin().await?;
     if let Some(asset_id) = new.asset_id {
-        assets::load(&mut tx, asset_id).await.map_err(|e| match e {
-            DomainError::NotFound { .. } => DomainError::field("asset_id", "no such asset"),
-            other => other,
-        })?;
+        if !refs::asset_exists(&mut tx, asset_id).await? {
+            return Err(DomainError::field("asset_id", "no such asset"));
+        }
     }
     let sql = "INSERT INTO devices (id, device_id, asset_id, mqtt_password_hash, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, $5, $5)";
-    on_tx!(&mut tx, |c| sqlx::query(sql)
-        .bind(device.id)
-        .bind(&device.device_id)
-        .bind(device.asset_id)
-        .bind(&hash)
-        .bind(now)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-    .map_err(|e| match DomainError::from(e) {
-        DomainError::Conflict { .. } => DomainError::Conflict {
-            code: "device_exists",
-            message: format!("a device `{}` is already registered", device.device_id),
-            detail: None,
-        },
-        other => other,
+    on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(sql)
+                .bind(device.id)
+                .bind(&device.device_id)
+                .bind(device.asset_id)
+                .bind(&hash)
+                .bind(now)
+        )
+    )
+    .map_err(|e| {
+        e.unique_as(ErrorCode::DeviceExists, || {
+            format!("a device `{}` is already registered", device.device_id)
+        })
     })?;
     if let Some(asset_id) = device.asset_id {
         open_binding(&mut tx, device.id, asset_id, now).await?;
     }
-    audit::record(
-        &mut tx,
-        actor,
-        "device.create",
-        "device",
-        device.id,
-        None::<&()>,
-        Some(&device),
-    )
-    .await?;
-    tx.commit().await?;
+    tx.commit_audited(actor, Change::created(Entity::Device, device.id, &device))
+        .await?;
     Ok(DeviceCreated {
         mqtt_username: device.device_id.clone(),
         topic_prefix: format!("fieldops/v1/{}/", device.device_id),
@@ -132,16 +124,19 @@ async fn open_binding(
     asset: Uuid,
     at: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO device_bindings (id, device_id, asset_id, bound_at) VALUES ($1, $2, $3, $4)"
-    )
-    .bind(clock::new_id())
-    .bind(device)
-    .bind(asset)
-    .bind(at)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
+    on_tx!(
+        tx,
+        execute(
+            sqlx::query(
+                "INSERT INTO device_bindings (id, device_id, asset_id, bound_at) \
+         VALUES ($1, $2, $3, $4)"
+            )
+            .bind(clock::new_id())
+            .bind(device)
+            .bind(asset)
+            .bind(at)
+        )
+    )?;
     Ok(())
 }
 
@@ -160,24 +155,25 @@ pub(crate) async fn unbind_asset(
         .await)?;
     for row in bound {
         let before = Device::from(row);
-        on_tx!(tx, |c| {
-            sqlx::query(
-            "UPDATE device_bindings SET unbound_at = $1 WHERE device_id = $2 AND unbound_at IS NULL"
-        )
-        .bind(at)
-        .bind(before.id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected())
-        })?;
-        on_tx!(tx, |c| sqlx::query(
-            "UPDATE devices SET asset_id = NULL, updated_at = $1 WHERE id = $2"
-        )
-        .bind(at)
-        .bind(before.id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        on_tx!(
+            tx,
+            execute(
+                sqlx::query(
+                    "UPDATE device_bindings SET unbound_at = $1 \
+             WHERE device_id = $2 AND unbound_at IS NULL"
+                )
+                .bind(at)
+                .bind(before.id)
+            )
+        )?;
+        on_tx!(
+            tx,
+            execute(
+                sqlx::query("UPDATE devices SET asset_id = NULL, updated_at = $1 WHERE id = $2")
+                    .bind(at)
+                    .bind(before.id)
+            )
+        )?;
         let after = Device {
             asset_id: None,
             ..before.clone()
@@ -185,11 +181,9 @@ pub(crate) async fn unbind_asset(
         audit::record(
             tx,
             actor,
-            "device.unbind",
-            "device",
-            before.id,
-            Some(&before),
-            Some(&after),
+            Change::action("device.unbind", Entity::Device, before.id)
+                .before(&before)
+                .after(&after),
         )
         .await?;
     }
@@ -205,11 +199,7 @@ pub async fn list(store: &Store, page: PageRequest) -> Result<Page<Device>, Doma
         .bind(page.fetch())
         .fetch_all(p)
         .await)?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id);
-    Ok(Page {
-        items: rows.into_iter().map(Device::from).collect(),
-        next_cursor,
-    })
+    Ok(page.page(rows, |r| r.id, Device::from))
 }
 
 /// Checks a tracker's MQTT credentials (used by the embedded broker's auth handler).
@@ -253,17 +243,18 @@ async fn upgrade_hash(
 ) -> Result<(), DomainError> {
     let new = secrets::hash_device_password(password);
     let mut tx = store.begin().await?;
-    let changed = on_tx!(&mut tx, |c| {
-        sqlx::query(
-        "UPDATE devices SET mqtt_password_hash = $1 WHERE device_id = $2 AND mqtt_password_hash = $3"
-    )
-    .bind(&new)
-    .bind(device_id)
-    .bind(old)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected())
-    })?;
+    let changed = on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(
+                "UPDATE devices SET mqtt_password_hash = $1 \
+         WHERE device_id = $2 AND mqtt_password_hash = $3"
+            )
+            .bind(&new)
+            .bind(device_id)
+            .bind(old)
+        )
+    )?;
     tx.commit().await?;
     if changed == 1 {
         tracing::info!(

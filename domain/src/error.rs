@@ -1,9 +1,13 @@
-//! The one error type of the domain crate. The API maps each variant to an HTTP status in one
-//! place; database errors are classified here by their kind, never by constraint name.
+//! The one error type of the domain crate. Every error has a typed wire code
+//! ([`DomainError::code`]), which the API maps to an HTTP status in one place; database errors
+//! are classified here by their kind, never by constraint name.
 
 use std::collections::BTreeMap;
 
+use mobile_shared::ErrorCode;
 use sqlx::error::ErrorKind;
+
+use crate::entity::Entity;
 
 /// Per-field validation messages, keyed by the JSON field name.
 pub type FieldErrors = BTreeMap<String, String>;
@@ -11,13 +15,13 @@ pub type FieldErrors = BTreeMap<String, String>;
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
     #[error("{entity} not found")]
-    NotFound { entity: &'static str },
+    NotFound { entity: Entity },
 
     /// The request conflicts with the current state (duplicate, stale version, illegal
     /// transition). `detail` carries machine-readable context such as the current state.
     #[error("{message}")]
     Conflict {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         detail: Option<serde_json::Value>,
     },
@@ -56,11 +60,62 @@ impl DomainError {
         DomainError::Validation(f)
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> DomainError {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> DomainError {
         DomainError::Conflict {
             code,
             message: message.into(),
             detail: None,
+        }
+    }
+
+    /// A conflict that also tells the client the current state (`detail`), so it can re-read
+    /// and decide without another request.
+    pub fn conflict_with(
+        code: ErrorCode,
+        message: impl Into<String>,
+        detail: serde_json::Value,
+    ) -> DomainError {
+        DomainError::Conflict {
+            code,
+            message: message.into(),
+            detail: Some(detail),
+        }
+    }
+
+    pub fn not_found(entity: Entity) -> DomainError {
+        DomainError::NotFound { entity }
+    }
+
+    /// The wire code of this error (the `error` of the problem body).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DomainError::NotFound { .. } => ErrorCode::NotFound,
+            DomainError::Conflict { code, .. } => *code,
+            // A reference error that names its field is reported like any invalid field.
+            DomainError::Validation(_) | DomainError::InvalidReference { field: Some(_), .. } => {
+                ErrorCode::ValidationFailed
+            }
+            DomainError::InvalidReference { field: None, .. } => ErrorCode::InvalidReference,
+            DomainError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            e if e.is_unavailable() => ErrorCode::Unavailable,
+            DomainError::Config(_)
+            | DomainError::Database(_)
+            | DomainError::Migration(_)
+            | DomainError::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
+    /// Names a unique violation: the generic `already_exists` that any unique index raises
+    /// becomes `code` with `message` (built only then); every other error passes through. Use it
+    /// as `.map_err(|e| e.unique_as(ErrorCode::CategoryExists, || format!(…)))` on the statement
+    /// that can collide, so the client learns which value is taken.
+    pub fn unique_as(self, code: ErrorCode, message: impl FnOnce() -> String) -> DomainError {
+        match self {
+            DomainError::Conflict {
+                code: ErrorCode::AlreadyExists,
+                ..
+            } => DomainError::conflict(code, message()),
+            other => other,
         }
     }
 
@@ -89,7 +144,10 @@ impl From<sqlx::Error> for DomainError {
         if let sqlx::Error::Database(db) = &e {
             match db.kind() {
                 ErrorKind::UniqueViolation => {
-                    return DomainError::conflict("already_exists", "that value is already taken")
+                    return DomainError::conflict(
+                        ErrorCode::AlreadyExists,
+                        "that value is already taken",
+                    )
                 }
                 ErrorKind::ForeignKeyViolation => {
                     return DomainError::InvalidReference {

@@ -3,15 +3,17 @@
 
 use chrono::{DateTime, Utc};
 use mobile_shared::wire::{Identifier, MatchedIdentifier, NewIdentifier, Resolved};
-use mobile_shared::{normalize_asset_code, normalize_identifier, IdentifierKind};
+use mobile_shared::{normalize_asset_code, normalize_identifier, ErrorCode, IdentifierKind};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::assets::{self, AssetRow, SELECT_ASSET};
+use crate::audit::Change;
+use crate::clock;
+use crate::entity::Entity;
 use crate::error::DomainError;
-use crate::store::Store;
-use crate::{audit, clock, on_read, on_tx};
+use crate::store::{on_read, on_tx, Store};
 
 #[derive(sqlx::FromRow)]
 struct IdentifierRow {
@@ -67,19 +69,21 @@ pub async fn add(
     };
     let sql = "INSERT INTO asset_identifiers (id, asset_id, kind, value, created_at, created_by) \
                VALUES ($1, $2, $3, $4, $5, $6)";
-    let inserted = on_tx!(&mut tx, |c| sqlx::query(sql)
-        .bind(ident.id)
-        .bind(asset_id)
-        .bind(ident.kind.as_str())
-        .bind(&ident.value)
-        .bind(ident.created_at)
-        .bind(&actor.name)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()));
+    let inserted = on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(sql)
+                .bind(ident.id)
+                .bind(asset_id)
+                .bind(ident.kind.as_str())
+                .bind(&ident.value)
+                .bind(ident.created_at)
+                .bind(&actor.name)
+        )
+    );
     if let Err(e) = inserted {
-        return Err(match DomainError::from(e) {
-            DomainError::Conflict { .. } => {
+        return Err(match e.code() {
+            ErrorCode::AlreadyExists => {
                 // PostgreSQL refuses further statements in a failed transaction: roll back,
                 // then name the asset that holds the tag so the technician knows where it is.
                 drop(tx);
@@ -92,29 +96,23 @@ pub async fn add(
                 .fetch_optional(p)
                 .await
                 })?;
-                DomainError::Conflict {
-                    code: "identifier_in_use",
-                    message: format!(
+                DomainError::conflict_with(
+                    ErrorCode::IdentifierInUse,
+                    format!(
                         "{} `{}` is already active on an asset; remove it there first",
                         ident.kind, ident.value
                     ),
-                    detail: Some(json!({ "asset_id": holder })),
-                }
+                    json!({ "asset_id": holder }),
+                )
             }
-            other => other,
+            _ => e,
         });
     }
-    audit::record(
-        &mut tx,
+    tx.commit_audited(
         actor,
-        "identifier.add",
-        "asset",
-        asset_id,
-        None::<&()>,
-        Some(&ident),
+        Change::action("identifier.add", Entity::Asset, asset_id).after(&ident),
     )
     .await?;
-    tx.commit().await?;
     Ok(ident)
 }
 
@@ -135,36 +133,32 @@ pub async fn remove(
         .fetch_optional(c)
         .await)?;
     let before = row
-        .ok_or(DomainError::NotFound {
-            entity: "identifier",
-        })?
+        .ok_or(DomainError::not_found(Entity::Identifier))?
         .into_identifier()?;
     let now = clock::now();
-    on_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE asset_identifiers SET removed_at = $1, removed_by = $2 WHERE id = $3"
-    )
-    .bind(now)
-    .bind(&actor.name)
-    .bind(identifier_id)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
+    on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(
+                "UPDATE asset_identifiers SET removed_at = $1, removed_by = $2 WHERE id = $3"
+            )
+            .bind(now)
+            .bind(&actor.name)
+            .bind(identifier_id)
+        )
+    )?;
     let after = Identifier {
         active: false,
         removed_at: Some(now),
         ..before.clone()
     };
-    audit::record(
-        &mut tx,
+    tx.commit_audited(
         actor,
-        "identifier.remove",
-        "asset",
-        asset_id,
-        Some(&before),
-        Some(&after),
+        Change::action("identifier.remove", Entity::Asset, asset_id)
+            .before(&before)
+            .after(&after),
     )
     .await?;
-    tx.commit().await?;
     Ok(after)
 }
 
@@ -334,7 +328,7 @@ pub async fn resolve(store: &Store, text: &str) -> Result<Resolved, DomainError>
         }
     }
     match found.len() {
-        0 => Err(DomainError::NotFound { entity: "asset" }),
+        0 => Err(DomainError::not_found(Entity::Asset)),
         1 => {
             let m = found.remove(0);
             Ok(Resolved {
@@ -345,13 +339,11 @@ pub async fn resolve(store: &Store, text: &str) -> Result<Resolved, DomainError>
                 },
             })
         }
-        _ => Err(DomainError::Conflict {
-            code: "ambiguous_code",
-            message: "the scanned text matches tags on more than one asset".into(),
-            detail: Some(
-                json!({ "asset_ids": found.iter().map(|f| f.asset_id).collect::<Vec<_>>() }),
-            ),
-        }),
+        _ => Err(DomainError::conflict_with(
+            ErrorCode::AmbiguousCode,
+            "the scanned text matches tags on more than one asset",
+            json!({ "asset_ids": found.iter().map(|f| f.asset_id).collect::<Vec<_>>() }),
+        )),
     }
 }
 

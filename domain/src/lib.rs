@@ -12,12 +12,14 @@ pub mod audit;
 pub mod categories;
 pub mod clock;
 pub mod devices;
+pub mod entity;
 pub mod error;
 pub mod events;
 pub mod geofence;
 pub mod identifiers;
 pub mod pagination;
 pub mod photos;
+mod refs;
 pub mod scans;
 pub mod secrets;
 pub mod seed;
@@ -28,8 +30,12 @@ pub mod telemetry;
 pub mod users;
 
 pub use actor::Actor;
+pub use entity::Entity;
 pub use error::{DomainError, FieldErrors};
 pub use pagination::PageRequest;
 pub use store::{Backend, Store, StoreOptions, Tx};
+// The query macros are crate-private (they reach the private backend variants).
+#[cfg(feature = "testing")]
+pub(crate) use store::on_read;
 #[cfg(feature = "testing")]
 pub mod testing;

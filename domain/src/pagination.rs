@@ -1,6 +1,7 @@
 //! Keyset pagination over UUIDv7 primary keys: a cursor is the id of the last row returned, so
 //! paging stays fast and stable under concurrent inserts (no OFFSET scans, no skipped rows).
 
+use mobile_shared::wire::Page;
 use uuid::Uuid;
 
 use crate::error::DomainError;
@@ -43,8 +44,39 @@ impl PageRequest {
         i64::from(self.limit) + 1
     }
 
+    /// The page of a list query that fetched [`PageRequest::fetch`] rows ordered by their key:
+    /// trims the extra row, sets the next cursor from the key of the last row kept, and turns
+    /// each row into its wire type.
+    pub fn page<R, T>(
+        &self,
+        rows: Vec<R>,
+        key: impl Fn(&R) -> Uuid,
+        item: impl FnMut(R) -> T,
+    ) -> Page<T> {
+        let (rows, next_cursor) = self.finish(rows, key);
+        Page {
+            items: rows.into_iter().map(item).collect(),
+            next_cursor,
+        }
+    }
+
+    /// [`PageRequest::page`] for rows whose conversion can fail (a stored value this build
+    /// cannot read).
+    pub fn try_page<R, T, E>(
+        &self,
+        rows: Vec<R>,
+        key: impl Fn(&R) -> Uuid,
+        item: impl FnMut(R) -> Result<T, E>,
+    ) -> Result<Page<T>, E> {
+        let (rows, next_cursor) = self.finish(rows, key);
+        Ok(Page {
+            items: rows.into_iter().map(item).collect::<Result<_, _>>()?,
+            next_cursor,
+        })
+    }
+
     /// Trims the extra row and computes the next cursor.
-    pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<String>) {
+    fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<String>) {
         let limit = self.limit as usize;
         if rows.len() > limit {
             rows.truncate(limit);

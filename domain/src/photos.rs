@@ -13,9 +13,11 @@ use mobile_shared::scan::PhotoStored;
 use sha2::{Digest, Sha256};
 
 use crate::actor::Actor;
+use crate::audit::{self, Change};
+use crate::clock;
+use crate::entity::Entity;
 use crate::error::DomainError;
-use crate::store::{Store, Tx};
-use crate::{audit, clock, on_tx};
+use crate::store::{on_tx, Store, Tx};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -98,18 +100,20 @@ pub async fn store(
     let size = bytes.len() as u64;
     blobs.put(&sha, bytes).await?;
     let mut tx = store.begin().await?;
-    let inserted = on_tx!(&mut tx, |c| sqlx::query(
-        "INSERT INTO photos (sha256, size_bytes, content_type, uploaded_by, uploaded_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING"
-    )
-    .bind(&sha)
-    .bind(size as i64)
-    .bind(content_type)
-    .bind(&actor.name)
-    .bind(clock::now())
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))?;
+    let inserted = on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(
+                "INSERT INTO photos (sha256, size_bytes, content_type, uploaded_by, \
+                 uploaded_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING"
+            )
+            .bind(&sha)
+            .bind(size as i64)
+            .bind(content_type)
+            .bind(&actor.name)
+            .bind(clock::now())
+        )
+    )?;
     let stored = PhotoStored {
         sha256: sha,
         size_bytes: size,
@@ -120,11 +124,7 @@ pub async fn store(
         audit::record(
             &mut tx,
             actor,
-            "photo.upload",
-            "photo",
-            uuid::Uuid::nil(),
-            None::<&()>,
-            Some(&stored),
+            Change::action("photo.upload", Entity::Photo, uuid::Uuid::nil()).after(&stored),
         )
         .await?;
     }

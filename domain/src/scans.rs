@@ -6,10 +6,15 @@
 //! - The command id is the idempotency key: a replay returns the stored answer as `duplicate`.
 //!   Rejected commands are stored too, so a replay of a rejected command is answered the same.
 //! - Batches are applied in device-time order; answers come back in the order given.
-//! - A state-changing command (deliver, return, transfer) whose device time is not newer than
-//!   the asset's last applied one (`assets.field_at`) is kept as history and answered
+//! - A state-changing command (deliver, return, transfer) whose device time is older than the
+//!   asset's last applied one (`assets.field_at`) is kept as history and answered
 //!   `rejected: superseded` with the current state: a stale "deliver" never undoes a newer
-//!   "return".
+//!   "return". On a tie the server's arrival order decides: phones that send whole seconds, or a
+//!   technician correcting a mistake within the second, still get the second action applied.
+//! - Device times are bounded on both sides ([`Policy`]): a little ahead of the server clock
+//!   (phone clocks drift) and at most `max_age` behind (a phone whose clock reset to 1970, or
+//!   a queue far older than any real offline shift, is refused rather than written as history
+//!   at an absurd time).
 //! - The phone's position moves the asset only if it is newer than the asset's position.
 //! - An engine-hour reading applies only if newer than the applied one and not lower.
 
@@ -19,28 +24,58 @@ use mobile_shared::scan::{
     MAX_NOTES, MAX_PHOTOS,
 };
 use mobile_shared::wire::{Asset, SiteKind};
-use mobile_shared::AssetStatus;
+use mobile_shared::{AssetStatus, ErrorCode};
 use serde_json::json;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::error::{DomainError, Validator};
-use crate::store::{Store, Tx};
-use crate::{assets, audit, clock, identifiers, on_read, on_tx, photos, sites, stocktake};
+use crate::audit::{self, Change};
+use crate::entity::Entity;
+use crate::error::{DomainError, FieldErrors, Validator};
+use crate::store::{on_read, on_tx, RowLock, Store, Tx};
+use crate::{assets, clock, identifiers, photos, sites, stocktake};
 
-/// How far ahead of the server clock a phone's clock may be.
-const MAX_CLOCK_SKEW_MINUTES: i64 = 10;
+/// The bounds on a command's device time.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// How far ahead of the server clock a phone's clock may be.
+    pub max_clock_skew: chrono::Duration,
+    /// How old a command may be when it arrives: the longest offline shift the operator expects
+    /// (`--scan-max-age-days`).
+    pub max_age: chrono::Duration,
+}
 
-/// A rejection that becomes part of the stored answer (not an infrastructure failure).
+/// A quarter of a year: longer than any offline shift seen in the field, short enough that a
+/// phone whose clock reset (1970, 2000, year 3) is caught.
+pub const DEFAULT_MAX_AGE_DAYS: u32 = 90;
+
+impl Policy {
+    /// The default skew with the operator's `max_age_days`.
+    pub fn with_max_age_days(max_age_days: u32) -> Policy {
+        Policy {
+            max_clock_skew: chrono::Duration::minutes(10),
+            max_age: chrono::Duration::days(i64::from(max_age_days)),
+        }
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::with_max_age_days(DEFAULT_MAX_AGE_DAYS)
+    }
+}
+
+/// A rejection that becomes part of the stored answer (not an infrastructure failure). Its code
+/// is what both the single-command route and a batch answer with.
 struct Refusal {
-    code: &'static str,
+    code: ErrorCode,
     message: String,
-    fields: Option<std::collections::BTreeMap<String, String>>,
+    fields: Option<FieldErrors>,
 }
 
 impl Refusal {
-    fn new(code: &'static str, message: impl Into<String>) -> Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
         Refusal {
             code,
             message: message.into(),
@@ -53,28 +88,34 @@ impl Refusal {
 fn refusal(e: DomainError) -> Result<Refusal, DomainError> {
     Ok(match e {
         DomainError::Validation(fields) => Refusal {
-            code: "validation_failed",
+            code: ErrorCode::ValidationFailed,
             message: "the command has invalid fields".into(),
             fields: Some(fields),
         },
-        DomainError::NotFound { entity } => Refusal::new(
-            if entity == "asset" {
-                "asset_not_found"
-            } else {
-                "not_found"
-            },
-            format!("{entity} not found"),
-        ),
-        DomainError::Conflict { code, message, .. } => Refusal::new(code, message),
-        DomainError::InvalidReference { message, .. } => Refusal::new("invalid_reference", message),
+        // The asset a command is about gets its own code: the phone offers to register it.
+        DomainError::NotFound {
+            entity: Entity::Asset,
+        } => Refusal::new(ErrorCode::AssetNotFound, "asset not found"),
+        e @ (DomainError::NotFound { .. }
+        | DomainError::Conflict { .. }
+        | DomainError::InvalidReference { .. }) => Refusal::new(e.code(), e.to_string()),
         other => return Err(other),
     })
 }
 
-fn validate(cmd: &FieldCommand, now: DateTime<Utc>) -> Result<(), DomainError> {
+fn validate(cmd: &FieldCommand, policy: &Policy, now: DateTime<Utc>) -> Result<(), DomainError> {
     let mut v = Validator::new();
-    if cmd.device_time > now + chrono::Duration::minutes(MAX_CLOCK_SKEW_MINUTES) {
+    if cmd.device_time > now + policy.max_clock_skew {
         v.add("device_time", "is in the future (check the phone's clock)");
+    } else if cmd.device_time < now - policy.max_age {
+        v.add(
+            "device_time",
+            format!(
+                "is more than {days} days old (check the phone's clock; commands queued offline \
+                 are accepted for {days} days)",
+                days = policy.max_age.num_days()
+            ),
+        );
     }
     if cmd
         .notes
@@ -152,16 +193,14 @@ struct FieldState {
 }
 
 async fn lock_state(tx: &mut Tx, asset_id: Uuid) -> Result<FieldState, DomainError> {
-    let lock = match tx {
-        Tx::Postgres(_) => " FOR UPDATE",
-        Tx::Sqlite(_) => "",
-    };
-    let sql = format!("SELECT field_at, hours_at FROM assets WHERE id = $1{lock}");
-    on_tx!(tx, |c| sqlx::query_as(&sql)
+    let sql = format!(
+        "SELECT field_at, hours_at FROM assets WHERE id = $1{}",
+        tx.row_lock(RowLock::Update)
+    );
+    Ok(on_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(asset_id)
         .fetch_one(&mut *c)
-        .await)
-    .map_err(DomainError::from)
+        .await)?)
 }
 
 async fn site_kind(tx: &mut Tx, site_id: Uuid) -> Result<Option<SiteKind>, DomainError> {
@@ -211,7 +250,7 @@ async fn locate(
             "give the scanned code, the asset_id, or a photo of the label",
         ));
     }
-    let mut last = DomainError::NotFound { entity: "asset" };
+    let mut last = DomainError::not_found(Entity::Asset);
     for t in texts {
         match identifiers::resolve(store, t).await {
             Ok(r) => return Ok(r.asset.id),
@@ -230,6 +269,7 @@ async fn load_target(tx: &mut Tx, target: Result<Uuid, DomainError>) -> Result<A
 /// has no code and no asset id); `extra_photos` are photos uploaded with the command.
 pub async fn apply(
     store: &Store,
+    policy: &Policy,
     actor: &Actor,
     cmd: &FieldCommand,
     decoded: Option<Vec<String>>,
@@ -251,7 +291,7 @@ pub async fn apply(
     let mut tx = store.begin().await?;
     // The asset the command turned out to be about (also when found from a decoded photo).
     let mut found: Option<Uuid> = None;
-    let outcome = match validate(cmd, now) {
+    let outcome = match validate(cmd, policy, now) {
         Err(e) => Err(refusal(e)?),
         Ok(()) => match load_target(&mut tx, target).await {
             Err(e) => Err(refusal(e)?),
@@ -260,7 +300,7 @@ pub async fn apply(
                 let missing = photos::missing(&mut tx, &photo_keys).await?;
                 if !missing.is_empty() {
                     Err(Refusal::new(
-                        "unknown_photo",
+                        ErrorCode::UnknownPhoto,
                         format!("upload these photos first: {}", missing.join(", ")),
                     ))
                 } else {
@@ -296,7 +336,7 @@ pub async fn apply(
                     status: CommandStatus::Rejected,
                     asset: current.clone(),
                     error: Some(CommandError {
-                        error: r.code.to_owned(),
+                        error: r.code,
                         message: r.message,
                         fields: r.fields,
                     }),
@@ -310,7 +350,7 @@ pub async fn apply(
     let inserted = record_event(&mut tx, actor, cmd, &result, asset_id, now).await;
     match inserted {
         Ok(()) => {}
-        Err(DomainError::Conflict { .. }) => {
+        Err(e) if e.code() == ErrorCode::AlreadyExists => {
             // Another request with the same id committed first: answer with its result.
             drop(tx);
             return stored(store, cmd.id)
@@ -321,16 +361,17 @@ pub async fn apply(
     }
     if result.status == CommandStatus::Applied {
         for key in &photo_keys {
-            on_tx!(&mut tx, |c| {
-                sqlx::query(
-                "INSERT INTO scan_event_photos (scan_id, sha256) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-            )
-            .bind(cmd.id)
-            .bind(key)
-            .execute(&mut *c)
-            .await
-            .map(|_| ())
-            })?;
+            on_tx!(
+                &mut tx,
+                execute(
+                    sqlx::query(
+                        "INSERT INTO scan_event_photos (scan_id, sha256) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING"
+                    )
+                    .bind(cmd.id)
+                    .bind(key)
+                )
+            )?;
         }
     }
     tx.commit().await?;
@@ -358,26 +399,28 @@ async fn record_event(
         Some(s) if site_kind(tx, s).await?.is_some() => Some(s),
         _ => None,
     };
-    on_tx!(tx, |c| sqlx::query(sql)
-        .bind(cmd.id)
-        .bind(cmd.action.as_str())
-        .bind(asset_id)
-        .bind(status)
-        .bind(result.error.as_ref().map(|e| e.error.clone()))
-        .bind(actor.user_id)
-        .bind(&actor.name)
-        .bind(cmd.device_time)
-        .bind(now)
-        .bind(cmd.position.map(|p| p.lat))
-        .bind(cmd.position.map(|p| p.lon))
-        .bind(cmd.position.and_then(|p| p.accuracy_m))
-        .bind(site_id)
-        .bind(Json(cmd))
-        .bind(Json(result))
-        .execute(&mut *c)
-        .await
-        .map(|_| ()))
-    .map_err(DomainError::from)
+    on_tx!(
+        tx,
+        execute(
+            sqlx::query(sql)
+                .bind(cmd.id)
+                .bind(cmd.action.as_str())
+                .bind(asset_id)
+                .bind(status)
+                .bind(result.error.as_ref().map(|e| e.error.as_str()))
+                .bind(actor.user_id)
+                .bind(&actor.name)
+                .bind(cmd.device_time)
+                .bind(now)
+                .bind(cmd.position.map(|p| p.lat))
+                .bind(cmd.position.map(|p| p.lon))
+                .bind(cmd.position.and_then(|p| p.accuracy_m))
+                .bind(site_id)
+                .bind(Json(cmd))
+                .bind(Json(result))
+        )
+    )?;
+    Ok(())
 }
 
 /// The action itself; returns the asset after it.
@@ -399,16 +442,16 @@ async fn act(
 
     if cmd.action.changes_state() {
         if let Some(at) = state.field_at {
-            if cmd.device_time <= at {
-                return Err(DomainError::Conflict {
-                    code: "superseded",
-                    message: format!(
+            // Strictly older only: equal device times are applied in arrival order.
+            if cmd.device_time < at {
+                return Err(DomainError::conflict(
+                    ErrorCode::Superseded,
+                    format!(
                         "a newer field action ({at}) already changed this asset; this {} from {} is kept as history only",
                         cmd.action.as_str(),
                         cmd.device_time
                     ),
-                    detail: None,
-                });
+                ));
             }
         }
         let site = cmd.site_id.unwrap_or_default();
@@ -501,33 +544,32 @@ async fn act(
                pos_lat = $5, pos_lon = $6, pos_at = $7, pos_source = $8, field_at = $9, \
                version = version + 1, updated_at = $10 WHERE id = $11";
     let pos = next.position.as_ref();
-    on_tx!(tx, |c| sqlx::query(sql)
-        .bind(next.status.as_str())
-        .bind(next.site_id)
-        .bind(next.engine_hours)
-        .bind(hours_at)
-        .bind(pos.map(|p| p.lat))
-        .bind(pos.map(|p| p.lon))
-        .bind(pos.map(|p| p.at))
-        .bind(pos.map(|p| p.source.as_str()))
-        .bind(field_at)
-        .bind(now)
-        .bind(before.id)
-        .execute(&mut *c)
-        .await
-        .map(|_| ()))?;
-    let after = assets::load(tx, before.id).await?;
-    let action = format!("scan.{}", cmd.action.as_str());
-    audit::record(
+    on_tx!(
         tx,
-        actor,
-        &action,
-        "asset",
+        execute(
+            sqlx::query(sql)
+                .bind(next.status.as_str())
+                .bind(next.site_id)
+                .bind(next.engine_hours)
+                .bind(hours_at)
+                .bind(pos.map(|p| p.lat))
+                .bind(pos.map(|p| p.lon))
+                .bind(pos.map(|p| p.at))
+                .bind(pos.map(|p| p.source.as_str()))
+                .bind(field_at)
+                .bind(now)
+                .bind(before.id)
+        )
+    )?;
+    let after = assets::load(tx, before.id).await?;
+    let change = Change::action(
+        format!("scan.{}", cmd.action.as_str()),
+        Entity::Asset,
         before.id,
-        Some(before),
-        Some(&after),
     )
-    .await?;
+    .before(before)
+    .after(&after);
+    audit::record(tx, actor, change).await?;
     Ok(after)
 }
 
@@ -536,9 +578,9 @@ fn require_status(asset: &Asset, from: &[AssetStatus], to: AssetStatus) -> Resul
     if from.contains(&asset.status) && asset.status.can_become(to) {
         return Ok(());
     }
-    Err(DomainError::Conflict {
-        code: "illegal_transition",
-        message: format!(
+    Err(DomainError::conflict_with(
+        ErrorCode::IllegalTransition,
+        format!(
             "the asset is {}; this action needs it to be {}",
             asset.status,
             from.iter()
@@ -546,13 +588,14 @@ fn require_status(asset: &Asset, from: &[AssetStatus], to: AssetStatus) -> Resul
                 .collect::<Vec<_>>()
                 .join(" or ")
         ),
-        detail: Some(json!({ "current_status": asset.status })),
-    })
+        json!({ "current_status": asset.status }),
+    ))
 }
 
 /// Applies a batch of queued commands in device-time order and answers in the order given.
 pub async fn apply_batch(
     store: &Store,
+    policy: &Policy,
     actor: &Actor,
     commands: &[FieldCommand],
 ) -> Result<Vec<CommandResult>, DomainError> {
@@ -567,7 +610,7 @@ pub async fn apply_batch(
     order.sort_by_key(|&i| commands[i].device_time);
     let mut results: Vec<Option<CommandResult>> = vec![None; commands.len()];
     for i in order {
-        results[i] = Some(apply(store, actor, &commands[i], None, vec![]).await?);
+        results[i] = Some(apply(store, policy, actor, &commands[i], None, vec![]).await?);
     }
     Ok(results.into_iter().flatten().collect())
 }

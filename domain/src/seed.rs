@@ -4,15 +4,16 @@
 //! business write.
 
 use mobile_shared::wire::{Geofence, LatLon, SiteKind};
+use mobile_shared::ErrorCode;
 use serde_json::json;
 use sqlx::types::Json;
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::entity::Entity;
 use crate::error::DomainError;
-use crate::store::{Store, Tx};
-use crate::{clock, on_read, on_tx};
+use crate::store::{on_read, on_tx, Store};
+use crate::{audit, clock};
 
 /// Rows per multi-row INSERT (10 columns × 1000 stays far below both backends' bind limits).
 const CHUNK: usize = 1000;
@@ -68,45 +69,40 @@ pub async fn seed_fleet(
             },
             radius_m: 300.0,
         };
-        on_tx!(&mut tx, |c| {
-            sqlx::query(
-            "INSERT INTO sites (id, name, kind, address, lat, lon, geofence, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, NULL, $4, $5, $6, 1, $7, $7)"
-        )
-        .bind(id)
-        .bind(name)
-        .bind(SiteKind::Depot.as_str())
-        .bind(*lat)
-        .bind(*lon)
-        .bind(Json(&fence))
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|_| ())
-        })?;
-        audit_many(
+        on_tx!(
             &mut tx,
-            actor,
-            "site.create",
-            "site",
-            &[(id, json!({"name": name}))],
-        )
-        .await?;
+            execute(
+                sqlx::query(
+                    "INSERT INTO sites (id, name, kind, address, lat, lon, geofence, version, \
+                     created_at, updated_at) VALUES ($1, $2, $3, NULL, $4, $5, $6, 1, $7, $7)"
+                )
+                .bind(id)
+                .bind(name)
+                .bind(SiteKind::Depot.as_str())
+                .bind(*lat)
+                .bind(*lon)
+                .bind(Json(&fence))
+                .bind(now)
+            )
+        )?;
+        audit::record_created(&mut tx, actor, Entity::Site, &[(id, json!({"name": name}))]).await?;
         site_ids.push(id);
     }
     let category = clock::new_id();
     let category_name = format!("{} fleet", seed.code_prefix);
-    on_tx!(&mut tx, |c| sqlx::query(
-        "INSERT INTO categories (id, name, description, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (name) DO NOTHING"
-    )
-    .bind(category)
-    .bind(&category_name)
-    .bind("seeded fleet")
-    .bind(now)
-    .execute(&mut *c)
-    .await
-    .map(|_| ()))?;
+    on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(
+                "INSERT INTO categories (id, name, description, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING"
+            )
+            .bind(category)
+            .bind(&category_name)
+            .bind("seeded fleet")
+            .bind(now)
+        )
+    )?;
     let category: Uuid = on_tx!(&mut tx, |c| sqlx::query_scalar(
         "SELECT id FROM categories WHERE name = $1"
     )
@@ -131,13 +127,14 @@ pub async fn seed_fleet(
                 )
             })
             .collect();
-        on_tx!(&mut tx, |c| {
-            let mut qb = QueryBuilder::new(
+        on_tx!(
+            &mut tx,
+            insert_values(
                 "INSERT INTO assets (id, code, name, status, category_id, home_site_id, site_id, \
                  depreciation_method, version, created_at, updated_at) ",
-            );
-            qb.push_values(&rows, |mut b, r| {
-                b.push_bind(r.0)
+                &rows,
+                |b, r| b
+                    .push_bind(r.0)
                     .push_bind(r.1.clone())
                     .push_bind(r.2.clone())
                     .push_bind("available")
@@ -147,88 +144,56 @@ pub async fn seed_fleet(
                     .push_bind("none")
                     .push_bind(1_i64)
                     .push_bind(now)
-                    .push_bind(now);
-            });
-            qb.build().execute(&mut *c).await.map(|_| ())
-        })
-        .map_err(|e| match DomainError::from(e) {
-            DomainError::Conflict { .. } => DomainError::conflict(
-                "duplicate_code",
+                    .push_bind(now)
+            )
+        )
+        .map_err(|e| {
+            e.unique_as(ErrorCode::DuplicateCode, || {
                 format!(
                     "assets with the prefix `{}` already exist",
                     seed.code_prefix
-                ),
-            ),
-            other => other,
+                )
+            })
         })?;
-        on_tx!(&mut tx, |c| {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO devices (id, device_id, asset_id, mqtt_password_hash, created_at, updated_at) ",
-            );
-            qb.push_values(&rows, |mut b, r| {
-                b.push_bind(r.4)
+        on_tx!(
+            &mut tx,
+            insert_values(
+                "INSERT INTO devices (id, device_id, asset_id, mqtt_password_hash, created_at, \
+                 updated_at) ",
+                &rows,
+                |b, r| b
+                    .push_bind(r.4)
                     .push_bind(r.5.clone())
                     .push_bind(r.0)
                     .push_bind(seed.password_hash.clone())
                     .push_bind(now)
-                    .push_bind(now);
-            });
-            qb.build().execute(&mut *c).await.map(|_| ())
-        })?;
-        on_tx!(&mut tx, |c| {
-            let mut qb = QueryBuilder::new(
+                    .push_bind(now)
+            )
+        )?;
+        on_tx!(
+            &mut tx,
+            insert_values(
                 "INSERT INTO device_bindings (id, device_id, asset_id, bound_at) ",
-            );
-            qb.push_values(&rows, |mut b, r| {
-                b.push_bind(clock::new_id())
+                &rows,
+                |b, r| b
+                    .push_bind(clock::new_id())
                     .push_bind(r.4)
                     .push_bind(r.0)
-                    .push_bind(now);
-            });
-            qb.build().execute(&mut *c).await.map(|_| ())
-        })?;
+                    .push_bind(now)
+            )
+        )?;
         let asset_audit: Vec<(Uuid, serde_json::Value)> = rows
             .iter()
             .map(|r| (r.0, json!({"code": r.1, "name": r.2, "site_id": r.3})))
             .collect();
-        audit_many(&mut tx, actor, "asset.create", "asset", &asset_audit).await?;
+        audit::record_created(&mut tx, actor, Entity::Asset, &asset_audit).await?;
         let device_audit: Vec<(Uuid, serde_json::Value)> = rows
             .iter()
             .map(|r| (r.4, json!({"device_id": r.5, "asset_id": r.0})))
             .collect();
-        audit_many(&mut tx, actor, "device.create", "device", &device_audit).await?;
+        audit::record_created(&mut tx, actor, Entity::Device, &device_audit).await?;
         devices.extend(rows.into_iter().map(|r| (r.5, r.0)));
     }
     tx.commit().await?;
     Ok(SeededFleet { site_ids, devices })
-}
-
-/// One audit row per created record, in one statement.
-async fn audit_many(
-    tx: &mut Tx,
-    actor: &Actor,
-    action: &str,
-    entity: &str,
-    rows: &[(Uuid, serde_json::Value)],
-) -> Result<(), DomainError> {
-    let now = clock::now();
-    on_tx!(tx, |c| {
-        let mut qb = QueryBuilder::new(
-            "INSERT INTO audit_log (id, at, actor_user_id, actor, source, action, entity, entity_id, before, after) ",
-        );
-        qb.push_values(rows, |mut b, (id, after)| {
-            b.push_bind(clock::new_id())
-                .push_bind(now)
-                .push_bind(actor.user_id)
-                .push_bind(actor.name.clone())
-                .push_bind(actor.source.as_str())
-                .push_bind(action.to_owned())
-                .push_bind(entity.to_owned())
-                .push_bind(*id)
-                .push_bind(None::<Json<serde_json::Value>>)
-                .push_bind(Some(Json(after.clone())));
-        });
-        qb.build().execute(&mut *c).await.map(|_| ())
-    })?;
-    Ok(())
 }

@@ -6,10 +6,12 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::audit::Change;
+use crate::clock;
+use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::pagination::PageRequest;
-use crate::store::{Store, Tx};
-use crate::{audit, clock, on_read, on_tx};
+use crate::store::{on_read, on_tx, Store};
 
 /// Largest circular geofence: 100 km is already a region, not a site.
 pub const MAX_RADIUS_M: f64 = 100_000.0;
@@ -139,30 +141,23 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
     let sql = format!(
         "INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
     );
-    on_tx!(&mut tx, |c| sqlx::query(&sql)
-        .bind(site.id)
-        .bind(&site.name)
-        .bind(site.kind.as_str())
-        .bind(&site.address)
-        .bind(site.location.map(|l| l.lat))
-        .bind(site.location.map(|l| l.lon))
-        .bind(site.geofence.clone().map(Json))
-        .bind(site.version)
-        .bind(now)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    audit::record(
+    on_tx!(
         &mut tx,
-        actor,
-        "site.create",
-        "site",
-        site.id,
-        None::<&()>,
-        Some(&site),
-    )
-    .await?;
-    tx.commit().await?;
+        execute(
+            sqlx::query(&sql)
+                .bind(site.id)
+                .bind(&site.name)
+                .bind(site.kind.as_str())
+                .bind(&site.address)
+                .bind(site.location.map(|l| l.lat))
+                .bind(site.location.map(|l| l.lon))
+                .bind(site.geofence.clone().map(Json))
+                .bind(site.version)
+                .bind(now)
+        )
+    )?;
+    tx.commit_audited(actor, Change::created(Entity::Site, site.id, &site))
+        .await?;
     Ok(site)
 }
 
@@ -172,20 +167,7 @@ pub async fn get(store: &Store, id: Uuid) -> Result<Site, DomainError> {
         .bind(id)
         .fetch_optional(p)
         .await)?;
-    Ok(row
-        .ok_or(DomainError::NotFound { entity: "site" })?
-        .into_site())
-}
-
-/// Whether a site exists, inside a write transaction (for reference checks).
-pub(crate) async fn exists(tx: &mut Tx, id: Uuid) -> Result<bool, DomainError> {
-    let n: i64 = on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM sites WHERE id = $1"
-    )
-    .bind(id)
-    .fetch_one(c)
-    .await)?;
-    Ok(n > 0)
+    Ok(row.ok_or(DomainError::not_found(Entity::Site))?.into_site())
 }
 
 pub async fn list(
@@ -203,9 +185,5 @@ pub async fn list(
         .bind(page.fetch())
         .fetch_all(p)
         .await)?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id);
-    Ok(Page {
-        items: rows.into_iter().map(SiteRow::into_site).collect(),
-        next_cursor,
-    })
+    Ok(page.page(rows, |r| r.id, SiteRow::into_site))
 }

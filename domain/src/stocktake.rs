@@ -22,18 +22,20 @@ use mobile_shared::stocktake::{
     StocktakeStatus, UnknownCode, WrongLocation, MAX_SCAN_CODES,
 };
 use mobile_shared::wire::{Asset, Page};
-use mobile_shared::AssetStatus;
+use mobile_shared::{AssetStatus, ErrorCode};
 use serde_json::json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::assets::{self, AssetRow, SELECT_ASSET};
+use crate::audit::{self, Change};
+use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::identifiers::{self, Candidate};
 use crate::pagination::PageRequest;
-use crate::store::{Backend, Store, Tx};
-use crate::{audit, clock, on_read, on_tx, sites};
+use crate::store::{on_read, on_tx, RowLock, Store, Tx};
+use crate::{clock, refs};
 
 /// Values per multi-row statement: at most 5 parameters a row keeps a chunk far below SQLite's
 /// 32766 bound parameters.
@@ -87,13 +89,6 @@ pub struct StocktakeFilter {
     pub status: Option<StocktakeStatus>,
 }
 
-fn backend(tx: &Tx) -> Backend {
-    match tx {
-        Tx::Sqlite(_) => Backend::Sqlite,
-        Tx::Postgres(_) => Backend::Postgres,
-    }
-}
-
 /// Starts a stocktake at a site: the expected set is the site's (non-deleted) assets now.
 pub async fn start(
     store: &Store,
@@ -101,43 +96,41 @@ pub async fn start(
     new: NewStocktake,
 ) -> Result<Stocktake, DomainError> {
     let mut tx = store.begin().await?;
-    if !sites::exists(&mut tx, new.site_id).await? {
+    if !refs::site_exists(&mut tx, new.site_id).await? {
         return Err(DomainError::field("site_id", "no such site"));
     }
     let id = clock::new_id();
     let now = clock::now();
-    on_tx!(&mut tx, |c| sqlx::query(
-        "INSERT INTO stocktakes (id, site_id, status, started_by, started_at) \
-         VALUES ($1, $2, 'open', $3, $4)"
-    )
-    .bind(id)
-    .bind(new.site_id)
-    .bind(&actor.name)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    on_tx!(&mut tx, |c| sqlx::query(
-        "INSERT INTO stocktake_expected (stocktake_id, asset_id) \
-         SELECT $1, id FROM assets WHERE site_id = $2 AND deleted_at IS NULL"
-    )
-    .bind(id)
-    .bind(new.site_id)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    let stocktake = load(&mut tx, id).await?;
-    audit::record(
+    on_tx!(
         &mut tx,
+        execute(
+            sqlx::query(
+                "INSERT INTO stocktakes (id, site_id, status, started_by, started_at) \
+         VALUES ($1, $2, 'open', $3, $4)"
+            )
+            .bind(id)
+            .bind(new.site_id)
+            .bind(&actor.name)
+            .bind(now)
+        )
+    )?;
+    on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(
+                "INSERT INTO stocktake_expected (stocktake_id, asset_id) \
+         SELECT $1, id FROM assets WHERE site_id = $2 AND deleted_at IS NULL"
+            )
+            .bind(id)
+            .bind(new.site_id)
+        )
+    )?;
+    let stocktake = load(&mut tx, id).await?;
+    tx.commit_audited(
         actor,
-        "stocktake.start",
-        "stocktake",
-        id,
-        None::<&()>,
-        Some(&stocktake),
+        Change::action("stocktake.start", Entity::Stocktake, id).after(&stocktake),
     )
     .await?;
-    tx.commit().await?;
     Ok(stocktake)
 }
 
@@ -148,10 +141,8 @@ async fn load(tx: &mut Tx, id: Uuid) -> Result<Stocktake, DomainError> {
         .bind(id)
         .fetch_optional(c)
         .await)?;
-    row.ok_or(DomainError::NotFound {
-        entity: "stocktake",
-    })?
-    .into_stocktake()
+    row.ok_or(DomainError::not_found(Entity::Stocktake))?
+        .into_stocktake()
 }
 
 pub async fn get(store: &Store, id: Uuid) -> Result<Stocktake, DomainError> {
@@ -160,10 +151,8 @@ pub async fn get(store: &Store, id: Uuid) -> Result<Stocktake, DomainError> {
         .bind(id)
         .fetch_optional(p)
         .await)?;
-    row.ok_or(DomainError::NotFound {
-        entity: "stocktake",
-    })?
-    .into_stocktake()
+    row.ok_or(DomainError::not_found(Entity::Stocktake))?
+        .into_stocktake()
 }
 
 /// Oldest first; the cursor is the id of the last stocktake of the previous page.
@@ -183,23 +172,7 @@ pub async fn list(
         .bind(page.fetch())
         .fetch_all(p)
         .await)?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id);
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(StocktakeRow::into_stocktake)
-            .collect::<Result<_, _>>()?,
-        next_cursor,
-    })
-}
-
-/// How a transaction holds the stocktake row while it works.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Lock {
-    /// Scans: many at once, but none while the stocktake is being completed.
-    Share,
-    /// Completion: waits for the scans in flight and keeps new ones out until it commits.
-    Exclusive,
+    page.try_page(rows, |r| r.id, StocktakeRow::into_stocktake)
 }
 
 #[derive(sqlx::FromRow)]
@@ -208,33 +181,30 @@ struct Head {
     status: String,
 }
 
-/// Reads (and on PostgreSQL locks) the stocktake row. SQLite has a single writer connection,
-/// so its write transactions are already serialised.
-async fn lock(tx: &mut Tx, id: Uuid, mode: Lock) -> Result<Head, DomainError> {
-    let sql = match (backend(tx), mode) {
-        (Backend::Sqlite, _) => "SELECT site_id, status FROM stocktakes WHERE id = $1",
-        (Backend::Postgres, Lock::Share) => {
-            "SELECT site_id, status FROM stocktakes WHERE id = $1 FOR SHARE"
-        }
-        (Backend::Postgres, Lock::Exclusive) => {
-            "SELECT site_id, status FROM stocktakes WHERE id = $1 FOR UPDATE"
-        }
-    };
-    let head: Option<Head> = on_tx!(tx, |c| sqlx::query_as(sql).bind(id).fetch_optional(c).await)?;
-    head.ok_or(DomainError::NotFound {
-        entity: "stocktake",
-    })
+/// Reads and locks the stocktake row for the transaction's work: scans hold it shared (many at
+/// once, but none while the stocktake is being completed); completion holds it for update (it
+/// waits for the scans in flight and keeps new ones out until it commits).
+async fn lock(tx: &mut Tx, id: Uuid, mode: RowLock) -> Result<Head, DomainError> {
+    let sql = format!(
+        "SELECT site_id, status FROM stocktakes WHERE id = $1{}",
+        tx.row_lock(mode)
+    );
+    let head: Option<Head> = on_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    head.ok_or(DomainError::not_found(Entity::Stocktake))
 }
 
 /// Locks an open stocktake for recording sightings; a completed one is a 409.
 async fn open_for_scans(tx: &mut Tx, id: Uuid) -> Result<Head, DomainError> {
-    let head = lock(tx, id, Lock::Share).await?;
+    let head = lock(tx, id, RowLock::Share).await?;
     if head.status != StocktakeStatus::Open.as_str() {
-        return Err(DomainError::Conflict {
-            code: "stocktake_closed",
-            message: "the stocktake is completed and takes no more scans".into(),
-            detail: Some(json!({ "stocktake_id": id, "status": head.status })),
-        });
+        return Err(DomainError::conflict_with(
+            ErrorCode::StocktakeClosed,
+            "the stocktake is completed and takes no more scans",
+            json!({ "stocktake_id": id, "status": head.status }),
+        ));
     }
     Ok(head)
 }
@@ -258,7 +228,7 @@ pub(crate) async fn record_seen_in_tx(
     .fetch_one(c)
     .await)?;
     if live == 0 {
-        return Err(DomainError::NotFound { entity: "asset" });
+        return Err(DomainError::not_found(Entity::Asset));
     }
     upsert_seen(
         tx,
@@ -356,14 +326,9 @@ pub async fn scan(
         unknown: unknown_order,
     };
     // One entry per burst, with counts: the rows themselves are the per-value history.
-    audit::record(
-        &mut tx,
+    tx.commit_audited(
         actor,
-        "stocktake.scan",
-        "stocktake",
-        id,
-        None::<&()>,
-        Some(&json!({
+        Change::action("stocktake.scan", Entity::Stocktake, id).after(&json!({
             "accepted": result.accepted,
             "new_assets": result.new_assets,
             "repeats": result.repeats,
@@ -371,7 +336,6 @@ pub async fn scan(
         })),
     )
     .await?;
-    tx.commit().await?;
     Ok(result)
 }
 
@@ -507,22 +471,20 @@ async fn upsert_unknown(
 ) -> Result<(), DomainError> {
     let rows: Vec<(&String, i32)> = unknown.iter().map(|(v, n)| (v, *n)).collect();
     for chunk in rows.chunks(CHUNK) {
-        on_tx!(tx, |c| {
-            let mut qb = QueryBuilder::new(
+        on_tx!(
+            tx,
+            insert_values(
                 "INSERT INTO stocktake_unknown (stocktake_id, value, first_seen_at, reads) ",
-            );
-            qb.push_values(chunk, |mut b, (value, reads)| {
-                b.push_bind(stocktake_id)
+                chunk,
+                |b, (value, reads)| b
+                    .push_bind(stocktake_id)
                     .push_bind(value.as_str())
                     .push_bind(at)
-                    .push_bind(*reads);
-            });
-            qb.push(
+                    .push_bind(*reads),
                 " ON CONFLICT (stocktake_id, value) \
-                 DO UPDATE SET reads = stocktake_unknown.reads + excluded.reads",
-            );
-            qb.build().execute(&mut *c).await.map(|_| ())
-        })?;
+                 DO UPDATE SET reads = stocktake_unknown.reads + excluded.reads"
+            )
+        )?;
     }
     Ok(())
 }
@@ -535,29 +497,27 @@ pub async fn complete(
     id: Uuid,
 ) -> Result<StocktakeReport, DomainError> {
     let mut tx = store.begin().await?;
-    let head = lock(&mut tx, id, Lock::Exclusive).await?;
+    let head = lock(&mut tx, id, RowLock::Update).await?;
     if head.status == StocktakeStatus::Open.as_str() {
         let before = load(&mut tx, id).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
-            "UPDATE stocktakes SET status = 'completed', completed_at = $1 WHERE id = $2"
-        )
-        .bind(clock::now())
-        .bind(id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        let after = load(&mut tx, id).await?;
-        audit::record(
+        on_tx!(
             &mut tx,
+            execute(
+                sqlx::query(
+                    "UPDATE stocktakes SET status = 'completed', completed_at = $1 WHERE id = $2"
+                )
+                .bind(clock::now())
+                .bind(id)
+            )
+        )?;
+        let after = load(&mut tx, id).await?;
+        tx.commit_audited(
             actor,
-            "stocktake.complete",
-            "stocktake",
-            id,
-            Some(&before),
-            Some(&after),
+            Change::action("stocktake.complete", Entity::Stocktake, id)
+                .before(&before)
+                .after(&after),
         )
         .await?;
-        tx.commit().await?;
     } else {
         drop(tx);
     }
@@ -667,11 +627,11 @@ pub async fn report(store: &Store, id: Uuid) -> Result<StocktakeReport, DomainEr
 }
 
 fn not_applicable(asset: &Asset, resolution: Resolution, why: &str) -> DomainError {
-    DomainError::Conflict {
-        code: "resolution_not_applicable",
-        message: format!("cannot {} asset {}: {why}", resolution.as_str(), asset.code),
-        detail: Some(json!({ "resolution": resolution, "asset": asset })),
-    }
+    DomainError::conflict_with(
+        ErrorCode::ResolutionNotApplicable,
+        format!("cannot {} asset {}: {why}", resolution.as_str(), asset.code),
+        json!({ "resolution": resolution, "asset": asset }),
+    )
 }
 
 /// Applies one resolution from the report to the asset, in one transaction with its audit
@@ -689,17 +649,9 @@ pub async fn resolve(
     finding: ResolveFinding,
 ) -> Result<Asset, DomainError> {
     let mut tx = store.begin().await?;
-    let head = lock(&mut tx, id, Lock::Share).await?;
-    if backend(&tx) == Backend::Postgres {
-        // Read-modify-write of the asset: hold its row so a concurrent edit waits for us.
-        on_tx!(&mut tx, |c| sqlx::query(
-            "SELECT id FROM assets WHERE id = $1 FOR UPDATE"
-        )
-        .bind(finding.asset_id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    }
+    let head = lock(&mut tx, id, RowLock::Share).await?;
+    // Read-modify-write of the asset: hold its row so a concurrent edit waits for us.
+    tx.lock_row("assets", finding.asset_id).await?;
     let before = assets::load(&mut tx, finding.asset_id).await?;
     let (expected, seen): (i64, i64) = on_tx!(&mut tx, |c| sqlx::query_as(
         "SELECT \
@@ -744,18 +696,20 @@ pub async fn resolve(
         return Ok(before);
     }
     let now = clock::now();
-    let done = on_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE assets SET site_id = $1, status = $2, version = version + 1, updated_at = $3 \
-         WHERE id = $4 AND version = $5 AND deleted_at IS NULL"
-    )
-    .bind(site_id)
-    .bind(status.as_str())
-    .bind(now)
-    .bind(before.id)
-    .bind(before.version)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
+    let done = on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(
+                "UPDATE assets SET site_id = $1, status = $2, version = version + 1, \
+                 updated_at = $3 WHERE id = $4 AND version = $5 AND deleted_at IS NULL"
+            )
+            .bind(site_id)
+            .bind(status.as_str())
+            .bind(now)
+            .bind(before.id)
+            .bind(before.version)
+        )
+    )?;
     if done == 0 {
         // Cannot happen while the row is held (PostgreSQL) or the writer is ours (SQLite).
         return Err(DomainError::Internal(
@@ -766,28 +720,18 @@ pub async fn resolve(
     audit::record(
         &mut tx,
         actor,
-        "asset.update",
-        "asset",
-        after.id,
-        Some(&before),
-        Some(&after),
+        Change::updated(Entity::Asset, after.id, &before, &after),
     )
     .await?;
-    audit::record(
-        &mut tx,
+    tx.commit_audited(
         actor,
-        "stocktake.resolve",
-        "stocktake",
-        id,
-        None::<&()>,
-        Some(&json!({
+        Change::action("stocktake.resolve", Entity::Stocktake, id).after(&json!({
             "asset_id": after.id,
             "resolution": finding.resolution,
             "asset_version": after.version,
         })),
     )
     .await?;
-    tx.commit().await?;
     Ok(after)
 }
 
@@ -846,7 +790,7 @@ mod tests {
 
         async fn records_once_and_refuses_when_closed(db: TestDb) {
             let actor = Actor::user(Uuid::now_v7(), "tech", Role::Technician, AuditSource::Api);
-            let site = sites::create(
+            let site = crate::sites::create(
                 &db.store,
                 &actor,
                 NewSite {
@@ -896,7 +840,12 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(
-                matches!(err, DomainError::NotFound { entity: "asset" }),
+                matches!(
+                    err,
+                    DomainError::NotFound {
+                        entity: Entity::Asset
+                    }
+                ),
                 "{err:?}"
             );
             drop(tx);
@@ -908,7 +857,7 @@ mod tests {
                 matches!(
                     err,
                     DomainError::NotFound {
-                        entity: "stocktake"
+                        entity: Entity::Stocktake
                     }
                 ),
                 "{err:?}"
@@ -924,7 +873,7 @@ mod tests {
                 matches!(
                     err,
                     DomainError::Conflict {
-                        code: "stocktake_closed",
+                        code: ErrorCode::StocktakeClosed,
                         ..
                     }
                 ),

@@ -5,12 +5,15 @@ use mobile_shared::wire::{LoginResponse, NewUser, Page, User};
 use mobile_shared::Role;
 use uuid::Uuid;
 
+use mobile_shared::ErrorCode;
+
 use crate::actor::Actor;
+use crate::audit::Change;
+use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::pagination::PageRequest;
-use crate::secrets;
-use crate::store::Store;
-use crate::{audit, clock, on_read, on_tx};
+use crate::store::{on_read, on_tx, Store};
+use crate::{clock, secrets};
 
 pub const MIN_PASSWORD_LEN: usize = 10;
 pub const MAX_PASSWORD_LEN: usize = 1024;
@@ -88,35 +91,25 @@ pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, 
     let sql =
         "INSERT INTO users (id, username, password_hash, role, disabled, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, $5, $6, $6)";
-    on_tx!(&mut tx, |c| sqlx::query(sql)
-        .bind(user.id)
-        .bind(&user.username)
-        .bind(&hash)
-        .bind(user.role.as_str())
-        .bind(false)
-        .bind(now)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-    .map_err(|e| match DomainError::from(e) {
-        DomainError::Conflict { .. } => DomainError::Conflict {
-            code: "username_taken",
-            message: format!("a user named `{}` already exists", user.username),
-            detail: None,
-        },
-        other => other,
-    })?;
-    audit::record(
+    on_tx!(
         &mut tx,
-        actor,
-        "user.create",
-        "user",
-        user.id,
-        None::<&()>,
-        Some(&user),
+        execute(
+            sqlx::query(sql)
+                .bind(user.id)
+                .bind(&user.username)
+                .bind(&hash)
+                .bind(user.role.as_str())
+                .bind(false)
+                .bind(now)
+        )
     )
-    .await?;
-    tx.commit().await?;
+    .map_err(|e| {
+        e.unique_as(ErrorCode::UsernameTaken, || {
+            format!("a user named `{}` already exists", user.username)
+        })
+    })?;
+    tx.commit_audited(actor, Change::created(Entity::User, user.id, &user))
+        .await?;
     Ok(user)
 }
 
@@ -126,8 +119,7 @@ pub async fn get(store: &Store, id: Uuid) -> Result<User, DomainError> {
         .bind(id)
         .fetch_optional(p)
         .await)?;
-    row.ok_or(DomainError::NotFound { entity: "user" })?
-        .into_user()
+    row.ok_or(DomainError::not_found(Entity::User))?.into_user()
 }
 
 pub async fn list(store: &Store, page: PageRequest) -> Result<Page<User>, DomainError> {
@@ -139,14 +131,7 @@ pub async fn list(store: &Store, page: PageRequest) -> Result<Page<User>, Domain
         .bind(page.fetch())
         .fetch_all(p)
         .await)?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id);
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(UserRow::into_user)
-            .collect::<Result<_, _>>()?,
-        next_cursor,
-    })
+    page.try_page(rows, |r| r.id, UserRow::into_user)
 }
 
 /// On an empty database, creates the `admin` user. Returns the password when it was generated
@@ -217,14 +202,16 @@ pub async fn login(
     let expires_at = now + ttl;
     let mut tx = store.begin().await?;
     let sql = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
-    on_tx!(&mut tx, |c| sqlx::query(sql)
-        .bind(secrets::token_hash(&token))
-        .bind(row.id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(sql)
+                .bind(secrets::token_hash(&token))
+                .bind(row.id)
+                .bind(now)
+                .bind(expires_at)
+        )
+    )?;
     tx.commit().await?;
     let user = UserRow {
         id: row.id,
@@ -278,11 +265,13 @@ pub async fn authenticate(store: &Store, token: &str) -> Result<Option<AuthUser>
 pub async fn logout(store: &Store, token: &str) -> Result<(), DomainError> {
     let mut tx = store.begin().await?;
     let sql = "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
-    on_tx!(&mut tx, |c| sqlx::query(sql)
-        .bind(clock::now())
-        .bind(secrets::token_hash(token))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(sql)
+                .bind(clock::now())
+                .bind(secrets::token_hash(token))
+        )
+    )?;
     tx.commit().await
 }

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authz;
+pub mod error_code;
 pub mod identifier;
 pub mod scan;
 pub mod status;
@@ -15,5 +16,6 @@ pub mod telemetry;
 pub mod wire;
 
 pub use authz::{Action, Role};
+pub use error_code::ErrorCode;
 pub use identifier::{normalize_asset_code, normalize_identifier, IdentifierError, IdentifierKind};
 pub use status::AssetStatus;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::wire::Asset;
+use crate::ErrorCode;
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
@@ -185,8 +186,9 @@ pub enum CommandStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CommandError {
-    /// e.g. `asset_not_found`, `illegal_transition`, `superseded`, `validation_failed`.
-    pub error: String,
+    /// e.g. `asset_not_found`, `illegal_transition`, `superseded`, `validation_failed`: the same
+    /// code the single-command route answers with.
+    pub error: ErrorCode,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<String, String>>,

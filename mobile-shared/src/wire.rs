@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use crate::{AssetStatus, IdentifierKind, Role};
+use crate::{AssetStatus, ErrorCode, IdentifierKind, Role};
 
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
@@ -24,7 +24,7 @@ where
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Problem {
     /// Stable snake_case code a program can branch on, e.g. `validation_failed`.
-    pub error: String,
+    pub error: ErrorCode,
     /// A sentence for a person.
     pub message: String,
     /// Per-field messages, for validation errors.

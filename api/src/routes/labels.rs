@@ -3,13 +3,13 @@
 //! does not. Rendering itself is in [`crate::labels`].
 
 use axum::extract::State;
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use domain::assets::{self, AssetFilter};
 use domain::{DomainError, PageRequest};
 use futures::StreamExt;
 use mobile_shared::wire::{Asset, Problem};
-use mobile_shared::Action;
+use mobile_shared::{Action, ErrorCode};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -240,8 +240,7 @@ async fn by_ids(state: &AppState, raw: &str) -> ApiResult<Vec<Asset>> {
         return Err(ApiError {
             detail: Some(json!({ "unknown_ids": unknown })),
             ..ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
+                ErrorCode::NotFound,
                 format!("assets not found: {}", shorten(&listed)),
             )
         });
@@ -277,8 +276,7 @@ async fn by_filter(
         );
         if out.len() > MAX_SHEET_LABELS {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "too_many_labels",
+                ErrorCode::TooManyLabels,
                 format!(
                     "more than {MAX_SHEET_LABELS} assets match; narrow `code_prefix`/`site_id` or pass `ids`"
                 ),
@@ -291,8 +289,7 @@ async fn by_filter(
     }
     if out.is_empty() {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "no assets match the filter",
         ));
     }

@@ -11,8 +11,9 @@ use mobile_shared::scan::{
     BatchResults, CommandBatch, CommandResult, CommandStatus, FieldCommand, PhotoStored,
 };
 use mobile_shared::wire::Problem;
-use mobile_shared::Action;
+use mobile_shared::{Action, ErrorCode};
 use serde::Deserialize;
+use tracing::Instrument;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -39,24 +40,17 @@ fn decode_limits(state: &AppState) -> DecodeLimits {
 /// Image errors as HTTP: too big is 413, anything else unreadable is 422.
 fn image_error(e: QrError) -> ApiError {
     match e {
-        QrError::TooLarge { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            e.to_string(),
-        ),
+        QrError::TooLarge { .. } => ApiError::new(ErrorCode::PayloadTooLarge, e.to_string()),
         QrError::TooManyPixels { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "image_too_large",
+            ErrorCode::ImageTooLarge,
             format!("{e} (decompression-bomb guard)"),
         ),
         QrError::UnsupportedFormat => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported_image",
+            ErrorCode::UnsupportedImage,
             "the photo must be a JPEG, PNG or WebP image",
         ),
         QrError::Corrupt(why) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "corrupt_image",
+            ErrorCode::CorruptImage,
             format!("the photo could not be read: {why}"),
         ),
     }
@@ -95,8 +89,8 @@ async fn keep_photo(state: &AppState, user: &CurrentUser, bytes: Bytes) -> ApiRe
 }
 
 /// A rejected single command becomes an HTTP error whose `detail` is the full result (with the
-/// asset's current state). A replay of a rejected command (answered `duplicate`, with the stored
-/// error) is the same HTTP error again.
+/// asset's current state), with the same code a batch answers the command with. A replay of a
+/// rejected command (answered `duplicate`, with the stored error) is the same HTTP error again.
 fn result_response(result: CommandResult) -> ApiResult<Json<CommandResult>> {
     let Some(err) = result
         .error
@@ -105,30 +99,10 @@ fn result_response(result: CommandResult) -> ApiResult<Json<CommandResult>> {
     else {
         return Ok(Json(result));
     };
-    let status = match err.error.as_str() {
-        "asset_not_found" | "not_found" => StatusCode::NOT_FOUND,
-        "illegal_transition" | "superseded" | "stocktake_closed" | "ambiguous_code" => {
-            StatusCode::CONFLICT
-        }
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    let code: &'static str = match err.error.as_str() {
-        "asset_not_found" => "asset_not_found",
-        "not_found" => "not_found",
-        "illegal_transition" => "illegal_transition",
-        "superseded" => "superseded",
-        "stocktake_closed" => "stocktake_closed",
-        "ambiguous_code" => "ambiguous_code",
-        "unknown_photo" => "unknown_photo",
-        "validation_failed" => "validation_failed",
-        _ => "rejected",
-    };
     Err(ApiError {
-        status,
-        code,
-        message: err.message.clone(),
-        fields: err.fields.clone(),
+        fields: err.fields,
         detail: serde_json::to_value(&result).ok(),
+        ..ApiError::new(err.error, err.message)
     })
 }
 
@@ -147,7 +121,15 @@ pub async fn post_scan(
     user.require(Action::FieldCommand)?;
     if !is_multipart(&req) {
         let ApiJson(cmd) = ApiJson::<FieldCommand>::from_request(req, &state).await?;
-        let result = scans::apply(&state.store, &user.actor(), &cmd, None, vec![]).await?;
+        let result = scans::apply(
+            &state.store,
+            &state.config.scan_policy,
+            &user.actor(),
+            &cmd,
+            None,
+            vec![],
+        )
+        .await?;
         return result_response(result);
     }
     let mut multipart = Multipart::from_request(req, &state)
@@ -155,26 +137,14 @@ pub async fn post_scan(
         .map_err(|e| ApiError::for_status(e.status()))?;
     let mut command: Option<FieldCommand> = None;
     let mut photo: Option<Bytes> = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(ApiError::multipart)? {
         match field.name() {
             Some("command") => {
-                let text = field
-                    .bytes()
-                    .await
-                    .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?;
+                let text = field.bytes().await.map_err(ApiError::multipart)?;
                 command = Some(parse_json(&text)?);
             }
             Some("photo") => {
-                photo = Some(
-                    field
-                        .bytes()
-                        .await
-                        .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?,
-                );
+                photo = Some(field.bytes().await.map_err(ApiError::multipart)?);
             }
             _ => {}
         }
@@ -182,7 +152,15 @@ pub async fn post_scan(
     let cmd = command
         .ok_or_else(|| ApiError::field("command", "the multipart part `command` is missing"))?;
     let Some(photo) = photo else {
-        let result = scans::apply(&state.store, &user.actor(), &cmd, None, vec![]).await?;
+        let result = scans::apply(
+            &state.store,
+            &state.config.scan_policy,
+            &user.actor(),
+            &cmd,
+            None,
+            vec![],
+        )
+        .await?;
         return result_response(result);
     };
     // A replay is answered from the stored result, before any decoding or storing of its photo.
@@ -205,8 +183,7 @@ pub async fn post_scan(
         return Err(ApiError {
             detail: kept.map(|k| serde_json::json!({ "photo": k })),
             ..ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "no_code_found",
+                ErrorCode::NoCodeFound,
                 "no QR code could be read in the photo; retake it closer and in focus, or type the code",
             )
         });
@@ -214,6 +191,7 @@ pub async fn post_scan(
     let stored = keep_photo(&state, &user, photo).await?;
     let result = scans::apply(
         &state.store,
+        &state.config.scan_policy,
         &user.actor(),
         &cmd,
         decoded,
@@ -235,8 +213,14 @@ pub async fn post_batch(
 ) -> ApiResult<Json<BatchResults>> {
     user.require(Action::FieldCommand)?;
     let span = tracing::info_span!("scan_batch", commands = batch.commands.len());
-    let _guard = span.enter();
-    let results = scans::apply_batch(&state.store, &user.actor(), &batch.commands).await?;
+    let results = scans::apply_batch(
+        &state.store,
+        &state.config.scan_policy,
+        &user.actor(),
+        &batch.commands,
+    )
+    .instrument(span)
+    .await?;
     Ok(Json(BatchResults { results }))
 }
 
@@ -256,18 +240,9 @@ pub async fn upload_photo(
             .await
             .map_err(|e| ApiError::for_status(e.status()))?;
         let mut found = None;
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?
-        {
+        while let Some(field) = multipart.next_field().await.map_err(ApiError::multipart)? {
             if field.name() == Some("photo") {
-                found = Some(
-                    field
-                        .bytes()
-                        .await
-                        .map_err(|e| ApiError::new(e.status(), "bad_multipart", e.body_text()))?,
-                );
+                found = Some(field.bytes().await.map_err(ApiError::multipart)?);
             }
         }
         found.ok_or_else(|| ApiError::field("photo", "the multipart part `photo` is missing"))?

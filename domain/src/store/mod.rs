@@ -12,6 +12,7 @@ mod sqlite;
 use std::time::Duration;
 
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use uuid::Uuid;
 
 use crate::error::DomainError;
 
@@ -49,8 +50,14 @@ impl Default for StoreOptions {
 }
 
 /// The database handle every service takes. Cheap to clone.
+///
+/// The backends are private: outside this crate nothing can reach a sqlx pool, which is what
+/// keeps "only `domain` names SQL" true (ARCHITECTURE.md, invariants).
 #[derive(Clone, Debug)]
-pub enum Store {
+pub struct Store(pub(crate) Pools);
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pools {
     /// SQLite keeps ONE writer connection: SQLite serialises writers anyway, and a single
     /// connection turns lock contention (SQLITE_BUSY mid-transaction) into a fair queue.
     /// Readers use their own pool and, in WAL mode, never block the writer.
@@ -62,22 +69,60 @@ pub enum Store {
 }
 
 /// A write transaction on either backend. Dropping it without [`Tx::commit`] rolls back.
-pub enum Tx {
+/// Services finish one with [`Tx::commit_audited`](crate::audit) when it changed business data.
+pub struct Tx(pub(crate) Conn);
+
+pub(crate) enum Conn {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// Runs `$body` with `$c` bound to the transaction's connection (`&mut SqliteConnection` or
-/// `&mut PgConnection`). The body is expanded once per backend.
-#[macro_export]
+/// Runs a query body on a write transaction, expanded once per backend so each expansion
+/// type-checks against its concrete sqlx driver. Three forms, each written like a call so that
+/// rustfmt formats it:
+///
+/// - `on_tx!(tx, |c| body)`: `c` is `&mut SqliteConnection` or `&mut PgConnection`; the body's
+///   value must have one type on both backends (rows decoded with `FromRow`, scalars).
+/// - `on_tx!(tx, execute(query))`: runs `query` (a `sqlx::query(…).bind(…)…` expression) and
+///   gives `Result<u64, DomainError>`, the rows affected. The two drivers' result types differ
+///   and this is what every write needs, so no body converts them by hand.
+/// - `on_tx!(tx, insert_values(head, rows, |b, row| b.push_bind(…).push_bind(…)))`, optionally
+///   with a fifth argument appended after the values (`" ON CONFLICT …"`): one multi-row
+///   `INSERT … VALUES (…), (…)` (sqlx's `QueryBuilder::push_values`) for a slice of rows, giving
+///   the rows affected. Callers chunk `rows` under the backends' bind limits (SQLite: 32,766
+///   parameters; PostgreSQL: 65,535).
 macro_rules! on_tx {
+    ($tx:expr, insert_values($head:expr, $rows:expr, |$b:ident, $row:pat_param| $push:expr $(,)?)) => {
+        $crate::store::on_tx!($tx, insert_values($head, $rows, |$b, $row| $push, ""))
+    };
+    (
+        $tx:expr,
+        insert_values($head:expr, $rows:expr, |$b:ident, $row:pat_param| $push:expr, $suffix:expr $(,)?)
+    ) => {
+        $crate::store::on_tx!($tx, |c| {
+            let mut qb = sqlx::QueryBuilder::new($head);
+            qb.push_values($rows, |mut $b, $row| {
+                $push;
+            });
+            qb.push($suffix);
+            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
+        })
+        .map_err($crate::error::DomainError::from)
+    };
+    ($tx:expr, execute($query:expr $(,)?)) => {
+        $crate::store::on_tx!($tx, |c| $query
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err($crate::error::DomainError::from)
+    };
     ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx {
-            $crate::store::Tx::Sqlite(t) => {
+        match &mut ($tx).0 {
+            $crate::store::Conn::Sqlite(t) => {
                 let $c = &mut **t;
                 $body
             }
-            $crate::store::Tx::Postgres(t) => {
+            $crate::store::Conn::Postgres(t) => {
                 let $c = &mut **t;
                 $body
             }
@@ -85,16 +130,24 @@ macro_rules! on_tx {
     };
 }
 
-/// Runs `$body` with `$p` bound to a read pool (`&SqlitePool` or `&PgPool`).
-#[macro_export]
+/// Runs `$body` with `$p` bound to a read pool (`&SqlitePool` or `&PgPool`); the same
+/// `|p| body` and `execute(query)` forms as [`on_tx!`] (the latter runs a statement outside a
+/// transaction).
 macro_rules! on_read {
+    ($store:expr, execute($query:expr $(,)?)) => {
+        $crate::store::on_read!($store, |p| $query
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err($crate::error::DomainError::from)
+    };
     ($store:expr, |$p:ident| $body:expr) => {
-        match $store {
-            $crate::store::Store::Sqlite { read, .. } => {
+        match &($store).0 {
+            $crate::store::Pools::Sqlite { read, .. } => {
                 let $p = read;
                 $body
             }
-            $crate::store::Store::Postgres(pool) => {
+            $crate::store::Pools::Postgres(pool) => {
                 let $p = pool;
                 $body
             }
@@ -102,13 +155,15 @@ macro_rules! on_read {
     };
 }
 
+pub(crate) use {on_read, on_tx};
+
 impl Store {
     /// Connects to the database named by `url` (`sqlite:…` or `postgres:`/`postgresql:…`).
     /// A SQLite file is created if missing. Does not run migrations: see [`Store::migrate`].
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store, DomainError> {
         match scheme_of(url) {
-            Some(Backend::Sqlite) => sqlite::connect(url, options).await,
-            Some(Backend::Postgres) => postgres::connect(url, options).await,
+            Some(Backend::Sqlite) => sqlite::connect(url, options).await.map(Store),
+            Some(Backend::Postgres) => postgres::connect(url, options).await.map(Store),
             None => Err(DomainError::Config(format!(
                 "unsupported database URL scheme in `{}`: use sqlite://PATH or postgres://…",
                 redact_url(url)
@@ -117,59 +172,101 @@ impl Store {
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Store::Sqlite { .. } => Backend::Sqlite,
-            Store::Postgres(_) => Backend::Postgres,
+        match self.0 {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Applies the pending migrations of this backend's tree.
     pub async fn migrate(&self) -> Result<(), DomainError> {
-        match self {
-            Store::Sqlite { write, .. } => sqlite::MIGRATOR.run(write).await?,
-            Store::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
+        match &self.0 {
+            Pools::Sqlite { write, .. } => sqlite::MIGRATOR.run(write).await?,
+            Pools::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
         }
         Ok(())
     }
 
     /// Begins a write transaction.
     pub async fn begin(&self) -> Result<Tx, DomainError> {
-        Ok(match self {
+        Ok(Tx(match &self.0 {
             // IMMEDIATE takes the write lock up front: a deferred transaction that reads first
             // fails with SQLITE_BUSY (no busy-timeout retry) when another process wrote since.
-            Store::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        })
+            Pools::Sqlite { write, .. } => Conn::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Postgres(pool) => Conn::Postgres(pool.begin().await?),
+        }))
     }
 
     /// Checks that the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), DomainError> {
-        on_read!(self, |p| sqlx::query("SELECT 1")
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+        on_read!(self, execute(sqlx::query("SELECT 1")))?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite { write, read } => {
+        match &self.0 {
+            Pools::Sqlite { write, read } => {
                 read.close().await;
                 write.close().await;
             }
-            Store::Postgres(pool) => pool.close().await,
+            Pools::Postgres(pool) => pool.close().await,
         }
     }
 }
 
 impl Tx {
     pub async fn commit(self) -> Result<(), DomainError> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        match self.0 {
+            Conn::Sqlite(t) => t.commit().await?,
+            Conn::Postgres(t) => t.commit().await?,
         }
         Ok(())
     }
+
+    pub fn backend(&self) -> Backend {
+        match self.0 {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The clause that locks the rows a `SELECT` reads until this transaction ends, to append to
+    /// the statement. On PostgreSQL writers run concurrently, so a read-then-write must lock
+    /// what it read or lose a concurrent update; on SQLite it is empty: the one writer
+    /// connection already holds the database's write lock (`BEGIN IMMEDIATE`), and SQLite has
+    /// no such clause. The one place a service decides how to lock, instead of matching on the
+    /// backend.
+    pub(crate) fn row_lock(&self, mode: RowLock) -> &'static str {
+        match (&self.0, mode) {
+            (Conn::Sqlite(_), _) => "",
+            (Conn::Postgres(_), RowLock::Share) => " FOR SHARE",
+            (Conn::Postgres(_), RowLock::Update) => " FOR UPDATE",
+        }
+    }
+
+    /// Locks one row of `table` by id for the rest of the transaction: for a read-modify-write
+    /// whose read goes through a shared loader that does not lock.
+    pub(crate) async fn lock_row(
+        &mut self,
+        table: &'static str,
+        id: Uuid,
+    ) -> Result<(), DomainError> {
+        let sql = format!(
+            "SELECT id FROM {table} WHERE id = $1{}",
+            self.row_lock(RowLock::Update)
+        );
+        on_tx!(self, execute(sqlx::query(&sql).bind(id)))?;
+        Ok(())
+    }
+}
+
+/// How [`Tx::row_lock`] holds a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowLock {
+    /// Many transactions may hold it at once; a [`RowLock::Update`] waits for all of them.
+    Share,
+    /// One transaction holds it; others wait to read it with a lock or write it.
+    Update,
 }
 
 /// The backend a URL names, from its scheme alone.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Store, StoreOptions};
+use super::{Pools, StoreOptions};
 use crate::error::DomainError;
 
 /// Page cache of the writer connection, in KiB (negative `cache_size` = KiB).
@@ -16,7 +16,7 @@ const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
-pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, DomainError> {
+pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Pools, DomainError> {
     let base = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -44,5 +44,5 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Store, 
         .acquire_timeout(options.acquire_timeout)
         .connect_with(base)
         .await?;
-    Ok(Store::Sqlite { write, read })
+    Ok(Pools::Sqlite { write, read })
 }

@@ -261,7 +261,9 @@ impl Http {
         }
         let problem = serde_json::from_slice::<Problem>(body).ok();
         if let Some(p) = &problem {
-            if status == StatusCode::UNPROCESSABLE_ENTITY && p.error == "no_code_found" {
+            if status == StatusCode::UNPROCESSABLE_ENTITY
+                && p.error == mobile_shared::ErrorCode::NoCodeFound
+            {
                 return Answer::NoCode;
             }
             let stored = p

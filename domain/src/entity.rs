@@ -1,0 +1,38 @@
+//! The kinds of business record, named once: a not-found error says which kind was missing, and
+//! an audit entry says which kind it is about. The names are stored (`audit_log.entity`) and
+//! sent (`"asset not found"`), so they are part of the contract.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Entity {
+    Asset,
+    Category,
+    Device,
+    Identifier,
+    Photo,
+    Site,
+    Stocktake,
+    User,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Asset => "asset",
+            Entity::Category => "category",
+            Entity::Device => "device",
+            Entity::Identifier => "identifier",
+            Entity::Photo => "photo",
+            Entity::Site => "site",
+            Entity::Stocktake => "stocktake",
+            Entity::User => "user",
+        }
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
