@@ -3,16 +3,18 @@
 //! bounded to the newest rows. Written by ingest in the batch's transaction; read by the API.
 
 use chrono::{DateTime, Utc};
-use mobile_shared::telemetry::Reading;
 use mobile_shared::wire::Page;
 use uuid::Uuid;
 
-use super::ingest::{Message, CHUNK};
 use crate::clock;
 use crate::error::DomainError;
 use crate::pagination::PageRequest;
 use crate::store::{on_read, on_tx, Store, Tx};
 
+/// Rows per multi-row INSERT: 7 columns × 1000 stays far below SQLite's 32,766 bound parameters.
+const CHUNK: usize = 1000;
+
+/// A refused message, as ingest stores it.
 pub(super) struct RejectRow {
     pub(super) topic: String,
     pub(super) device_id: Option<String>,
@@ -22,22 +24,7 @@ pub(super) struct RejectRow {
     pub(super) received_at: DateTime<Utc>,
 }
 
-pub(super) fn unknown_device(m: &Message, device_id: &str, readings: &[Reading]) -> RejectRow {
-    RejectRow {
-        topic: m.topic.clone(),
-        device_id: Some(device_id.to_owned()),
-        reason: "unknown_device",
-        detail: format!(
-            "no registered device `{device_id}` ({} reading(s) refused)",
-            readings.len()
-        ),
-        // The decoded readings, re-encoded: the original bytes are gone by now, and this keeps
-        // everything the device sent in a form an operator can replay after registering it.
-        payload: mobile_shared::telemetry::encode_native(readings),
-        received_at: m.received_at,
-    }
-}
-
+/// Stores a batch's rejects in its transaction, then drops all but the newest `keep` rows.
 pub(super) async fn write_rejects(
     tx: &mut Tx,
     rejects: &[RejectRow],

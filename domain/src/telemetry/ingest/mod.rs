@@ -32,7 +32,7 @@ use sqlx::types::Json;
 use tokio::sync::{oneshot, Mutex};
 use uuid::Uuid;
 
-use super::rejects::{unknown_device, write_rejects, RejectRow};
+use super::rejects::{write_rejects, RejectRow};
 use crate::clock;
 use crate::error::DomainError;
 use crate::events::{EventBus, FleetEvent};
@@ -43,7 +43,7 @@ mod postgres;
 mod sqlite;
 
 /// Rows per multi-row INSERT: 16 columns × 1000 stays under SQLite's 32766 bound parameters.
-pub(super) const CHUNK: usize = 1000;
+const CHUNK: usize = 1000;
 /// Meter drops smaller than this are rounding noise, not a rollback.
 const METER_EPSILON: f64 = 1e-6;
 
@@ -537,6 +537,22 @@ impl Ingestor {
                 }
             }));
         Ok(n)
+    }
+}
+
+fn unknown_device(m: &Message, device_id: &str, readings: &[Reading]) -> RejectRow {
+    RejectRow {
+        topic: m.topic.clone(),
+        device_id: Some(device_id.to_owned()),
+        reason: "unknown_device",
+        detail: format!(
+            "no registered device `{device_id}` ({} reading(s) refused)",
+            readings.len()
+        ),
+        // The decoded readings, re-encoded: the original bytes are gone by now, and this keeps
+        // everything the device sent in a form an operator can replay after registering it.
+        payload: mobile_shared::telemetry::encode_native(readings),
+        received_at: m.received_at,
     }
 }
 
