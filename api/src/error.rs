@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn every_code_has_an_error_status() {
-        for code in ErrorCode::ALL {
+        for &code in ErrorCode::ALL {
             let status = status_of(code);
             assert!(
                 status.is_client_error() || status.is_server_error(),
@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn the_server_side_codes_are_the_5xx_ones() {
-        for code in ErrorCode::ALL {
+        for &code in ErrorCode::ALL {
             let server = matches!(
                 code,
                 ErrorCode::Unavailable | ErrorCode::InternalError | ErrorCode::Unknown

@@ -77,35 +77,57 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         // Trailing content after the value (a second object, garbage) is malformed JSON too.
         Ok(v) => match de.end() {
             Ok(()) => Ok(v),
-            Err(inner) => Err(ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("the body is not valid JSON: {inner}"),
-            )),
+            Err(inner) => Err(malformed(&inner)),
         },
         Err(err) => {
+            // Whether the body is JSON at all is decided by the grammar alone, not by where the
+            // typed read stopped: that read reports some type errors as syntax errors (an enum,
+            // even a unit-only one like `"kind": "depot"`, meeting a number, bool, array or
+            // null fails with `expected value`), and stops at a type error before it would
+            // reach a syntax error further on.
+            if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                return Err(malformed(&syntax));
+            }
             let path = err.path().to_string();
             let inner = err.into_inner();
-            use serde_json::error::Category;
-            match inner.classify() {
-                Category::Syntax | Category::Eof | Category::Io => Err(ApiError::new(
-                    ErrorCode::MalformedJson,
-                    format!("the body is not valid JSON: {inner}"),
-                )),
-                Category::Data => {
-                    let msg = inner.to_string();
-                    let msg = strip_position(&msg);
-                    // serde reports a missing field at its parent; name the field itself.
-                    let field = match missing_field(msg) {
-                        Some(name) if path == "." => name.to_owned(),
-                        Some(name) => format!("{path}.{name}"),
-                        None if path == "." => "_".to_owned(),
-                        None => path,
-                    };
-                    Err(ApiError::field(&field, msg))
-                }
-            }
+            Err(match inner.classify() {
+                serde_json::error::Category::Data => shape_error(path, &inner.to_string()),
+                _ => retyped_error::<T>(bytes)
+                    .unwrap_or_else(|| shape_error(path, &format!("invalid value: {inner}"))),
+            })
         }
     }
+}
+
+fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError::new(
+        ErrorCode::MalformedJson,
+        format!("the body is not valid JSON: {e}"),
+    )
+}
+
+/// The 422 for a body that is valid JSON of the wrong shape, at `path` (serde_path_to_error's).
+fn shape_error(path: String, msg: &str) -> ApiError {
+    let msg = strip_position(msg);
+    // serde reports a missing field at its parent; name the field itself.
+    let field = match missing_field(msg) {
+        Some(name) if path == "." => name.to_owned(),
+        Some(name) => format!("{path}.{name}"),
+        None if path == "." => "_".to_owned(),
+        None => path,
+    };
+    ApiError::field(&field, msg)
+}
+
+/// Reads valid JSON again through `serde_json::Value`, whose deserializer reports a wrong type
+/// as a type error (`invalid type: integer `5`, expected …`) where the streaming one says only
+/// `expected value`. `None` if that read fails differently or succeeds (a duplicate key can
+/// hide the first, wrong-typed value from it).
+fn retyped_error<T: DeserializeOwned>(bytes: &[u8]) -> Option<ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let err = serde_path_to_error::deserialize::<_, T>(value).err()?;
+    let path = err.path().to_string();
+    Some(shape_error(path, &err.into_inner().to_string()))
 }
 
 fn strip_position(msg: &str) -> &str {
@@ -186,6 +208,13 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         n: u32,
+        #[serde(default)]
+        kind: Option<Kind>,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Depot,
     }
 
     #[test]
@@ -198,6 +227,27 @@ mod tests {
         let e = parse_json::<T>(br#"{"name":"x","inner":{"n":"seven"}}"#).unwrap_err();
         assert!(e.fields.unwrap().contains_key("inner.n"));
         let e = parse_json::<T>(br#"{"name":"x"} {"name":"y"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn a_wrong_type_for_an_enum_is_a_shape_error() {
+        for kind in ["5", "true", "[]", "{}", "1e400", r#""nope""#] {
+            let body = format!(r#"{{"name":"x","inner":{{"n":1,"kind":{kind}}}}}"#);
+            let e = parse_json::<T>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{kind}: {e:?}");
+            assert!(
+                e.fields.as_ref().unwrap().contains_key("inner.kind"),
+                "{kind}: {e:?}"
+            );
+        }
+        // `null` where an enum is required (not optional).
+        let e = parse_json::<Kind>(b"null").unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{e:?}");
+        // A type error early does not make a body that is cut off later valid.
+        let e = parse_json::<T>(br#"{"name":5,"inner":{"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedJson);
+        let e = parse_json::<T>(br#"{"name":"x","inner":{"n":1,"kind":5"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::MalformedJson);
     }
 }

@@ -1,13 +1,21 @@
 //! The OpenAPI document. Paths are collected from the handlers' `#[utoipa::path]` attributes
 //! as the router is built (utoipa-axum), so a route cannot exist without being documented.
+//!
+//! The error statuses that come from shared layers (the bearer-token extractor, `require`, the
+//! JSON and query extractors, path ids) are documented by the response sets below, which each
+//! route names in its `responses(...)`, so every route describes them the same way.
+//! `api/tests/openapi.rs` walks the document and fails when a route misses a set it needs.
 
+use mobile_shared::wire::Problem;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "fieldops API", description = "Equipment-rental and field-service backend."),
     modifiers(&BearerAuth),
+    // Response sets reference `Problem` but, unlike `body = …`, do not register it.
+    components(schemas(Problem)),
     tags(
         (name = "auth", description = "Login and logout"),
         (name = "assets", description = "Asset registry, tags and scanned-code resolution"),
@@ -23,6 +31,65 @@ use utoipa::{Modify, OpenApi};
     )
 )]
 pub struct ApiDoc;
+
+/// 401 alone: for routes every signed-in user may call, whatever the role, so 403 cannot
+/// happen.
+#[derive(IntoResponses)]
+#[response(
+    status = 401,
+    description = "No valid bearer token: missing, unknown, expired or revoked",
+    headers(("www-authenticate" = String, description = "`Bearer`"))
+)]
+pub struct Unauthenticated(pub Problem);
+
+/// 401 and 403: for routes only some roles may call.
+#[derive(IntoResponses)]
+pub enum AuthErrors {
+    #[response(
+        status = 401,
+        description = "No valid bearer token: missing, unknown, expired or revoked",
+        headers(("www-authenticate" = String, description = "`Bearer`"))
+    )]
+    Unauthenticated(Problem),
+    #[response(status = 403, description = "The user's role may not do this")]
+    Forbidden(Problem),
+}
+
+/// What the JSON body extractor answers before a handler runs; a route that validates further
+/// may name its own 422 after this set to describe it.
+#[derive(IntoResponses)]
+pub enum JsonBodyErrors {
+    #[response(status = 400, description = "The body is not valid JSON")]
+    MalformedJson(Problem),
+    #[response(
+        status = 413,
+        description = "The body is larger than the server accepts"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "The body is not sent as `Content-Type: application/json`"
+    )]
+    UnsupportedMediaType(Problem),
+    #[response(
+        status = 422,
+        description = "A field is missing, unknown, of the wrong type or invalid; `fields` names each"
+    )]
+    Invalid(Problem),
+}
+
+/// What the query extractor and the list bounds answer.
+#[derive(IntoResponses)]
+#[response(
+    status = 422,
+    description = "A query parameter is missing, malformed or out of range; `fields` names it"
+)]
+pub struct QueryErrors(pub Problem);
+
+/// An id in the path names no record (an id that is not a UUID names none either).
+#[derive(IntoResponses)]
+#[response(status = 404, description = "No such record")]
+pub struct NotFound(pub Problem);
 
 struct BearerAuth;
 

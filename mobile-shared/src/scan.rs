@@ -84,10 +84,13 @@ pub enum Condition {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PhonePosition {
+    #[cfg_attr(feature = "openapi", schema(minimum = -90, maximum = 90))]
     pub lat: f64,
+    #[cfg_attr(feature = "openapi", schema(minimum = -180, maximum = 180))]
     pub lon: f64,
     /// Horizontal accuracy reported by the phone, metres.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub accuracy_m: Option<f64>,
 }
 
@@ -112,17 +115,22 @@ pub struct FieldCommand {
     #[serde(default)]
     pub site_id: Option<Uuid>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4000))]
     pub notes: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub engine_hours: Option<f64>,
     /// SHA-256 (hex) of photos uploaded before with `POST /api/v1/photos`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub photos: Vec<String>,
     /// Deliver: the person who received the machine.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub contact: Option<String>,
     /// Deliver: the rental contract it goes out under.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub contract_ref: Option<String>,
     /// Inspect / return: condition grade.
     #[serde(default)]
@@ -133,6 +141,7 @@ pub struct FieldCommand {
     pub checklist: Option<BTreeMap<String, serde_json::Value>>,
     /// Inspect: fuel level, percent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub fuel_pct: Option<f64>,
     /// Return: whether the return inspection passed (false → in maintenance).
     #[serde(default)]
@@ -216,6 +225,8 @@ pub struct CommandResult {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CommandBatch {
+    /// 1 to 1000 commands.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub commands: Vec<FieldCommand>,
 }
 

@@ -98,6 +98,7 @@ pub struct Stocktake {
 pub struct StocktakeScans {
     /// 1 to [`MAX_SCAN_CODES`] values as read: QR text, asset codes, label URLs, EPC hex.
     /// Repeats are expected (RFID readers report a tag many times) and deduplicated.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 2000))]
     pub codes: Vec<String>,
 }
 

@@ -79,7 +79,10 @@ pub struct User {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    /// 3-64 characters: letters, digits and `. _ - @`; stored lower-case.
+    #[cfg_attr(feature = "openapi", schema(min_length = 3, max_length = 64))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 1024))]
     pub password: String,
     pub role: Role,
 }
@@ -114,7 +117,9 @@ impl SiteKind {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LatLon {
+    #[cfg_attr(feature = "openapi", schema(minimum = -90, maximum = 90))]
     pub lat: f64,
+    #[cfg_attr(feature = "openapi", schema(minimum = -180, maximum = 180))]
     pub lon: f64,
 }
 
@@ -123,8 +128,16 @@ pub struct LatLon {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Geofence {
-    Polygon { points: Vec<LatLon> },
-    Circle { center: LatLon, radius_m: f64 },
+    Polygon {
+        /// At least 3 distinct points.
+        #[cfg_attr(feature = "openapi", schema(min_items = 3, max_items = 1000))]
+        points: Vec<LatLon>,
+    },
+    Circle {
+        center: LatLon,
+        #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0, maximum = 100000))]
+        radius_m: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +158,7 @@ pub struct Site {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewSite {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
     pub kind: SiteKind,
     #[serde(default)]
@@ -170,6 +184,7 @@ pub struct Category {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewCategory {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -279,7 +294,10 @@ pub struct Asset {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewAsset {
+    /// Letters, digits and `- _ . /`; stored upper-case.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub code: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
     /// Defaults to `available`.
     #[serde(default)]
@@ -288,10 +306,13 @@ pub struct NewAsset {
     #[serde(default)]
     pub category: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub make: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub model: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub serial: Option<String>,
     #[serde(default)]
     pub home_site_id: Option<Uuid>,
@@ -299,18 +320,23 @@ pub struct NewAsset {
     #[serde(default)]
     pub site_id: Option<Uuid>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub engine_hours: Option<f64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub odometer_km: Option<f64>,
     #[serde(default)]
     pub purchase_date: Option<NaiveDate>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub purchase_price_cents: Option<i64>,
     #[serde(default)]
     pub depreciation_method: Option<DepreciationMethod>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1200))]
     pub useful_life_months: Option<i32>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub residual_value_cents: Option<i64>,
 }
 
@@ -322,8 +348,10 @@ pub struct AssetPatch {
     /// The `version` you read; a stale one answers 409.
     pub version: i64,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub code: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: Option<String>,
     #[serde(default)]
     pub status: Option<AssetStatus>,
@@ -339,21 +367,30 @@ pub struct AssetPatch {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, max_length = 200)
+    )]
     pub make: Option<Option<String>>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, max_length = 200)
+    )]
     pub model: Option<Option<String>>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, max_length = 200)
+    )]
     pub serial: Option<Option<String>>,
     #[serde(
         default,
@@ -370,8 +407,10 @@ pub struct AssetPatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Uuid>))]
     pub site_id: Option<Option<Uuid>>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub engine_hours: Option<f64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub odometer_km: Option<f64>,
     #[serde(
         default,
@@ -385,7 +424,10 @@ pub struct AssetPatch {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<i64>, minimum = 0)
+    )]
     pub purchase_price_cents: Option<Option<i64>>,
     #[serde(default)]
     pub depreciation_method: Option<DepreciationMethod>,
@@ -394,14 +436,20 @@ pub struct AssetPatch {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<i32>))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<i32>, minimum = 1, maximum = 1200)
+    )]
     pub useful_life_months: Option<Option<i32>>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<i64>, minimum = 0)
+    )]
     pub residual_value_cents: Option<Option<i64>>,
 }
 
@@ -425,6 +473,7 @@ pub struct Identifier {
 #[serde(deny_unknown_fields)]
 pub struct NewIdentifier {
     pub kind: IdentifierKind,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 512))]
     pub value: String,
 }
 
@@ -460,6 +509,7 @@ pub struct Device {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub device_id: String,
     #[serde(default)]
     pub asset_id: Option<Uuid>,

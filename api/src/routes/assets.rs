@@ -17,9 +17,11 @@ use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors, Unauthenticated};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AssetQuery {
     pub status: Option<AssetStatus>,
     pub site_id: Option<Uuid>,
@@ -27,13 +29,16 @@ pub struct AssetQuery {
     pub category: Option<String>,
     /// Case-insensitive text in code, name or serial.
     pub q: Option<String>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 /// List assets, filtered, in pages.
 #[utoipa::path(get, path = "/api/v1/assets", tag = "assets", security(("bearer" = [])), params(AssetQuery),
-    responses((status = 200, body = Page<Asset>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Page<Asset>), Unauthenticated, QueryErrors))]
 pub async fn list_assets(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -56,7 +61,7 @@ pub async fn list_assets(
 
 /// Register an asset.
 #[utoipa::path(post, path = "/api/v1/assets", tag = "assets", security(("bearer" = [])), request_body = NewAsset,
-    responses((status = 201, body = Asset), (status = 409, body = Problem, description = "duplicate code"), (status = 422, body = Problem)))]
+    responses((status = 201, body = Asset), AuthErrors, JsonBodyErrors, (status = 409, body = Problem, description = "duplicate code")))]
 pub async fn create_asset(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -69,7 +74,7 @@ pub async fn create_asset(
 
 /// Read one asset.
 #[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = Asset), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = Asset), Unauthenticated, NotFound))]
 pub async fn get_asset(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -82,7 +87,8 @@ pub async fn get_asset(
 /// Change an asset. Send the `version` you read; a stale one answers 409 with the current state.
 #[utoipa::path(patch, path = "/api/v1/assets/{id}", tag = "assets", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = AssetPatch,
-    responses((status = 200, body = Asset), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Asset), AuthErrors, NotFound, JsonBodyErrors,
+        (status = 409, body = Problem, description = "stale `version` (`detail.asset` is the current state), duplicate code, or a forbidden status change")))]
 pub async fn patch_asset(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -97,7 +103,7 @@ pub async fn patch_asset(
 
 /// Delete an asset (kept for history; its code becomes free and its tags inactive).
 #[utoipa::path(delete, path = "/api/v1/assets/{id}", tag = "assets", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path)), responses((status = 204), AuthErrors, NotFound))]
 pub async fn delete_asset(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -109,6 +115,7 @@ pub async fn delete_asset(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IdentifierQuery {
     /// Include removed tags (history).
     #[serde(default)]
@@ -117,7 +124,8 @@ pub struct IdentifierQuery {
 
 /// The asset's tags (and, on request, their history).
 #[utoipa::path(get, path = "/api/v1/assets/{id}/identifiers", tag = "assets", security(("bearer" = [])),
-    params(("id" = Uuid, Path), IdentifierQuery), responses((status = 200, body = Vec<Identifier>), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path), IdentifierQuery),
+    responses((status = 200, body = Vec<Identifier>), Unauthenticated, NotFound, QueryErrors))]
 pub async fn list_identifiers(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -133,7 +141,7 @@ pub async fn list_identifiers(
 /// Attach a tag (QR, barcode, NFC UID, RFID EPC, IMEI) to an asset.
 #[utoipa::path(post, path = "/api/v1/assets/{id}/identifiers", tag = "assets", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = NewIdentifier,
-    responses((status = 201, body = Identifier), (status = 409, body = Problem, description = "tag active on an asset"), (status = 422, body = Problem)))]
+    responses((status = 201, body = Identifier), AuthErrors, NotFound, JsonBodyErrors, (status = 409, body = Problem, description = "tag active on an asset")))]
 pub async fn add_identifier(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -147,7 +155,7 @@ pub async fn add_identifier(
 
 /// Remove a tag from an asset (its history is kept).
 #[utoipa::path(delete, path = "/api/v1/assets/{id}/identifiers/{identifier_id}", tag = "assets", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("identifier_id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path), ("identifier_id" = Uuid, Path)), responses((status = 204), AuthErrors, NotFound))]
 pub async fn remove_identifier(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -159,14 +167,17 @@ pub async fn remove_identifier(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResolveQuery {
     /// Any scanned text: an asset code, a tag value, or a URL ending in one.
+    #[param(min_length = 1)]
     pub code: String,
 }
 
 /// Find the asset that scanned text stands for.
 #[utoipa::path(get, path = "/api/v1/resolve", tag = "assets", security(("bearer" = [])), params(ResolveQuery),
-    responses((status = 200, body = Resolved), (status = 404, body = Problem), (status = 409, body = Problem, description = "matches several assets")))]
+    responses((status = 200, body = Resolved), Unauthenticated, QueryErrors, (status = 404, body = Problem, description = "nothing matches"),
+        (status = 409, body = Problem, description = "matches several assets")))]
 pub async fn resolve(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::audit::{self, AuditFilter};
-use mobile_shared::wire::{AuditEntry, Page, Problem};
+use mobile_shared::wire::{AuditEntry, Page};
 use mobile_shared::Action;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -14,9 +14,11 @@ use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::extract::ApiQuery;
+use crate::openapi::{AuthErrors, QueryErrors};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// e.g. `asset`, `site`, `user`, `device`.
     pub entity: Option<String>,
@@ -27,13 +29,16 @@ pub struct AuditQuery {
     pub action: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 /// Read the audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/audit-log", tag = "audit", security(("bearer" = [])), params(AuditQuery),
-    responses((status = 200, body = Page<AuditEntry>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<AuditEntry>), AuthErrors, QueryErrors))]
 pub async fn list_audit(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -10,11 +10,13 @@ use mobile_shared::wire::{LoginRequest, LoginResponse, Problem};
 use crate::auth::{bearer_token, CurrentUser};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::openapi::{JsonBodyErrors, Unauthenticated};
 use crate::AppState;
 
 /// Exchange a username and password for a bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = Problem, description = "wrong username or password")))]
+    responses((status = 200, body = LoginResponse), JsonBodyErrors,
+        (status = 401, body = Problem, description = "wrong username or password, or the user is disabled")))]
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
@@ -35,7 +37,7 @@ pub async fn login(
 
 /// Revoke the bearer token of this request.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem)))]
+    responses((status = 204), Unauthenticated))]
 pub async fn logout(
     State(state): State<AppState>,
     _user: CurrentUser,

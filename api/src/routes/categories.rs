@@ -11,11 +11,12 @@ use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::openapi::{AuthErrors, JsonBodyErrors, QueryErrors, Unauthenticated};
 use crate::AppState;
 
 /// List categories.
 #[utoipa::path(get, path = "/api/v1/categories", tag = "assets", security(("bearer" = [])), params(PageParams),
-    responses((status = 200, body = Page<Category>)))]
+    responses((status = 200, body = Page<Category>), Unauthenticated, QueryErrors))]
 pub async fn list_categories(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -27,7 +28,7 @@ pub async fn list_categories(
 
 /// Create a category.
 #[utoipa::path(post, path = "/api/v1/categories", tag = "assets", security(("bearer" = [])), request_body = NewCategory,
-    responses((status = 201, body = Category), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Category), AuthErrors, JsonBodyErrors, (status = 409, body = Problem, description = "duplicate name")))]
 pub async fn create_category(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -11,11 +11,12 @@ use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::openapi::{AuthErrors, JsonBodyErrors, QueryErrors};
 use crate::AppState;
 
 /// List trackers.
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices", security(("bearer" = [])), params(PageParams),
-    responses((status = 200, body = Page<Device>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<Device>), AuthErrors, QueryErrors))]
 pub async fn list_devices(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -27,7 +28,7 @@ pub async fn list_devices(
 
 /// Register a tracker. The answer holds its MQTT password, shown this once only.
 #[utoipa::path(post, path = "/api/v1/devices", tag = "devices", security(("bearer" = [])), request_body = NewDevice,
-    responses((status = 201, body = DeviceCreated), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DeviceCreated), AuthErrors, JsonBodyErrors, (status = 409, body = Problem, description = "duplicate device_id")))]
 pub async fn create_device(
     State(state): State<AppState>,
     user: CurrentUser,

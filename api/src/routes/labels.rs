@@ -19,6 +19,7 @@ use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::labels::{self, Label, LabelError, LABELS_PER_SHEET};
+use crate::openapi::{NotFound, Unauthenticated};
 use crate::AppState;
 
 /// Most labels one sheet request may select: ten A4 pages. Bigger print runs are split by the
@@ -33,13 +34,16 @@ const TOTAL_PAGES: HeaderName = HeaderName::from_static("x-total-pages");
 const TOTAL_LABELS: HeaderName = HeaderName::from_static("x-total-labels");
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PngQuery {
     /// Width in pixels, 200–2000 (default 700, i.e. 10 px/mm); the height follows the
     /// 70 × 37 mm shape. Very long label URLs need more than 200.
+    #[param(minimum = 200, maximum = 2000)]
     pub size: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SheetQuery {
     /// Comma-separated asset ids, printed in this order; an id listed twice prints twice.
     /// At most 240.
@@ -50,6 +54,7 @@ pub struct SheetQuery {
     /// Instead of `ids`: the assets at this site, in code order.
     pub site_id: Option<Uuid>,
     /// Page to return, from 1 (default 1); 24 labels a page. `X-Total-Pages` tells how many.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
 }
 
@@ -59,7 +64,7 @@ pub struct SheetQuery {
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, description = "SVG label, 70 × 37 mm", content_type = "image/svg+xml", body = String),
-        (status = 401, body = Problem), (status = 404, body = Problem)))]
+        Unauthenticated, NotFound))]
 pub async fn label_svg(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -80,8 +85,8 @@ pub async fn label_svg(
     params(("id" = Uuid, Path), PngQuery),
     responses(
         (status = 200, description = "PNG label, 70:37", content_type = "image/png", body = Vec<u8>),
-        (status = 401, body = Problem), (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "size out of range")))]
+        Unauthenticated, NotFound,
+        (status = 422, body = Problem, description = "`size` malformed, out of range, or too small for this label's URL")))]
 pub async fn label_png(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -128,9 +133,9 @@ pub async fn label_png(
             headers(
                 ("x-total-pages" = u32, description = "Pages the selection fills"),
                 ("x-total-labels" = u32, description = "Labels the selection holds"))),
-        (status = 401, body = Problem),
+        Unauthenticated,
         (status = 404, body = Problem, description = "unknown ids (listed in `detail.unknown_ids`), or nothing matches the filter"),
-        (status = 422, body = Problem, description = "bad ids, no selection, more than 240 assets, or page out of range")))]
+        (status = 422, body = Problem, description = "a malformed parameter, bad ids, no selection, more than 240 assets, or page out of range")))]
 pub async fn sheet_svg(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{bearer_token, CurrentUser};
 use crate::error::ApiError;
+use crate::openapi::AuthErrors;
 use crate::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -67,7 +68,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics. Needs an admin token, or the scrape token the operator configured.
 #[utoipa::path(get, path = "/metrics", tag = "ops", security(("bearer" = [])),
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 401), (status = 403)))]
+    responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format",
+        content_type = "application/openmetrics-text"), AuthErrors))]
 pub async fn metrics(
     State(state): State<AppState>,
     mut parts: Parts,

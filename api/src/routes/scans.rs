@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, ApiJson, ApiPath, ApiQuery};
+use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors, Unauthenticated};
 use crate::qr::{self, DecodeLimits, QrError};
 use crate::AppState;
 
@@ -111,8 +112,12 @@ fn result_response(result: CommandResult) -> ApiResult<Json<CommandResult>> {
 #[utoipa::path(post, path = "/api/v1/scans", tag = "scans", security(("bearer" = [])),
     request_body(content = FieldCommand, description = "JSON, or multipart with `command` + `photo`"),
     responses((status = 200, body = CommandResult, description = "applied, or duplicate (the original answer)"),
-        (status = 404, body = Problem), (status = 409, body = Problem, description = "illegal transition or superseded; `detail.asset` is the current state"),
-        (status = 413, body = Problem), (status = 422, body = Problem, description = "invalid fields, unreadable image, or `no_code_found`")))]
+        AuthErrors, JsonBodyErrors,
+        (status = 400, body = Problem, description = "the body is not valid JSON, or unreadable multipart"),
+        (status = 404, body = Problem, description = "no asset for the code, id or photo, or an unknown referenced record"),
+        (status = 409, body = Problem, description = "illegal transition or superseded; `detail.asset` is the current state"),
+        (status = 413, body = Problem, description = "the body or the photo is too large"),
+        (status = 422, body = Problem, description = "invalid fields, unreadable image, or `no_code_found`")))]
 pub async fn post_scan(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -205,7 +210,7 @@ pub async fn post_scan(
 /// in the order given.
 #[utoipa::path(post, path = "/api/v1/scans/batch", tag = "scans", security(("bearer" = [])),
     request_body = CommandBatch,
-    responses((status = 200, body = BatchResults), (status = 422, body = Problem)))]
+    responses((status = 200, body = BatchResults), AuthErrors, JsonBodyErrors))]
 pub async fn post_batch(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -228,7 +233,10 @@ pub async fn post_batch(
 /// image itself, or multipart with a part `photo`.
 #[utoipa::path(post, path = "/api/v1/photos", tag = "scans", security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "image/jpeg"),
-    responses((status = 201, body = PhotoStored), (status = 413, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = PhotoStored), AuthErrors,
+        (status = 400, body = Problem, description = "unreadable body or multipart"),
+        (status = 413, body = Problem, description = "the photo is too large"),
+        (status = 422, body = Problem, description = "not a JPEG, PNG or WebP image, or corrupt")))]
 pub async fn upload_photo(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -255,15 +263,31 @@ pub async fn upload_photo(
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
+/// Most entries one field-history request returns.
+const MAX_HISTORY: u32 = 1000;
+
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// At most this many entries, newest first (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+}
+
+impl HistoryQuery {
+    /// The requested page size; out of range is a 422, as on every other list.
+    fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit.unwrap_or(100) {
+            n @ 1..=MAX_HISTORY => Ok(n),
+            _ => Err(ApiError::field("limit", format!("must be 1-{MAX_HISTORY}"))),
+        }
+    }
 }
 
 /// The field commands recorded for an asset, newest first (applied and rejected).
 #[utoipa::path(get, path = "/api/v1/assets/{id}/field-history", tag = "scans", security(("bearer" = [])),
-    params(("id" = Uuid, Path), HistoryQuery), responses((status = 200, body = Vec<Object>), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path), HistoryQuery),
+    responses((status = 200, body = Vec<Object>), Unauthenticated, NotFound, QueryErrors))]
 pub async fn field_history(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -271,7 +295,5 @@ pub async fn field_history(
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<Vec<serde_json::Value>>> {
     user.require(Action::AssetRead)?;
-    Ok(Json(
-        scans::history(&state.store, id, q.limit.unwrap_or(100)).await?,
-    ))
+    Ok(Json(scans::history(&state.store, id, q.limit()?).await?))
 }

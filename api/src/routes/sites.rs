@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::sites;
-use mobile_shared::wire::{NewSite, Page, Problem, Site, SiteKind};
+use mobile_shared::wire::{NewSite, Page, Site, SiteKind};
 use mobile_shared::Action;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -14,18 +14,23 @@ use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors, Unauthenticated};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SiteQuery {
     pub kind: Option<SiteKind>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 /// List sites.
 #[utoipa::path(get, path = "/api/v1/sites", tag = "sites", security(("bearer" = [])), params(SiteQuery),
-    responses((status = 200, body = Page<Site>), (status = 401, body = Problem)))]
+    responses((status = 200, body = Page<Site>), Unauthenticated, QueryErrors))]
 pub async fn list_sites(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -42,7 +47,7 @@ pub async fn list_sites(
 
 /// Create a site (depot, customer site or workshop), optionally with a geofence.
 #[utoipa::path(post, path = "/api/v1/sites", tag = "sites", security(("bearer" = [])), request_body = NewSite,
-    responses((status = 201, body = Site), (status = 422, body = Problem)))]
+    responses((status = 201, body = Site), AuthErrors, JsonBodyErrors))]
 pub async fn create_site(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -57,7 +62,7 @@ pub async fn create_site(
 
 /// Read one site.
 #[utoipa::path(get, path = "/api/v1/sites/{id}", tag = "sites", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = Site), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = Site), Unauthenticated, NotFound))]
 pub async fn get_site(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -19,6 +19,7 @@ use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors, Unauthenticated};
 use crate::AppState;
 
 // TEMPORARY stand-ins until `Action::StocktakeRead` / `Action::StocktakeWrite` exist in
@@ -33,16 +34,20 @@ const WRITE: Action = Action::StocktakeWrite;
 const RESOLVE: Action = Action::AssetWrite;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StocktakeQuery {
     pub site_id: Option<Uuid>,
     pub status: Option<StocktakeStatus>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 /// List stocktakes, oldest first, in pages.
 #[utoipa::path(get, path = "/api/v1/stocktakes", tag = "stocktakes", security(("bearer" = [])), params(StocktakeQuery),
-    responses((status = 200, body = Page<Stocktake>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Page<Stocktake>), Unauthenticated, QueryErrors))]
 pub async fn list_stocktakes(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -63,7 +68,8 @@ pub async fn list_stocktakes(
 
 /// Start a stocktake at a site. The assets recorded there now are what the count expects.
 #[utoipa::path(post, path = "/api/v1/stocktakes", tag = "stocktakes", security(("bearer" = [])), request_body = NewStocktake,
-    responses((status = 201, body = Stocktake), (status = 403, body = Problem), (status = 422, body = Problem, description = "unknown site_id")))]
+    responses((status = 201, body = Stocktake), AuthErrors, JsonBodyErrors,
+        (status = 422, body = Problem, description = "invalid body, or unknown `site_id`")))]
 pub async fn create_stocktake(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -76,7 +82,7 @@ pub async fn create_stocktake(
 
 /// Read one stocktake with its counts.
 #[utoipa::path(get, path = "/api/v1/stocktakes/{id}", tag = "stocktakes", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = Stocktake), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = Stocktake), Unauthenticated, NotFound))]
 pub async fn get_stocktake(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -90,8 +96,8 @@ pub async fn get_stocktake(
 /// are counted, not duplicated; a replayed burst changes only the read counts.
 #[utoipa::path(post, path = "/api/v1/stocktakes/{id}/scans", tag = "stocktakes", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = StocktakeScans,
-    responses((status = 200, body = ScanBurstResult), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "stocktake_closed"), (status = 422, body = Problem)))]
+    responses((status = 200, body = ScanBurstResult), AuthErrors, NotFound, JsonBodyErrors,
+        (status = 409, body = Problem, description = "stocktake_closed")))]
 pub async fn post_scans(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -106,7 +112,7 @@ pub async fn post_scans(
 
 /// Complete the stocktake (no more scans) and answer its report. Completing again is harmless.
 #[utoipa::path(post, path = "/api/v1/stocktakes/{id}/complete", tag = "stocktakes", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = StocktakeReport), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = StocktakeReport), AuthErrors, NotFound))]
 pub async fn complete_stocktake(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -120,7 +126,7 @@ pub async fn complete_stocktake(
 
 /// The report: found, missing, unexpected, at the wrong location, and unknown codes.
 #[utoipa::path(get, path = "/api/v1/stocktakes/{id}/report", tag = "stocktakes", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = StocktakeReport), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = StocktakeReport), Unauthenticated, NotFound))]
 pub async fn get_report(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -134,9 +140,8 @@ pub async fn get_report(
 /// makes a missing asset lost. Answers the updated asset.
 #[utoipa::path(post, path = "/api/v1/stocktakes/{id}/resolve", tag = "stocktakes", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = ResolveFinding,
-    responses((status = 200, body = Asset), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "illegal_transition or resolution_not_applicable"),
-        (status = 422, body = Problem)))]
+    responses((status = 200, body = Asset), AuthErrors, NotFound, JsonBodyErrors,
+        (status = 409, body = Problem, description = "illegal_transition or resolution_not_applicable")))]
 pub async fn resolve_finding(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use domain::telemetry::{self, PositionPoint, StoredReject};
-use mobile_shared::wire::{Page, Problem};
+use mobile_shared::wire::Page;
 use mobile_shared::Action;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,18 +14,21 @@ use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::openapi::{AuthErrors, NotFound, QueryErrors, Unauthenticated};
 use crate::AppState;
 
 /// Most points one request returns.
 const MAX_POINTS: u32 = 10_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PositionQuery {
     /// Start (inclusive), RFC 3339. Default: 24 hours before `to`.
     pub from: Option<DateTime<Utc>>,
     /// End (exclusive), RFC 3339. Default: now.
     pub to: Option<DateTime<Utc>>,
     /// At most this many points, oldest first (default and maximum 10000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 
@@ -56,7 +59,7 @@ impl From<PositionPoint> for PositionDto {
 /// Position history of an asset, oldest first.
 #[utoipa::path(get, path = "/api/v1/assets/{id}/positions", tag = "telemetry", security(("bearer" = [])),
     params(("id" = Uuid, Path), PositionQuery),
-    responses((status = 200, body = Vec<PositionDto>), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Vec<PositionDto>), Unauthenticated, NotFound, QueryErrors))]
 pub async fn positions(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -78,10 +81,14 @@ pub async fn positions(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RejectQuery {
     /// Reason code, e.g. `malformed_json`, `unknown_device`.
     pub reason: Option<String>,
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -114,7 +121,7 @@ impl From<StoredReject> for RejectDto {
 
 /// Refused telemetry, newest first.
 #[utoipa::path(get, path = "/api/v1/telemetry/rejects", tag = "telemetry", security(("bearer" = [])), params(RejectQuery),
-    responses((status = 200, body = Page<RejectDto>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<RejectDto>), AuthErrors, QueryErrors))]
 pub async fn list_rejects(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -12,11 +12,12 @@ use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors};
 use crate::AppState;
 
 /// List users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(PageParams),
-    responses((status = 200, body = Page<User>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<User>), AuthErrors, QueryErrors))]
 pub async fn list_users(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -28,7 +29,7 @@ pub async fn list_users(
 
 /// Create a user with one role.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = NewUser,
-    responses((status = 201, body = User), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = User), AuthErrors, JsonBodyErrors, (status = 409, body = Problem, description = "duplicate username")))]
 pub async fn create_user(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -43,7 +44,7 @@ pub async fn create_user(
 
 /// Read one user.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = User), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = User), AuthErrors, NotFound))]
 pub async fn get_user(
     State(state): State<AppState>,
     user: CurrentUser,
