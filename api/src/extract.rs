@@ -175,6 +175,37 @@ fn serde_urlencoded_parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiErro
     })
 }
 
+/// Keyset pagination parameters shared by list routes (`?limit=&cursor=`); documented with
+/// `params(PageParams)`, read with the [`Paging`] extractor.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The validated page of a list request, read from the same query string as the route's own
+/// filters (each extractor ignores the other's keys): 422 naming `limit` or `cursor`.
+pub struct Paging(pub domain::PageRequest);
+
+impl<S> FromRequestParts<S> for Paging
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiQuery(p) = ApiQuery::<PageParams>::from_request_parts(parts, state).await?;
+        Ok(Paging(domain::PageRequest::new(
+            p.limit,
+            p.cursor.as_deref(),
+        )?))
+    }
+}
+
 /// Path parameters; an id that is not a UUID is simply not found.
 pub struct ApiPath<T>(pub T);
 

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
+pub use mobile_shared::wire::AuditFilter;
 use mobile_shared::wire::{AuditEntry, AuditSource, Page};
 use serde::Serialize;
 use sqlx::types::Json;
@@ -153,17 +154,6 @@ impl Tx {
         record(&mut self, actor, change).await?;
         self.commit().await
     }
-}
-
-/// Filters for reading the audit log; all optional, combined with AND.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub entity: Option<String>,
-    pub entity_id: Option<Uuid>,
-    pub actor: Option<String>,
-    pub action: Option<String>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]

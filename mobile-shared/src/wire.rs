@@ -559,6 +559,25 @@ impl AuditSource {
     }
 }
 
+/// Filters for reading the audit log (`GET /api/v1/audit-log?…`); all optional, combined with
+/// AND.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct AuditFilter {
+    /// e.g. `asset`, `site`, `user`, `device`.
+    pub entity: Option<String>,
+    pub entity_id: Option<Uuid>,
+    /// Username, device id or `system`.
+    pub actor: Option<String>,
+    /// e.g. `asset.update`.
+    pub action: Option<String>,
+    /// Entries at or after this time (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this time (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct AuditEntry {

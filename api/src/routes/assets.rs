@@ -13,10 +13,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, PageParams, Paging};
 use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors, Unauthenticated};
 use crate::AppState;
 
@@ -29,27 +28,18 @@ pub struct AssetQuery {
     pub category: Option<String>,
     /// Case-insensitive text in code, name or serial.
     pub q: Option<String>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// List assets, filtered, in pages.
-#[utoipa::path(get, path = "/api/v1/assets", tag = "assets", security(("bearer" = [])), params(AssetQuery),
+#[utoipa::path(get, path = "/api/v1/assets", tag = "assets", security(("bearer" = [])), params(AssetQuery, PageParams),
     responses((status = 200, body = Page<Asset>), Unauthenticated, QueryErrors))]
 pub async fn list_assets(
     State(state): State<AppState>,
     user: CurrentUser,
     ApiQuery(q): ApiQuery<AssetQuery>,
+    Paging(page): Paging,
 ) -> ApiResult<Json<Page<Asset>>> {
     user.require(Action::AssetRead)?;
-    let page = PageParams {
-        limit: q.limit,
-        cursor: q.cursor.clone(),
-    }
-    .page()?;
     let filter = AssetFilter {
         status: q.status,
         site_id: q.site_id,

@@ -7,10 +7,9 @@ use domain::categories;
 use mobile_shared::wire::{Category, NewCategory, Page, Problem};
 use mobile_shared::Action;
 
-use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, PageParams, Paging};
 use crate::openapi::{AuthErrors, JsonBodyErrors, QueryErrors, Unauthenticated};
 use crate::AppState;
 
@@ -20,10 +19,10 @@ use crate::AppState;
 pub async fn list_categories(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiQuery(q): ApiQuery<PageParams>,
+    Paging(page): Paging,
 ) -> ApiResult<Json<Page<Category>>> {
     user.require(Action::CategoryRead)?;
-    Ok(Json(categories::list(&state.store, q.page()?).await?))
+    Ok(Json(categories::list(&state.store, page).await?))
 }
 
 /// Create a category.

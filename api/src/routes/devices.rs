@@ -7,10 +7,9 @@ use domain::devices;
 use mobile_shared::wire::{Device, DeviceCreated, NewDevice, Page, Problem};
 use mobile_shared::Action;
 
-use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, PageParams, Paging};
 use crate::openapi::{AuthErrors, JsonBodyErrors, QueryErrors};
 use crate::AppState;
 
@@ -20,10 +19,10 @@ use crate::AppState;
 pub async fn list_devices(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiQuery(q): ApiQuery<PageParams>,
+    Paging(page): Paging,
 ) -> ApiResult<Json<Page<Device>>> {
     user.require(Action::DeviceRead)?;
-    Ok(Json(devices::list(&state.store, q.page()?).await?))
+    Ok(Json(devices::list(&state.store, page).await?))
 }
 
 /// Register a tracker. The answer holds its MQTT password, shown this once only.

@@ -89,6 +89,45 @@ async fn keep_photo(state: &AppState, user: &CurrentUser, bytes: Bytes) -> ApiRe
     .await?)
 }
 
+/// Applies a command as the phone sent it: no photo came with it to decode or store.
+async fn apply_as_sent(
+    state: &AppState,
+    user: &CurrentUser,
+    cmd: &FieldCommand,
+) -> ApiResult<CommandResult> {
+    Ok(scans::apply(
+        &state.store,
+        &state.config.scan_policy,
+        &user.actor(),
+        cmd,
+        None,
+        vec![],
+    )
+    .await?)
+}
+
+/// The parts named `names` of a multipart body, in that order (`None` when absent; a part
+/// sent twice keeps the last). Other parts are read past and dropped.
+async fn multipart_parts<const N: usize>(
+    req: Request,
+    state: &AppState,
+    names: [&str; N],
+) -> ApiResult<[Option<Bytes>; N]> {
+    let mut multipart = Multipart::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::for_status(e.status()))?;
+    let mut found: [Option<Bytes>; N] = std::array::from_fn(|_| None);
+    while let Some(field) = multipart.next_field().await.map_err(ApiError::multipart)? {
+        let slot = field
+            .name()
+            .and_then(|name| names.iter().position(|n| *n == name));
+        if let Some(i) = slot {
+            found[i] = Some(field.bytes().await.map_err(ApiError::multipart)?);
+        }
+    }
+    Ok(found)
+}
+
 /// A rejected single command becomes an HTTP error whose `detail` is the full result (with the
 /// asset's current state), with the same code a batch answers the command with. A replay of a
 /// rejected command (answered `duplicate`, with the stored error) is the same HTTP error again.
@@ -126,47 +165,14 @@ pub async fn post_scan(
     user.require(Action::FieldCommand)?;
     if !is_multipart(&req) {
         let ApiJson(cmd) = ApiJson::<FieldCommand>::from_request(req, &state).await?;
-        let result = scans::apply(
-            &state.store,
-            &state.config.scan_policy,
-            &user.actor(),
-            &cmd,
-            None,
-            vec![],
-        )
-        .await?;
-        return result_response(result);
+        return result_response(apply_as_sent(&state, &user, &cmd).await?);
     }
-    let mut multipart = Multipart::from_request(req, &state)
-        .await
-        .map_err(|e| ApiError::for_status(e.status()))?;
-    let mut command: Option<FieldCommand> = None;
-    let mut photo: Option<Bytes> = None;
-    while let Some(field) = multipart.next_field().await.map_err(ApiError::multipart)? {
-        match field.name() {
-            Some("command") => {
-                let text = field.bytes().await.map_err(ApiError::multipart)?;
-                command = Some(parse_json(&text)?);
-            }
-            Some("photo") => {
-                photo = Some(field.bytes().await.map_err(ApiError::multipart)?);
-            }
-            _ => {}
-        }
-    }
-    let cmd = command
+    let [command, photo] = multipart_parts(req, &state, ["command", "photo"]).await?;
+    let command = command
         .ok_or_else(|| ApiError::field("command", "the multipart part `command` is missing"))?;
+    let cmd: FieldCommand = parse_json(&command)?;
     let Some(photo) = photo else {
-        let result = scans::apply(
-            &state.store,
-            &state.config.scan_policy,
-            &user.actor(),
-            &cmd,
-            None,
-            vec![],
-        )
-        .await?;
-        return result_response(result);
+        return result_response(apply_as_sent(&state, &user, &cmd).await?);
     };
     // A replay is answered from the stored result, before any decoding or storing of its photo.
     if let Some(previous) = scans::stored(&state.store, cmd.id).await? {
@@ -244,16 +250,8 @@ pub async fn upload_photo(
 ) -> ApiResult<(StatusCode, Json<PhotoStored>)> {
     user.require(Action::FieldCommand)?;
     let bytes = if is_multipart(&req) {
-        let mut multipart = Multipart::from_request(req, &state)
-            .await
-            .map_err(|e| ApiError::for_status(e.status()))?;
-        let mut found = None;
-        while let Some(field) = multipart.next_field().await.map_err(ApiError::multipart)? {
-            if field.name() == Some("photo") {
-                found = Some(field.bytes().await.map_err(ApiError::multipart)?);
-            }
-        }
-        found.ok_or_else(|| ApiError::field("photo", "the multipart part `photo` is missing"))?
+        let [photo] = multipart_parts(req, &state, ["photo"]).await?;
+        photo.ok_or_else(|| ApiError::field("photo", "the multipart part `photo` is missing"))?
     } else {
         Bytes::from_request(req, &state)
             .await

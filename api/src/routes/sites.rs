@@ -10,10 +10,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, PageParams, Paging};
 use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors, Unauthenticated};
 use crate::AppState;
 
@@ -21,27 +20,18 @@ use crate::AppState;
 #[into_params(parameter_in = Query)]
 pub struct SiteQuery {
     pub kind: Option<SiteKind>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// List sites.
-#[utoipa::path(get, path = "/api/v1/sites", tag = "sites", security(("bearer" = [])), params(SiteQuery),
+#[utoipa::path(get, path = "/api/v1/sites", tag = "sites", security(("bearer" = [])), params(SiteQuery, PageParams),
     responses((status = 200, body = Page<Site>), Unauthenticated, QueryErrors))]
 pub async fn list_sites(
     State(state): State<AppState>,
     user: CurrentUser,
     ApiQuery(q): ApiQuery<SiteQuery>,
+    Paging(page): Paging,
 ) -> ApiResult<Json<Page<Site>>> {
     user.require(Action::SiteRead)?;
-    let page = PageParams {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .page()?;
     Ok(Json(sites::list(&state.store, q.kind, page).await?))
 }
 

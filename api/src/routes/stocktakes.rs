@@ -15,10 +15,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, PageParams, Paging};
 use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors, Unauthenticated};
 use crate::AppState;
 
@@ -38,27 +37,18 @@ const RESOLVE: Action = Action::AssetWrite;
 pub struct StocktakeQuery {
     pub site_id: Option<Uuid>,
     pub status: Option<StocktakeStatus>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// List stocktakes, oldest first, in pages.
-#[utoipa::path(get, path = "/api/v1/stocktakes", tag = "stocktakes", security(("bearer" = [])), params(StocktakeQuery),
+#[utoipa::path(get, path = "/api/v1/stocktakes", tag = "stocktakes", security(("bearer" = [])), params(StocktakeQuery, PageParams),
     responses((status = 200, body = Page<Stocktake>), Unauthenticated, QueryErrors))]
 pub async fn list_stocktakes(
     State(state): State<AppState>,
     user: CurrentUser,
     ApiQuery(q): ApiQuery<StocktakeQuery>,
+    Paging(page): Paging,
 ) -> ApiResult<Json<Page<Stocktake>>> {
     user.require(READ)?;
-    let page = PageParams {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .page()?;
     let filter = StocktakeFilter {
         site_id: q.site_id,
         status: q.status,

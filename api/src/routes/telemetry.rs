@@ -10,10 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::{ApiPath, ApiQuery, PageParams, Paging};
 use crate::openapi::{AuthErrors, NotFound, QueryErrors, Unauthenticated};
 use crate::AppState;
 
@@ -85,11 +84,6 @@ pub async fn positions(
 pub struct RejectQuery {
     /// Reason code, e.g. `malformed_json`, `unknown_device`.
     pub reason: Option<String>,
-    /// Page size, 1-500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// A refused MQTT message, kept for inspection.
@@ -120,19 +114,15 @@ impl From<StoredReject> for RejectDto {
 }
 
 /// Refused telemetry, newest first.
-#[utoipa::path(get, path = "/api/v1/telemetry/rejects", tag = "telemetry", security(("bearer" = [])), params(RejectQuery),
+#[utoipa::path(get, path = "/api/v1/telemetry/rejects", tag = "telemetry", security(("bearer" = [])), params(RejectQuery, PageParams),
     responses((status = 200, body = Page<RejectDto>), AuthErrors, QueryErrors))]
 pub async fn list_rejects(
     State(state): State<AppState>,
     user: CurrentUser,
     ApiQuery(q): ApiQuery<RejectQuery>,
+    Paging(page): Paging,
 ) -> ApiResult<Json<Page<RejectDto>>> {
     user.require(Action::TelemetryRejectRead)?;
-    let page = PageParams {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .page()?;
     let got = telemetry::list_rejects(&state.store, q.reason.as_deref(), page).await?;
     Ok(Json(Page {
         items: got.items.into_iter().map(RejectDto::from).collect(),

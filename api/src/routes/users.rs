@@ -8,10 +8,9 @@ use mobile_shared::wire::{NewUser, Page, Problem, User};
 use mobile_shared::Action;
 use uuid::Uuid;
 
-use super::PageParams;
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, PageParams, Paging};
 use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors};
 use crate::AppState;
 
@@ -21,10 +20,10 @@ use crate::AppState;
 pub async fn list_users(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiQuery(q): ApiQuery<PageParams>,
+    Paging(page): Paging,
 ) -> ApiResult<Json<Page<User>>> {
     user.require(Action::UserRead)?;
-    Ok(Json(users::list(&state.store, q.page()?).await?))
+    Ok(Json(users::list(&state.store, page).await?))
 }
 
 /// Create a user with one role.
