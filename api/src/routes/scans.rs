@@ -12,6 +12,7 @@ use mobile_shared::scan::{
 };
 use mobile_shared::wire::Problem;
 use mobile_shared::Action;
+use qr_decode::{self as qr, DecodeLimits, QrError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -19,7 +20,6 @@ use uuid::Uuid;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, ApiJson, ApiPath, ApiQuery};
-use crate::qr::{self, DecodeLimits, QrError};
 use crate::AppState;
 
 fn is_multipart(req: &Request) -> bool {
