@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use domain::seed::{self, FleetSeed};
 use domain::{Actor, Store};
-use simulators::tracker::{run_fleet, DeviceCreds, FleetConfig};
+use tracker_sim::{run_fleet, DeviceCreds, FleetConfig};
 
 /// Depots around Munich; the simulated machines drive between them.
 const DEPOTS: [(&str, f64, f64); 4] = [

@@ -124,13 +124,13 @@ enum DeviceCommand {
 
 /// Decodes each file on the calling thread: a batch tool, no server involved.
 fn qr_decode(files: &[std::path::PathBuf]) -> ExitCode {
-    let limits = api::qr::DecodeLimits::default();
+    let limits = qr_decode::DecodeLimits::default();
     let mut failed = false;
     for file in files {
         let result = std::fs::read(file)
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
-                api::qr::decode_image_bytes(&bytes, &limits).map_err(|e| e.to_string())
+                qr_decode::decode_image_bytes(&bytes, &limits).map_err(|e| e.to_string())
             });
         match result {
             Ok(codes) => {

@@ -8,11 +8,9 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
-pub mod labels;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
-pub mod qr;
 pub mod routes;
 
 use std::future::Future;

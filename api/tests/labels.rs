@@ -5,9 +5,9 @@
 #[macro_use]
 mod common;
 
-use api::labels::{self, QrMatrix};
-use api::qr::{decode_image_bytes, decode_luma, DecodeLimits};
+use asset_labels::{self as labels, QrMatrix};
 use common::*;
+use qr_decode::{decode_image_bytes, decode_luma, DecodeLimits};
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! `fieldops-sim bench-qr`: the QR decoding benchmark (BENCHMARKS.md, "QR decoding").
 //!
 //! One run decodes every sample image with
-//! 1. the project's decoder, in this process, through `api::qr::decode_image_bytes_report` with
+//! 1. the project's decoder, in this process, through `qr_decode::decode_image_bytes_report` with
 //!    default options (the code path of `fieldops qr decode` and of photo scans), timed per image
 //!    from the encoded bytes in memory to the decoded codes;
 //! 2. reference decoders from outside the project, on the same files: zxing-cpp's Python
@@ -22,8 +22,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use api::qr::{DecodeLimits, LadderOptions};
 use clap::{Args, ValueEnum};
+use qr_decode::{DecodeLimits, LadderOptions};
 
 #[derive(Debug, Args)]
 pub struct BenchQrArgs {
@@ -216,20 +216,17 @@ pub fn run(args: BenchQrArgs) -> Result<ExitCode> {
         .as_ref()
         .map(|v| v.iter().map(String::as_str).collect());
     if let Some(names) = &ladder {
-        let known = api::qr::bench_support::step_names();
+        let known = qr_decode::bench_support::step_names();
         if let Some(bad) = names.iter().find(|n| !known.contains(n)) {
             bail!("--ladder: unknown step {bad:?} (see --step-matrix for the names)");
         }
     }
 
-    // rqrr panics are caught and counted by the decoder; keep the default hook from printing
-    // a backtrace line for each of them in the middle of the report.
-    std::panic::set_hook(Box::new(|_| {}));
+    // rqrr panics are caught, counted and kept off stderr by the decoder itself.
     let project: Vec<Outcome> = samples
         .iter()
         .map(|s| decode_project(&s.path, &options, ladder.as_deref()))
         .collect();
-    let _ = std::panic::take_hook();
     let project_label = if ladder.is_some() || args.budget_ms.is_some() {
         "fieldops (image + rqrr ladder, custom options)"
     } else {
@@ -373,9 +370,10 @@ fn decode_project(path: &Path, options: &LadderOptions, ladder: Option<&[&str]>)
     let limits = DecodeLimits::default();
     let start = Instant::now();
     let result = catch_unwind(AssertUnwindSafe(|| match ladder {
-        None => api::qr::decode_image_bytes_report(&data, &limits, options),
-        Some(names) => api::qr::bench_support::load(&data)
-            .map(|img| api::qr::bench_support::decode_with_steps(&img, names, options.time_budget)),
+        None => qr_decode::decode_image_bytes_report(&data, &limits, options),
+        Some(names) => qr_decode::bench_support::load(&data).map(|img| {
+            qr_decode::bench_support::decode_with_steps(&img, names, options.time_budget)
+        }),
     }));
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     match result {
@@ -665,7 +663,7 @@ fn short_label(label: &str) -> &str {
 
 /// Every step alone on every image: which steps decode which images, and their cost.
 fn step_matrix(samples: &[Sample], csv: &Path, filter: &[String]) -> Result<ExitCode> {
-    use api::qr::bench_support as bs;
+    use qr_decode::bench_support as bs;
     let default = bs::default_ladder();
     let steps: Vec<&str> = bs::step_names()
         .into_iter()

@@ -43,8 +43,8 @@ use tokio::process::Command;
 use uuid::Uuid;
 
 use crate::bench::{
-    clock_ticks_per_sec, loadavg, postgres_cpu_secs, proc_cpu_secs, start_fieldops, vm_hwm_kb,
-    ChildProc,
+    backend_of, clock_ticks_per_sec, loadavg, postgres_cpu_secs, proc_cpu_secs, start_fieldops,
+    vm_hwm_kb, ChildProc,
 };
 
 /// The benchmark's technician.
@@ -154,14 +154,7 @@ fn check_args(args: &BenchScansArgs) -> Result<()> {
 
 async fn bench_in(args: &BenchScansArgs, work: &Path) -> Result<Report> {
     check_args(args)?;
-    let backend = domain::store::scheme_of(&args.database)
-        .with_context(|| {
-            format!(
-                "unsupported --database {} (sqlite://PATH or postgres://…)",
-                domain::store::redact_url(&args.database)
-            )
-        })?
-        .as_str();
+    let backend = backend_of(&args.database)?;
     let started_at = Utc::now();
     let load_start = loadavg();
     let password = domain::secrets::random_token(18);

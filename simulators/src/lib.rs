@@ -3,13 +3,15 @@
 //! Nothing here is used in production; it exists so the ingest path can be demonstrated, tested
 //! end to end and benchmarked against a real MQTT broker without real machinery.
 //!
-//! - [`tracker`]: a fleet of GPS trackers on rental machinery. Each device drives between depots
+//! - trackers: a fleet of GPS trackers on rental machinery, from the `tracker-sim` crate
+//!   (re-exported here: [`run_fleet`], [`FleetConfig`], …). Each device drives between depots
 //!   and customer sites, idles with its ignition cycling, advances its hour meter and odometer
 //!   plausibly, and publishes native telemetry (`fieldops/v1/<device_id>/telemetry`, DESIGN.md §4)
 //!   at QoS 1. It can also misbehave on purpose — go offline and flush a buffer as a JSON array,
 //!   send every kind of malformed payload the gateway must refuse — and counts what it did, so a
-//!   test or benchmark can compare the gateway's counters with the truth. `fieldops demo` uses it
-//!   for a lively map; the ingest benchmark uses it for 100 000 devices over a few connections.
+//!   test or benchmark can compare the gateway's counters with the truth. It is a crate of its
+//!   own because `fieldops demo` uses it too, and the server binary must not link this one; the
+//!   ingest benchmark uses it for 100 000 devices over a few connections.
 //! - [`raw_rate`]: the broker's raw QoS 1 delivery rate to one do-nothing subscriber. Benchmarks
 //!   print it next to the gateway's rate as the ceiling nothing built on that broker and client
 //!   can beat.
@@ -23,16 +25,12 @@
 
 pub mod phone;
 pub mod raw_rate;
-pub mod tracker;
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
 pub use phone::{run_phones, PhoneConfig, PhoneRun, PhoneSummary, StocktakeChoice};
 pub use raw_rate::{measure_raw_qos1, RawRate};
-pub use tracker::{
+pub use tracker_sim::{
     numbered_devices, run_fleet, run_fleet_with_progress, DeviceCreds, FleetConfig, FleetProgress,
     FleetSummary, MalformedKind,
 };
@@ -78,17 +76,6 @@ pub fn parse_broker_url(url: &str) -> Result<(String, u16)> {
     Ok((host.to_owned(), port))
 }
 
-/// A string unique to this process and call, for MQTT client ids and topic prefixes that must not
-/// collide with earlier runs (persistent sessions) or parallel ones (tests).
-pub(crate) fn unique_run_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{}-{:x}-{n}", std::process::id(), nanos)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +105,5 @@ mod tests {
         ] {
             assert!(parse_broker_url(bad).is_err(), "{bad}");
         }
-        assert_ne!(unique_run_id(), unique_run_id());
     }
 }

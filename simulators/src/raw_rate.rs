@@ -50,7 +50,7 @@ pub async fn measure_raw_qos1(
     if publishers == 0 {
         bail!("need at least one publisher");
     }
-    let run = crate::unique_run_id();
+    let run = tracker_sim::unique_run_id();
     let prefix = format!("fieldops-bench/raw/{run}");
     let max_packet = payload_bytes + prefix.len() + 1024;
 

@@ -1,7 +1,8 @@
 //! Printable asset labels: one label as SVG or PNG, and A4 sheets of 3 × 8 labels as SVG.
 //! Anyone signed in may print labels (`asset.read`): printing reveals nothing the asset list
-//! does not. Rendering itself is in [`crate::labels`].
+//! does not. Rendering itself is in the `asset_labels` crate.
 
+use asset_labels::{self as labels, Label, LabelError, LABELS_PER_SHEET};
 use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +19,6 @@ use uuid::Uuid;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery};
-use crate::labels::{self, Label, LabelError, LABELS_PER_SHEET};
 use crate::openapi::{NotFound, Unauthenticated};
 use crate::AppState;
 

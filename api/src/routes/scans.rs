@@ -12,6 +12,7 @@ use mobile_shared::scan::{
 };
 use mobile_shared::wire::Problem;
 use mobile_shared::{Action, ErrorCode};
+use qr_decode::{self as qr, DecodeLimits, QrError};
 use serde::Deserialize;
 use tracing::Instrument;
 use utoipa::IntoParams;
@@ -21,7 +22,6 @@ use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, ApiJson, ApiPath, ApiQuery};
 use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors, Unauthenticated};
-use crate::qr::{self, DecodeLimits, QrError};
 use crate::AppState;
 
 fn is_multipart(req: &Request) -> bool {

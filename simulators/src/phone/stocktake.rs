@@ -16,8 +16,9 @@ use rand::Rng;
 use uuid::Uuid;
 
 use super::client::Http;
+use super::discovery::Sites;
 use super::summary::StocktakeSummary;
-use super::{PhoneConfig, Sites, StocktakeChoice};
+use super::{PhoneConfig, StocktakeChoice};
 
 /// GS1 company prefix of the tags the simulation attaches (7 digits: 58-bit asset references).
 const OUR_PREFIX: &str = "4012345";

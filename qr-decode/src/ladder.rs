@@ -15,7 +15,6 @@
 //! preprocessing and locating change which module grid rqrr sees, never what
 //! counts as a valid decode.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use image::GrayImage;
@@ -23,6 +22,7 @@ use rqrr::PreparedImage;
 
 use super::finder;
 use super::preprocess::{self as pp, Bitmap};
+use super::quiet_panic;
 
 /// Images whose long side exceeds this are downscaled before the first
 /// step: rqrr's cost grows with pixel count (and with the number of finder
@@ -323,7 +323,7 @@ pub(crate) enum Input {
 /// detection is wrapped as a whole, and each grid's decode separately so
 /// one bad grid does not lose the others.
 pub(crate) fn run_rqrr(input: &Input) -> AttemptOutcome {
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let result = quiet_panic::catch("rqrr detection", || {
         let mut prepared = match input {
             Input::Gray(g) => {
                 let w = g.width() as usize;
@@ -337,12 +337,12 @@ pub(crate) fn run_rqrr(input: &Input) -> AttemptOutcome {
         let grids = prepared.detect_grids();
         let mut out = AttemptOutcome::default();
         for grid in &grids {
-            let decoded = catch_unwind(AssertUnwindSafe(|| {
+            let decoded = quiet_panic::catch("rqrr grid decoding", || {
                 let mut buf = Vec::new();
                 grid.decode_to(&mut buf).map(|meta| (meta, buf))
-            }));
+            });
             match decoded {
-                Ok(Ok((meta, bytes))) => {
+                Some(Ok((meta, bytes))) => {
                     // An empty payload carries nothing to act on and is the
                     // likeliest shape of a spurious grid; drop it.
                     if !bytes.is_empty() && !out.codes.iter().any(|c| c.bytes == bytes) {
@@ -353,16 +353,16 @@ pub(crate) fn run_rqrr(input: &Input) -> AttemptOutcome {
                         });
                     }
                 }
-                Ok(Err(_)) => out.grids_failed += 1,
-                Err(_) => {
+                Some(Err(_)) => out.grids_failed += 1,
+                None => {
                     out.panics += 1;
                     out.grids_failed += 1;
                 }
             }
         }
         out
-    }));
-    result.unwrap_or_else(|_| AttemptOutcome {
+    });
+    result.unwrap_or_else(|| AttemptOutcome {
         codes: Vec::new(),
         panics: 1,
         grids_failed: 0,

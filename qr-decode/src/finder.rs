@@ -24,9 +24,8 @@
 //! Only a grid that rqrr decodes with valid format information and
 //! Reed–Solomon blocks counts, as for every other ladder step.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use super::preprocess::Bitmap;
+use super::quiet_panic;
 
 /// A finder-pattern candidate: centre in pixels, module size, and how many
 /// scan rows confirmed it.
@@ -677,20 +676,20 @@ fn two_means_threshold(v: &[f32]) -> f32 {
 /// rqrr's format, Reed–Solomon and payload decoding of a sampled grid; a
 /// panic inside rqrr is caught and counted.
 fn decode_bit_grid(grid: rqrr::SimpleGrid, panics: &mut u32) -> Option<FinderCode> {
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let result = quiet_panic::catch("finder grid decoding", || {
         let mut buf = Vec::new();
         rqrr::Grid::new(grid)
             .decode_to(&mut buf)
             .map(|meta| (meta, buf))
-    }));
+    });
     match result {
-        Ok(Ok((meta, bytes))) => Some(FinderCode {
+        Some(Ok((meta, bytes))) => Some(FinderCode {
             bytes,
             version: meta.version.0,
             ecc_level: meta.ecc_level,
         }),
-        Ok(Err(_)) => None,
-        Err(_) => {
+        Some(Err(_)) => None,
+        None => {
             *panics += 1;
             None
         }
@@ -701,7 +700,7 @@ fn decode_bit_grid(grid: rqrr::SimpleGrid, panics: &mut u32) -> Option<FinderCod
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::qr::preprocess as pp;
+    use crate::preprocess as pp;
     use image::GrayImage;
 
     const TEXT: &str = "https://fleet.example.com/a/EX-42";
@@ -775,7 +774,7 @@ mod tests {
 
     #[test]
     fn the_ladder_falls_back_to_this_locator() {
-        let codes = crate::qr::decode_luma(&render(TEXT, 8, 4, 0.45));
+        let codes = crate::decode_luma(&render(TEXT, 8, 4, 0.45));
         assert_eq!(codes.len(), 1, "{codes:?}");
         assert_eq!(codes[0].text, TEXT);
         assert!(codes[0].attempt.contains(":find-"), "{}", codes[0].attempt);

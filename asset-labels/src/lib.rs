@@ -2,8 +2,10 @@
 //! large type, the asset name and the company name, on a 70 × 37 mm label — the size of the
 //! common A4 sheets of 3 × 8 self-adhesive labels.
 //!
-//! Everything here is pure (no I/O, no database): the handlers in `routes::labels` load the
-//! assets and call [`label_svg`], [`label_png`] or [`sheet_svg`].
+//! Everything here is pure (no I/O, no database): the server's label routes (`api`) load the
+//! assets, build a [`Label`] from plain strings and call [`label_svg`], [`label_png`] or
+//! [`sheet_svg`]. It must stay a plain library — no HTTP framework, no async runtime, no
+//! database, no server types — so that anything (a CLI, a print service) can draw the same label.
 //!
 //! Choices that matter on a machine in a yard:
 //! - Error correction level Q (25 % of the symbol may be lost): labels get scratched, painted
@@ -17,6 +19,7 @@
 //!
 //! The QR symbols in an SVG can be read back with [`qr_matrices_in_svg`], which is how the tests
 //! prove that what is printed is what was encoded.
+#![forbid(unsafe_code)]
 
 mod font;
 
@@ -869,7 +872,7 @@ mod tests {
     fn encoded_matrix_decodes_to_the_url() {
         let l = label("EX/42.A", "x");
         let m = QrMatrix::encode(&l.url).unwrap();
-        let codes = crate::qr::decode_luma(&m.to_luma(4));
+        let codes = qr_decode::decode_luma(&m.to_luma(4));
         assert_eq!(codes.len(), 1, "{codes:?}");
         assert_eq!(codes[0].text, "https://fleet.example.com/a/EX%2F42.A");
         assert_eq!(codes[0].ecc_level, 3, "level Q");
@@ -994,7 +997,7 @@ mod tests {
             img.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255),
             "black and white only"
         );
-        let codes = crate::qr::decode_luma(&img);
+        let codes = qr_decode::decode_luma(&img);
         assert_eq!(codes.len(), 1);
         assert_eq!(codes[0].text, l.url);
         // Text was drawn right of the QR square.
@@ -1004,7 +1007,7 @@ mod tests {
             .any(|(x, _, p)| x >= text_x && p.0[0] == 0));
 
         let small = label_image(&l, PNG_MIN_WIDTH).unwrap();
-        assert_eq!(crate::qr::decode_luma(&small)[0].text, l.url);
+        assert_eq!(qr_decode::decode_luma(&small)[0].text, l.url);
         let png = label_png(&l, PNG_MAX_WIDTH).unwrap();
         assert!(png.starts_with(b"\x89PNG"));
     }

@@ -1,32 +1,40 @@
 //! QR code decoding from photos.
 //!
-//! Technicians photograph QR labels on machines; this module turns such a
+//! Technicians photograph QR labels on machines; this crate turns such a
 //! photo (JPEG/PNG/WebP bytes) into the decoded payload(s). It is pure and
 //! synchronous (CPU-bound, tens of milliseconds per photo): callers in async
-//! code should run it on a bounded blocking pool.
+//! code should run it on a bounded blocking pool. The server's photo scans
+//! (`api`), `fieldops qr decode` and the `bench-qr` benchmark all call it.
+//!
+//! It must stay a plain library: no HTTP framework, no async runtime, no
+//! database. It depends on image decoding, rqrr, a charset decoder, thiserror
+//! and tracing only; mapping [`QrError`] to an HTTP status is the caller's
+//! business.
 //!
 //! Pipeline:
-//! 1. [`limits`]: reject oversized uploads and decompression bombs from the
+//! 1. `limits`: reject oversized uploads and decompression bombs from the
 //!    header alone, decode pixels, apply EXIF orientation, convert to grey.
-//! 2. [`ladder`]: try a sequence of preprocessing steps (see that module),
-//!    each followed by a locator — rqrr's own detector, or [`finder`]'s
+//! 2. `ladder`: try a sequence of preprocessing steps (see that module),
+//!    each followed by a locator — rqrr's own detector, or `finder`'s
 //!    finder-pattern search and module sampling — and rqrr's decoding
 //!    (format, Reed–Solomon, payload), stopping at the first step that
 //!    decodes.
-//! 3. [`charset`]: turn payload bytes into text (UTF-8, Shift_JIS or
+//! 3. `charset`: turn payload bytes into text (UTF-8, Shift_JIS or
 //!    ISO-8859-1).
 //!
 //! rqrr can panic on unusual inputs; every call into it (detection, and the
-//! decoding of each grid from either locator) is wrapped in `catch_unwind`,
-//! so a panic only fails that attempt. This relies on the
-//! default `panic = "unwind"` profile setting. The default panic hook still
-//! prints the panic message to stderr.
+//! decoding of each grid from either locator) goes through
+//! `quiet_panic::catch`, so a panic only fails that attempt (counted in
+//! [`DecodeReport::panics_caught`], logged at debug level) and prints
+//! nothing. This relies on the default `panic = "unwind"` profile setting.
+#![forbid(unsafe_code)]
 
 mod charset;
 mod finder;
 mod ladder;
 mod limits;
 mod preprocess;
+mod quiet_panic;
 
 use std::time::Duration;
 
