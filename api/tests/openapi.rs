@@ -359,8 +359,8 @@ fn concrete_facts() {
     assert_eq!(history["schema"]["minimum"], 1);
     assert_eq!(history["schema"]["maximum"], 1000);
     let size = param(&doc, "get", "/api/v1/assets/{id}/label.png", "size");
-    assert_eq!(size["schema"]["minimum"], api::labels::PNG_MIN_WIDTH);
-    assert_eq!(size["schema"]["maximum"], api::labels::PNG_MAX_WIDTH);
+    assert_eq!(size["schema"]["minimum"], asset_labels::PNG_MIN_WIDTH);
+    assert_eq!(size["schema"]["maximum"], asset_labels::PNG_MAX_WIDTH);
 
     let metrics = &doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
     assert!(

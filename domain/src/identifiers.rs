@@ -2,8 +2,9 @@
 //! A removed tag keeps its row, so the history of which tag was on which machine survives.
 
 use chrono::{DateTime, Utc};
+use mobile_shared::tag::normalize_tag_value;
 use mobile_shared::wire::{Identifier, MatchedIdentifier, NewIdentifier, Resolved};
-use mobile_shared::{normalize_asset_code, normalize_identifier, ErrorCode, IdentifierKind};
+use mobile_shared::{normalize_asset_code, ErrorCode, IdentifierKind};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -47,14 +48,16 @@ impl IdentifierRow {
 const IDENTIFIER_COLUMNS: &str = "id, asset_id, kind, value, created_at, removed_at";
 
 /// Attaches a tag to an asset. An active tag with the same kind and value on any asset is a
-/// conflict: move a tag by removing it first.
+/// conflict: move a tag by removing it first. An RFID tag registered by its pure-identity URI
+/// and the same tag registered as hex are two stored values, so no conflict here; scans then
+/// match both (see `mobile_shared::tag::normalize_tag_value`).
 pub async fn add(
     store: &Store,
     actor: &Actor,
     asset_id: Uuid,
     new: NewIdentifier,
 ) -> Result<Identifier, DomainError> {
-    let value = normalize_identifier(new.kind, &new.value)
+    let value = normalize_tag_value(new.kind, &new.value)
         .map_err(|e| DomainError::field("value", e.to_string()))?;
     let mut tx = store.begin().await?;
     assets::load(&mut tx, asset_id).await?;
@@ -222,7 +225,7 @@ pub fn candidates(text: &str) -> Vec<Candidate> {
             });
         }
         for kind in IdentifierKind::ALL {
-            if let Ok(value) = normalize_identifier(kind, t) {
+            if let Ok(value) = normalize_tag_value(kind, t) {
                 push(Candidate {
                     kind: Some(kind),
                     value,
@@ -369,6 +372,16 @@ mod tests {
         assert_eq!(url_last_segment("https://host.example"), None);
         assert_eq!(url_last_segment("https://h.example/%ZZ"), None);
         assert_eq!(url_last_segment("https://h.example/%4"), None);
+    }
+
+    #[test]
+    fn rfid_reads_also_look_for_a_tag_registered_by_its_identity() {
+        // Stocktake bursts resolve through these candidates as well.
+        let c = candidates("3474257BF40000000000162E");
+        assert!(c.contains(&Candidate {
+            kind: Some(IdentifierKind::RfidEpc),
+            value: "urn:epc:id:giai:0614141.5678".into()
+        }));
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub enum IdentifierKind {
     Barcode,
     /// UID of an NFC tag, as upper-case hex without separators.
     NfcUid,
-    /// RFID EPC, as upper-case hex (the EPC memory bank).
+    /// RFID EPC: upper-case hex (the EPC memory bank), or the canonical pure-identity URI
+    /// (`urn:epc:id:…`) of a tag registered by its identity alone; see
+    /// `tag::normalize_tag_value`, which takes every EPC form.
     RfidEpc,
     /// IMEI of a tracker or telematics box, 15 digits with a valid Luhn check digit.
     Imei,
@@ -104,7 +106,10 @@ pub fn normalize_asset_code(raw: &str) -> Result<String, IdentifierError> {
     Ok(code.to_ascii_uppercase())
 }
 
-/// Normalises a raw identifier value of the given kind to its stored form.
+/// Normalises a raw identifier value of the given kind to its stored form. An `rfid_epc` is
+/// taken as hex only here; input that may be an EPC URI goes through
+/// `tag::normalize_tag_value`, which builds on this (the tag module depends on this one, not
+/// the reverse).
 pub fn normalize_identifier(kind: IdentifierKind, raw: &str) -> Result<String, IdentifierError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {

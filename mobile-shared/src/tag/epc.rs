@@ -570,6 +570,23 @@ pub fn encode_giai96(
         .ok_or(TagError::Epc("GIAI-96 did not encode"))
 }
 
+/// Every binary a decoded pure identity can be encoded as: each filter value (0 to 7) of each
+/// tag scheme of its family that this module encodes (GIAI-96 and GIAI-202 for a GIAI,
+/// SGTIN-96 for an SGTIN) and that can hold the identity. Empty for other URIs. At most 16.
+pub(crate) fn binaries_of(pure_uri: &str) -> Vec<String> {
+    let Some((family, body)) = pure_uri
+        .strip_prefix("urn:epc:id:")
+        .and_then(|rest| rest.split_once(':'))
+    else {
+        return Vec::new();
+    };
+    EpcScheme::ALL
+        .into_iter()
+        .filter(|s| scheme_family(*s) == family)
+        .flat_map(|s| (0..=7u8).filter_map(move |f| tag_uri(s, &format!("{f}.{body}")).ok()?.hex))
+        .collect()
+}
+
 /// A tag URI names the scheme, filter and every field, so it is encoded to the binary the
 /// tag holds and decoded back: the result is the same as reading that tag.
 fn tag_uri(scheme: EpcScheme, body: &str) -> Result<EpcUri, TagError> {
@@ -838,6 +855,25 @@ mod tests {
         assert!(parse_urn("urn:epc:tag:sgtin-96:3.0614141.812345.06789").is_err());
         assert!(parse_urn("urn:epc:tag:sgtin-96:3.0614141.812345.274877906944").is_err());
         assert!(parse_urn("urn:epc:tag:sgtin-96:3.0614141.812345.274877906943").is_ok());
+    }
+
+    #[test]
+    fn pure_identities_list_every_binary_they_encode_as() {
+        let uri = "urn:epc:id:giai:0614141.5678";
+        let all = binaries_of(uri);
+        // GIAI-96 and GIAI-202, eight filter values each.
+        assert_eq!(all.len(), 16, "{all:?}");
+        assert!(all.contains(&"3474257BF40000000000162E".to_owned()));
+        for hex in &all {
+            assert_eq!(decode_hex(hex).unwrap().unwrap().pure_uri, uri, "{hex}");
+        }
+        // A reference with a leading zero is no GIAI-96 integer: GIAI-202 only.
+        assert_eq!(binaries_of("urn:epc:id:giai:0614141.0123").len(), 8);
+        assert_eq!(binaries_of("urn:epc:id:sgtin:0614141.812345.6789").len(), 8);
+        // No GRAI binary is encoded here; tag URIs and other text are not identities.
+        assert!(binaries_of("urn:epc:id:grai:0614141.12345.400").is_empty());
+        assert!(binaries_of("urn:epc:tag:giai-96:3.0614141.5678").is_empty());
+        assert!(binaries_of("").is_empty());
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub struct Scanned {
     /// What the text was recognised as.
     pub form: TagForm,
     /// Lookups for the server to try, in order, first hit wins. Values are already
-    /// normalised (`normalize_asset_code` / `normalize_identifier`) and deduplicated.
+    /// normalised (`normalize_asset_code` / [`normalize_tag_value`]) and deduplicated.
     pub candidates: Vec<Candidate>,
 }
 
@@ -182,6 +182,65 @@ pub enum TagError {
     Epc(&'static str),
     #[error("invalid EPC URI: {0}")]
     EpcUri(String),
+    /// A tag value given with its kind that does not normalise; worded as the value's own
+    /// problem, since the caller already names the kind.
+    #[error(transparent)]
+    Value(IdentifierError),
+}
+
+/// Normalises a tag value of `kind` to the form the registry stores: the one function that
+/// turns input into a stored tag value, used for registering tags and for every candidate
+/// [`parse`] offers, so that the two always agree.
+///
+/// Every kind but `rfid_epc` is [`normalize_identifier`]. An `rfid_epc` may also be an EPC URI,
+/// and is stored as:
+/// - hex, `urn:epc:raw:…` or `urn:epc:tag:…` — forms that fix the tag's binary: the
+///   upper-case hex, exactly as hex has always been stored (older rows stay valid);
+/// - `urn:epc:id:…` — a pure identity, which leaves the filter value and the binary scheme
+///   open, so no hex follows from it: its canonical pure-identity URI (lower-case prefix,
+///   GS1 characters %-escaped as the EPC Tag Data Standard writes them).
+///
+/// So one tag has two possible stored values, depending on how it was registered, and the
+/// registry's uniqueness (per kind and stored value) cannot see that they are one tag: the
+/// same tag registered by its pure URI on one asset and by its hex or tag URI on another is
+/// not refused when added. Scans bridge the forms instead: a decoded binary also offers its
+/// pure URI, and a pure URI offers every binary it can be encoded as (each filter value of
+/// each scheme this module encodes), so such a tag is found whichever way it was registered,
+/// and the double registration shows up as an ambiguous scan.
+///
+/// Only URIs of schemes this module decodes are accepted (identities `giai`, `grai`, `sgtin`;
+/// tags `giai-96`, `giai-202`, `sgtin-96`): another scheme's tag could never be matched to its
+/// reads. Any `rfid_epc` text starting `urn:` is taken for a URI, so a mistyped one is refused
+/// as an invalid EPC URI rather than as bad hex.
+pub fn normalize_tag_value(kind: IdentifierKind, raw: &str) -> Result<String, TagError> {
+    let text = raw.trim();
+    let is_urn = text
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
+    if kind != IdentifierKind::RfidEpc || !is_urn {
+        return normalize_identifier(kind, raw).map_err(TagError::Value);
+    }
+    if text.chars().count() > MAX_IDENTIFIER_LEN {
+        return Err(TagError::Value(IdentifierError::TooLong {
+            max: MAX_IDENTIFIER_LEN,
+        }));
+    }
+    let hex = match epc::parse_urn(text) {
+        Ok(epc::Urn::RawHex(hex) | epc::Urn::Uri(epc::EpcUri { hex: Some(hex), .. })) => hex,
+        Ok(epc::Urn::Uri(u)) if u.key.is_some() => return Ok(u.uri),
+        Ok(epc::Urn::Uri(_)) => {
+            return Err(TagError::EpcUri(
+                "only urn:epc:id: (giai, grai, sgtin), urn:epc:tag: (giai-96, giai-202, \
+                 sgtin-96) and urn:epc:raw: are read; give other tags as EPC hex"
+                    .into(),
+            ))
+        }
+        Err(e @ TagError::EpcUri(_)) => return Err(e),
+        // Errors of the fields inside (a GS1 rule, an EPC that does not encode) still say
+        // that the URI is what was wrong.
+        Err(e) => return Err(TagError::EpcUri(e.to_string())),
+    };
+    normalize_identifier(IdentifierKind::RfidEpc, &hex).map_err(|e| TagError::EpcUri(e.to_string()))
 }
 
 /// Reads scanned text of unknown origin. See [`parse_from`].
@@ -295,10 +354,10 @@ struct Candidates(Vec<Candidate>);
 impl Candidates {
     fn push(&mut self, kind: Option<IdentifierKind>, raw: &str) {
         let value = match kind {
-            None => normalize_asset_code(raw),
-            Some(k) => normalize_identifier(k, raw),
+            None => normalize_asset_code(raw).ok(),
+            Some(k) => normalize_tag_value(k, raw).ok(),
         };
-        if let Ok(value) = value {
+        if let Some(value) = value {
             let c = Candidate { kind, value };
             if !self.0.contains(&c) {
                 self.0.push(c);
@@ -485,6 +544,8 @@ fn epc_form(hex: String) -> Result<Detected, TagError> {
             if let Some(exact) = &d.exact_hex {
                 before.push(id(IdentifierKind::RfidEpc, exact));
             }
+            // The tag may have been registered by its pure identity (see `normalize_tag_value`).
+            before.push(id(IdentifierKind::RfidEpc, &d.pure_uri));
             before.extend(key_candidates(&d.key));
             TagForm::Epc {
                 hex,
@@ -513,12 +574,23 @@ fn epc_form(hex: String) -> Result<Detected, TagError> {
     })
 }
 
+/// A tag URI offers its binary, then its pure identity; a pure identity offers itself, then
+/// every binary it could have been registered as (see `normalize_tag_value`). URIs of schemes
+/// not decoded here are no `rfid_epc` value: only their text can match.
 fn epc_uri_form(u: epc::EpcUri) -> Detected {
     let mut after = Vec::new();
     if let Some(hex) = &u.hex {
         after.push(id(IdentifierKind::RfidEpc, hex));
     }
     if let Some(key) = &u.key {
+        after.push(id(IdentifierKind::RfidEpc, &u.uri));
+        if u.hex.is_none() {
+            after.extend(
+                epc::binaries_of(&u.uri)
+                    .iter()
+                    .map(|hex| id(IdentifierKind::RfidEpc, hex)),
+            );
+        }
         after.extend(key_candidates(key));
     }
     Detected {

@@ -21,6 +21,10 @@ fn qr(v: &str) -> Candidate {
     c(Some(K::Qr), v)
 }
 
+fn epc(v: &str) -> Candidate {
+    c(Some(K::RfidEpc), v)
+}
+
 fn ok(text: &str) -> Scanned {
     parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
 }
@@ -324,7 +328,8 @@ fn epc_hex_sgtin96_tds_example() {
     assert_eq!(
         s.candidates,
         [
-            c(Some(K::RfidEpc), "3074257BF7194E4000001A85"),
+            epc("3074257BF7194E4000001A85"),
+            epc("urn:epc:id:sgtin:0614141.812345.6789"),
             qr("(01)80614141123458(21)6789"),
             qr("3074257BF7194E4000001A85"),
             code("3074257BF7194E4000001A85"),
@@ -346,20 +351,22 @@ fn epc_hex_giai96() {
     assert_eq!(
         s.candidates,
         [
-            c(Some(K::RfidEpc), "3474257BF40000000000162E"),
+            epc("3474257BF40000000000162E"),
+            epc("urn:epc:id:giai:0614141.5678"),
             code("06141415678"),
             qr("(8004)06141415678"),
             qr("3474257BF40000000000162E"),
             code("3474257BF40000000000162E"),
         ]
     );
-    // A 128-bit read with zero padding also offers the exact 96-bit EPC.
+    // A 128-bit read with zero padding also offers the exact 96-bit EPC, before the identity.
     let s = parse_from("3474257BF40000000000162E00000000", ScanSource::Rfid).unwrap();
     assert_eq!(
-        &s.candidates[..2],
+        &s.candidates[..3],
         [
-            c(Some(K::RfidEpc), "3474257BF40000000000162E00000000"),
-            c(Some(K::RfidEpc), "3474257BF40000000000162E"),
+            epc("3474257BF40000000000162E00000000"),
+            epc("3474257BF40000000000162E"),
+            epc("urn:epc:id:giai:0614141.5678"),
         ]
     );
 }
@@ -400,23 +407,38 @@ fn epc_errors_and_unknown_headers() {
 
 #[test]
 fn epc_uris() {
+    // A pure identity is an `rfid_epc` value itself, and stands for every binary it encodes
+    // as (GIAI-96 and GIAI-202, each filter value), which tags registered as hex are stored as.
     let s = ok("urn:epc:id:giai:0614141.12345400");
     assert_eq!(
-        s.candidates,
+        &s.candidates[..2],
         [
             qr("urn:epc:id:giai:0614141.12345400"),
-            code("061414112345400"),
-            qr("(8004)061414112345400"),
+            epc("urn:epc:id:giai:0614141.12345400"),
         ]
     );
-    let s = ok("urn:epc:id:sgtin:0614141.812345.6789");
-    assert_eq!(s.candidates[1], qr("(01)80614141123458(21)6789"));
-    // A tag URI fixes the binary, so the EPC is a candidate too.
+    let binaries = &s.candidates[2..18];
+    assert!(
+        binaries
+            .iter()
+            .all(|b| b.kind == Some(K::RfidEpc) && hex_digits(&b.value).is_some()),
+        "{binaries:?}"
+    );
+    assert_eq!(
+        &s.candidates[18..],
+        [code("061414112345400"), qr("(8004)061414112345400")]
+    );
+    let s = ok("URN:EPC:ID:SGTIN:0614141.812345.6789");
+    assert_eq!(s.candidates[1], epc("urn:epc:id:sgtin:0614141.812345.6789"));
+    assert!(s.candidates.contains(&epc("3074257BF7194E4000001A85")));
+    assert!(s.candidates.contains(&qr("(01)80614141123458(21)6789")));
+    // A tag URI fixes the binary, so the EPC is a candidate too, then its identity.
     let s = ok("urn:epc:tag:giai-96:3.0614141.5678");
     assert_eq!(
         &s.candidates[1..],
         [
-            c(Some(K::RfidEpc), "3474257BF40000000000162E"),
+            epc("3474257BF40000000000162E"),
+            epc("urn:epc:id:giai:0614141.5678"),
             code("06141415678"),
             qr("(8004)06141415678"),
         ]
@@ -439,6 +461,153 @@ fn epc_uris() {
     assert_eq!(s.candidates.len(), 1);
     assert!(parse("urn:epc:id:giai:0614141").is_err());
     assert!(parse("urn:epc:id:sgtin:0614141.812345").is_err());
+}
+
+/// One GIAI-96 tag (filter 3, company prefix 0614141, asset 1234) in every form it is read or
+/// written in, with the value each form is stored as.
+fn giai96_forms() -> Vec<(String, String)> {
+    let hex = encode_giai96(3, "0614141", 1234).unwrap();
+    let pure = "urn:epc:id:giai:0614141.1234".to_owned();
+    let spaced: Vec<String> = hex
+        .as_bytes()
+        .chunks(4)
+        .map(|w| String::from_utf8_lossy(w).to_lowercase())
+        .collect();
+    [
+        (hex.clone(), &hex),
+        (spaced.join(" "), &hex),
+        (format!("0x{hex}"), &hex),
+        (format!("urn:epc:raw:96.x{hex}"), &hex),
+        (format!("urn:epc:raw:96.x{}", hex.to_lowercase()), &hex),
+        ("urn:epc:tag:giai-96:3.0614141.1234".to_owned(), &hex),
+        ("URN:EPC:TAG:GIAI-96:3.0614141.1234".to_owned(), &hex),
+        (pure.clone(), &pure),
+        ("URN:EPC:ID:GIAI:0614141.1234".to_owned(), &pure),
+        // %33 is "3": escapes are undone and redone the standard way.
+        (" urn:epc:id:giai:0614141.12%334 ".to_owned(), &pure),
+    ]
+    .into_iter()
+    .map(|(text, stored)| (text, stored.clone()))
+    .collect()
+}
+
+#[test]
+fn epc_forms_are_stored_in_one_form() {
+    for (text, stored) in giai96_forms() {
+        assert_eq!(
+            normalize_tag_value(K::RfidEpc, &text).as_deref(),
+            Ok(stored.as_str()),
+            "{text:?}"
+        );
+    }
+    for (text, stored) in [
+        (
+            "urn:epc:tag:sgtin-96:3.0614141.812345.6789",
+            "3074257BF7194E4000001A85",
+        ),
+        (
+            "urn:epc:id:sgtin:0614141.812345.6789",
+            "urn:epc:id:sgtin:0614141.812345.6789",
+        ),
+        (
+            "urn:epc:id:grai:0614141.12345.400",
+            "urn:epc:id:grai:0614141.12345.400",
+        ),
+        (
+            "urn:epc:tag:giai-202:0.023456.65557",
+            "381816E81B356AD5B80000000000000000000000000000000000",
+        ),
+        (
+            "urn:epc:id:giai:0614141.AB/C",
+            "urn:epc:id:giai:0614141.AB%2FC",
+        ),
+        // Hex is stored as it always was, whatever its header.
+        ("e280 1160 6000 0205", "E280116060000205"),
+    ] {
+        assert_eq!(
+            normalize_tag_value(K::RfidEpc, text).as_deref(),
+            Ok(stored),
+            "{text:?}"
+        );
+    }
+    // Other kinds are `normalize_identifier`, URN-looking text included.
+    for (kind, text) in [
+        (K::Qr, " urn:epc:id:giai:0614141.1234"),
+        (K::Barcode, "URN:EPC:RAW:96.x34"),
+        (K::NfcUid, "04:a2:24:1b"),
+        (K::Imei, "490154203237517"),
+        (K::RfidEpc, "not hex"),
+        (K::RfidEpc, ""),
+    ] {
+        assert_eq!(
+            normalize_tag_value(kind, text),
+            normalize_identifier(kind, text).map_err(TagError::Value),
+            "{kind} {text:?}"
+        );
+    }
+}
+
+#[test]
+fn invalid_epc_uris_say_what_is_wrong() {
+    for (text, message) in [
+        (
+            "urn:epc:id:giai:",
+            "invalid EPC URI: GIAI is written <company prefix>.<asset>",
+        ),
+        (
+            "urn:epc:id:giai:0614141",
+            "invalid EPC URI: GIAI is written <company prefix>.<asset>",
+        ),
+        (
+            "urn:epc:id:giai:0614141.A B",
+            "invalid EPC URI: must not contain spaces",
+        ),
+        (
+            "urn:epc:tag:giai-96:8.0614141.1234",
+            "invalid EPC URI: the filter value must be 0 to 7",
+        ),
+        (
+            "urn:epc:raw:96.x3474",
+            "invalid EPC URI: raw URIs are written urn:epc:raw:<bits>.x<hex>",
+        ),
+        (
+            "urn:epc:raw:8.x34",
+            "invalid EPC URI: an EPC is a whole number of 16-bit words (a multiple of 4 hex \
+             digits, at least 8)",
+        ),
+        ("urn:epcx:1", "invalid EPC URI: must start with urn:epc:"),
+        (
+            "urn:epc:id:sscc:0614141.1234567890",
+            "invalid EPC URI: only urn:epc:id: (giai, grai, sgtin), urn:epc:tag: (giai-96, \
+             giai-202, sgtin-96) and urn:epc:raw: are read; give other tags as EPC hex",
+        ),
+    ] {
+        let e = normalize_tag_value(K::RfidEpc, text).expect_err(text);
+        assert_eq!(e.to_string(), message, "{text:?}");
+    }
+    // A broken GS1 rule inside the URI is still reported as the URI's fault.
+    let long = format!("urn:epc:id:giai:0614141.{}", "A".repeat(24));
+    let e = normalize_tag_value(K::RfidEpc, &long)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("invalid EPC URI: GS1 AI (8004)"), "{e}");
+}
+
+#[test]
+fn every_form_of_a_tag_finds_every_stored_form() {
+    let forms = giai96_forms();
+    for (scanned, _) in &forms {
+        for source in [ScanSource::Unknown, ScanSource::Rfid] {
+            let s = parse_from(scanned, source).unwrap_or_else(|e| panic!("{scanned:?}: {e}"));
+            for (registered, stored) in &forms {
+                assert!(
+                    s.candidates.contains(&epc(stored)),
+                    "a scan of {scanned:?} misses the tag registered as {registered:?}: {:?}",
+                    s.candidates
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -539,10 +708,10 @@ fn check_invariants(text: &str, s: &Scanned) {
     );
     for (i, cand) in s.candidates.iter().enumerate() {
         let again = match cand.kind {
-            None => normalize_asset_code(&cand.value),
-            Some(k) => normalize_identifier(k, &cand.value),
+            None => normalize_asset_code(&cand.value).ok(),
+            Some(k) => normalize_tag_value(k, &cand.value).ok(),
         };
-        assert_eq!(again.as_deref(), Ok(cand.value.as_str()), "{text:?}");
+        assert_eq!(again.as_deref(), Some(cand.value.as_str()), "{text:?}");
         assert!(!s.candidates[..i].contains(cand), "{text:?}: duplicate");
     }
     serde_json::to_string(s).unwrap();
