@@ -8,12 +8,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use domain::testing::TestDb;
+use domain::testing::{service_url, TestDb, MQTT_URL_VAR};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fieldops");
-/// Set by CI to a running Mosquitto (e.g. `mqtt://127.0.0.1:1883`); tests needing it skip without.
-const MQTT_URL_VAR: &str = "FIELDOPS_TEST_MQTT_URL";
+
+/// The lines a child writes to `pipe`, read on a thread of their own so the pipe never fills.
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
 
 /// A running `fieldops serve`, killed on drop.
 struct Server {
@@ -46,24 +57,8 @@ impl Server {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start fieldops");
-        let (out_tx, out_rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if out_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (err_tx, stderr_rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if err_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let out_rx = lines_of(child.stdout.take().unwrap());
+        let stderr_rx = lines_of(child.stderr.take().unwrap());
         let mut lines = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         let base = loop {
@@ -197,15 +192,13 @@ async fn serve_first_run_sqlite() {
     assert!(!logs.iter().any(|l| l.contains("password:")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_first_run_postgres() {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+/// The server migrates an already-migrated database: migrations are idempotent.
+async fn serve_first_run_on_a_migrated_database(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    // The server migrates an already-migrated database: migrations are idempotent.
     first_run(&db.url, dir.path()).await;
 }
+
+domain::backend_matrix!(TestDb: serve_first_run_on_a_migrated_database);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_password_from_environment_is_not_printed() {
@@ -223,52 +216,47 @@ async fn admin_password_from_environment_is_not_printed() {
 }
 
 #[test]
-fn taken_mqtt_port_is_a_clear_error_not_a_crash() {
-    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = holder.local_addr().unwrap().to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--mqtt-listen", &addr])
-        .arg("--database-url")
-        .arg(format!("sqlite://{}", dir.path().join("f.db").display()))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "a clean error exit, not a signal/panic"
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--mqtt-listen"), "{stderr}");
-    assert!(stderr.contains("--mqtt-url"), "{stderr}");
-    assert!(stderr.contains("already in use"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-#[test]
-fn taken_http_port_is_a_clear_error() {
-    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = holder.local_addr().unwrap().to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--mqtt-listen", "127.0.0.1:0", "--listen", &addr])
-        .arg("--database-url")
-        .arg(format!("sqlite://{}", dir.path().join("f.db").display()))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--listen"), "{stderr}");
+fn taken_port_is_a_clear_error_not_a_crash() {
+    // (the flag given the taken address, the other listener's flag, what stderr must say)
+    let cases: [(&str, &str, &[&str]); 2] = [
+        (
+            "--mqtt-listen",
+            "--listen",
+            &["--mqtt-listen", "--mqtt-url", "already in use"],
+        ),
+        ("--listen", "--mqtt-listen", &["--listen"]),
+    ];
+    for (taken_flag, other_flag, says) in cases {
+        let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = holder.local_addr().unwrap().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(BIN)
+            .args(["serve", other_flag, "127.0.0.1:0", taken_flag, &addr])
+            .arg("--database-url")
+            .arg(format!("sqlite://{}", dir.path().join("f.db").display()))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{taken_flag} taken: a clean error exit, not a signal/panic: {stderr}"
+        );
+        for text in says {
+            assert!(
+                stderr.contains(text),
+                "{taken_flag} taken: {text}: {stderr}"
+            );
+        }
+        assert!(!stderr.contains("panicked"), "{taken_flag} taken: {stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_broker_mosquitto() {
-    let Ok(mqtt_url) = std::env::var(MQTT_URL_VAR) else {
-        eprintln!("SKIPPED: external broker test (set {MQTT_URL_VAR}, e.g. mqtt://127.0.0.1:1883)");
+    let Some(mqtt_url) = service_url(MQTT_URL_VAR, "external broker test") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,8 @@
 //! and the asset's state reflects it exactly once (no loss, no duplicate, no rollback).
 //!
 //! Each scenario runs on SQLite and, when `FIELDOPS_TEST_POSTGRES_URL` is set, on PostgreSQL.
-//! Tests skip (with a message) when the `mosquitto` binary is not installed.
+//! Without the `mosquitto` binary the tests print `SKIPPED: …` and pass, or fail under `CI`
+//! (`domain::testing::skip_or_fail`).
 //!
 //! The publisher is a small MQTT 3.1.1 client written here (the root package does not depend on
 //! rumqttc): persistent session, QoS 1, and on every reconnect it resends what the broker has not
@@ -22,8 +23,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::testing::TestDb;
-use domain::Actor;
+use domain::testing::{skip_or_fail, Fixture, TestDb};
+use domain::{Actor, Backend};
 use mobile_shared::wire::{NewAsset, NewDevice};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -96,17 +97,21 @@ struct Mosquitto {
 }
 
 impl Mosquitto {
-    /// `None` (after printing why) when the `mosquitto` binary is not installed.
-    async fn start() -> Option<Mosquitto> {
-        if let Err(e) = Command::new("mosquitto")
+    /// Whether the `mosquitto` binary can be run (after [`skip_or_fail`] when not).
+    fn installed() -> bool {
+        let run = Command::new("mosquitto")
             .arg("-h")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-        {
-            eprintln!("SKIPPED: needs the `mosquitto` binary ({e})");
-            return None;
+            .status();
+        if let Err(e) = run {
+            skip_or_fail("gateway fault test", &format!("install mosquitto ({e})"));
+            return false;
         }
+        true
+    }
+
+    async fn start() -> Mosquitto {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
@@ -141,7 +146,7 @@ impl Mosquitto {
             _dir: dir,
         };
         m.spawn().await;
-        Some(m)
+        m
     }
 
     /// Starts the process and waits (bounded) until it accepts connections.
@@ -668,7 +673,24 @@ impl Publisher {
 // Fixture
 // ---------------------------------------------------------------------------------------------
 
-struct Fixture {
+/// A fresh database and a private broker: what every scenario starts from.
+struct Faults {
+    db: TestDb,
+    broker: Mosquitto,
+}
+
+impl Fixture for Faults {
+    async fn open(backend: Backend) -> Option<Faults> {
+        if !Mosquitto::installed() {
+            return None;
+        }
+        let db = TestDb::open(backend).await?;
+        let broker = Mosquitto::start().await;
+        Some(Faults { db, broker })
+    }
+}
+
+struct Rig {
     db: TestDb,
     broker: Mosquitto,
     /// (device id, asset id)
@@ -677,10 +699,10 @@ struct Fixture {
     name: String,
 }
 
-impl Fixture {
-    /// The database with `n` devices each bound to its own asset, and a private broker.
-    async fn new(db: TestDb, name: &str, n: usize) -> Option<Fixture> {
-        let broker = Mosquitto::start().await?;
+impl Rig {
+    /// The database with `n` devices each bound to its own asset, and the private broker.
+    async fn new(base: Faults, name: &str, n: usize) -> Rig {
+        let Faults { db, broker } = base;
         let mut devices = Vec::new();
         for i in 0..n {
             let asset = domain::assets::create(
@@ -712,13 +734,13 @@ impl Fixture {
         } else {
             "postgres"
         };
-        Some(Fixture {
+        Rig {
             db,
             broker,
             devices,
             dir: tempfile::tempdir().unwrap(),
             name: format!("{name}/{backend}"),
-        })
+        }
     }
 
     fn client_id(&self, role: &str) -> String {
@@ -947,11 +969,9 @@ async fn finish_publishing(
 
 /// SIGKILL the gateway mid-stream (mid-batch); a new process with the same client id picks up
 /// the persistent session: nothing acknowledged to the tracker is lost, nothing applied twice.
-async fn gateway_killed_mid_stream_loses_nothing(db: TestDb) {
+async fn gateway_killed_mid_stream_loses_nothing(base: Faults) {
     let started = Instant::now();
-    let Some(fx) = Fixture::new(db, "gateway_killed_mid_stream_loses_nothing", 10).await else {
-        return;
-    };
+    let fx = Rig::new(base, "gateway_killed_mid_stream_loses_nothing", 10).await;
     let client_id = fx.client_id("gw");
     let mut gw = fx.gateway(&client_id).await;
     let (messages, plan) = fx.readings(300);
@@ -985,11 +1005,9 @@ async fn gateway_killed_mid_stream_loses_nothing(db: TestDb) {
 /// and then dropped them for want of a subscriber. Mosquitto (2.0.11 here) restores persistent
 /// sessions and their queued messages from its persistence file, but not `$share/…`
 /// subscriptions, so nothing matches until the gateway subscribes again.
-async fn broker_restart_mid_stream_loses_nothing(db: TestDb) {
+async fn broker_restart_mid_stream_loses_nothing(base: Faults) {
     let started = Instant::now();
-    let Some(mut fx) = Fixture::new(db, "broker_restart_mid_stream_loses_nothing", 10).await else {
-        return;
-    };
+    let mut fx = Rig::new(base, "broker_restart_mid_stream_loses_nothing", 10).await;
     // A single gateway subscribes plainly: Mosquitto restores plain persistent subscriptions
     // after a restart but not shared ones (see deploy/mosquitto/README.md).
     let gw = fx.gateway_in(&fx.client_id("gw"), "none").await;
@@ -1030,11 +1048,9 @@ async fn broker_restart_mid_stream_loses_nothing(db: TestDb) {
 
 /// SIGTERM while ingesting: the gateway commits and acknowledges the batch in hand and exits 0
 /// promptly; a restart with the same client id receives the rest.
-async fn gateway_sigterm_finishes_batch_in_hand(db: TestDb) {
+async fn gateway_sigterm_finishes_batch_in_hand(base: Faults) {
     let started = Instant::now();
-    let Some(fx) = Fixture::new(db, "gateway_sigterm_finishes_batch_in_hand", 10).await else {
-        return;
-    };
+    let fx = Rig::new(base, "gateway_sigterm_finishes_batch_in_hand", 10).await;
     let client_id = fx.client_id("gw");
     let mut gw = fx.gateway(&client_id).await;
     let (messages, plan) = fx.readings(200);
@@ -1075,11 +1091,9 @@ async fn gateway_sigterm_finishes_batch_in_hand(db: TestDb) {
 
 /// Two gateway processes in the default share group split one stream: every reading stored
 /// once, both did part of the work, and their `applied` counters add up to the total.
-async fn two_gateway_processes_split_one_stream(db: TestDb) {
+async fn two_gateway_processes_split_one_stream(base: Faults) {
     let started = Instant::now();
-    let Some(fx) = Fixture::new(db, "two_gateway_processes_split_one_stream", 10).await else {
-        return;
-    };
+    let fx = Rig::new(base, "two_gateway_processes_split_one_stream", 10).await;
     let a = fx.gateway(&fx.client_id("gw-a")).await;
     let b = fx.gateway(&fx.client_id("gw-b")).await;
     let (messages, plan) = fx.readings(200);
@@ -1115,7 +1129,8 @@ async fn two_gateway_processes_split_one_stream(db: TestDb) {
     eprintln!("{}: passed in {:?}", fx.name, started.elapsed());
 }
 
-domain::both_backends!(
+domain::backend_matrix!(
+    Faults:
     gateway_killed_mid_stream_loses_nothing,
     broker_restart_mid_stream_loses_nothing,
     gateway_sigterm_finishes_batch_in_hand,

@@ -9,7 +9,8 @@
 //! order, never by waiting: the forged message is published before a marker from the same
 //! tracker, so once the marker is stored the forged one would have been too.
 //!
-//! SKIPPED (passes with a message) when `mosquitto` or `mosquitto_pub` is not installed.
+//! Runs on both databases. Without `mosquitto` or `mosquitto_pub` it prints `SKIPPED: …` and
+//! passes, or fails under `CI` (`domain::testing::skip_or_fail`).
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,7 +21,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use domain::testing::TestDb;
+use domain::testing::{skip_or_fail, Fixture, TestDb};
+use domain::Backend;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fieldops");
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -237,13 +239,28 @@ async fn stored(db: &TestDb, device: &str, marker: Option<u32>) -> i64 {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exported_files_confine_trackers_to_their_own_topics() {
-    if !installed("mosquitto") || !installed("mosquitto_pub") {
-        eprintln!("SKIPPED: mosquitto_acl test (install mosquitto and mosquitto-clients)");
-        return;
+/// A fresh database, once `mosquitto` and `mosquitto_pub` are known to be installed.
+struct WithMosquitto(TestDb);
+
+impl Fixture for WithMosquitto {
+    async fn open(backend: Backend) -> Option<WithMosquitto> {
+        if !installed("mosquitto") || !installed("mosquitto_pub") {
+            skip_or_fail(
+                "mosquitto_acl test",
+                "install mosquitto and mosquitto-clients",
+            );
+            return None;
+        }
+        Some(WithMosquitto(TestDb::open(backend).await?))
     }
-    let db = TestDb::sqlite().await;
+}
+
+domain::backend_matrix!(
+    WithMosquitto: exported_files_confine_trackers_to_their_own_topics
+);
+
+async fn exported_files_confine_trackers_to_their_own_topics(fx: WithMosquitto) {
+    let WithMosquitto(db) = fx;
     let dir = tempfile::tempdir().unwrap();
     let pass_a = add_device(&db.url, "trk-a");
     let _pass_b = add_device(&db.url, "trk-b");

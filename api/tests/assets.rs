@@ -1,7 +1,6 @@
 //! Assets, their tags, resolving scanned text, and the audit trail of it all.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -10,7 +9,8 @@ use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-both_backends!(
+domain::backend_matrix!(
+    TestApp:
     create_and_get_an_asset,
     list_pages_without_gaps_or_duplicates,
     list_filters,
@@ -56,23 +56,13 @@ async fn create_and_get_an_asset(app: TestApp) {
     assert_eq!(created["depreciation_method"], "none");
 
     let path = format!("/api/v1/assets/{}", s(&created, "id"));
-    let got = expect_json(app.get(&path, app.admin()).await, StatusCode::OK).await;
+    let got = app.get_ok(&path, app.admin()).await;
     assert_eq!(got, created);
 
     let missing = format!("/api/v1/assets/{}", uuid::Uuid::now_v7());
-    expect_problem(
-        app.get(&missing, app.admin()).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_not_found(app.get(&missing, app.admin()).await).await;
     // An id that is not a UUID is simply not found.
-    expect_problem(
-        app.get("/api/v1/assets/not-a-uuid", app.admin()).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_not_found(app.get("/api/v1/assets/not-a-uuid", app.admin()).await).await;
 }
 
 async fn list_pages_without_gaps_or_duplicates(app: TestApp) {
@@ -89,7 +79,7 @@ async fn list_pages_without_gaps_or_duplicates(app: TestApp) {
             Some(c) => format!("/api/v1/assets?limit=3&cursor={c}"),
             None => "/api/v1/assets?limit=3".to_owned(),
         };
-        let page = expect_json(app.get(&path, app.admin()).await, StatusCode::OK).await;
+        let page = app.get_ok(&path, app.admin()).await;
         let items = page["items"].as_array().unwrap();
         sizes.push(items.len());
         seen.extend(items.iter().map(|a| s(a, "id").to_owned()));
@@ -109,29 +99,18 @@ async fn list_pages_without_gaps_or_duplicates(app: TestApp) {
     assert_eq!(unique, created, "gaps across pages");
 
     // The whole list in one page has no cursor.
-    let all = expect_json(
-        app.get("/api/v1/assets?limit=7", app.admin()).await,
-        StatusCode::OK,
-    )
-    .await;
+    let all = app.get_ok("/api/v1/assets?limit=7", app.admin()).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 7);
     assert_eq!(all["next_cursor"], Value::Null);
 
-    expect_fields(
-        app.get("/api/v1/assets?limit=0", app.admin()).await,
-        &["limit"],
-    )
-    .await;
-    expect_fields(
-        app.get("/api/v1/assets?limit=501", app.admin()).await,
-        &["limit"],
-    )
-    .await;
-    expect_fields(
-        app.get("/api/v1/assets?cursor=bogus", app.admin()).await,
-        &["cursor"],
-    )
-    .await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("cursor=bogus", "cursor"),
+    ] {
+        app.get_invalid(&format!("/api/v1/assets?{query}"), &[field])
+            .await;
+    }
 }
 
 /// The codes of the assets a list query returns, sorted.
@@ -180,61 +159,44 @@ async fn list_filters(app: TestApp) {
     app.create_asset(json!({"code": "GN-2", "name": "100 kVA generator", "status": "on_rent"}))
         .await;
 
-    assert_eq!(codes(&app, &[]).await, ["GN-1", "GN-2", "LF-1", "LF-2"]);
-    assert_eq!(codes(&app, &[("status", "in_maintenance")]).await, ["LF-2"]);
-    assert_eq!(codes(&app, &[("status", "on_rent")]).await, ["GN-2"]);
-    assert_eq!(
-        codes(&app, &[("status", "retired")]).await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        codes(&app, &[("site_id", s(&north, "id"))]).await,
-        ["GN-1", "LF-1"]
-    );
-    assert_eq!(codes(&app, &[("category", "Lift")]).await, ["LF-1", "LF-2"]);
-    assert_eq!(
-        codes(&app, &[("category", s(&lifts, "id"))]).await,
-        ["LF-1", "LF-2"]
-    );
-    // An unknown category matches nothing; it is not an error.
-    assert_eq!(
-        codes(&app, &[("category", "Crane")]).await,
-        Vec::<String>::new()
-    );
-    // Free text: code, name and serial, case-insensitively.
-    assert_eq!(codes(&app, &[("q", "lf-")]).await, ["LF-1", "LF-2"]);
-    assert_eq!(codes(&app, &[("q", "GENERATOR")]).await, ["GN-1", "GN-2"]);
-    assert_eq!(codes(&app, &[("q", "Boom")]).await, ["LF-2"]);
-    assert_eq!(codes(&app, &[("q", "SN-BBB")]).await, ["GN-1"]);
-    assert_eq!(codes(&app, &[("q", "aaa-111")]).await, ["LF-1"]);
-    // LIKE wildcards in the text match literally.
-    assert_eq!(codes(&app, &[("q", "100%")]).await, ["GN-1"]);
-    assert_eq!(codes(&app, &[("q", "%")]).await, ["GN-1"]);
-    assert_eq!(codes(&app, &[("q", "lf_")]).await, Vec::<String>::new());
-    // Filters combine with AND.
-    assert_eq!(
-        codes(
-            &app,
-            &[("site_id", s(&north, "id")), ("category", "Generator")]
-        )
-        .await,
-        ["GN-1"]
-    );
-    assert_eq!(
-        codes(&app, &[("status", "available"), ("q", "lift")]).await,
-        ["LF-1"]
-    );
+    let (north, lifts) = (s(&north, "id"), s(&lifts, "id"));
+    // (query, the codes it lists)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a [&'a str]);
+    let cases: Vec<Case> = vec![
+        (vec![], &["GN-1", "GN-2", "LF-1", "LF-2"]),
+        (vec![("status", "in_maintenance")], &["LF-2"]),
+        (vec![("status", "on_rent")], &["GN-2"]),
+        (vec![("status", "retired")], &[]),
+        (vec![("site_id", north)], &["GN-1", "LF-1"]),
+        (vec![("category", "Lift")], &["LF-1", "LF-2"]),
+        (vec![("category", lifts)], &["LF-1", "LF-2"]),
+        // An unknown category matches nothing; it is not an error.
+        (vec![("category", "Crane")], &[]),
+        // Free text: code, name and serial, case-insensitively.
+        (vec![("q", "lf-")], &["LF-1", "LF-2"]),
+        (vec![("q", "GENERATOR")], &["GN-1", "GN-2"]),
+        (vec![("q", "Boom")], &["LF-2"]),
+        (vec![("q", "SN-BBB")], &["GN-1"]),
+        (vec![("q", "aaa-111")], &["LF-1"]),
+        // LIKE wildcards in the text match literally.
+        (vec![("q", "100%")], &["GN-1"]),
+        (vec![("q", "%")], &["GN-1"]),
+        (vec![("q", "lf_")], &[]),
+        // Filters combine with AND.
+        (
+            vec![("site_id", north), ("category", "Generator")],
+            &["GN-1"],
+        ),
+        (vec![("status", "available"), ("q", "lift")], &["LF-1"]),
+    ];
+    for (query, want) in cases {
+        assert_eq!(codes(&app, &query).await, want, "{query:?}");
+    }
     // A filter value of the wrong type names the query.
-    expect_fields(
-        app.get("/api/v1/assets?status=broken", app.admin()).await,
-        &["query"],
-    )
-    .await;
-    expect_fields(
-        app.get("/api/v1/assets?site_id=nope", app.admin()).await,
-        &["query"],
-    )
-    .await;
+    for query in ["status=broken", "site_id=nope"] {
+        app.get_invalid(&format!("/api/v1/assets?{query}"), &["query"])
+            .await;
+    }
 }
 
 async fn patch_with_optimistic_concurrency(app: TestApp) {
@@ -273,7 +235,7 @@ async fn patch_with_optimistic_concurrency(app: TestApp) {
     let body = expect_problem(stale, StatusCode::CONFLICT, "version_conflict").await;
     assert_eq!(body["detail"]["current_version"], 3, "{body}");
     assert_eq!(body["detail"]["asset"]["name"], "Renamed", "{body}");
-    let now = expect_json(app.get(&path, app.admin()).await, StatusCode::OK).await;
+    let now = app.get_ok(&path, app.admin()).await;
     assert_eq!(now, v3, "a refused patch changes nothing");
 
     // The version is required.
@@ -284,11 +246,9 @@ async fn patch_with_optimistic_concurrency(app: TestApp) {
     .await;
 
     let missing = format!("/api/v1/assets/{}", uuid::Uuid::now_v7());
-    expect_problem(
+    expect_not_found(
         app.patch(&missing, app.admin(), &json!({"version": 1}))
             .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
     )
     .await;
 }
@@ -314,7 +274,7 @@ async fn duplicate_code_is_a_conflict(app: TestApp) {
         )
         .await;
     expect_problem(resp, StatusCode::CONFLICT, "duplicate_code").await;
-    let page = expect_json(app.get("/api/v1/assets", app.admin()).await, StatusCode::OK).await;
+    let page = app.get_ok("/api/v1/assets", app.admin()).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     assert_eq!(page["items"][0]["id"], first["id"]);
 }
@@ -340,12 +300,7 @@ async fn invalid_fields_are_all_named(app: TestApp) {
     ];
     for (body, field) in cases {
         let resp = app.post("/api/v1/assets", app.admin(), &body).await;
-        let problem = expect_fields(resp, &[field]).await;
-        assert_eq!(
-            problem["fields"].as_object().unwrap().len(),
-            1,
-            "only `{field}` is wrong in {body}: {problem}"
-        );
+        expect_only_field(resp, field).await;
     }
     // ...and every problem of one request is reported at once.
     let resp = app
@@ -375,7 +330,7 @@ async fn invalid_fields_are_all_named(app: TestApp) {
     )
     .await;
     // Nothing was created.
-    let page = expect_json(app.get("/api/v1/assets", app.admin()).await, StatusCode::OK).await;
+    let page = app.get_ok("/api/v1/assets", app.admin()).await;
     assert_eq!(page["items"], json!([]));
 
     // The same checks on PATCH.
@@ -416,7 +371,7 @@ async fn illegal_status_transition_is_a_conflict(app: TestApp) {
         .await;
     let body = expect_problem(resp, StatusCode::CONFLICT, "illegal_transition").await;
     assert_eq!(body["detail"]["current_status"], "retired", "{body}");
-    let now = expect_json(app.get(&path, app.admin()).await, StatusCode::OK).await;
+    let now = app.get_ok(&path, app.admin()).await;
     assert_eq!(now["status"], "retired");
     assert_eq!(now["version"], 2);
 }
@@ -436,19 +391,9 @@ async fn delete_frees_the_code(app: TestApp) {
     let resp = app.delete(&path, app.admin()).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert!(resp.bytes().await.unwrap().is_empty());
-    expect_problem(
-        app.get(&path, app.admin()).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    expect_problem(
-        app.delete(&path, app.admin()).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    let page = expect_json(app.get("/api/v1/assets", app.admin()).await, StatusCode::OK).await;
+    expect_not_found(app.get(&path, app.admin()).await).await;
+    expect_not_found(app.delete(&path, app.admin()).await).await;
+    let page = app.get_ok("/api/v1/assets", app.admin()).await;
     assert_eq!(page["items"], json!([]));
 
     // Its code and its tags are free again.
@@ -540,33 +485,23 @@ async fn identifiers_are_normalised_unique_and_movable(app: TestApp) {
     );
 
     let list_path = format!("/api/v1/assets/{}/identifiers", s(&a, "id"));
-    let active = expect_json(app.get(&list_path, app.admin()).await, StatusCode::OK).await;
+    let active = app.get_ok(&list_path, app.admin()).await;
     assert_eq!(active.as_array().unwrap().len(), 4, "{active}");
 
     // Remove the NFC tag.
     let remove_path = format!("{list_path}/{}", s(&nfc, "id"));
     let resp = app.delete(&remove_path, app.admin()).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    expect_problem(
-        app.delete(&remove_path, app.admin()).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_not_found(app.delete(&remove_path, app.admin()).await).await;
     // Removing through another asset's path is not found either.
     let wrong_asset = format!(
         "/api/v1/assets/{}/identifiers/{}",
         s(&b, "id"),
         s(&qr, "id")
     );
-    expect_problem(
-        app.delete(&wrong_asset, app.admin()).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_not_found(app.delete(&wrong_asset, app.admin()).await).await;
 
-    let active = expect_json(app.get(&list_path, app.admin()).await, StatusCode::OK).await;
+    let active = app.get_ok(&list_path, app.admin()).await;
     let active = active.as_array().unwrap();
     assert_eq!(active.len(), 3);
     assert!(active
@@ -574,12 +509,9 @@ async fn identifiers_are_normalised_unique_and_movable(app: TestApp) {
         .all(|i| i["active"] == true && i["id"] != nfc["id"]));
     assert!(!active.iter().any(|i| i["kind"] == "nfc_uid"));
 
-    let history = expect_json(
-        app.get(&format!("{list_path}?include_removed=true"), app.admin())
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let history = app
+        .get_ok(&format!("{list_path}?include_removed=true"), app.admin())
+        .await;
     let history = history.as_array().unwrap();
     assert_eq!(history.len(), 4);
     let removed: Vec<&Value> = history.iter().filter(|i| i["active"] == false).collect();
@@ -608,30 +540,19 @@ async fn identifiers_are_normalised_unique_and_movable(app: TestApp) {
 
     // Tags of an asset that does not exist.
     let ghost = json!({"id": uuid::Uuid::now_v7().to_string()});
-    expect_problem(
-        add_tag(&app, &ghost, "qr", "x").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    expect_problem(
+    expect_not_found(add_tag(&app, &ghost, "qr", "x").await).await;
+    expect_not_found(
         app.get(
             &format!("/api/v1/assets/{}/identifiers", s(&ghost, "id")),
             app.admin(),
         )
         .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
     )
     .await;
 }
 
 async fn resolve(app: &TestApp, text: &str) -> reqwest::Response {
-    app.request(Method::GET, "/api/v1/resolve", app.admin())
-        .query(&[("code", text)])
-        .send()
-        .await
-        .unwrap()
+    app.resolve(app.admin(), text).await
 }
 
 async fn resolve_scanned_text(app: TestApp) {
@@ -686,20 +607,10 @@ async fn resolve_scanned_text(app: TestApp) {
     assert_eq!(r["asset"]["code"], "EX-0042");
 
     // Nothing matches: 404 in the problem format.
-    expect_problem(
-        resolve(&app, "EX-9999").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    expect_problem(
-        resolve(&app, "https://fleet.example.com/a/NOPE-1").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_not_found(resolve(&app, "EX-9999").await).await;
+    expect_not_found(resolve(&app, "https://fleet.example.com/a/NOPE-1").await).await;
     // No text at all.
-    expect_fields(app.get("/api/v1/resolve", app.admin()).await, &["query"]).await;
+    app.get_invalid("/api/v1/resolve", &["query"]).await;
     expect_fields(resolve(&app, "   ").await, &["code"]).await;
 
     // A deleted asset no longer resolves, by code or by tag.
@@ -709,18 +620,8 @@ async fn resolve_scanned_text(app: TestApp) {
             .status(),
         StatusCode::NO_CONTENT
     );
-    expect_problem(
-        resolve(&app, "EX-0042").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    expect_problem(
-        resolve(&app, "04A2241BC35E80").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_not_found(resolve(&app, "EX-0042").await).await;
+    expect_not_found(resolve(&app, "04A2241BC35E80").await).await;
 
     // An asset code wins over a tag with the same text.
     let coded = app.asset("CODE-1").await;
@@ -858,12 +759,8 @@ async fn audit_log_records_asset_changes(app: TestApp) {
     );
     let upto_last = audit(&app, &[("entity_id", id), ("to", last_at)]).await;
     assert_eq!(upto_last.len(), 2, "{upto_last:?}");
-    expect_fields(
-        app.get("/api/v1/audit-log?from=yesterday", app.admin())
-            .await,
-        &["query"],
-    )
-    .await;
+    app.get_invalid("/api/v1/audit-log?from=yesterday", &["query"])
+        .await;
 
     // Paging the log newest first with a cursor.
     let resp = app
@@ -925,7 +822,7 @@ async fn concurrent_writers_get_one_winner(app: TestApp) {
         assert_eq!(body["error"], "version_conflict", "{body}");
         assert_eq!(body["detail"]["current_version"], 2, "{body}");
     }
-    let now = expect_json(app.get(&path, app.admin()).await, StatusCode::OK).await;
+    let now = app.get_ok(&path, app.admin()).await;
     assert_eq!(now["version"], 2);
 
     // The same new code from N clients at once.
@@ -964,11 +861,7 @@ async fn concurrent_writers_get_one_winner(app: TestApp) {
             .all(|(st, b)| *st == StatusCode::CONFLICT && b["error"] == "identifier_in_use"),
         "{lost:?}"
     );
-    let page = expect_json(
-        app.get("/api/v1/assets?q=race", app.admin()).await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = app.get_ok("/api/v1/assets?q=race", app.admin()).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2 + N);
 }
 

@@ -1,7 +1,6 @@
 //! Login, logout, bearer tokens, and who may call what.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use common::*;
@@ -9,7 +8,8 @@ use mobile_shared::{Action, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-both_backends!(
+domain::backend_matrix!(
+    TestApp:
     login_returns_token_expiry_and_user,
     bad_credentials_are_one_answer,
     missing_or_garbage_tokens_are_unauthenticated,
@@ -46,13 +46,7 @@ async fn login_returns_token_expiry_and_user(app: TestApp) {
 }
 
 async fn bad_credentials_are_one_answer(app: TestApp) {
-    let wrong_password = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            &json!({"username": "admin", "password": "not-the-password"}),
-        )
-        .await;
+    let wrong_password = app.login_attempt("admin", "not-the-password").await;
     let www = wrong_password.headers().get("www-authenticate").cloned();
     let wrong = expect_problem(
         wrong_password,
@@ -62,32 +56,13 @@ async fn bad_credentials_are_one_answer(app: TestApp) {
     .await;
     assert_eq!(www.as_ref().map(|v| v.to_str().unwrap()), Some("Bearer"));
 
-    let unknown_user = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            &json!({"username": "nobody-here", "password": "not-the-password"}),
-        )
-        .await;
-    let unknown = expect_problem(
-        unknown_user,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    )
-    .await;
-    // Byte for byte the same body: nothing tells whether the user exists.
-    assert_eq!(wrong, unknown);
-
-    // An absurdly long username gets the same answer, not a validation error.
-    let long = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            &json!({"username": "x".repeat(1000), "password": "not-the-password"}),
-        )
-        .await;
-    let long = expect_problem(long, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    assert_eq!(wrong, long);
+    // Byte for byte the same body for a user that does not exist: nothing tells whether it
+    // does. An absurdly long username gets the same answer, not a validation error.
+    for username in ["nobody-here".to_owned(), "x".repeat(1000)] {
+        let resp = app.login_attempt(&username, "not-the-password").await;
+        let other = expect_problem(resp, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+        assert_eq!(wrong, other, "{username}");
+    }
 }
 
 async fn missing_or_garbage_tokens_are_unauthenticated(app: TestApp) {
@@ -350,18 +325,17 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             } else {
                 p.path.to_owned()
             };
-            let mut req = app.request(p.method.clone(), &path, token.as_str());
-            if let Some(body) = (p.body)(n) {
-                req = req.json(&body);
-            }
-            let resp = req.send().await.unwrap();
+            let body = (p.body)(n);
+            let resp = app
+                .send(p.method.clone(), &path, token.as_str(), body.as_ref())
+                .await;
             let what = format!("{role} {} {path}", p.method);
             if role.may(p.action) {
                 let status = resp.status();
                 let text = resp.text().await.unwrap();
                 assert_eq!(status, p.ok, "{what}: {text}");
             } else {
-                let body = expect_problem(resp, StatusCode::FORBIDDEN, "forbidden").await;
+                let body = expect_forbidden(resp).await;
                 assert!(
                     body["message"]
                         .as_str()
@@ -382,68 +356,85 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             .1
             .as_str()
     };
-    let viewer_post = app
-        .post(
-            "/api/v1/assets",
-            token(Viewer),
-            &json!({"code": "V-1", "name": "v"}),
-        )
-        .await;
-    expect_problem(viewer_post, StatusCode::FORBIDDEN, "forbidden").await;
     let asset = app.asset("HARD-1").await;
     let path = format!("/api/v1/assets/{}", s(&asset, "id"));
-    expect_problem(
-        app.delete(&path, token(Dispatcher)).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    let tag = app
-        .post(
-            &format!("{path}/identifiers"),
-            token(Technician),
-            &json!({"kind": "qr", "value": "hard-coded-tag"}),
-        )
-        .await;
-    assert_eq!(tag.status(), StatusCode::CREATED);
-    let site = app
-        .post(
+    let tags = format!("{path}/identifiers");
+    // (who, method, path, body, answer)
+    let cases = [
+        (
+            Viewer,
+            Method::POST,
+            "/api/v1/assets",
+            Some(json!({"code": "V-1", "name": "v"})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Dispatcher,
+            Method::DELETE,
+            path.as_str(),
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Technician,
+            Method::POST,
+            tags.as_str(),
+            Some(json!({"kind": "qr", "value": "hard-coded-tag"})),
+            StatusCode::CREATED,
+        ),
+        (
+            RentalOffice,
+            Method::POST,
             "/api/v1/sites",
-            token(RentalOffice),
-            &json!({"name": "Customer yard", "kind": "customer_site"}),
-        )
-        .await;
-    assert_eq!(site.status(), StatusCode::CREATED);
-    assert_eq!(
-        app.get("/api/v1/devices", token(Dispatcher)).await.status(),
-        StatusCode::OK
-    );
-    let dev = app
-        .post(
+            Some(json!({"name": "Customer yard", "kind": "customer_site"})),
+            StatusCode::CREATED,
+        ),
+        (
+            Dispatcher,
+            Method::GET,
             "/api/v1/devices",
-            token(Dispatcher),
-            &json!({"device_id": "hard-1"}),
-        )
-        .await;
-    expect_problem(dev, StatusCode::FORBIDDEN, "forbidden").await;
-    expect_problem(
-        app.get("/api/v1/users", token(Dispatcher)).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    expect_problem(
-        app.get("/api/v1/audit-log", token(Viewer)).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    expect_problem(
-        app.get("/metrics", token(Technician)).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+            None,
+            StatusCode::OK,
+        ),
+        (
+            Dispatcher,
+            Method::POST,
+            "/api/v1/devices",
+            Some(json!({"device_id": "hard-1"})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Dispatcher,
+            Method::GET,
+            "/api/v1/users",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Viewer,
+            Method::GET,
+            "/api/v1/audit-log",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Technician,
+            Method::GET,
+            "/metrics",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (role, method, path, body, status) in cases {
+        let resp = app
+            .send(method.clone(), path, token(role), body.as_ref())
+            .await;
+        if status == StatusCode::FORBIDDEN {
+            expect_forbidden(resp).await;
+        } else {
+            assert_eq!(resp.status(), status, "{role} {method} {path}");
+        }
+    }
     assert_eq!(
         app.delete(&path, app.admin()).await.status(),
         StatusCode::NO_CONTENT
@@ -467,62 +458,41 @@ async fn users_are_managed_by_admins(app: TestApp) {
     assert_eq!(jane["disabled"], false);
     assert!(jane.get("password").is_none() && jane.get("password_hash").is_none());
 
-    let got = expect_json(
-        app.get(&format!("/api/v1/users/{}", s(&jane, "id")), app.admin())
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let got = app
+        .get_ok(&format!("/api/v1/users/{}", s(&jane, "id")), app.admin())
+        .await;
     assert_eq!(got, jane);
     let missing = format!("/api/v1/users/{}", uuid::Uuid::now_v7());
-    expect_problem(
-        app.get(&missing, app.admin()).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_not_found(app.get(&missing, app.admin()).await).await;
 
-    // Usernames are unique whatever their case.
-    let resp = app
-        .post(
-            "/api/v1/users",
-            app.admin(),
-            &json!({"username": "JANE.DOE", "password": "long-enough-pw", "role": "viewer"}),
-        )
-        .await;
-    expect_problem(resp, StatusCode::CONFLICT, "username_taken").await;
-    let resp = app
-        .post(
-            "/api/v1/users",
-            app.admin(),
-            &json!({"username": "x y", "password": "short", "role": "viewer"}),
-        )
-        .await;
-    expect_fields(resp, &["username", "password"]).await;
-    let resp = app
-        .post(
-            "/api/v1/users",
-            app.admin(),
-            &json!({"username": "root", "password": "long-enough-pw", "role": "superuser"}),
-        )
-        .await;
-    expect_fields(resp, &["role"]).await;
+    // Usernames are unique whatever their case; invalid fields are named.
+    let cases = [
+        (
+            json!({"username": "JANE.DOE", "password": "long-enough-pw", "role": "viewer"}),
+            Err("username_taken"),
+        ),
+        (
+            json!({"username": "x y", "password": "short", "role": "viewer"}),
+            Ok(&["username", "password"][..]),
+        ),
+        (
+            json!({"username": "root", "password": "long-enough-pw", "role": "superuser"}),
+            Ok(&["role"]),
+        ),
+    ];
+    for (body, refusal) in cases {
+        let resp = app.post("/api/v1/users", app.admin(), &body).await;
+        match refusal {
+            Err(conflict) => expect_problem(resp, StatusCode::CONFLICT, conflict).await,
+            Ok(fields) => expect_fields(resp, fields).await,
+        };
+    }
 
     // The new user can log in, whatever case they type, and sees only what the role allows.
     let token = app.login("Jane.Doe", "long-enough-pw").await;
-    expect_problem(
-        app.get("/api/v1/users", token.as_str()).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    expect_forbidden(app.get("/api/v1/users", token.as_str()).await).await;
 
-    let list = app
-        .get("/api/v1/users", app.admin())
-        .await
-        .text()
-        .await
-        .unwrap();
+    let list = app.get_text("/api/v1/users", app.admin()).await;
     assert!(!list.contains("password"), "{list}");
     let list: serde_json::Value = serde_json::from_str(&list).unwrap();
     let names: Vec<&str> = list["items"]
@@ -535,14 +505,11 @@ async fn users_are_managed_by_admins(app: TestApp) {
 
     // Creating a user is audited, without the password.
     let log = app
-        .get(
+        .get_text(
             "/api/v1/audit-log?entity=user&action=user.create",
             app.admin(),
         )
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(log.contains("jane.doe"), "{log}");
     assert!(!log.contains("long-enough-pw"), "{log}");
 }

@@ -1,7 +1,6 @@
 //! The error contract (status, code, JSON body, request id) and the operational endpoints.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use common::*;
@@ -9,7 +8,8 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-both_backends!(
+domain::backend_matrix!(
+    TestApp:
     malformed_json_is_400,
     trailing_data_after_json_is_400,
     json_of_the_wrong_shape_is_422_naming_the_field,
@@ -35,33 +35,33 @@ async fn post_raw(
     req.send().await.unwrap()
 }
 
+/// Posts `body` as `application/json` to `path`.
+async fn post_json_bytes(app: &TestApp, path: &str, body: &[u8]) -> reqwest::Response {
+    post_raw(app, path, Some("application/json"), body.to_vec()).await
+}
+
 async fn asset_count(app: &TestApp) -> usize {
-    let page = expect_json(app.get("/api/v1/assets", app.admin()).await, StatusCode::OK).await;
-    page["items"].as_array().unwrap().len()
+    items(&app.get_ok("/api/v1/assets", app.admin()).await).len()
 }
 
 async fn malformed_json_is_400(app: TestApp) {
-    let bodies: [&[u8]; 4] = [b"{\"code\": ", b"{code: 1}", b"", b"not json"];
-    for body in bodies {
-        let resp = post_raw(
-            &app,
-            "/api/v1/assets",
-            Some("application/json"),
-            body.to_vec(),
-        )
-        .await;
+    let cases: [(&str, &[u8]); 5] = [
+        ("/api/v1/assets", b"{\"code\": "),
+        ("/api/v1/assets", b"{code: 1}"),
+        ("/api/v1/assets", b""),
+        ("/api/v1/assets", b"not json"),
+        // Login is no different.
+        ("/api/v1/auth/login", b"{"),
+    ];
+    for (path, body) in cases {
+        let resp = post_json_bytes(&app, path, body).await;
         let problem = expect_problem(resp, StatusCode::BAD_REQUEST, "malformed_json").await;
-        assert!(problem.get("fields").is_none(), "{problem}");
+        let case = String::from_utf8_lossy(body);
+        assert!(
+            problem.get("fields").is_none(),
+            "{path} {case:?}: {problem}"
+        );
     }
-    // Login is no different.
-    let resp = post_raw(
-        &app,
-        "/api/v1/auth/login",
-        Some("application/json"),
-        b"{".to_vec(),
-    )
-    .await;
-    expect_problem(resp, StatusCode::BAD_REQUEST, "malformed_json").await;
     assert_eq!(asset_count(&app).await, 0);
 }
 
@@ -72,153 +72,137 @@ async fn trailing_data_after_json_is_400(app: TestApp) {
         &br#"{"code":"TR-1","name":"b"} trailing"#[..],
         br#"{"code":"TR-2","name":"b"}{"code":"TR-3","name":"c"}"#,
     ] {
-        let resp = post_raw(
-            &app,
-            "/api/v1/assets",
-            Some("application/json"),
-            body.to_vec(),
-        )
-        .await;
+        let resp = post_json_bytes(&app, "/api/v1/assets", body).await;
         expect_problem(resp, StatusCode::BAD_REQUEST, "malformed_json").await;
     }
     // Trailing whitespace is fine.
-    let resp = post_raw(
-        &app,
-        "/api/v1/assets",
-        Some("application/json"),
-        b"{\"code\":\"TR-4\",\"name\":\"b\"}\n \n".to_vec(),
-    )
-    .await;
+    let body = b"{\"code\":\"TR-4\",\"name\":\"b\"}\n \n";
+    let resp = post_json_bytes(&app, "/api/v1/assets", body).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(asset_count(&app).await, 1);
 }
 
 async fn json_of_the_wrong_shape_is_422_naming_the_field(app: TestApp) {
-    // A missing required field is named.
-    let resp = app
-        .post("/api/v1/assets", app.admin(), &json!({"name": "no code"}))
-        .await;
-    let body = expect_fields(resp, &["code"]).await;
-    assert!(
-        body["fields"]["code"]
-            .as_str()
-            .unwrap()
-            .contains("missing field"),
-        "{body}"
-    );
-    let resp = app
-        .post("/api/v1/auth/login", None, &json!({"username": "admin"}))
-        .await;
-    expect_fields(resp, &["password"]).await;
-
-    // An unknown field is refused, and the message says which.
-    let resp = app
-        .post(
+    let admin = Some(app.admin());
+    // (path, token, body, the one field named, what its message says)
+    let cases = [
+        // A missing required field is named.
+        (
             "/api/v1/assets",
-            app.admin(),
-            &json!({"code": "U-1", "name": "x", "colour": "red"}),
-        )
-        .await;
-    let body = expect_fields(resp, &["colour"]).await;
-    assert_eq!(body["fields"].as_object().unwrap().len(), 1, "{body}");
-    assert!(
-        s(&body["fields"], "colour").contains("unknown field"),
-        "{body}"
-    );
-    // A missing field inside a tagged object is named by its path.
-    let resp = app
-        .post(
+            admin,
+            json!({"name": "no code"}),
+            "code",
+            Some("missing field"),
+        ),
+        (
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "admin"}),
+            "password",
+            None,
+        ),
+        // An unknown field is refused, and the message says which.
+        (
+            "/api/v1/assets",
+            admin,
+            json!({"code": "U-1", "name": "x", "colour": "red"}),
+            "colour",
+            Some("unknown field"),
+        ),
+        // A missing field inside a tagged object is named by its path.
+        (
             "/api/v1/sites",
-            app.admin(),
-            &json!({"name": "x", "kind": "depot",
-                    "geofence": {"type": "circle", "center": {"lat": 1.0, "lon": 1.0}}}),
-        )
-        .await;
-    expect_fields(resp, &["geofence.radius_m"]).await;
-
-    // A value of the wrong type is named, nested ones by their path.
-    let resp = app
-        .post(
+            admin,
+            json!({"name": "x", "kind": "depot",
+                   "geofence": {"type": "circle", "center": {"lat": 1.0, "lon": 1.0}}}),
+            "geofence.radius_m",
+            None,
+        ),
+        // A value of the wrong type is named, nested ones by their path.
+        (
             "/api/v1/assets",
-            app.admin(),
-            &json!({"code": 42, "name": "x"}),
-        )
-        .await;
-    expect_fields(resp, &["code"]).await;
-    let resp = app
-        .post(
+            admin,
+            json!({"code": 42, "name": "x"}),
+            "code",
+            None,
+        ),
+        (
             "/api/v1/assets",
-            app.admin(),
-            &json!({"code": "T-1", "name": "x", "status": "broken"}),
-        )
-        .await;
-    expect_fields(resp, &["status"]).await;
-    let resp = app
-        .post(
+            admin,
+            json!({"code": "T-1", "name": "x", "status": "broken"}),
+            "status",
+            None,
+        ),
+        (
             "/api/v1/sites",
-            app.admin(),
-            &json!({"name": "x", "kind": "depot", "location": {"lat": "north", "lon": 1.0}}),
-        )
-        .await;
-    expect_fields(resp, &["location.lat"]).await;
+            admin,
+            json!({"name": "x", "kind": "depot", "location": {"lat": "north", "lon": 1.0}}),
+            "location.lat",
+            None,
+        ),
+    ];
+    for (path, token, body, field, says) in cases {
+        let problem = expect_only_field(app.post(path, token, &body).await, field).await;
+        if let Some(text) = says {
+            assert!(
+                s(&problem["fields"], field).contains(text),
+                "{body}: {problem}"
+            );
+        }
+    }
     assert_eq!(asset_count(&app).await, 0);
 }
 
 async fn wrong_content_type_is_415(app: TestApp) {
-    let json_text = br#"{"code":"CT-1","name":"x"}"#.to_vec();
-    for ct in [
-        Some("text/plain"),
-        Some("application/x-www-form-urlencoded"),
-        None,
-    ] {
-        let resp = post_raw(&app, "/api/v1/assets", ct, json_text.clone()).await;
-        expect_problem(
-            resp,
+    let ct1 = br#"{"code":"CT-1","name":"x"}"#;
+    let ct2 = br#"{"code":"CT-2","name":"x"}"#;
+    // (content type, body, answer): parameters and `+json` types are JSON.
+    let cases: [(Option<&str>, &[u8], StatusCode); 5] = [
+        (Some("text/plain"), ct1, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            Some("application/x-www-form-urlencoded"),
+            ct1,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-        )
-        .await;
+        ),
+        (None, ct1, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            Some("application/json; charset=utf-8"),
+            ct1,
+            StatusCode::CREATED,
+        ),
+        (
+            Some("application/merge-patch+json"),
+            ct2,
+            StatusCode::CREATED,
+        ),
+    ];
+    for (ct, body, status) in cases {
+        let resp = post_raw(&app, "/api/v1/assets", ct, body.to_vec()).await;
+        if status == StatusCode::CREATED {
+            assert_eq!(resp.status(), status, "{ct:?}");
+        } else {
+            expect_problem(resp, status, "unsupported_media_type").await;
+        }
     }
-    // Parameters and `+json` types are JSON.
-    let resp = post_raw(
-        &app,
-        "/api/v1/assets",
-        Some("application/json; charset=utf-8"),
-        json_text.clone(),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = post_raw(
-        &app,
-        "/api/v1/assets",
-        Some("application/merge-patch+json"),
-        br#"{"code":"CT-2","name":"x"}"#.to_vec(),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(asset_count(&app).await, 2);
 }
 
 async fn oversized_body_is_413_json(app: TestApp) {
-    let name = "x".repeat(BODY_LIMIT + 1024);
-    let resp = app
-        .post(
-            "/api/v1/assets",
-            app.admin(),
-            &json!({"code": "BIG-1", "name": name}),
-        )
-        .await;
-    expect_problem(resp, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    // Just under the limit is read (and then refused for its content, not its size).
-    let name = "y".repeat(BODY_LIMIT - 100);
-    let resp = app
-        .post(
-            "/api/v1/assets",
-            app.admin(),
-            &json!({"code": "BIG-2", "name": name}),
-        )
-        .await;
-    expect_fields(resp, &["name"]).await;
+    // (code, name, refused for its size): just under the limit is read, and then refused for
+    // its content, not its size.
+    let cases = [
+        ("BIG-1", "x".repeat(BODY_LIMIT + 1024), true),
+        ("BIG-2", "y".repeat(BODY_LIMIT - 100), false),
+    ];
+    for (code, name, too_large) in cases {
+        let body = json!({"code": code, "name": name});
+        let resp = app.post("/api/v1/assets", app.admin(), &body).await;
+        if too_large {
+            expect_problem(resp, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+        } else {
+            expect_fields(resp, &["name"]).await;
+        }
+    }
     // The server is fine afterwards.
     assert_eq!(asset_count(&app).await, 0);
 }
@@ -230,20 +214,10 @@ async fn unknown_route_and_wrong_method_are_json(app: TestApp) {
         "/api/v2/assets",
         "/api/v1/assets/x/y/z",
     ] {
-        let body = expect_problem(
-            app.get(path, app.admin()).await,
-            StatusCode::NOT_FOUND,
-            "not_found",
-        )
-        .await;
+        let body = expect_not_found(app.get(path, app.admin()).await).await;
         assert_eq!(body["error"], "not_found");
         // Without a token too: an unknown route is not a secret.
-        expect_problem(
-            app.get(path, None).await,
-            StatusCode::NOT_FOUND,
-            "not_found",
-        )
-        .await;
+        expect_not_found(app.get(path, None).await).await;
     }
 
     for (method, path) in [
@@ -261,12 +235,7 @@ async fn unknown_route_and_wrong_method_are_json(app: TestApp) {
             .send()
             .await
             .unwrap();
-        let allow = resp
-            .headers()
-            .get("allow")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let allow = header(&resp, "allow");
         expect_problem(resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
         assert!(!allow.is_empty(), "{method} {path}: no Allow header");
         assert!(
@@ -280,14 +249,7 @@ async fn request_ids_are_set_or_echoed(app: TestApp) {
     // Every response carries an id, successes included; each request its own.
     let a = app.get("/healthz", None).await;
     let b = app.get("/healthz", None).await;
-    let id = |r: &reqwest::Response| {
-        r.headers()
-            .get("x-request-id")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned()
-    };
+    let id = |r: &reqwest::Response| header(r, "x-request-id");
     assert!(!id(&a).is_empty());
     assert_ne!(id(&a), id(&b));
     // An id sent by a proxy is kept, so logs on both sides match.
@@ -298,13 +260,13 @@ async fn request_ids_are_set_or_echoed(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(id(&resp), "trace-abc-123");
-    expect_problem(resp, StatusCode::NOT_FOUND, "not_found").await;
+    expect_not_found(resp).await;
 }
 
 async fn health_and_readiness_are_public(app: TestApp) {
-    let health = expect_json(app.get("/healthz", None).await, StatusCode::OK).await;
+    let health = app.get_ok("/healthz", None).await;
     assert_eq!(health, json!({"status": "ok"}));
-    let ready = expect_json(app.get("/readyz", None).await, StatusCode::OK).await;
+    let ready = app.get_ok("/readyz", None).await;
     assert_eq!(
         ready,
         json!({"status": "ready", "database": "ok", "broker": "not_used"})
@@ -350,24 +312,22 @@ async fn metrics_count_requests_by_route(app: TestApp) {
             l.starts_with("fieldops_http_requests_total{") && parts.iter().all(|p| l.contains(p))
         })
     };
-    assert!(
-        has(&[
+    for labels in [
+        &[
             r#"route="/api/v1/assets""#,
             r#"method="GET""#,
-            r#"status="200""#
-        ]),
-        "{text}"
-    );
-    assert!(
-        has(&[
+            r#"status="200""#,
+        ][..],
+        &[
             r#"route="/api/v1/assets""#,
             r#"method="POST""#,
-            r#"status="201""#
-        ]),
-        "{text}"
-    );
-    // Routes are labelled by template, never by the raw path.
-    assert!(has(&[r#"route="/api/v1/assets/{id}""#]), "{text}");
+            r#"status="201""#,
+        ],
+        // Routes are labelled by template, never by the raw path.
+        &[r#"route="/api/v1/assets/{id}""#],
+    ] {
+        assert!(has(labels), "{labels:?}: {text}");
+    }
     assert!(!text.contains(s(&a, "id")), "{text}");
     assert!(!text.contains("/api/v1/nope"), "{text}");
 }

@@ -2,7 +2,6 @@
 //! in any form, and malformed URIs refused as such.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use common::*;
@@ -10,7 +9,7 @@ use mobile_shared::tag::encode_giai96;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-both_backends!(epc_forms_store_once_and_resolve, bursts_find_uri_tags);
+domain::backend_matrix!(TestApp: epc_forms_store_once_and_resolve, bursts_find_uri_tags);
 
 /// The tag of these tests: GIAI-96, filter 3, company prefix 0614141, asset reference 1234.
 const PURE: &str = "urn:epc:id:giai:0614141.1234";

@@ -3,7 +3,6 @@
 //! that is not JSON at all is a 400.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use common::*;
@@ -11,7 +10,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-both_backends!(
+domain::backend_matrix!(TestApp:
     wrong_types_are_422_naming_the_field,
     malformed_json_stays_400
 );

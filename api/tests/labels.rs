@@ -2,12 +2,11 @@
 //! escaped, sheets paginate, and the usual errors apply.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use asset_labels::{self as labels, QrMatrix};
 use common::*;
-use qr_decode::{decode_image_bytes, decode_luma, DecodeLimits};
+use qr_decode::{decode_image_bytes, decode_luma, DecodeLimits, DecodedCode};
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
 use serde_json::json;
@@ -15,7 +14,8 @@ use serde_json::json;
 /// The public URL the test server is configured with (`ApiConfig::default()`).
 const PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
-both_backends!(
+domain::backend_matrix!(
+    TestApp:
     png_label_round_trips_through_resolve,
     svg_label_escapes_text_and_matches_its_qr,
     png_size_is_bounded,
@@ -37,6 +37,19 @@ async fn svg_of(resp: Response) -> String {
     String::from_utf8(bytes_of(resp, "image/svg+xml").await).unwrap()
 }
 
+/// The PNG label at `path` (fetched with `token`) and the codes it decodes to.
+async fn png_label(app: &TestApp, path: &str, token: &str) -> (Vec<u8>, Vec<DecodedCode>) {
+    let png = bytes_of(app.get(path, token).await, "image/png").await;
+    let codes = decode_image_bytes(&png, &DecodeLimits::default()).unwrap();
+    (png, codes)
+}
+
+/// `GET /api/v1/labels/sheet.svg?{query}` as admin.
+async fn sheet(app: &TestApp, query: &str) -> Response {
+    let path = format!("/api/v1/labels/sheet.svg?{query}");
+    app.get(&path, app.admin()).await
+}
+
 fn decode_matrix(m: &QrMatrix) -> String {
     let codes = decode_luma(&m.to_luma(4));
     assert_eq!(codes.len(), 1, "{codes:?}");
@@ -48,13 +61,7 @@ async fn png_label_round_trips_through_resolve(app: TestApp) {
         .create_asset(json!({"code": "ex-0042", "name": "CAT 320 excavator"}))
         .await;
     let id = s(&asset, "id");
-    let png = bytes_of(
-        app.get(&format!("/api/v1/assets/{id}/label.png"), app.admin())
-            .await,
-        "image/png",
-    )
-    .await;
-    let codes = decode_image_bytes(&png, &DecodeLimits::default()).unwrap();
+    let (_, codes) = png_label(&app, &format!("/api/v1/assets/{id}/label.png"), app.admin()).await;
     assert_eq!(codes.len(), 1, "{codes:?}");
     let text = &codes[0].text;
     assert_eq!(text, &format!("{PUBLIC_URL}/a/EX-0042"));
@@ -66,27 +73,19 @@ async fn png_label_round_trips_through_resolve(app: TestApp) {
     // A viewer (the least privileged role) resolves what the camera read.
     let viewer = app.user_with_role(mobile_shared::Role::Viewer).await;
     let resolved = expect_json(
-        app.request(reqwest::Method::GET, "/api/v1/resolve", viewer.as_str())
-            .query(&[("code", text.as_str())])
-            .send()
-            .await
-            .unwrap(),
+        app.resolve(viewer.as_str(), text.as_str()).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(resolved["asset"]["id"], asset["id"]);
 
     // Anyone signed in may print.
-    let png = bytes_of(
-        app.get(
-            &format!("/api/v1/assets/{id}/label.png?size=300"),
-            viewer.as_str(),
-        )
-        .await,
-        "image/png",
+    let (_, codes) = png_label(
+        &app,
+        &format!("/api/v1/assets/{id}/label.png?size=300"),
+        viewer.as_str(),
     )
     .await;
-    let codes = decode_image_bytes(&png, &DecodeLimits::default()).unwrap();
     assert_eq!(codes[0].text, format!("{PUBLIC_URL}/a/EX-0042"));
 }
 
@@ -113,26 +112,12 @@ async fn svg_label_escapes_text_and_matches_its_qr(app: TestApp) {
     assert_eq!(decode_matrix(&matrices[0]), url);
 
     // The percent-encoded `/` stays in the last path segment: resolve finds the asset.
-    let resolved = expect_json(
-        app.request(reqwest::Method::GET, "/api/v1/resolve", app.admin())
-            .query(&[("code", url.as_str())])
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let resolved = expect_json(app.resolve(app.admin(), url.as_str()).await, StatusCode::OK).await;
     assert_eq!(resolved["asset"]["id"], asset["id"]);
     assert_eq!(resolved["asset"]["code"], "EX/42.A");
 
     // The PNG of the same label decodes to the same text.
-    let png = bytes_of(
-        app.get(&format!("/api/v1/assets/{id}/label.png"), app.admin())
-            .await,
-        "image/png",
-    )
-    .await;
-    let codes = decode_image_bytes(&png, &DecodeLimits::default()).unwrap();
+    let (_, codes) = png_label(&app, &format!("/api/v1/assets/{id}/label.png"), app.admin()).await;
     assert_eq!(codes[0].text, url);
 }
 
@@ -154,18 +139,14 @@ async fn png_size_is_bounded(app: TestApp) {
         );
     }
     for (size, height) in [(200, 106), (2000, 1057)] {
-        let png = bytes_of(
-            app.get(
-                &format!("/api/v1/assets/{id}/label.png?size={size}"),
-                app.admin(),
-            )
-            .await,
-            "image/png",
+        let (png, codes) = png_label(
+            &app,
+            &format!("/api/v1/assets/{id}/label.png?size={size}"),
+            app.admin(),
         )
         .await;
         let img = image::load_from_memory(&png).unwrap();
         assert_eq!((img.width(), img.height()), (size, height));
-        let codes = decode_image_bytes(&png, &DecodeLimits::default()).unwrap();
         assert_eq!(codes[0].text, format!("{PUBLIC_URL}/a/EX-7"), "size {size}");
     }
 }
@@ -182,12 +163,7 @@ async fn sheet_paginates_30_assets_into_24_and_6(app: TestApp) {
     let query = ids.join(",");
     let mut printed = Vec::new();
     for (page, expected) in [(1, 24), (2, 6)] {
-        let resp = app
-            .get(
-                &format!("/api/v1/labels/sheet.svg?ids={query}&page={page}"),
-                app.admin(),
-            )
-            .await;
+        let resp = sheet(&app, &format!("ids={query}&page={page}")).await;
         assert_eq!(resp.headers()["x-total-pages"], "2");
         assert_eq!(resp.headers()["x-total-labels"], "30");
         let svg = svg_of(resp).await;
@@ -208,21 +184,12 @@ async fn sheet_paginates_30_assets_into_24_and_6(app: TestApp) {
     assert_eq!(printed, expected);
 
     // Page 1 is the default; beyond the last page is refused.
-    let resp = app
-        .get(
-            &format!("/api/v1/labels/sheet.svg?ids={query}"),
-            app.admin(),
-        )
-        .await;
+    let resp = sheet(&app, &format!("ids={query}")).await;
     let svg = svg_of(resp).await;
     assert_eq!(labels::qr_matrices_in_svg(&svg).len(), 24);
     for page in [0, 3] {
         expect_fields(
-            app.get(
-                &format!("/api/v1/labels/sheet.svg?ids={query}&page={page}"),
-                app.admin(),
-            )
-            .await,
+            sheet(&app, &format!("ids={query}&page={page}")).await,
             &["page"],
         )
         .await;
@@ -230,12 +197,7 @@ async fn sheet_paginates_30_assets_into_24_and_6(app: TestApp) {
 
     // The same id twice prints two labels.
     let twice = format!("{},{}", ids[0], ids[0]);
-    let resp = app
-        .get(
-            &format!("/api/v1/labels/sheet.svg?ids={twice}"),
-            app.admin(),
-        )
-        .await;
+    let resp = sheet(&app, &format!("ids={twice}")).await;
     assert_eq!(resp.headers()["x-total-labels"], "2");
     let svg = svg_of(resp).await;
     assert_eq!(labels::qr_matrices_in_svg(&svg).len(), 2);
@@ -262,41 +224,24 @@ async fn sheet_by_code_prefix_and_site(app: TestApp) {
     };
     let url = |c: &str| format!("{PUBLIC_URL}/a/{c}");
 
-    let svg = svg_of(
-        app.get("/api/v1/labels/sheet.svg?code_prefix=gen", app.admin())
-            .await,
-    )
-    .await;
-    assert_eq!(decoded(&svg), [url("GEN-1"), url("GEN-2"), url("GEN-3")]);
-
     let site_id = s(&site, "id");
-    let svg = svg_of(
-        app.get(
-            &format!("/api/v1/labels/sheet.svg?site_id={site_id}"),
-            app.admin(),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(decoded(&svg), [url("GEN-1"), url("GEN-2"), url("PUMP-1")]);
+    for (query, codes) in [
+        (
+            "code_prefix=gen".to_owned(),
+            &["GEN-1", "GEN-2", "GEN-3"][..],
+        ),
+        (format!("site_id={site_id}"), &["GEN-1", "GEN-2", "PUMP-1"]),
+        (
+            format!("site_id={site_id}&code_prefix=GEN"),
+            &["GEN-1", "GEN-2"],
+        ),
+    ] {
+        let svg = svg_of(sheet(&app, &query).await).await;
+        let want: Vec<String> = codes.iter().map(|c| url(c)).collect();
+        assert_eq!(decoded(&svg), want, "{query}");
+    }
 
-    let svg = svg_of(
-        app.get(
-            &format!("/api/v1/labels/sheet.svg?site_id={site_id}&code_prefix=GEN"),
-            app.admin(),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(decoded(&svg), [url("GEN-1"), url("GEN-2")]);
-
-    expect_problem(
-        app.get("/api/v1/labels/sheet.svg?code_prefix=NOPE", app.admin())
-            .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_not_found(sheet(&app, "code_prefix=NOPE").await).await;
 }
 
 async fn sheet_rejects_unknown_and_bad_selections(app: TestApp) {
@@ -304,16 +249,8 @@ async fn sheet_rejects_unknown_and_bad_selections(app: TestApp) {
     let known = s(&known, "id");
     let missing_a = uuid::Uuid::now_v7().to_string();
     let missing_b = uuid::Uuid::now_v7().to_string();
-    let body = expect_problem(
-        app.get(
-            &format!("/api/v1/labels/sheet.svg?ids={known},{missing_a},{missing_b}"),
-            app.admin(),
-        )
-        .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    let body =
+        expect_not_found(sheet(&app, &format!("ids={known},{missing_a},{missing_b}")).await).await;
     assert_eq!(body["detail"]["unknown_ids"], json!([missing_a, missing_b]));
     assert!(s(&body, "message").contains(&missing_a), "{body}");
 
@@ -325,23 +262,10 @@ async fn sheet_rejects_unknown_and_bad_selections(app: TestApp) {
         format!("ids={known}&code_prefix=EX"),
         format!("ids={}", vec![known; 241].join(",")),
     ] {
-        expect_fields(
-            app.get(&format!("/api/v1/labels/sheet.svg?{query}"), app.admin())
-                .await,
-            &["ids"],
-        )
-        .await;
+        expect_fields(sheet(&app, &query).await, &["ids"]).await;
     }
     // 240 is allowed: ten pages.
-    let resp = app
-        .get(
-            &format!(
-                "/api/v1/labels/sheet.svg?ids={}",
-                vec![known; 240].join(",")
-            ),
-            app.admin(),
-        )
-        .await;
+    let resp = sheet(&app, &format!("ids={}", vec![known; 240].join(","))).await;
     assert_eq!(resp.headers()["x-total-pages"], "10");
     svg_of(resp).await;
 }
@@ -351,32 +275,21 @@ async fn unknown_asset_is_404_and_no_token_is_401(app: TestApp) {
     let id = s(&asset, "id");
     let missing = uuid::Uuid::now_v7();
     for ext in ["svg", "png"] {
-        expect_problem(
+        expect_not_found(
             app.get(
                 &format!("/api/v1/assets/{missing}/label.{ext}"),
                 app.admin(),
             )
             .await,
-            StatusCode::NOT_FOUND,
-            "not_found",
         )
         .await;
-        expect_unauthenticated(
-            app.get(&format!("/api/v1/assets/{id}/label.{ext}"), None)
-                .await,
-        )
-        .await;
-        expect_unauthenticated(
-            app.get(&format!("/api/v1/assets/{id}/label.{ext}"), "bogus-token")
-                .await,
-        )
-        .await;
+        let label = format!("/api/v1/assets/{id}/label.{ext}");
+        for token in [None, Some("bogus-token")] {
+            expect_unauthenticated(app.get(&label, token).await).await;
+        }
     }
-    expect_unauthenticated(
-        app.get(&format!("/api/v1/labels/sheet.svg?ids={id}"), None)
-            .await,
-    )
-    .await;
+    let sheet = format!("/api/v1/labels/sheet.svg?ids={id}");
+    expect_unauthenticated(app.get(&sheet, None).await).await;
 }
 
 /// A small XML well-formedness check, enough to catch unescaped text: one root element, tags

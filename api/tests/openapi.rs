@@ -8,7 +8,6 @@
 //! shared response set documents, so no operation lists one it cannot give.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use common::*;
@@ -17,7 +16,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-both_backends!(documented_errors_happen, field_history_limit_is_bounded);
+domain::backend_matrix!(TestApp: documented_errors_happen, field_history_limit_is_bounded);
 
 /// Operations every signed-in user may call, with the action each checks (`None`: no role
 /// check). 403 cannot happen on them, so they must not list it; every other secured operation

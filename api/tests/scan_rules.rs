@@ -2,9 +2,7 @@
 //! was sent alone or in an offline batch; equal device times apply in arrival order; absurd
 //! device times are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![allow(unused_macros)]
 
-#[macro_use]
 mod common;
 
 use common::*;
@@ -12,7 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-scan_backends!(
+domain::backend_matrix!(
+    ScanApp:
     a_refusal_has_the_same_code_alone_and_in_a_batch,
     equal_device_times_apply_in_arrival_order,
     device_times_outside_the_policy_are_refused,

@@ -3,10 +3,7 @@
 //! batches, superseded stale commands, concurrent replays, and who may send commands.
 //! Photos and QR decoding are in `scans_photos.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-// `both_backends!` from the harness is not used here (`scan_backends!` is).
-#![allow(unused_macros)]
 
-#[macro_use]
 mod common;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +12,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-scan_backends!(
+domain::backend_matrix!(
+    ScanApp:
     lookup_changes_nothing,
     deliver_and_return_record_device_time_server_time_and_position,
     failed_return_inspection_sends_the_asset_to_maintenance,
@@ -58,6 +56,14 @@ fn rejected_detail<'v>(problem: &'v Value, id: &Value, error: &str) -> &'v Value
     detail
 }
 
+#[track_caller]
+fn assert_all_applied(results: &[Value]) {
+    assert!(
+        results.iter().all(|r| r["status"] == "applied"),
+        "{results:?}"
+    );
+}
+
 /// Total audit entries, straight from the database.
 async fn audit_total(app: &ScanApp) -> i64 {
     app.db.count("SELECT COUNT(*) FROM audit_log").await
@@ -78,7 +84,7 @@ async fn lookup_changes_nothing(app: ScanApp) {
         "{r}"
     );
     let r = app
-        .scan_ok(&fx.tech, &command("lookup", &asset, &fx.t(2), json!({})))
+        .scan_ok(&fx.tech, &fx.cmd("lookup", &asset, 2, json!({})))
         .await;
     assert_eq!(r["asset"], asset);
 
@@ -93,12 +99,9 @@ async fn lookup_changes_nothing(app: ScanApp) {
     // An unknown code is 404 and still answers with the command's result.
     let unknown =
         json!({"id": Uuid::now_v7(), "action": "lookup", "code": "NOPE-1", "device_time": fx.t(3)});
-    let p = expect_problem(
-        app.scan(fx.tech.as_str(), &unknown).await,
-        StatusCode::NOT_FOUND,
-        "asset_not_found",
-    )
-    .await;
+    let p = app
+        .scan_refused(&fx.tech, &unknown, StatusCode::NOT_FOUND, "asset_not_found")
+        .await;
     rejected_detail(&p, &unknown["id"], "asset_not_found");
 }
 
@@ -109,10 +112,10 @@ async fn deliver_and_return_record_device_time_server_time_and_position(app: Sca
     assert_eq!(asset["site_id"], fx.depot.as_str());
     let server_before = Utc::now();
 
-    let deliver = command(
+    let deliver = fx.cmd(
         "deliver",
         &asset,
-        &fx.t(10),
+        10,
         json!({"site_id": fx.customer, "position": {"lat": 52.37, "lon": 4.89, "accuracy_m": 8.0},
                "contact": "Site foreman", "contract_ref": "RC-2026-17"}),
     );
@@ -141,10 +144,10 @@ async fn deliver_and_return_record_device_time_server_time_and_position(app: Sca
         "{audit:?}"
     );
 
-    let ret = command(
+    let ret = fx.cmd(
         "return",
         &asset,
-        &fx.t(20),
+        20,
         json!({"site_id": fx.depot, "position": {"lat": 52.30, "lon": 4.95}, "condition": "good",
                "inspection_passed": true}),
     );
@@ -201,15 +204,11 @@ async fn failed_return_inspection_sends_the_asset_to_maintenance(app: ScanApp) {
         ),
     ] {
         let asset = fx.asset(&app, code).await;
-        app.scan_ok(
-            &fx.tech,
-            &command("deliver", &asset, &fx.t(1), json!({"site_id": fx.customer})),
-        )
-        .await;
+        fx.deliver(&app, &asset, 1).await;
         let mut extra = extra;
         extra["site_id"] = json!(fx.workshop);
         let r = app
-            .scan_ok(&fx.tech, &command("return", &asset, &fx.t(2), extra))
+            .scan_ok(&fx.tech, &fx.cmd("return", &asset, 2, extra))
             .await;
         assert_eq!(r["asset"]["status"], expected, "{code}: {r}");
         assert_eq!(r["asset"]["site_id"], fx.workshop.as_str(), "{code}: {r}");
@@ -223,10 +222,10 @@ async fn inspect_records_condition_and_newer_engine_hours(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
     let asset = fx.asset(&app, "IN-1").await;
     let checklist = json!({"tyres": "ok", "leaks": false, "hydraulics": 3});
-    let inspect = command(
+    let inspect = fx.cmd(
         "inspect",
         &asset,
-        &fx.t(5),
+        5,
         json!({"condition": "fair", "checklist": checklist, "notes": "Scratched boom",
                "fuel_pct": 62.5, "engine_hours": 120.5}),
     );
@@ -248,33 +247,31 @@ async fn inspect_records_condition_and_newer_engine_hours(app: ScanApp) {
     assert_eq!(h["command"]["engine_hours"], 120.5);
 
     // A higher reading taken earlier (synced late) is history only.
-    let older = command("inspect", &asset, &fx.t(3), json!({"engine_hours": 130.0}));
+    let older = fx.cmd("inspect", &asset, 3, json!({"engine_hours": 130.0}));
     let r = app.scan_ok(&fx.tech, &older).await;
     assert_eq!(r["asset"]["engine_hours"], 120.5, "{r}");
     assert_eq!(version(&r["asset"]), version(&asset) + 1, "no write");
 
     // A newer one applies; one without a reading changes nothing.
-    let newer = command("inspect", &asset, &fx.t(8), json!({"engine_hours": 140.0}));
+    let newer = fx.cmd("inspect", &asset, 8, json!({"engine_hours": 140.0}));
     let r = app.scan_ok(&fx.tech, &newer).await;
     assert_eq!(r["asset"]["engine_hours"], 140.0);
-    let plain = command("inspect", &asset, &fx.t(9), json!({"condition": "good"}));
+    let plain = fx.cmd("inspect", &asset, 9, json!({"condition": "good"}));
     let r = app.scan_ok(&fx.tech, &plain).await;
     assert_eq!(version(&r["asset"]), version(&asset) + 2, "{r}");
     assert_eq!(app.asset_audit(&asset, Some("scan.inspect")).await.len(), 2);
     assert_eq!(app.field_history(&asset).await.len(), 4);
 
     // Invalid fields are all named.
-    let bad = command(
+    let bad = fx.cmd(
         "inspect",
         &asset,
-        &fx.t(10),
+        10,
         json!({"fuel_pct": 150, "engine_hours": -1, "notes": "x".repeat(4001)}),
     );
-    let p = expect_fields(
-        app.scan(fx.tech.as_str(), &bad).await,
-        &["fuel_pct", "engine_hours", "notes"],
-    )
-    .await;
+    let p = app
+        .scan_invalid(&fx.tech, &bad, &["fuel_pct", "engine_hours", "notes"])
+        .await;
     rejected_detail(&p, &bad["id"], "validation_failed");
     assert_eq!(p["detail"]["asset"]["engine_hours"], 140.0, "{p}");
 }
@@ -285,12 +282,7 @@ async fn transfer_moves_between_depot_and_workshop(app: ScanApp) {
     let r = app
         .scan_ok(
             &fx.tech,
-            &command(
-                "transfer",
-                &asset,
-                &fx.t(1),
-                json!({"site_id": fx.workshop}),
-            ),
+            &fx.cmd("transfer", &asset, 1, json!({"site_id": fx.workshop})),
         )
         .await;
     assert_eq!(r["asset"]["site_id"], fx.workshop.as_str(), "{r}");
@@ -301,29 +293,19 @@ async fn transfer_moves_between_depot_and_workshop(app: ScanApp) {
     assert_eq!(audit[0]["after"]["site_id"], fx.workshop.as_str());
 
     // Customers are delivered to, not transferred to.
-    let to_customer = command(
-        "transfer",
-        &asset,
-        &fx.t(2),
-        json!({"site_id": fx.customer}),
-    );
-    let p = expect_fields(app.scan(fx.tech.as_str(), &to_customer).await, &["site_id"]).await;
+    let to_customer = fx.cmd("transfer", &asset, 2, json!({"site_id": fx.customer}));
+    let p = app.scan_invalid(&fx.tech, &to_customer, &["site_id"]).await;
     assert_eq!(p["detail"]["asset"]["site_id"], fx.workshop.as_str(), "{p}");
     // A transfer needs a destination, and it must exist.
-    let nowhere = command("transfer", &asset, &fx.t(3), json!({}));
-    expect_fields(app.scan(fx.tech.as_str(), &nowhere).await, &["site_id"]).await;
-    let unknown = command(
-        "transfer",
-        &asset,
-        &fx.t(4),
-        json!({"site_id": Uuid::now_v7()}),
-    );
-    expect_fields(app.scan(fx.tech.as_str(), &unknown).await, &["site_id"]).await;
+    let nowhere = fx.cmd("transfer", &asset, 3, json!({}));
+    app.scan_invalid(&fx.tech, &nowhere, &["site_id"]).await;
+    let unknown = fx.cmd("transfer", &asset, 4, json!({"site_id": Uuid::now_v7()}));
+    app.scan_invalid(&fx.tech, &unknown, &["site_id"]).await;
 
     let r = app
         .scan_ok(
             &fx.tech,
-            &command("transfer", &asset, &fx.t(5), json!({"site_id": fx.depot})),
+            &fx.cmd("transfer", &asset, 5, json!({"site_id": fx.depot})),
         )
         .await;
     assert_eq!(r["asset"]["site_id"], fx.depot.as_str());
@@ -347,12 +329,7 @@ async fn meter_applies_only_newer_not_lower_readings(app: ScanApp) {
         let r = app
             .scan_ok(
                 &fx.tech,
-                &command(
-                    "meter",
-                    &asset,
-                    &fx.t(minute),
-                    json!({"engine_hours": hours}),
-                ),
+                &fx.cmd("meter", &asset, minute, json!({"engine_hours": hours})),
             )
             .await;
         assert_eq!(
@@ -367,20 +344,18 @@ async fn meter_applies_only_newer_not_lower_readings(app: ScanApp) {
     assert_eq!(version(&app.asset_now(&asset).await), version(&asset) + 2);
     assert_eq!(app.field_history(&asset).await.len(), expected.len());
 
-    let no_reading = command("meter", &asset, &fx.t(20), json!({}));
-    let p = expect_fields(
-        app.scan(fx.tech.as_str(), &no_reading).await,
-        &["engine_hours"],
-    )
-    .await;
+    let no_reading = fx.cmd("meter", &asset, 20, json!({}));
+    let p = app
+        .scan_invalid(&fx.tech, &no_reading, &["engine_hours"])
+        .await;
     rejected_detail(&p, &no_reading["id"], "validation_failed");
 }
 
 async fn audit_counts_in_an_open_stocktake_only(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
     let asset = fx.asset(&app, "AU-1").await;
-    let cmd = command("audit", &asset, &fx.t(1), json!({}));
-    let p = expect_fields(app.scan(fx.tech.as_str(), &cmd).await, &["stocktake_id"]).await;
+    let cmd = fx.cmd("audit", &asset, 1, json!({}));
+    let p = app.scan_invalid(&fx.tech, &cmd, &["stocktake_id"]).await;
     let detail = rejected_detail(&p, &cmd["id"], "validation_failed");
     assert_eq!(detail["asset"]["id"], asset["id"], "{p}");
     assert!(detail["error"]["fields"]["stocktake_id"].is_string(), "{p}");
@@ -403,24 +378,16 @@ async fn audit_counts_in_an_open_stocktake_only(app: ScanApp) {
     )
     .await;
     let st_path = format!("/api/v1/stocktakes/{}", s(&st, "id"));
-    let count = command("audit", &asset, &fx.t(2), json!({"stocktake_id": st["id"]}));
+    let count = fx.cmd("audit", &asset, 2, json!({"stocktake_id": st["id"]}));
     let r = app.scan_ok(&fx.tech, &count).await;
     assert_eq!(r["asset"], asset, "a count changes nothing on the asset");
-    let st_now = expect_json(app.get(&st_path, app.admin()).await, StatusCode::OK).await;
+    let st_now = app.get_ok(&st_path, app.admin()).await;
     assert_eq!(st_now["seen_count"], 1, "{st_now}");
 
-    let unknown = command(
-        "audit",
-        &asset,
-        &fx.t(3),
-        json!({"stocktake_id": Uuid::now_v7()}),
-    );
-    let p = expect_problem(
-        app.scan(fx.tech.as_str(), &unknown).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    let unknown = fx.cmd("audit", &asset, 3, json!({"stocktake_id": Uuid::now_v7()}));
+    let p = app
+        .scan_refused(&fx.tech, &unknown, StatusCode::NOT_FOUND, "not_found")
+        .await;
     rejected_detail(&p, &unknown["id"], "not_found");
 
     expect_json(
@@ -429,13 +396,10 @@ async fn audit_counts_in_an_open_stocktake_only(app: ScanApp) {
         StatusCode::OK,
     )
     .await;
-    let late = command("audit", &asset, &fx.t(4), json!({"stocktake_id": st["id"]}));
-    let p = expect_problem(
-        app.scan(fx.tech.as_str(), &late).await,
-        StatusCode::CONFLICT,
-        "stocktake_closed",
-    )
-    .await;
+    let late = fx.cmd("audit", &asset, 4, json!({"stocktake_id": st["id"]}));
+    let p = app
+        .scan_refused(&fx.tech, &late, StatusCode::CONFLICT, "stocktake_closed")
+        .await;
     let detail = rejected_detail(&p, &late["id"], "stocktake_closed");
     assert_eq!(detail["asset"], asset);
     assert_eq!(app.field_history(&asset).await.len(), 4);
@@ -448,10 +412,7 @@ async fn phone_position_moves_the_asset_only_when_newer(app: ScanApp) {
     let at = |lat: f64, lon: f64| json!({"position": {"lat": lat, "lon": lon, "accuracy_m": 5.0}});
 
     let r = app
-        .scan_ok(
-            &fx.tech,
-            &command("inspect", &asset, &fx.t(10), at(51.5, -0.12)),
-        )
+        .scan_ok(&fx.tech, &fx.cmd("inspect", &asset, 10, at(51.5, -0.12)))
         .await;
     let pos = &r["asset"]["position"];
     assert_eq!(
@@ -463,10 +424,10 @@ async fn phone_position_moves_the_asset_only_when_newer(app: ScanApp) {
     let v1 = version(&r["asset"]);
 
     // An older fix is kept in history but does not move the asset.
-    let old = command(
+    let old = fx.cmd(
         "meter",
         &asset,
-        &fx.t(5),
+        5,
         json!({"engine_hours": 1.0, "position": {"lat": 48.85, "lon": 2.35}}),
     );
     let r = app.scan_ok(&fx.tech, &old).await;
@@ -476,10 +437,7 @@ async fn phone_position_moves_the_asset_only_when_newer(app: ScanApp) {
 
     // A newer one does.
     let r = app
-        .scan_ok(
-            &fx.tech,
-            &command("inspect", &asset, &fx.t(20), at(40.71, -74.0)),
-        )
+        .scan_ok(&fx.tech, &fx.cmd("inspect", &asset, 20, at(40.71, -74.0)))
         .await;
     assert_eq!(r["asset"]["position"]["lat"], 40.71);
     assert_eq!(time(&r["asset"]["position"]["at"]), time(&json!(fx.t(20))));
@@ -490,82 +448,59 @@ async fn phone_position_moves_the_asset_only_when_newer(app: ScanApp) {
     );
 
     // An impossible position is refused.
-    let bad = command("inspect", &asset, &fx.t(21), at(91.0, 0.0));
-    expect_fields(app.scan(fx.tech.as_str(), &bad).await, &["position"]).await;
+    let bad = fx.cmd("inspect", &asset, 21, at(91.0, 0.0));
+    app.scan_invalid(&fx.tech, &bad, &["position"]).await;
 }
 
 async fn illegal_transitions_are_409_with_the_current_asset(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
-    let illegal = |p: &Value, id: &Value, status: &str| {
-        let detail = rejected_detail(p, id, "illegal_transition");
-        assert_eq!(detail["asset"]["status"], status, "{p}");
-    };
-
-    // Deliver a machine that is in maintenance.
     let broken = app
         .create_asset(
             json!({"code": "IL-1", "name": "Broken", "status": "in_maintenance",
                              "home_site_id": fx.workshop}),
         )
         .await;
-    let cmd = command(
-        "deliver",
-        &broken,
-        &fx.t(1),
-        json!({"site_id": fx.customer}),
-    );
-    let p = expect_problem(
-        app.scan(fx.tech.as_str(), &cmd).await,
-        StatusCode::CONFLICT,
-        "illegal_transition",
-    )
-    .await;
-    illegal(&p, &cmd["id"], "in_maintenance");
-    assert_eq!(p["detail"]["asset"]["site_id"], fx.workshop.as_str());
-
-    // Return a machine that is not on rent.
     let idle = fx.asset(&app, "IL-2").await;
-    let cmd = command("return", &idle, &fx.t(1), json!({"site_id": fx.depot}));
-    let p = expect_problem(
-        app.scan(fx.tech.as_str(), &cmd).await,
-        StatusCode::CONFLICT,
-        "illegal_transition",
-    )
-    .await;
-    illegal(&p, &cmd["id"], "available");
+    let rented = fx.asset(&app, "IL-3").await;
+    fx.deliver(&app, &rented, 1).await;
+
+    // (what, command, the asset's status and site in the answer)
+    let cases = [
+        (
+            "deliver a machine that is in maintenance",
+            fx.cmd("deliver", &broken, 1, json!({"site_id": fx.customer})),
+            "in_maintenance",
+            Some(&fx.workshop),
+        ),
+        (
+            "return a machine that is not on rent",
+            fx.cmd("return", &idle, 1, json!({"site_id": fx.depot})),
+            "available",
+            None,
+        ),
+        (
+            "transfer a machine that is on rent",
+            fx.cmd("transfer", &rented, 2, json!({"site_id": fx.workshop})),
+            "on_rent",
+            Some(&fx.customer),
+        ),
+    ];
+    for (what, cmd, status, site) in &cases {
+        let p = app
+            .scan_refused(&fx.tech, cmd, StatusCode::CONFLICT, "illegal_transition")
+            .await;
+        let detail = rejected_detail(&p, &cmd["id"], "illegal_transition");
+        assert_eq!(detail["asset"]["status"], *status, "{what}: {p}");
+        if let Some(site) = site {
+            assert_eq!(detail["asset"]["site_id"], site.as_str(), "{what}: {p}");
+        }
+    }
 
     // Deliver to a depot: the destination is wrong, not the state.
-    let cmd = command("deliver", &idle, &fx.t(2), json!({"site_id": fx.depot}));
-    let p = expect_fields(app.scan(fx.tech.as_str(), &cmd).await, &["site_id"]).await;
+    let cmd = fx.cmd("deliver", &idle, 2, json!({"site_id": fx.depot}));
+    let p = app.scan_invalid(&fx.tech, &cmd, &["site_id"]).await;
     let detail = rejected_detail(&p, &cmd["id"], "validation_failed");
     assert_eq!(detail["asset"]["status"], "available");
-
-    // Transfer a machine that is on rent.
-    let rented = fx.asset(&app, "IL-3").await;
-    app.scan_ok(
-        &fx.tech,
-        &command(
-            "deliver",
-            &rented,
-            &fx.t(1),
-            json!({"site_id": fx.customer}),
-        ),
-    )
-    .await;
-    let cmd = command(
-        "transfer",
-        &rented,
-        &fx.t(2),
-        json!({"site_id": fx.workshop}),
-    );
-    let p = expect_problem(
-        app.scan(fx.tech.as_str(), &cmd).await,
-        StatusCode::CONFLICT,
-        "illegal_transition",
-    )
-    .await;
-    illegal(&p, &cmd["id"], "on_rent");
-    assert_eq!(p["detail"]["asset"]["site_id"], fx.customer.as_str());
 
     // None of them changed anything.
     assert_eq!(app.asset_now(&broken).await, broken);
@@ -583,7 +518,7 @@ async fn illegal_transitions_are_409_with_the_current_asset(app: ScanApp) {
 async fn replayed_command_answers_duplicate_with_the_original_result(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
     let asset = fx.asset(&app, "ID-1").await;
-    let cmd = command("deliver", &asset, &fx.t(1), json!({"site_id": fx.customer}));
+    let cmd = fx.cmd("deliver", &asset, 1, json!({"site_id": fx.customer}));
     let first = app.scan_ok(&fx.tech, &cmd).await;
     let audit_before = audit_total(&app).await;
 
@@ -593,15 +528,17 @@ async fn replayed_command_answers_duplicate_with_the_original_result(app: ScanAp
     as_first["status"] = json!("applied");
     assert_eq!(as_first, first, "the original answer");
 
-    // The id is the key: even a different command under the same id is the same answer.
-    let mut other = command("inspect", &asset, &fx.t(2), json!({"engine_hours": 5.0}));
+    // The id is the key: even a different command under the same id is the same answer, and
+    // so is a replay by another user (the admin).
+    let mut other = fx.cmd("inspect", &asset, 2, json!({"engine_hours": 5.0}));
     other["id"] = cmd["id"].clone();
-    let third = expect_json(app.scan(fx.tech.as_str(), &other).await, StatusCode::OK).await;
-    assert_eq!(third, again);
-
-    // So is a replay by another user (the admin).
-    let fourth = expect_json(app.scan(app.admin(), &cmd).await, StatusCode::OK).await;
-    assert_eq!(fourth, again);
+    for (who, token, sent) in [
+        ("another command", fx.tech.as_str(), &other),
+        ("the admin", app.admin(), &cmd),
+    ] {
+        let answer = expect_json(app.scan(token, sent).await, StatusCode::OK).await;
+        assert_eq!(answer, again, "{who}");
+    }
 
     assert_eq!(app.asset_now(&asset).await, first["asset"]);
     assert_eq!(audit_total(&app).await, audit_before);
@@ -611,27 +548,17 @@ async fn replayed_command_answers_duplicate_with_the_original_result(app: ScanAp
 async fn replayed_rejection_is_the_same_http_error(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
     let asset = fx.asset(&app, "ID-2").await;
-    let cmd = command("return", &asset, &fx.t(1), json!({"site_id": fx.depot}));
-    let first = expect_problem(
-        app.scan(fx.tech.as_str(), &cmd).await,
-        StatusCode::CONFLICT,
-        "illegal_transition",
-    )
-    .await;
+    let cmd = fx.cmd("return", &asset, 1, json!({"site_id": fx.depot}));
+    let first = app
+        .scan_refused(&fx.tech, &cmd, StatusCode::CONFLICT, "illegal_transition")
+        .await;
     rejected_detail(&first, &cmd["id"], "illegal_transition");
 
     // The asset becomes rentable-and-returnable since; the replay is still the stored answer.
-    app.scan_ok(
-        &fx.tech,
-        &command("deliver", &asset, &fx.t(2), json!({"site_id": fx.customer})),
-    )
-    .await;
-    let again = expect_problem(
-        app.scan(fx.tech.as_str(), &cmd).await,
-        StatusCode::CONFLICT,
-        "illegal_transition",
-    )
-    .await;
+    fx.deliver(&app, &asset, 2).await;
+    let again = app
+        .scan_refused(&fx.tech, &cmd, StatusCode::CONFLICT, "illegal_transition")
+        .await;
     assert_eq!(again["message"], first["message"]);
     assert_eq!(again["detail"]["id"], cmd["id"]);
     assert_eq!(again["detail"]["status"], "duplicate", "a replay: {again}");
@@ -647,9 +574,9 @@ async fn replayed_rejection_is_the_same_http_error(app: ScanApp) {
     );
 
     // A rejected validation is replayed the same way.
-    let bad = command("meter", &asset, &fx.t(3), json!({}));
-    let p1 = expect_fields(app.scan(fx.tech.as_str(), &bad).await, &["engine_hours"]).await;
-    let p2 = expect_fields(app.scan(fx.tech.as_str(), &bad).await, &["engine_hours"]).await;
+    let bad = fx.cmd("meter", &asset, 3, json!({}));
+    let p1 = app.scan_invalid(&fx.tech, &bad, &["engine_hours"]).await;
+    let p2 = app.scan_invalid(&fx.tech, &bad, &["engine_hours"]).await;
     assert_eq!(p1["fields"], p2["fields"]);
     assert_eq!(app.field_history(&asset).await.len(), 3);
 }
@@ -657,30 +584,26 @@ async fn replayed_rejection_is_the_same_http_error(app: ScanApp) {
 async fn batch_applies_in_device_time_order_and_answers_in_given_order(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
     let asset = fx.asset(&app, "BA-1").await;
-    let c1 = command("deliver", &asset, &fx.t(1), json!({"site_id": fx.customer}));
-    let c2 = command(
+    let c1 = fx.cmd("deliver", &asset, 1, json!({"site_id": fx.customer}));
+    let c2 = fx.cmd(
         "return",
         &asset,
-        &fx.t(2),
+        2,
         json!({"site_id": fx.depot, "inspection_passed": true}),
     );
-    let c3 = command(
+    let c3 = fx.cmd(
         "inspect",
         &asset,
-        &fx.t(3),
+        3,
         json!({"condition": "good", "notes": "after return"}),
     );
-    let body = expect_json(
-        app.scan_batch(fx.tech.as_str(), &[c3.clone(), c1.clone(), c2.clone()])
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let results = body["results"].as_array().expect("results");
+    let results = app
+        .scan_batch_ok(&fx.tech, &[c3.clone(), c1.clone(), c2.clone()])
+        .await;
     assert_eq!(results.len(), 3);
     for (r, c) in results.iter().zip([&c3, &c1, &c2]) {
-        assert_eq!(r["id"], c["id"], "answers in the order given: {body}");
-        assert_eq!(r["status"], "applied", "{body}");
+        assert_eq!(r["id"], c["id"], "answers in the order given: {results:?}");
+        assert_eq!(r["status"], "applied", "{results:?}");
     }
     let (r3, r1, r2) = (&results[0], &results[1], &results[2]);
     // Applied t1, t2, t3: each answer shows the state right after its own command.
@@ -715,37 +638,21 @@ async fn batch_replay_is_all_duplicate_and_changes_nothing(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
     let asset = fx.asset(&app, "BA-2").await;
     let batch = vec![
-        command("inspect", &asset, &fx.t(3), json!({"engine_hours": 50.0})),
-        command("deliver", &asset, &fx.t(1), json!({"site_id": fx.customer})),
-        command("return", &asset, &fx.t(2), json!({"site_id": fx.depot})),
+        fx.cmd("inspect", &asset, 3, json!({"engine_hours": 50.0})),
+        fx.cmd("deliver", &asset, 1, json!({"site_id": fx.customer})),
+        fx.cmd("return", &asset, 2, json!({"site_id": fx.depot})),
     ];
-    let first = expect_json(
-        app.scan_batch(fx.tech.as_str(), &batch).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert!(first["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|r| r["status"] == "applied"));
+    let firsts = app.scan_batch_ok(&fx.tech, &batch).await;
+    assert_all_applied(&firsts);
     let asset_before = app.asset_now(&asset).await;
     let audit_before = audit_total(&app).await;
     let asset_audit_before = app.asset_audit(&asset, None).await.len();
     let events_before = app.db.count("SELECT COUNT(*) FROM scan_events").await;
 
-    let again = expect_json(
-        app.scan_batch(fx.tech.as_str(), &batch).await,
-        StatusCode::OK,
-    )
-    .await;
-    let (firsts, agains) = (
-        first["results"].as_array().unwrap(),
-        again["results"].as_array().unwrap(),
-    );
+    let agains = app.scan_batch_ok(&fx.tech, &batch).await;
     assert_eq!(agains.len(), 3);
-    for (a, f) in agains.iter().zip(firsts) {
-        assert_eq!(a["status"], "duplicate", "{again}");
+    for (a, f) in agains.iter().zip(&firsts) {
+        assert_eq!(a["status"], "duplicate", "{agains:?}");
         let mut as_first = a.clone();
         as_first["status"] = json!("applied");
         assert_eq!(as_first, *f, "the original answer");
@@ -772,20 +679,11 @@ async fn batch_replay_is_all_duplicate_and_changes_nothing(app: ScanApp) {
 async fn stale_deliver_is_superseded(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
     let asset = fx.asset(&app, "SU-1").await;
-    app.scan_ok(
-        &fx.tech,
-        &command(
-            "deliver",
-            &asset,
-            &fx.t(10),
-            json!({"site_id": fx.customer}),
-        ),
-    )
-    .await;
+    fx.deliver(&app, &asset, 10).await;
     let returned = app
         .scan_ok(
             &fx.tech,
-            &command("return", &asset, &fx.t(20), json!({"site_id": fx.depot})),
+            &fx.cmd("return", &asset, 20, json!({"site_id": fx.depot})),
         )
         .await;
     let current = returned["asset"].clone();
@@ -793,24 +691,16 @@ async fn stale_deliver_is_superseded(app: ScanApp) {
     let audit_before = audit_total(&app).await;
 
     // A phone that was offline syncs a deliver it scanned before that return.
-    let stale = command(
-        "deliver",
-        &asset,
-        &fx.t(15),
-        json!({"site_id": fx.customer}),
-    );
-    let body = expect_json(
-        app.scan_batch(fx.tech.as_str(), std::slice::from_ref(&stale))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let r = &body["results"][0];
+    let stale = fx.cmd("deliver", &asset, 15, json!({"site_id": fx.customer}));
+    let results = app
+        .scan_batch_ok(&fx.tech, std::slice::from_ref(&stale))
+        .await;
+    let r = &results[0];
     assert_eq!(r["id"], stale["id"]);
-    assert_eq!(r["status"], "rejected", "{body}");
-    assert_eq!(r["error"]["error"], "superseded", "{body}");
-    assert!(s(&r["error"], "message").contains("newer"), "{body}");
-    assert_eq!(r["asset"], current, "the current state: {body}");
+    assert_eq!(r["status"], "rejected", "{r}");
+    assert_eq!(r["error"]["error"], "superseded", "{r}");
+    assert!(s(&r["error"], "message").contains("newer"), "{r}");
+    assert_eq!(r["asset"], current, "the current state: {r}");
     assert_eq!(app.asset_now(&asset).await, current);
     assert_eq!(audit_total(&app).await, audit_before);
 
@@ -823,23 +713,15 @@ async fn stale_deliver_is_superseded(app: ScanApp) {
 
     // Sent alone, a stale command is a 409 with the current state. (An EQUAL device time is
     // not stale: it applies in arrival order, see scan_rules.rs.)
-    let same = command(
-        "deliver",
-        &asset,
-        &fx.t(19),
-        json!({"site_id": fx.customer}),
-    );
-    let p = expect_problem(
-        app.scan(fx.tech.as_str(), &same).await,
-        StatusCode::CONFLICT,
-        "superseded",
-    )
-    .await;
+    let same = fx.cmd("deliver", &asset, 19, json!({"site_id": fx.customer}));
+    let p = app
+        .scan_refused(&fx.tech, &same, StatusCode::CONFLICT, "superseded")
+        .await;
     let detail = rejected_detail(&p, &same["id"], "superseded");
     assert_eq!(detail["asset"], current);
 
     // Commands that do not change state are not superseded: an old meter reading is history.
-    let old_meter = command("meter", &asset, &fx.t(12), json!({"engine_hours": 7.0}));
+    let old_meter = fx.cmd("meter", &asset, 12, json!({"engine_hours": 7.0}));
     let r = app.scan_ok(&fx.tech, &old_meter).await;
     assert_eq!(
         r["asset"]["engine_hours"], 7.0,
@@ -853,7 +735,7 @@ async fn batch_size_is_bounded(app: ScanApp) {
     let events_before = app.db.count("SELECT COUNT(*) FROM scan_events").await;
 
     let too_many: Vec<Value> = (0..1001)
-        .map(|i| command("lookup", &asset, &fx.t(i % 60), json!({})))
+        .map(|i| fx.cmd("lookup", &asset, i % 60, json!({})))
         .collect();
     let p = expect_fields(
         app.scan_batch(fx.tech.as_str(), &too_many).await,
@@ -870,8 +752,7 @@ async fn batch_size_is_bounded(app: ScanApp) {
 
     // Exactly 1000 is fine.
     let max: Vec<Value> = too_many[..1000].to_vec();
-    let body = expect_json(app.scan_batch(fx.tech.as_str(), &max).await, StatusCode::OK).await;
-    let results = body["results"].as_array().unwrap();
+    let results = app.scan_batch_ok(&fx.tech, &max).await;
     assert_eq!(results.len(), 1000);
     assert!(results
         .iter()
@@ -879,7 +760,7 @@ async fn batch_size_is_bounded(app: ScanApp) {
         .all(|(r, c)| r["id"] == c["id"] && r["status"] == "applied"));
 
     // A command of the wrong shape refuses the whole batch, naming it.
-    let mut shapeless = vec![command("lookup", &asset, &fx.t(1), json!({}))];
+    let mut shapeless = vec![fx.cmd("lookup", &asset, 1, json!({}))];
     shapeless.push(json!({"id": Uuid::now_v7(), "action": "teleport", "device_time": fx.t(1)}));
     expect_fields(
         app.scan_batch(fx.tech.as_str(), &shapeless).await,
@@ -895,19 +776,14 @@ async fn batch_answers_mixed_items_one_by_one(app: ScanApp) {
     let future = (Utc::now() + chrono::Duration::hours(2))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let batch = [
-        command("deliver", &a, &fx.t(1), json!({"site_id": fx.customer})),
+        fx.cmd("deliver", &a, 1, json!({"site_id": fx.customer})),
         json!({"id": Uuid::now_v7(), "action": "lookup", "code": "NO-SUCH-9", "device_time": fx.t(2)}),
-        command("deliver", &b, &fx.t(3), json!({})),
-        command("return", &b, &fx.t(4), json!({"site_id": fx.depot})),
+        fx.cmd("deliver", &b, 3, json!({})),
+        fx.cmd("return", &b, 4, json!({"site_id": fx.depot})),
         command("inspect", &b, &future, json!({})),
     ];
     let batch = &batch[..];
-    let body = expect_json(
-        app.scan_batch(fx.tech.as_str(), batch).await,
-        StatusCode::OK,
-    )
-    .await;
-    let r = body["results"].as_array().unwrap();
+    let r = app.scan_batch_ok(&fx.tech, batch).await;
     assert_eq!(r.len(), 5);
     for (result, cmd) in r.iter().zip(batch) {
         assert_eq!(result["id"], cmd["id"]);
@@ -921,10 +797,10 @@ async fn batch_answers_mixed_items_one_by_one(app: ScanApp) {
         (4, "validation_failed", Some("device_time")),
     ];
     for (i, error, field) in expect {
-        assert_eq!(r[i]["status"], "rejected", "#{i}: {body}");
-        assert_eq!(r[i]["error"]["error"], error, "#{i}: {body}");
+        assert_eq!(r[i]["status"], "rejected", "#{i}: {r:?}");
+        assert_eq!(r[i]["error"]["error"], error, "#{i}: {r:?}");
         if let Some(f) = field {
-            assert!(r[i]["error"]["fields"][f].is_string(), "#{i}: {body}");
+            assert!(r[i]["error"]["fields"][f].is_string(), "#{i}: {r:?}");
         }
     }
     assert!(r[1].get("asset").is_none(), "no asset for an unknown code");
@@ -932,26 +808,16 @@ async fn batch_answers_mixed_items_one_by_one(app: ScanApp) {
     assert_eq!(app.asset_now(&a).await["status"], "on_rent");
     assert_eq!(app.asset_now(&b).await, b);
     // Rejections are stored: the batch replayed answers the same, as duplicates.
-    let again = expect_json(
-        app.scan_batch(fx.tech.as_str(), batch).await,
-        StatusCode::OK,
-    )
-    .await;
-    for (x, y) in again["results"].as_array().unwrap().iter().zip(r) {
+    let again = app.scan_batch_ok(&fx.tech, batch).await;
+    for (x, y) in again.iter().zip(&r) {
         assert_eq!(x["status"], "duplicate");
         assert_eq!(x["error"], y["error"]);
     }
 
     // The same command twice in one batch (a phone that queued it twice) applies once.
     let c = fx.asset(&app, "MX-3").await;
-    let twice = command("deliver", &c, &fx.t(6), json!({"site_id": fx.customer}));
-    let body = expect_json(
-        app.scan_batch(fx.tech.as_str(), &[twice.clone(), twice])
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let r = body["results"].as_array().unwrap();
+    let twice = fx.cmd("deliver", &c, 6, json!({"site_id": fx.customer}));
+    let r = app.scan_batch_ok(&fx.tech, &[twice.clone(), twice]).await;
     assert_eq!(
         (&r[0]["status"], &r[1]["status"]),
         (&json!("applied"), &json!("duplicate"))
@@ -963,18 +829,13 @@ async fn batch_answers_mixed_items_one_by_one(app: ScanApp) {
 async fn concurrent_identical_commands_apply_once(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
     let asset = fx.asset(&app, "CC-1").await;
-    let cmd = command(
+    let cmd = fx.cmd(
         "deliver",
         &asset,
-        &fx.t(1),
+        1,
         json!({"site_id": fx.customer, "engine_hours": 12.0}),
     );
-    let sends = (0..8).map(|_| async { app.scan(fx.tech.as_str(), &cmd).await });
-    let responses = futures::future::join_all(sends).await;
-    let mut results = Vec::new();
-    for resp in responses {
-        results.push(expect_json(resp, StatusCode::OK).await);
-    }
+    let results = app.scan_all(&fx.tech, &vec![cmd; 8]).await;
     let applied: Vec<&Value> = results
         .iter()
         .filter(|r| r["status"] == "applied")
@@ -1001,34 +862,23 @@ async fn concurrent_identical_commands_apply_once(app: ScanApp) {
 async fn viewer_is_forbidden_and_no_token_is_unauthenticated(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
     let asset = fx.asset(&app, "AZ-1").await;
-    let cmd = command("deliver", &asset, &fx.t(1), json!({"site_id": fx.customer}));
+    let cmd = fx.cmd("deliver", &asset, 1, json!({"site_id": fx.customer}));
     let photo = tiny_png();
 
-    expect_problem(
-        app.scan(fx.viewer.as_str(), &cmd).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    expect_problem(
+    expect_forbidden(app.scan(fx.viewer.as_str(), &cmd).await).await;
+    expect_forbidden(
         app.scan_batch(fx.viewer.as_str(), std::slice::from_ref(&cmd))
             .await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
     )
     .await;
-    expect_problem(
+    expect_forbidden(
         app.upload_photo(fx.viewer.as_str(), "image/png", photo.clone())
             .await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
     )
     .await;
-    expect_problem(
+    expect_forbidden(
         app.scan_with_photo(fx.viewer.as_str(), &cmd, photo.clone(), "image/png")
             .await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
     )
     .await;
 
@@ -1042,7 +892,7 @@ async fn viewer_is_forbidden_and_no_token_is_unauthenticated(app: ScanApp) {
     assert_eq!(app.db.count("SELECT COUNT(*) FROM photos").await, 0);
     assert_eq!(app.asset_now(&asset).await, asset);
     let path = format!("/api/v1/assets/{}/field-history", s(&asset, "id"));
-    let history = expect_json(app.get(&path, fx.viewer.as_str()).await, StatusCode::OK).await;
+    let history = app.get_ok(&path, fx.viewer.as_str()).await;
     assert_eq!(history, json!([]));
     expect_unauthenticated(app.get(&path, None).await).await;
     // The technician's own command goes through.
@@ -1051,26 +901,19 @@ async fn viewer_is_forbidden_and_no_token_is_unauthenticated(app: ScanApp) {
 
 async fn concurrent_different_commands_do_not_lose_updates(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
-    let mut assets = Vec::new();
-    for i in 0..12 {
-        assets.push(fx.asset(&app, &format!("LU-{i}")).await);
-    }
+    let assets = fx.assets(&app, "LU", 12).await;
     // Per asset, at once: a meter reading and a transfer (newer device time). Whatever order
     // they are applied in, both apply, and neither undoes the other's change.
-    let sends = assets.iter().flat_map(|a| {
-        let meter = command("meter", a, &fx.t(5), json!({"engine_hours": 200.0}));
-        let transfer = command("transfer", a, &fx.t(6), json!({"site_id": fx.workshop}));
-        [meter, transfer].map(|c| {
-            let app = &app;
-            let tech = fx.tech.as_str();
-            async move { expect_json(app.scan(tech, &c).await, StatusCode::OK).await }
+    let commands: Vec<Value> = assets
+        .iter()
+        .flat_map(|a| {
+            [
+                fx.cmd("meter", a, 5, json!({"engine_hours": 200.0})),
+                fx.cmd("transfer", a, 6, json!({"site_id": fx.workshop})),
+            ]
         })
-    });
-    let results = futures::future::join_all(sends).await;
-    assert!(
-        results.iter().all(|r| r["status"] == "applied"),
-        "{results:?}"
-    );
+        .collect();
+    assert_all_applied(&app.scan_all(&fx.tech, &commands).await);
     for a in &assets {
         let now = app.asset_now(a).await;
         assert_eq!(now["engine_hours"], 200.0, "{now}");
@@ -1084,23 +927,16 @@ async fn concurrent_different_commands_do_not_lose_updates(app: ScanApp) {
 /// transaction holds one (it did, and on PostgreSQL every command then timed out with 503).
 async fn concurrent_code_scans_do_not_starve_the_pool(app: ScanApp) {
     let fx = ScanFixture::new(&app).await;
-    let mut assets = Vec::new();
-    for i in 0..6 {
-        assets.push(fx.asset(&app, &format!("PS-{i}")).await);
-    }
-    let sends = (0..24).map(|k| {
-        let a = &assets[k % assets.len()];
-        let mut c = command("lookup", a, &fx.t(1), json!({}));
-        c["code"] = a["code"].clone();
-        c.as_object_mut().unwrap().remove("asset_id");
-        let app = &app;
-        let tech = fx.tech.as_str();
-        async move { expect_json(app.scan(tech, &c).await, StatusCode::OK).await }
-    });
+    let assets = fx.assets(&app, "PS", 6).await;
+    let commands: Vec<Value> = (0..24)
+        .map(|k| {
+            let a = &assets[k % assets.len()];
+            let mut c = fx.cmd("lookup", a, 1, json!({}));
+            c["code"] = a["code"].clone();
+            c.as_object_mut().unwrap().remove("asset_id");
+            c
+        })
+        .collect();
     // A starved request waits out the pool's acquire timeout and is answered 503.
-    let results = futures::future::join_all(sends).await;
-    assert!(
-        results.iter().all(|r| r["status"] == "applied"),
-        "{results:?}"
-    );
+    assert_all_applied(&app.scan_all(&fx.tech, &commands).await);
 }

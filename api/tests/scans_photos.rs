@@ -2,19 +2,18 @@
 //! commands referencing them, and multipart commands whose photo is decoded (QR) to find the
 //! asset, with the unreadable, oversized and bomb images each given its own error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-// `both_backends!` from the harness is not used here (`scan_backends!` is).
-#![allow(unused_macros)]
 
-#[macro_use]
 mod common;
 
 use common::*;
+use reqwest::multipart::Form;
 use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-scan_backends!(
+domain::backend_matrix!(
+    ScanApp:
     photo_upload_is_content_addressed,
     commands_reference_uploaded_photos_only,
     photo_of_a_qr_label_finds_the_asset,
@@ -128,16 +127,10 @@ async fn photo_upload_is_content_addressed(app: ScanApp) {
     );
 
     // Multipart with a part `photo` is the same upload.
-    let form = reqwest::multipart::Form::new().part(
-        "photo",
-        reqwest::multipart::Part::bytes(photo.clone()).file_name("label.webp"),
-    );
+    let form = Form::new().part("photo", photo_part(photo.clone(), "label.webp"));
     let resp = app
-        .request(reqwest::Method::POST, "/api/v1/photos", fx.tech.as_str())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .post_form("/api/v1/photos", fx.tech.as_str(), form)
+        .await;
     assert_eq!(expect_json(resp, StatusCode::CREATED).await, stored);
 
     // A PNG is another photo.
@@ -218,29 +211,17 @@ async fn commands_reference_uploaded_photos_only(app: ScanApp) {
     assert_eq!(again["photos"], json!([key]));
 
     // A multipart command needs its `command` part, as JSON.
-    let only_photo = reqwest::multipart::Form::new().part(
-        "photo",
-        reqwest::multipart::Part::bytes(tiny_png()).file_name("p.png"),
-    );
+    let only_photo = Form::new().part("photo", photo_part(tiny_png(), "p.png"));
     let resp = app
-        .request(reqwest::Method::POST, "/api/v1/scans", fx.tech.as_str())
-        .multipart(only_photo)
-        .send()
-        .await
-        .unwrap();
+        .post_form("/api/v1/scans", fx.tech.as_str(), only_photo)
+        .await;
     expect_fields(resp, &["command"]).await;
-    let garbled = reqwest::multipart::Form::new()
+    let garbled = Form::new()
         .text("command", "{\"id\": ")
-        .part(
-            "photo",
-            reqwest::multipart::Part::bytes(tiny_png()).file_name("p.png"),
-        );
+        .part("photo", photo_part(tiny_png(), "p.png"));
     let resp = app
-        .request(reqwest::Method::POST, "/api/v1/scans", fx.tech.as_str())
-        .multipart(garbled)
-        .send()
-        .await
-        .unwrap();
+        .post_form("/api/v1/scans", fx.tech.as_str(), garbled)
+        .await;
     expect_problem(resp, StatusCode::BAD_REQUEST, "malformed_json").await;
 
     // A photo sent with a command that names its asset is evidence, not decoded.
@@ -275,12 +256,7 @@ async fn photo_of_a_qr_label_finds_the_asset(app: ScanApp) {
         assert!(!text.is_empty(), "{name}: no expected text");
         let asset = fx.asset(&app, &format!("QR-{i}")).await;
         let ident = expect_json(
-            app.post(
-                &format!("/api/v1/assets/{}/identifiers", s(&asset, "id")),
-                fx.tech.as_str(),
-                &json!({"kind": "qr", "value": text}),
-            )
-            .await,
+            app.add_tag_as(fx.tech.as_str(), &asset, "qr", &text).await,
             StatusCode::CREATED,
         )
         .await;
@@ -319,16 +295,7 @@ async fn photo_of_a_qr_label_finds_the_asset(app: ScanApp) {
     let broken = app
         .create_asset(json!({"code": "QR-BROKEN", "name": "Broken", "status": "in_maintenance"}))
         .await;
-    expect_json(
-        app.post(
-            &format!("/api/v1/assets/{}/identifiers", s(&broken, "id")),
-            app.admin(),
-            &json!({"kind": "qr", "value": text}),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    app.tag(&broken, "qr", &text).await;
     let deliver = json!({"id": Uuid::now_v7(), "action": "deliver", "device_time": fx.t(9),
                          "site_id": fx.customer});
     let p = expect_problem(
@@ -481,16 +448,7 @@ async fn unreadable_images_are_refused_before_the_command(app: ScanApp) {
     let Some((photo, label)) = sample("qrcode-3/01.webp") else {
         return;
     };
-    expect_json(
-        app.post(
-            &format!("/api/v1/assets/{}/identifiers", s(&asset, "id")),
-            app.admin(),
-            &json!({"kind": "qr", "value": label}),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    app.tag(&asset, "qr", &label).await;
     let r = expect_json(
         app.scan_with_photo(fx.tech.as_str(), &cmd, photo, "image/webp")
             .await,

@@ -1,14 +1,14 @@
 //! Sites with geofences, categories, and GPS tracker registration.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-both_backends!(
+domain::backend_matrix!(
+    TestApp:
     sites_with_geofences,
     invalid_geofences_name_the_field,
     sites_filter_by_kind,
@@ -46,21 +46,13 @@ async fn sites_with_geofences(app: TestApp) {
     assert_eq!(yard["location"], Value::Null);
 
     for site in [&depot, &yard] {
-        let got = expect_json(
-            app.get(&format!("/api/v1/sites/{}", s(site, "id")), app.admin())
-                .await,
-            StatusCode::OK,
-        )
-        .await;
+        let got = app
+            .get_ok(&format!("/api/v1/sites/{}", s(site, "id")), app.admin())
+            .await;
         assert_eq!(&got, site);
     }
     let missing = format!("/api/v1/sites/{}", uuid::Uuid::now_v7());
-    expect_problem(
-        app.get(&missing, app.admin()).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_not_found(app.get(&missing, app.admin()).await).await;
 
     // Writing a site is audited.
     let resp = app
@@ -120,12 +112,7 @@ async fn invalid_geofences_name_the_field(app: TestApp) {
     ];
     for (body, field) in cases {
         let resp = app.post("/api/v1/sites", app.admin(), &body).await;
-        let problem = expect_fields(resp, &[field]).await;
-        assert_eq!(
-            problem["fields"].as_object().unwrap().len(),
-            1,
-            "{body}: {problem}"
-        );
+        expect_only_field(resp, field).await;
     }
     // All at once.
     let resp = app
@@ -155,16 +142,14 @@ async fn invalid_geofences_name_the_field(app: TestApp) {
         .await;
     expect_fields(resp, &["kind"]).await;
 
-    let page = expect_json(app.get("/api/v1/sites", app.admin()).await, StatusCode::OK).await;
+    let page = app.get_ok("/api/v1/sites", app.admin()).await;
     assert_eq!(page["items"], json!([]), "nothing was created");
 }
 
 async fn site_names(app: &TestApp, query: &str) -> Vec<String> {
-    let page = expect_json(
-        app.get(&format!("/api/v1/sites{query}"), app.admin()).await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = app
+        .get_ok(&format!("/api/v1/sites{query}"), app.admin())
+        .await;
     page["items"]
         .as_array()
         .unwrap()
@@ -194,29 +179,20 @@ async fn sites_filter_by_kind(app: TestApp) {
     assert_eq!(site_names(&app, "?kind=customer_site").await, ["Yard B"]);
     assert_eq!(site_names(&app, "?kind=workshop").await, ["Shop D"]);
     assert_eq!(site_names(&app, "?kind=depot&limit=1").await, ["Depot A"]);
-    expect_fields(
-        app.get("/api/v1/sites?kind=warehouse", app.admin()).await,
-        &["query"],
-    )
-    .await;
+    app.get_invalid("/api/v1/sites?kind=warehouse", &["query"])
+        .await;
 
     // Paging within a kind.
-    let first = expect_json(
-        app.get("/api/v1/sites?kind=depot&limit=1", app.admin())
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let first = app
+        .get_ok("/api/v1/sites?kind=depot&limit=1", app.admin())
+        .await;
     let cursor = s(&first, "next_cursor");
-    let second = expect_json(
-        app.get(
+    let second = app
+        .get_ok(
             &format!("/api/v1/sites?kind=depot&limit=1&cursor={cursor}"),
             app.admin(),
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await;
     assert_eq!(second["items"][0]["name"], "Depot C");
     assert_eq!(second["next_cursor"], Value::Null);
 }
@@ -249,11 +225,7 @@ async fn categories_are_unique(app: TestApp) {
     )
     .await;
     app.create_category("Generator").await;
-    let page = expect_json(
-        app.get("/api/v1/categories", app.admin()).await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = app.get_ok("/api/v1/categories", app.admin()).await;
     let names: Vec<&str> = page["items"]
         .as_array()
         .unwrap()
@@ -263,15 +235,18 @@ async fn categories_are_unique(app: TestApp) {
     assert_eq!(names, ["Excavator", "Generator"]);
 }
 
+/// `POST /api/v1/devices` as admin.
+async fn register(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.post("/api/v1/devices", app.admin(), body).await
+}
+
 async fn device_registration_shows_the_password_once(app: TestApp) {
     let asset = app.asset("TRK-HOST-1").await;
-    let resp = app
-        .post(
-            "/api/v1/devices",
-            app.admin(),
-            &json!({"device_id": "trk-001", "asset_id": asset["id"]}),
-        )
-        .await;
+    let resp = register(
+        &app,
+        &json!({"device_id": "trk-001", "asset_id": asset["id"]}),
+    )
+    .await;
     let created = expect_json(resp, StatusCode::CREATED).await;
     let password = s(&created, "mqtt_password").to_owned();
     assert!(password.chars().count() >= 20, "{created}");
@@ -282,12 +257,7 @@ async fn device_registration_shows_the_password_once(app: TestApp) {
 
     // A second device gets another password.
     let other = expect_json(
-        app.post(
-            "/api/v1/devices",
-            app.admin(),
-            &json!({"device_id": "trk-002"}),
-        )
-        .await,
+        register(&app, &json!({"device_id": "trk-002"})).await,
         StatusCode::CREATED,
     )
     .await;
@@ -295,9 +265,7 @@ async fn device_registration_shows_the_password_once(app: TestApp) {
     assert_eq!(other["device"]["asset_id"], Value::Null);
 
     // Listing never shows it again, nor anything derived from it.
-    let resp = app.get("/api/v1/devices", app.admin()).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let text = resp.text().await.unwrap();
+    let text = app.get_text("/api/v1/devices", app.admin()).await;
     assert!(!text.contains(&password), "{text}");
     assert!(!text.contains("password"), "{text}");
     let page: Value = serde_json::from_str(&text).unwrap();
@@ -306,11 +274,8 @@ async fn device_registration_shows_the_password_once(app: TestApp) {
     assert_eq!(items[0], created["device"]);
     // Nor does the audit log.
     let log = app
-        .get("/api/v1/audit-log?entity=device", app.admin())
-        .await
-        .text()
-        .await
-        .unwrap();
+        .get_text("/api/v1/audit-log?entity=device", app.admin())
+        .await;
     assert!(log.contains("device.create"), "{log}");
     assert!(!log.contains(&password), "{log}");
 
@@ -321,40 +286,18 @@ async fn device_registration_shows_the_password_once(app: TestApp) {
             .status(),
         StatusCode::NO_CONTENT
     );
-    let page = expect_json(
-        app.get("/api/v1/devices", app.admin()).await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = app.get_ok("/api/v1/devices", app.admin()).await;
     assert_eq!(page["items"][0]["device_id"], "trk-001");
     assert_eq!(page["items"][0]["asset_id"], Value::Null);
 }
 
 async fn device_conflicts_and_validation(app: TestApp) {
-    let resp = app
-        .post(
-            "/api/v1/devices",
-            app.admin(),
-            &json!({"device_id": "trk-9"}),
-        )
-        .await;
+    let resp = register(&app, &json!({"device_id": "trk-9"})).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let dup = app
-        .post(
-            "/api/v1/devices",
-            app.admin(),
-            &json!({"device_id": "trk-9"}),
-        )
-        .await;
-    expect_problem(dup, StatusCode::CONFLICT, "device_exists").await;
-    let dup = app
-        .post(
-            "/api/v1/devices",
-            app.admin(),
-            &json!({"device_id": " trk-9 "}),
-        )
-        .await;
-    expect_problem(dup, StatusCode::CONFLICT, "device_exists").await;
+    for again in ["trk-9", " trk-9 "] {
+        let dup = register(&app, &json!({"device_id": again})).await;
+        expect_problem(dup, StatusCode::CONFLICT, "device_exists").await;
+    }
 
     // A device id becomes an MQTT username and a topic level: no spaces or wildcards, and at
     // most one slash (OwnTracks `user/device`).
@@ -369,38 +312,20 @@ async fn device_conflicts_and_validation(app: TestApp) {
         "",
         too_long.as_str(),
     ] {
-        let resp = app
-            .post("/api/v1/devices", app.admin(), &json!({"device_id": bad}))
-            .await;
+        let resp = register(&app, &json!({"device_id": bad})).await;
         expect_fields(resp, &["device_id"]).await;
     }
-    let resp = app
-        .post(
-            "/api/v1/devices",
-            app.admin(),
-            &json!({"device_id": "trk-10", "asset_id": uuid::Uuid::now_v7()}),
-        )
-        .await;
+    let resp = register(
+        &app,
+        &json!({"device_id": "trk-10", "asset_id": uuid::Uuid::now_v7()}),
+    )
+    .await;
     expect_fields(resp, &["asset_id"]).await;
     // The one slashed form is an OwnTracks `user/device`.
-    let resp = app
-        .post(
-            "/api/v1/devices",
-            app.admin(),
-            &json!({"device_id": "jane/phone"}),
-        )
-        .await;
+    let resp = register(&app, &json!({"device_id": "jane/phone"})).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    expect_fields(
-        app.post("/api/v1/devices", app.admin(), &json!({})).await,
-        &["device_id"],
-    )
-    .await;
+    expect_fields(register(&app, &json!({})).await, &["device_id"]).await;
 
-    let page = expect_json(
-        app.get("/api/v1/devices", app.admin()).await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = app.get_ok("/api/v1/devices", app.admin()).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
 }

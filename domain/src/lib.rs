@@ -34,8 +34,5 @@ pub use entity::Entity;
 pub use error::{DomainError, FieldErrors};
 pub use pagination::PageRequest;
 pub use store::{Backend, Store, StoreOptions, Tx};
-// The query macros are crate-private (they reach the private backend variants).
-#[cfg(feature = "testing")]
-pub(crate) use store::on_read;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -4,14 +4,15 @@
 
 use chrono::Duration;
 use domain::assets::AssetFilter;
-use domain::testing::TestDb;
+use domain::testing::{assert_conflict, TestDb};
 use domain::{
     assets, audit, categories, devices, identifiers, sites, users, Actor, DomainError, PageRequest,
 };
 use mobile_shared::wire::{
-    AssetPatch, AuditSource, Geofence, LatLon, NewAsset, NewCategory, NewDevice, NewIdentifier,
-    NewSite, NewUser, SiteKind,
+    Asset, AssetPatch, AuditSource, Geofence, Identifier, LatLon, NewAsset, NewCategory, NewDevice,
+    NewIdentifier, NewSite, NewUser, SiteKind,
 };
+use mobile_shared::ErrorCode;
 use mobile_shared::{AssetStatus, IdentifierKind, Role};
 use uuid::Uuid;
 
@@ -27,34 +28,34 @@ fn asset(code: &str) -> NewAsset {
     }
 }
 
+/// Creates the asset `code` (named after it) and returns it.
+async fn create(db: &TestDb, code: &str) -> Asset {
+    assets::create(&db.store, &actor(), asset(code))
+        .await
+        .unwrap()
+}
+
+/// Tags an asset.
+async fn tag(db: &TestDb, asset_id: Uuid, kind: IdentifierKind, value: &str) -> Identifier {
+    let new = NewIdentifier {
+        kind,
+        value: value.into(),
+    };
+    identifiers::add(&db.store, &actor(), asset_id, new)
+        .await
+        .unwrap()
+}
+
 fn page(limit: u32) -> PageRequest {
     PageRequest::new(Some(limit), None).unwrap()
 }
 
 async fn site(db: &TestDb, name: &str) -> Uuid {
-    sites::create(
-        &db.store,
-        &actor(),
-        NewSite {
-            name: name.into(),
-            kind: SiteKind::Depot,
-            address: None,
-            location: Some(LatLon {
-                lat: 48.1,
-                lon: 11.5,
-            }),
-            geofence: None,
-        },
-    )
-    .await
-    .unwrap()
-    .id
+    db.add_site(name).await
 }
 
 async fn create_asset_writes_row_and_audit(db: TestDb) {
-    let a = assets::create(&db.store, &actor(), asset(" ex-0042 "))
-        .await
-        .unwrap();
+    let a = create(&db, " ex-0042 ").await;
     assert_eq!(a.code, "EX-0042");
     assert_eq!(a.status, AssetStatus::Available);
     assert_eq!(a.version, 1);
@@ -71,30 +72,24 @@ async fn create_asset_writes_row_and_audit(db: TestDb) {
 }
 
 async fn duplicate_code_is_a_conflict_and_writes_nothing(db: TestDb) {
-    assets::create(&db.store, &actor(), asset("EX-1"))
-        .await
-        .unwrap();
+    create(&db, "EX-1").await;
     let err = assets::create(&db.store, &actor(), asset("ex-1"))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DomainError::Conflict {
-                code: "duplicate_code",
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_conflict(
+        &err,
+        ErrorCode::DuplicateCode,
+        "the same code in lower case",
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM assets").await, 1);
-    assert_eq!(db.count("SELECT COUNT(*) FROM audit_log").await, 1);
+    db.assert_counts(&[
+        ("SELECT COUNT(*) FROM assets", 1),
+        ("SELECT COUNT(*) FROM audit_log", 1),
+    ])
+    .await;
 }
 
 async fn update_bumps_version_and_audits_before_after(db: TestDb) {
-    let a = assets::create(&db.store, &actor(), asset("EX-2"))
-        .await
-        .unwrap();
+    let a = create(&db, "EX-2").await;
     let patch = AssetPatch {
         version: 1,
         name: Some("Big excavator".into()),
@@ -108,19 +103,15 @@ async fn update_bumps_version_and_audits_before_after(db: TestDb) {
     assert_eq!(b.version, 2);
     assert_eq!(b.make.as_deref(), Some("CAT"));
     assert_eq!(b.engine_hours, Some(12.5));
-    let log = audit::list(
-        &db.store,
-        &audit::AuditFilter {
+    let log = db
+        .audit(audit::AuditFilter {
             action: Some("asset.update".into()),
             ..Default::default()
-        },
-        page(10),
-    )
-    .await
-    .unwrap();
-    assert_eq!(log.items.len(), 1);
-    assert_eq!(log.items[0].before.as_ref().unwrap()["version"], 1);
-    assert_eq!(log.items[0].after.as_ref().unwrap()["version"], 2);
+        })
+        .await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].before.as_ref().unwrap()["version"], 1);
+    assert_eq!(log[0].after.as_ref().unwrap()["version"], 2);
     // Clearing a field with null.
     let c = assets::update(
         &db.store,
@@ -138,9 +129,7 @@ async fn update_bumps_version_and_audits_before_after(db: TestDb) {
 }
 
 async fn stale_version_is_a_conflict_and_changes_nothing(db: TestDb) {
-    let a = assets::create(&db.store, &actor(), asset("EX-3"))
-        .await
-        .unwrap();
+    let a = create(&db, "EX-3").await;
     let ok = AssetPatch {
         version: 1,
         name: Some("first".into()),
@@ -157,7 +146,7 @@ async fn stale_version_is_a_conflict_and_changes_nothing(db: TestDb) {
         .unwrap_err();
     match err {
         DomainError::Conflict { code, detail, .. } => {
-            assert_eq!(code, "version_conflict");
+            assert_eq!(code, ErrorCode::VersionConflict);
             assert_eq!(detail.unwrap()["current_version"], 2);
         }
         other => panic!("{other:?}"),
@@ -166,9 +155,7 @@ async fn stale_version_is_a_conflict_and_changes_nothing(db: TestDb) {
 }
 
 async fn illegal_transition_is_refused(db: TestDb) {
-    let a = assets::create(&db.store, &actor(), asset("EX-4"))
-        .await
-        .unwrap();
+    let a = create(&db, "EX-4").await;
     let retire = AssetPatch {
         version: 1,
         status: Some(AssetStatus::Retired),
@@ -185,16 +172,7 @@ async fn illegal_transition_is_refused(db: TestDb) {
     let err = assets::update(&db.store, &actor(), a.id, back)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DomainError::Conflict {
-                code: "illegal_transition",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_conflict(&err, ErrorCode::IllegalTransition, "retired -> available");
     assert_eq!(
         db.count("SELECT COUNT(*) FROM assets WHERE status = 'retired'")
             .await,
@@ -250,9 +228,7 @@ async fn list_filters_and_pages(db: TestDb) {
         n.serial = Some(format!("SN-100%-{i}"));
         assets::create(&db.store, &actor(), n).await.unwrap();
     }
-    assets::create(&db.store, &actor(), asset("EX-9"))
-        .await
-        .unwrap();
+    create(&db, "EX-9").await;
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -316,26 +292,22 @@ async fn list_filters_and_pages(db: TestDb) {
 }
 
 async fn identifiers_unique_while_active_and_history_kept(db: TestDb) {
-    let a = assets::create(&db.store, &actor(), asset("EX-10"))
-        .await
-        .unwrap();
-    let b = assets::create(&db.store, &actor(), asset("EX-11"))
-        .await
-        .unwrap();
-    let tag = || NewIdentifier {
-        kind: IdentifierKind::NfcUid,
-        value: "04:a2:24:1b:c3:5e:80".into(),
-    };
-    let t = identifiers::add(&db.store, &actor(), a.id, tag())
-        .await
-        .unwrap();
+    let a = create(&db, "EX-10").await;
+    let b = create(&db, "EX-11").await;
+    let nfc = IdentifierKind::NfcUid;
+    let uid = "04:a2:24:1b:c3:5e:80";
+    let t = tag(&db, a.id, nfc, uid).await;
     assert_eq!(t.value, "04A2241BC35E80");
-    let err = identifiers::add(&db.store, &actor(), b.id, tag())
+    let new = || NewIdentifier {
+        kind: nfc,
+        value: uid.into(),
+    };
+    let err = identifiers::add(&db.store, &actor(), b.id, new())
         .await
         .unwrap_err();
     match err {
         DomainError::Conflict { code, detail, .. } => {
-            assert_eq!(code, "identifier_in_use");
+            assert_eq!(code, ErrorCode::IdentifierInUse);
             assert_eq!(detail.unwrap()["asset_id"], a.id.to_string());
         }
         other => panic!("{other:?}"),
@@ -344,15 +316,15 @@ async fn identifiers_unique_while_active_and_history_kept(db: TestDb) {
     identifiers::remove(&db.store, &actor(), a.id, t.id)
         .await
         .unwrap();
-    identifiers::add(&db.store, &actor(), b.id, tag())
-        .await
-        .unwrap();
-    assert_eq!(db.count("SELECT COUNT(*) FROM asset_identifiers").await, 2);
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM asset_identifiers WHERE removed_at IS NULL")
-            .await,
-        1
-    );
+    tag(&db, b.id, nfc, uid).await;
+    db.assert_counts(&[
+        ("SELECT COUNT(*) FROM asset_identifiers", 2),
+        (
+            "SELECT COUNT(*) FROM asset_identifiers WHERE removed_at IS NULL",
+            1,
+        ),
+    ])
+    .await;
     let hist = identifiers::list_for_asset(&db.store, a.id, true)
         .await
         .unwrap();
@@ -386,30 +358,26 @@ async fn identifiers_unique_while_active_and_history_kept(db: TestDb) {
 }
 
 async fn resolve_by_code_identifier_and_url(db: TestDb) {
-    let a = assets::create(&db.store, &actor(), asset("EX-0042"))
-        .await
-        .unwrap();
-    identifiers::add(
-        &db.store,
-        &actor(),
+    let a = create(&db, "EX-0042").await;
+    tag(
+        &db,
         a.id,
-        NewIdentifier {
-            kind: IdentifierKind::RfidEpc,
-            value: "3034257BF400B7800004CB2F".into(),
-        },
+        IdentifierKind::RfidEpc,
+        "3034257BF400B7800004CB2F",
     )
-    .await
-    .unwrap();
-    let r = identifiers::resolve(&db.store, "ex-0042").await.unwrap();
-    assert_eq!((r.asset.id, r.matched.kind.as_str()), (a.id, "code"));
-    let r = identifiers::resolve(&db.store, "3034 257b f400 b780 0004 cb2f")
-        .await
-        .unwrap();
-    assert_eq!((r.asset.id, r.matched.kind.as_str()), (a.id, "rfid_epc"));
-    let r = identifiers::resolve(&db.store, "https://fleet.example.com/a/EX-0042")
-        .await
-        .unwrap();
-    assert_eq!(r.asset.id, a.id);
+    .await;
+    for (text, matched) in [
+        ("ex-0042", "code"),
+        ("3034 257b f400 b780 0004 cb2f", "rfid_epc"),
+        ("https://fleet.example.com/a/EX-0042", "code"),
+    ] {
+        let r = identifiers::resolve(&db.store, text).await.unwrap();
+        assert_eq!(
+            (r.asset.id, r.matched.kind.as_str()),
+            (a.id, matched),
+            "{text}"
+        );
+    }
     assert!(matches!(
         identifiers::resolve(&db.store, "EX-404").await.unwrap_err(),
         DomainError::NotFound { .. }
@@ -417,54 +385,29 @@ async fn resolve_by_code_identifier_and_url(db: TestDb) {
 }
 
 async fn delete_is_soft_frees_code_and_deactivates_tags(db: TestDb) {
-    let a = assets::create(&db.store, &actor(), asset("EX-12"))
-        .await
-        .unwrap();
-    identifiers::add(
-        &db.store,
-        &actor(),
-        a.id,
-        NewIdentifier {
-            kind: IdentifierKind::Qr,
-            value: "LABEL-12".into(),
-        },
-    )
-    .await
-    .unwrap();
-    devices::create(
-        &db.store,
-        &actor(),
-        NewDevice {
-            device_id: "trk-12".into(),
-            asset_id: Some(a.id),
-        },
-    )
-    .await
-    .unwrap();
+    let a = create(&db, "EX-12").await;
+    tag(&db, a.id, IdentifierKind::Qr, "LABEL-12").await;
+    db.add_device("trk-12", Some(a.id)).await;
     assets::delete(&db.store, &actor(), a.id).await.unwrap();
     assert!(matches!(
         assets::get(&db.store, a.id).await.unwrap_err(),
         DomainError::NotFound { .. }
     ));
-    assert_eq!(db.count("SELECT COUNT(*) FROM assets").await, 1, "row kept");
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM asset_identifiers WHERE removed_at IS NULL")
-            .await,
-        0
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM devices WHERE asset_id IS NULL")
-            .await,
-        1
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM device_bindings WHERE unbound_at IS NOT NULL")
-            .await,
-        1
-    );
-    assets::create(&db.store, &actor(), asset("EX-12"))
-        .await
-        .unwrap();
+    db.assert_counts(&[
+        // The row is kept.
+        ("SELECT COUNT(*) FROM assets", 1),
+        (
+            "SELECT COUNT(*) FROM asset_identifiers WHERE removed_at IS NULL",
+            0,
+        ),
+        ("SELECT COUNT(*) FROM devices WHERE asset_id IS NULL", 1),
+        (
+            "SELECT COUNT(*) FROM device_bindings WHERE unbound_at IS NOT NULL",
+            1,
+        ),
+    ])
+    .await;
+    create(&db, "EX-12").await;
 }
 
 async fn users_login_sessions_and_logout(db: TestDb) {
@@ -496,13 +439,7 @@ async fn users_login_sessions_and_logout(db: TestDb) {
     )
     .await
     .unwrap_err();
-    assert!(matches!(
-        dup,
-        DomainError::Conflict {
-            code: "username_taken",
-            ..
-        }
-    ));
+    assert_conflict(&dup, ErrorCode::UsernameTaken, "alice again");
     let short = users::create(
         &db.store,
         &actor(),
@@ -586,9 +523,7 @@ async fn first_admin_is_created_once(db: TestDb) {
 }
 
 async fn devices_store_only_a_password_hash(db: TestDb) {
-    let a = assets::create(&db.store, &actor(), asset("EX-13"))
-        .await
-        .unwrap();
+    let a = create(&db, "EX-13").await;
     let d = devices::create(
         &db.store,
         &actor(),
@@ -626,13 +561,7 @@ async fn devices_store_only_a_password_hash(db: TestDb) {
     let dup = devices::create(&db.store, &actor(), new("trk-1", None))
         .await
         .unwrap_err();
-    assert!(matches!(
-        dup,
-        DomainError::Conflict {
-            code: "device_exists",
-            ..
-        }
-    ));
+    assert_conflict(&dup, ErrorCode::DeviceExists, "trk-1 again");
     let bad = devices::create(&db.store, &actor(), new("trk 1", None))
         .await
         .unwrap_err();
@@ -701,24 +630,22 @@ async fn sites_store_geofences_and_reject_bad_ones(db: TestDb) {
 async fn foreign_key_errors_map_by_kind(db: TestDb) {
     // Bypass the service's own reference checks to prove the backstop: the database's
     // foreign-key error is classified by kind, on both backends.
-    let mut tx = db.store.begin().await.unwrap();
-    let sql = "INSERT INTO asset_identifiers (id, asset_id, kind, value, created_at, created_by) \
-               VALUES ($1, $2, 'qr', 'x', $3, 't')";
-    let res = domain::on_tx!(&mut tx, |c| sqlx::query(sql)
-        .bind(Uuid::now_v7())
-        .bind(Uuid::now_v7())
-        .bind(chrono::Utc::now())
-        .execute(c)
-        .await
-        .map(|_| ()));
-    let err = DomainError::from(res.unwrap_err());
+    let sql = format!(
+        "INSERT INTO asset_identifiers (id, asset_id, kind, value, created_at, created_by) \
+         VALUES ('{}', '{}', 'qr', 'x', '{}', 't')",
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        chrono::Utc::now().to_rfc3339(),
+    );
+    let err = DomainError::from(db.try_execute(&sql).await.unwrap_err());
     assert!(
         matches!(err, DomainError::InvalidReference { .. }),
         "{err:?}"
     );
 }
 
-domain::both_backends!(
+domain::backend_matrix!(
+    TestDb:
     create_asset_writes_row_and_audit,
     duplicate_code_is_a_conflict_and_writes_nothing,
     update_bumps_version_and_audits_before_after,

@@ -3,22 +3,23 @@
 //! PostgreSQL (`sqlite::…` and `postgres::…`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use domain::Entity;
+use mobile_shared::ErrorCode;
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use domain::stocktake::{self, StocktakeFilter};
-use domain::testing::TestDb;
-use domain::{assets, audit, identifiers, sites, Actor, DomainError, PageRequest};
+use domain::testing::{assert_conflict, assert_not_found, TestDb};
+use domain::{assets, audit, identifiers, Actor, DomainError, PageRequest};
 use mobile_shared::stocktake::{
-    NewStocktake, Resolution, ResolveFinding, StocktakeStatus, MAX_SCAN_CODES,
+    NewStocktake, Resolution, ResolveFinding, ScanBurstResult, StocktakeStatus, MAX_SCAN_CODES,
 };
-use mobile_shared::wire::{
-    Asset, AssetPatch, AuditSource, NewAsset, NewIdentifier, NewSite, SiteKind,
-};
+use mobile_shared::wire::{Asset, AssetPatch, AuditSource, NewAsset, NewIdentifier};
 use mobile_shared::{AssetStatus, IdentifierKind, Role};
 use uuid::Uuid;
 
-domain::both_backends!(
+domain::backend_matrix!(
+    TestDb:
     expected_set_is_a_snapshot_of_the_site,
     unknown_site_names_site_id,
     report_classifies_found_missing_unexpected_wrong_location,
@@ -40,20 +41,7 @@ fn actor() -> Actor {
 }
 
 async fn site(db: &TestDb, name: &str) -> Uuid {
-    sites::create(
-        &db.store,
-        &actor(),
-        NewSite {
-            name: name.into(),
-            kind: SiteKind::Depot,
-            address: None,
-            location: None,
-            geofence: None,
-        },
-    )
-    .await
-    .unwrap()
-    .id
+    db.add_site(name).await
 }
 
 async fn asset_at(db: &TestDb, code: &str, site_id: Option<Uuid>) -> Asset {
@@ -83,6 +71,21 @@ async fn tag(db: &TestDb, asset: &Asset, kind: IdentifierKind, value: &str) {
     )
     .await
     .unwrap();
+}
+
+/// Assets `code(0)`, `code(1)`, … at `site_id`, asset `i` tagged with the RFID EPC `epc(i)`.
+async fn rfid_assets(db: &TestDb, site_id: Uuid, n: usize, code: impl Fn(usize) -> String) {
+    for i in 0..n {
+        let a = asset_at(db, &code(i), Some(site_id)).await;
+        tag(db, &a, IdentifierKind::RfidEpc, &epc(i)).await;
+    }
+}
+
+/// A scan burst that must be accepted.
+async fn scan(db: &TestDb, id: Uuid, burst: &[String]) -> ScanBurstResult {
+    stocktake::scan(&db.store, &actor(), id, burst)
+        .await
+        .unwrap()
 }
 
 async fn start(db: &TestDb, site_id: Uuid) -> Uuid {
@@ -184,12 +187,7 @@ async fn unknown_site_names_site_id(db: TestDb) {
     }
     assert_eq!(db.count("SELECT COUNT(*) FROM stocktakes").await, 0);
     let err = stocktake::get(&db.store, Uuid::now_v7()).await.unwrap_err();
-    assert!(matches!(
-        err,
-        DomainError::NotFound {
-            entity: "stocktake"
-        }
-    ));
+    assert_not_found(&err, Entity::Stocktake);
 }
 
 async fn report_classifies_found_missing_unexpected_wrong_location(db: TestDb) {
@@ -246,12 +244,7 @@ async fn report_classifies_found_missing_unexpected_wrong_location(db: TestDb) {
 
 async fn rfid_burst_with_repeats_is_deduplicated(db: TestDb) {
     let here = site(&db, "Yard").await;
-    let mut tagged = Vec::new();
-    for i in 0..100 {
-        let a = asset_at(&db, &format!("RF-{i:03}"), Some(here)).await;
-        tag(&db, &a, IdentifierKind::RfidEpc, &epc(i)).await;
-        tagged.push(a);
-    }
+    rfid_assets(&db, here, 100, |i| format!("RF-{i:03}")).await;
     let id = start(&db, here).await;
     // 500 reads of 90 tags: each read several times, some in lower case or with separators as
     // readers print them, interleaved like a real inventory round.
@@ -270,19 +263,16 @@ async fn rfid_burst_with_repeats_is_deduplicated(db: TestDb) {
         }
     }
     assert_eq!(burst.len(), 500);
-    let r = stocktake::scan(&db.store, &actor(), id, &burst)
-        .await
-        .unwrap();
+    let r = scan(&db, id, &burst).await;
     assert_eq!(r.accepted, 500);
     assert_eq!(r.new_assets, 90);
     assert_eq!(r.repeats, 410);
     assert!(r.unknown.is_empty(), "{:?}", r.unknown);
-    assert_eq!(db.count("SELECT COUNT(*) FROM stocktake_seen").await, 90);
-    assert_eq!(
-        db.count("SELECT CAST(SUM(reads) AS BIGINT) FROM stocktake_seen")
-            .await,
-        500
-    );
+    db.assert_counts(&[
+        ("SELECT COUNT(*) FROM stocktake_seen", 90),
+        ("SELECT CAST(SUM(reads) AS BIGINT) FROM stocktake_seen", 500),
+    ])
+    .await;
     assert_eq!(
         audit_count(&db, "stocktake.scan").await,
         1,
@@ -298,18 +288,13 @@ async fn rfid_burst_with_repeats_is_deduplicated(db: TestDb) {
 
 async fn replaying_a_burst_changes_only_reads(db: TestDb) {
     let here = site(&db, "Yard").await;
-    for i in 0..10 {
-        let a = asset_at(&db, &format!("RP-{i}"), Some(here)).await;
-        tag(&db, &a, IdentifierKind::RfidEpc, &epc(i)).await;
-    }
+    rfid_assets(&db, here, 10, |i| format!("RP-{i}")).await;
     let id = start(&db, here).await;
     let mut burst: Vec<String> = (0..10).map(epc).collect();
     burst.extend((0..5).map(epc));
     burst.push("FFFF0000FFFF0000".into());
     burst.push("FFFF0000FFFF0000".into());
-    let first = stocktake::scan(&db.store, &actor(), id, &burst)
-        .await
-        .unwrap();
+    let first = scan(&db, id, &burst).await;
     assert_eq!(
         (first.accepted, first.new_assets, first.repeats),
         (17, 10, 5)
@@ -317,26 +302,22 @@ async fn replaying_a_burst_changes_only_reads(db: TestDb) {
     assert_eq!(first.unknown, vec!["FFFF0000FFFF0000".to_owned()]);
     let seen_before = seen_rows(&db).await;
 
-    let replay = stocktake::scan(&db.store, &actor(), id, &burst)
-        .await
-        .unwrap();
+    let replay = scan(&db, id, &burst).await;
     assert_eq!(
         (replay.accepted, replay.new_assets, replay.repeats),
         (17, 0, 15)
     );
     assert_eq!(replay.unknown, first.unknown);
-    assert_eq!(db.count("SELECT COUNT(*) FROM stocktake_seen").await, 10);
-    assert_eq!(db.count("SELECT COUNT(*) FROM stocktake_unknown").await, 1);
-    assert_eq!(
-        db.count("SELECT CAST(SUM(reads) AS BIGINT) FROM stocktake_seen")
-            .await,
-        30
-    );
-    assert_eq!(
-        db.count("SELECT CAST(SUM(reads) AS BIGINT) FROM stocktake_unknown")
-            .await,
-        4
-    );
+    db.assert_counts(&[
+        ("SELECT COUNT(*) FROM stocktake_seen", 10),
+        ("SELECT COUNT(*) FROM stocktake_unknown", 1),
+        ("SELECT CAST(SUM(reads) AS BIGINT) FROM stocktake_seen", 30),
+        (
+            "SELECT CAST(SUM(reads) AS BIGINT) FROM stocktake_unknown",
+            4,
+        ),
+    ])
+    .await;
     assert_eq!(
         seen_rows(&db).await,
         seen_before,
@@ -348,12 +329,8 @@ async fn replaying_a_burst_changes_only_reads(db: TestDb) {
 
 /// Who first saw each asset and when, by asset.
 async fn seen_rows(db: &TestDb) -> Vec<(Uuid, String, DateTime<Utc>)> {
-    domain::on_read!(&db.store, |p| sqlx::query_as(
-        "SELECT asset_id, seen_by, first_seen_at FROM stocktake_seen ORDER BY asset_id"
-    )
-    .fetch_all(p)
-    .await)
-    .unwrap()
+    db.rows("SELECT asset_id, seen_by, first_seen_at FROM stocktake_seen ORDER BY asset_id")
+        .await
 }
 
 async fn unknown_and_ambiguous_codes_are_kept(db: TestDb) {
@@ -438,9 +415,7 @@ async fn set_based_resolution_agrees_with_resolve(db: TestDb) {
     ];
     let id = start(&db, here).await;
     let burst = codes(&values);
-    stocktake::scan(&db.store, &actor(), id, &burst)
-        .await
-        .unwrap();
+    scan(&db, id, &burst).await;
     let mut want_seen = BTreeSet::new();
     let mut want_unknown = BTreeSet::new();
     for v in values {
@@ -466,10 +441,7 @@ async fn set_based_resolution_agrees_with_resolve(db: TestDb) {
 
 async fn concurrent_scanners_see_each_asset_once(db: TestDb) {
     let here = site(&db, "Yard").await;
-    for i in 0..60 {
-        let a = asset_at(&db, &format!("CC-{i:02}"), Some(here)).await;
-        tag(&db, &a, IdentifierKind::RfidEpc, &epc(i)).await;
-    }
+    rfid_assets(&db, here, 60, |i| format!("CC-{i:02}")).await;
     let id = start(&db, here).await;
     let mut total_new = 0;
     let mut total_reads = 0;
@@ -510,9 +482,7 @@ async fn completed_stocktake_refuses_scans(db: TestDb) {
     asset_at(&db, "EX-1", Some(here)).await;
     asset_at(&db, "EX-2", Some(here)).await;
     let id = start(&db, here).await;
-    stocktake::scan(&db.store, &actor(), id, &codes(&["EX-1"]))
-        .await
-        .unwrap();
+    scan(&db, id, &codes(&["EX-1"])).await;
     let rep = stocktake::complete(&db.store, &actor(), id).await.unwrap();
     assert_eq!(rep.stocktake.status, StocktakeStatus::Completed);
     let completed_at = rep.stocktake.completed_at.expect("completed_at");
@@ -523,16 +493,7 @@ async fn completed_stocktake_refuses_scans(db: TestDb) {
     let err = stocktake::scan(&db.store, &actor(), id, &codes(&["EX-2"]))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DomainError::Conflict {
-                code: "stocktake_closed",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_conflict(&err, ErrorCode::StocktakeClosed, "a scan after completion");
     assert_eq!(db.count("SELECT COUNT(*) FROM stocktake_seen").await, 1);
     // Completing again answers the same report and writes nothing.
     let again = stocktake::complete(&db.store, &actor(), id).await.unwrap();
@@ -541,12 +502,7 @@ async fn completed_stocktake_refuses_scans(db: TestDb) {
     let err = stocktake::complete(&db.store, &actor(), Uuid::now_v7())
         .await
         .unwrap_err();
-    assert!(matches!(
-        err,
-        DomainError::NotFound {
-            entity: "stocktake"
-        }
-    ));
+    assert_not_found(&err, Entity::Stocktake);
 }
 
 async fn move_here_records_the_asset_at_the_site(db: TestDb) {
@@ -555,9 +511,7 @@ async fn move_here_records_the_asset_at_the_site(db: TestDb) {
     let w = asset_at(&db, "WL-1", Some(there)).await;
     let u = asset_at(&db, "UN-1", None).await;
     let id = start(&db, here).await;
-    stocktake::scan(&db.store, &actor(), id, &codes(&["WL-1", "UN-1"]))
-        .await
-        .unwrap();
+    scan(&db, id, &codes(&["WL-1", "UN-1"])).await;
     stocktake::complete(&db.store, &actor(), id).await.unwrap();
 
     for before in [&w, &u] {
@@ -576,25 +530,21 @@ async fn move_here_records_the_asset_at_the_site(db: TestDb) {
         assert_eq!(after.version, before.version + 1);
         assert_eq!(after.status, before.status);
         assert_eq!(assets::get(&db.store, before.id).await.unwrap(), after);
-        let log = audit::list(
-            &db.store,
-            &audit::AuditFilter {
+        let log = db
+            .audit(audit::AuditFilter {
                 entity: Some("asset".into()),
                 entity_id: Some(before.id),
                 action: Some("asset.update".into()),
                 ..Default::default()
-            },
-            page(10),
-        )
-        .await
-        .unwrap();
-        assert_eq!(log.items.len(), 1);
+            })
+            .await;
+        assert_eq!(log.len(), 1);
         assert_eq!(
-            log.items[0].before.as_ref().unwrap()["site_id"],
+            log[0].before.as_ref().unwrap()["site_id"],
             serde_json::json!(before.site_id)
         );
         assert_eq!(
-            log.items[0].after.as_ref().unwrap()["site_id"],
+            log[0].after.as_ref().unwrap()["site_id"],
             serde_json::json!(here)
         );
     }
@@ -686,7 +636,7 @@ async fn mark_lost_goes_through_the_transition_table(db: TestDb) {
     .unwrap_err();
     match err {
         DomainError::Conflict {
-            code: "illegal_transition",
+            code: ErrorCode::IllegalTransition,
             detail: Some(detail),
             ..
         } => assert_eq!(detail["current_status"], "in_maintenance"),
@@ -706,9 +656,7 @@ async fn resolutions_apply_only_to_matching_findings(db: TestDb) {
     let seen = asset_at(&db, "SN-1", Some(here)).await;
     let unseen_elsewhere = asset_at(&db, "EL-1", Some(there)).await;
     let id = start(&db, here).await;
-    stocktake::scan(&db.store, &actor(), id, &codes(&["SN-1"]))
-        .await
-        .unwrap();
+    scan(&db, id, &codes(&["SN-1"])).await;
     for (asset, resolution) in [
         (&seen, Resolution::MarkLost),
         (&unseen_elsewhere, Resolution::MarkLost),
@@ -725,17 +673,8 @@ async fn resolutions_apply_only_to_matching_findings(db: TestDb) {
         )
         .await
         .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DomainError::Conflict {
-                    code: "resolution_not_applicable",
-                    ..
-                }
-            ),
-            "{resolution:?} {}: {err:?}",
-            asset.code
-        );
+        let case = format!("{resolution:?} {}", asset.code);
+        assert_conflict(&err, ErrorCode::ResolutionNotApplicable, &case);
     }
     let err = stocktake::resolve(
         &db.store,
@@ -748,7 +687,7 @@ async fn resolutions_apply_only_to_matching_findings(db: TestDb) {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, DomainError::NotFound { entity: "asset" }));
+    assert_not_found(&err, Entity::Asset);
     let err = stocktake::resolve(
         &db.store,
         &actor(),
@@ -760,12 +699,7 @@ async fn resolutions_apply_only_to_matching_findings(db: TestDb) {
     )
     .await
     .unwrap_err();
-    assert!(matches!(
-        err,
-        DomainError::NotFound {
-            entity: "stocktake"
-        }
-    ));
+    assert_not_found(&err, Entity::Stocktake);
     assert_eq!(audit_count(&db, "stocktake.resolve").await, 0);
     assert_eq!(audit_count(&db, "asset.update").await, 0);
 }
@@ -858,20 +792,13 @@ async fn bursts_are_validated(db: TestDb) {
         }
     }
     let max: Vec<String> = (0..MAX_SCAN_CODES).map(epc).collect();
-    let r = stocktake::scan(&db.store, &actor(), id, &max)
-        .await
-        .unwrap();
+    let r = scan(&db, id, &max).await;
     assert_eq!(r.accepted, MAX_SCAN_CODES);
     assert_eq!(r.unknown.len(), MAX_SCAN_CODES);
     let err = stocktake::scan(&db.store, &actor(), Uuid::now_v7(), &codes(&["EX-1"]))
         .await
         .unwrap_err();
-    assert!(matches!(
-        err,
-        DomainError::NotFound {
-            entity: "stocktake"
-        }
-    ));
+    assert_not_found(&err, Entity::Stocktake);
     let distinct: HashSet<String> = max.into_iter().collect();
     assert_eq!(
         db.count("SELECT COUNT(*) FROM stocktake_unknown").await,

@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::events::EventBus;
 use domain::telemetry::{positions, IngestOptions, Ingestor, Message, MessageKind};
 use domain::testing::TestDb;
-use domain::{assets, devices, Actor};
+use domain::{assets, Actor};
 use mobile_shared::telemetry::Reading;
-use mobile_shared::wire::{AuditSource, NewAsset, NewDevice};
+use mobile_shared::wire::{AuditSource, NewAsset};
 use mobile_shared::Role;
 use uuid::Uuid;
 
@@ -27,11 +27,7 @@ async fn asset(db: &TestDb, code: &str) -> Uuid {
 }
 
 async fn tracker(db: &TestDb, id: &str, asset_id: Option<Uuid>) {
-    let new = NewDevice {
-        device_id: id.into(),
-        asset_id,
-    };
-    devices::create(&db.store, &actor(), new).await.unwrap();
+    db.add_device(id, asset_id).await;
 }
 
 fn reading(device: &str, ts: DateTime<Utc>, lat: f64) -> Message {
@@ -98,4 +94,4 @@ async fn history_holds_every_bound_tracker_and_nothing_else(db: TestDb) {
     );
 }
 
-domain::both_backends!(history_holds_every_bound_tracker_and_nothing_else);
+domain::backend_matrix!(TestDb: history_holds_every_bound_tracker_and_nothing_else);

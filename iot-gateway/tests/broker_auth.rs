@@ -9,26 +9,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use domain::devices;
 use domain::testing::TestDb;
-use domain::{devices, Actor};
 use iot_gateway::broker::{self, BrokerAuth};
-use mobile_shared::wire::{DeviceCreated, NewDevice};
+use mobile_shared::wire::DeviceCreated;
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS};
 
 /// Bound on every network wait, so a broken broker fails the test instead of hanging it.
 const DEADLINE: Duration = Duration::from_secs(20);
 
 async fn add(db: &TestDb, id: &str) -> DeviceCreated {
-    devices::create(
-        &db.store,
-        &Actor::cli(),
-        NewDevice {
-            device_id: id.into(),
-            asset_id: None,
-        },
-    )
-    .await
-    .unwrap()
+    db.add_device(id, None).await
 }
 
 fn start(db: &TestDb) -> (SocketAddr, BrokerAuth) {
@@ -192,7 +183,8 @@ async fn successes_are_cached_failures_are_not(db: TestDb) {
     assert!(!cached.check("c", "trk-other", &trk.mqtt_password).await);
 }
 
-domain::both_backends!(
+domain::backend_matrix!(
+    TestDb:
     trackers_and_the_gateway_connect_everything_else_is_refused,
     successes_are_cached_failures_are_not,
 );

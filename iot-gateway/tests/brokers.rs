@@ -2,51 +2,53 @@
 //! restart in the middle of a stream (a private Mosquitto, killed and started again).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use common::*;
-use domain::testing::TestDb;
+use domain::testing::{Fixture, TestDb};
 use domain::Backend;
 
-matrix! {
-    all_brokers: [
+mod embedded {
+    use super::*;
+    domain::backend_matrix!(
+        Env<Embedded>:
         two_gateways_share_one_stream_exactly_once,
         readings_published_while_the_gateway_is_away_wait_for_it,
-    ],
-    embedded: [
         two_gateways_keep_one_device_state_consistent,
         one_gateway_on_several_links_applies_each_reading_once,
-    ],
-    private_mosquitto: [broker_restart_mid_stream_loses_and_duplicates_nothing],
+    );
+}
+
+mod mosquitto {
+    use super::*;
+    domain::backend_matrix!(
+        Env<Mosquitto>:
+        two_gateways_share_one_stream_exactly_once,
+        readings_published_while_the_gateway_is_away_wait_for_it,
+    );
+}
+
+mod private_mosquitto {
+    use super::*;
+    domain::backend_matrix!(
+        OwnMosquitto: broker_restart_mid_stream_loses_and_duplicates_nothing
+    );
 }
 
 /// Scenario 10: two gateways (different client ids, one share group, one database); 500
 /// readings from 10 devices are each stored exactly once and both gateways take a part.
-async fn two_gateways_share_one_stream_exactly_once(env: Env) {
+async fn two_gateways_share_one_stream_exactly_once(env: Env<impl BrokerKind>) {
     const DEVICES: usize = 10;
     const PER_DEVICE: i64 = 50;
-    let mut trackers = Vec::new();
-    for i in 0..DEVICES {
-        trackers.push(env.tracker(&format!("d{i}")).await);
-    }
+    let trackers = env.trackers("d", DEVICES).await;
     let a = env.gateway().await;
     let b = env.gateway().await;
     let publisher = env.publisher().await;
     let t = base_time();
-    for k in 0..PER_DEVICE {
-        for (_, device) in &trackers {
-            let r = fix(at(t, k), 48.0 + k as f64 / 1000.0, 11.5);
-            publisher.send(&telemetry_topic(device), native(&[r])).await;
-        }
-    }
-    publisher.flush().await;
-    let total = DEVICES as i64 * PER_DEVICE;
-    env.wait_count("SELECT COUNT(*) FROM telemetry", total)
-        .await;
+    let total = env.stream_fixes(&publisher, &trackers, t, PER_DEVICE).await;
     let counted = poll_until(async || a.applied() + b.applied() == total as u64).await;
     assert!(counted, "applied {} + {}", a.applied(), b.applied());
     assert_eq!(
@@ -61,14 +63,11 @@ async fn two_gateways_share_one_stream_exactly_once(env: Env) {
         "nothing delivered twice"
     );
     // Both gateways wrote the same assets concurrently: each still ends at its newest fix.
-    let newest = at(t, PER_DEVICE - 1);
-    for (asset, _) in &trackers {
-        let p = env.get_asset(asset).await.position.unwrap();
-        assert_eq!(p.at, newest, "asset {} ends at its newest fix", asset.code);
-    }
+    env.assert_positions_at(&trackers, at(t, PER_DEVICE - 1))
+        .await;
     eprintln!(
         "shared subscription on {:?}: gateway A applied {}, gateway B applied {}",
-        env.broker,
+        env.broker(),
         a.applied(),
         b.applied()
     );
@@ -86,7 +85,7 @@ async fn two_gateways_share_one_stream_exactly_once(env: Env) {
 /// transactions. Ignition hours are computed from the device's last reading and ignition state,
 /// so those must be read under a lock: otherwise both transactions start from the same state and
 /// count the same interval twice, or the device's `last_ts` goes back in time.
-async fn two_gateways_keep_one_device_state_consistent(env: Env) {
+async fn two_gateways_keep_one_device_state_consistent(env: Env<Embedded>) {
     const READINGS: i64 = 300;
     let (asset, device) = env.tracker("ign2").await;
     let a = env.gateway().await;
@@ -133,13 +132,10 @@ async fn two_gateways_keep_one_device_state_consistent(env: Env) {
 /// One gateway with four MQTT links in one shared group (what `fieldops serve` does against the
 /// embedded broker, whose in-flight window is per connection): the stream is split over the
 /// links, and each reading is still applied exactly once, with each asset at its newest fix.
-async fn one_gateway_on_several_links_applies_each_reading_once(env: Env) {
+async fn one_gateway_on_several_links_applies_each_reading_once(env: Env<Embedded>) {
     const DEVICES: usize = 8;
     const PER_DEVICE: i64 = 150;
-    let mut trackers = Vec::new();
-    for i in 0..DEVICES {
-        trackers.push(env.tracker(&format!("l{i}")).await);
-    }
+    let trackers = env.trackers("l", DEVICES).await;
     let mut options = env.options(&env.client_id());
     options.share_group = None;
     options.connections = 4;
@@ -147,23 +143,11 @@ async fn one_gateway_on_several_links_applies_each_reading_once(env: Env) {
     gw.wait_connected().await;
     let publisher = env.publisher().await;
     let t = base_time();
-    for k in 0..PER_DEVICE {
-        for (_, device) in &trackers {
-            let r = fix(at(t, k), 48.0 + k as f64 / 1000.0, 11.5);
-            publisher.send(&telemetry_topic(device), native(&[r])).await;
-        }
-    }
-    publisher.flush().await;
-    let total = DEVICES as i64 * PER_DEVICE;
-    env.wait_count("SELECT COUNT(*) FROM telemetry", total)
-        .await;
+    let total = env.stream_fixes(&publisher, &trackers, t, PER_DEVICE).await;
     assert!(poll_until(async || gw.applied() == total as u64).await);
     assert_eq!(gw.readings("duplicate"), 0, "each reading delivered once");
-    let newest = at(t, PER_DEVICE - 1);
-    for (asset, _) in &trackers {
-        let p = env.get_asset(asset).await.position.unwrap();
-        assert_eq!(p.at, newest, "asset {} ends at its newest fix", asset.code);
-    }
+    env.assert_positions_at(&trackers, at(t, PER_DEVICE - 1))
+        .await;
     gw.stop().await;
 }
 
@@ -177,15 +161,15 @@ fn mosquitto_binary() -> Option<PathBuf> {
 }
 
 /// A Mosquitto of this test's own, on a free port, persisting to a temporary directory.
-struct PrivateMosquitto {
+struct PrivateBroker {
     binary: PathBuf,
     dir: PathBuf,
     port: u16,
     child: Option<tokio::process::Child>,
 }
 
-impl PrivateMosquitto {
-    async fn start(binary: PathBuf) -> PrivateMosquitto {
+impl PrivateBroker {
+    async fn start(binary: PathBuf) -> PrivateBroker {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -206,7 +190,7 @@ impl PrivateMosquitto {
             dir.display()
         );
         std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
-        let mut broker = PrivateMosquitto {
+        let mut broker = PrivateBroker {
             binary,
             dir,
             port,
@@ -267,7 +251,7 @@ impl PrivateMosquitto {
     }
 }
 
-impl Drop for PrivateMosquitto {
+impl Drop for PrivateBroker {
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
             if let Some(pid) = child.id() {
@@ -285,36 +269,47 @@ fn remove_dir(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A Mosquitto of the test's own (the test stops and restarts it) and a world on it.
+struct OwnMosquitto {
+    env: Env<PrivateMosquitto>,
+    broker: PrivateBroker,
+}
+
+impl Fixture for OwnMosquitto {
+    async fn open(backend: Backend) -> Option<OwnMosquitto> {
+        let Some(binary) = mosquitto_binary() else {
+            domain::testing::skip_or_fail(
+                "broker restart test",
+                "install mosquitto (no `mosquitto` binary on PATH or in /usr/sbin)",
+            );
+            return None;
+        };
+        let db = TestDb::open(backend).await?;
+        let broker = PrivateBroker::start(binary).await;
+        // The broker is this test's alone: exact counts hold and no session needs cleaning up.
+        let env = Env::with(db, broker.address());
+        Some(OwnMosquitto { env, broker })
+    }
+}
+
 /// Scenario 11, as a single gateway deploys it (a plain persistent subscription): 1000 readings
 /// through a private Mosquitto that is stopped (SIGTERM) after ~300 and started again; the
 /// persistent sessions of the publisher and the gateway resume and every reading is stored
 /// exactly once.
-async fn broker_restart_mid_stream_loses_and_duplicates_nothing(backend: Backend) {
-    broker_restart_mid_stream(backend, false).await;
+async fn broker_restart_mid_stream_loses_and_duplicates_nothing(fx: OwnMosquitto) {
+    broker_restart_mid_stream(fx, false).await;
 }
 
 /// Scenario 11 with a shared subscription; see `known_issues`.
-async fn broker_restart_mid_stream_with_shared_subscription(backend: Backend) {
-    broker_restart_mid_stream(backend, true).await;
+async fn broker_restart_mid_stream_with_shared_subscription(fx: OwnMosquitto) {
+    broker_restart_mid_stream(fx, true).await;
 }
 
-async fn broker_restart_mid_stream(backend: Backend, shared: bool) {
+async fn broker_restart_mid_stream(fx: OwnMosquitto, shared: bool) {
     const TOTAL: usize = 1000;
     const BEFORE_KILL: usize = 300;
-    let Some(binary) = mosquitto_binary() else {
-        eprintln!("SKIPPED: broker restart test (no `mosquitto` binary found)");
-        return;
-    };
-    let Some(db) = TestDb::open(backend).await else {
-        return;
-    };
-    let mut broker = PrivateMosquitto::start(binary).await;
-    // The broker is this test's alone: exact counts hold and no session needs cleaning up.
-    let env = Env::with(db, Broker::Embedded, broker.address());
-    let mut trackers = Vec::new();
-    for i in 0..4 {
-        trackers.push(env.tracker(&format!("r{i}")).await);
-    }
+    let OwnMosquitto { env, mut broker } = fx;
+    let trackers = env.trackers("r", 4).await;
     let mut options = env.options(&env.client_id());
     if !shared {
         options.share_group = None;
@@ -403,7 +398,7 @@ async fn broker_restart_mid_stream(backend: Backend, shared: bool) {
 
 /// Scenario 10b: readings published while the gateway is away (its persistent session and
 /// subscription stay with the broker) are delivered when it comes back with the same client id.
-async fn readings_published_while_the_gateway_is_away_wait_for_it(env: Env) {
+async fn readings_published_while_the_gateway_is_away_wait_for_it(env: Env<impl BrokerKind>) {
     let (asset, device) = env.tracker("away").await;
     let client_id = env.client_id();
     let gw = env
@@ -432,6 +427,8 @@ async fn readings_published_while_the_gateway_is_away_wait_for_it(env: Env) {
 
 /// Known issues, reported; run with `--ignored`.
 mod known_issues {
+    use domain::testing::Fixture;
+
     /// Mosquitto 2.0 does not restore shared subscriptions from its persistence file: after a
     /// broker restart, readings published before the gateway has resubscribed match no
     /// subscription and are dropped (the publisher already has its PUBACK). Observed: ~60 of
@@ -439,6 +436,8 @@ mod known_issues {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "data loss: Mosquitto 2.0 drops shared-subscription messages published before the gateway resubscribes after a broker restart"]
     async fn broker_restart_mid_stream_with_shared_subscription() {
-        super::broker_restart_mid_stream_with_shared_subscription(domain::Backend::Sqlite).await;
+        if let Some(fx) = super::OwnMosquitto::open(domain::Backend::Sqlite).await {
+            super::broker_restart_mid_stream_with_shared_subscription(fx).await;
+        }
     }
 }

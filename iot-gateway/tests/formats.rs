@@ -1,7 +1,6 @@
 //! Payload formats (native object and array, OwnTracks, SenML, status) and rejects, end to end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use chrono::Duration;
@@ -9,23 +8,29 @@ use common::*;
 use iot_gateway::IngestSettings;
 use mobile_shared::wire::PositionSource;
 
-matrix! {
-    all_brokers: [every_reject_reason_is_stored_counted_and_acknowledged],
-    embedded: [
+mod embedded {
+    use super::*;
+    domain::backend_matrix!(
+        Env<Embedded>:
+        every_reject_reason_is_stored_counted_and_acknowledged,
         native_object,
         native_array_offline_flush,
         owntracks_location_and_ignored_transition,
         senml_pack,
         status_online_offline,
-    ],
-    private_mosquitto: [],
+    );
+}
+
+mod mosquitto {
+    use super::*;
+    domain::backend_matrix!(
+        Env<Mosquitto>: every_reject_reason_is_stored_counted_and_acknowledged
+    );
 }
 
 /// Scenario 2a: one native JSON object.
-async fn native_object(env: Env) {
-    let (asset, device) = env.tracker("obj").await;
-    let gw = env.gateway().await;
-    let publisher = env.publisher().await;
+async fn native_object(env: Env<Embedded>) {
+    let (asset, device, gw, publisher) = env.one_tracker("obj").await;
     let ts = base_time();
     let payload = format!(
         r#"{{"ts":"{}","lat":48.1371,"lon":11.5754,"speed_kmh":12.5,"heading_deg":270,"hdop":0.9,"engine_hours":1532.4,"odometer_km":8412.2,"ignition":true,"battery_v":12.6}}"#,
@@ -59,10 +64,8 @@ async fn native_object(env: Env) {
 
 /// Scenario 2b: an offline flush of 5 readings (array, Unix-seconds and -milliseconds times) →
 /// 5 rows, the asset at the newest.
-async fn native_array_offline_flush(env: Env) {
-    let (asset, device) = env.tracker("arr").await;
-    let gw = env.gateway().await;
-    let publisher = env.publisher().await;
+async fn native_array_offline_flush(env: Env<Embedded>) {
+    let (asset, device, gw, publisher) = env.one_tracker("arr").await;
     let t = base_time();
     // Oldest first except one: the newest is in the middle, so "last in the array" is not
     // mistaken for "newest".
@@ -95,7 +98,7 @@ async fn native_array_offline_flush(env: Env) {
 }
 
 /// Scenario 2c: OwnTracks `location` is a reading; `transition` is ignored, not rejected.
-async fn owntracks_location_and_ignored_transition(env: Env) {
+async fn owntracks_location_and_ignored_transition(env: Env<Embedded>) {
     let asset = env.asset("phone").await;
     let device = format!("{}/phone", env.prefix);
     env.register(&device, Some(&asset)).await;
@@ -144,10 +147,8 @@ async fn owntracks_location_and_ignored_transition(env: Env) {
 }
 
 /// Scenario 2d: a SenML pack with base name and time; engine hours in seconds.
-async fn senml_pack(env: Env) {
-    let (asset, device) = env.tracker("senml").await;
-    let gw = env.gateway().await;
-    let publisher = env.publisher().await;
+async fn senml_pack(env: Env<Embedded>) {
+    let (asset, device, gw, publisher) = env.one_tracker("senml").await;
     let t = base_time();
     let pack = format!(
         r#"[{{"bn":"urn:dev:{device}:","bt":{},"n":"lat","u":"lat","v":48.2}},
@@ -176,10 +177,8 @@ async fn senml_pack(env: Env) {
 }
 
 /// Scenario 2e: status `online` / `offline` flips the device's `online` column.
-async fn status_online_offline(env: Env) {
-    let (_, device) = env.tracker("lwt").await;
-    let gw = env.gateway().await;
-    let publisher = env.publisher().await;
+async fn status_online_offline(env: Env<Embedded>) {
+    let (_, device, gw, publisher) = env.one_tracker("lwt").await;
     let mut events = env.subscribe();
     let online = format!("SELECT COUNT(*) FROM devices WHERE device_id = '{device}' AND online");
     assert_eq!(env.db.count(&online).await, 0);
@@ -204,19 +203,19 @@ async fn status_online_offline(env: Env) {
 
 /// Scenario 3: every reject reason is stored (topic, reason, payload), counted, and
 /// acknowledged: a new gateway with the same client id gets nothing redelivered.
-async fn every_reject_reason_is_stored_counted_and_acknowledged(env: Env) {
+async fn every_reject_reason_is_stored_counted_and_acknowledged(env: Env<impl BrokerKind>) {
     let (_, device) = env.tracker("rej").await;
     let client_id = env.client_id();
     // The embedded broker refuses publishes over 256 KiB itself (it closes the publisher's
     // connection, see `embedded_broker_hands_oversized_payloads_to_the_decoder`), so there the
     // oversized case uses a gateway with a lower payload limit.
-    let (settings, oversize) = match env.broker {
+    let (settings, oversize) = match env.broker() {
         Broker::Embedded => {
             let mut s = IngestSettings::default();
             s.limits.max_payload_bytes = 64 * 1024;
             (s, 100 * 1024)
         }
-        Broker::Mosquitto => (IngestSettings::default(), 300 * 1024),
+        Broker::Mosquitto | Broker::PrivateMosquitto => (IngestSettings::default(), 300 * 1024),
     };
     let gw = env.gateway_with(&client_id, settings.clone()).await;
     let publisher = env.publisher().await;
@@ -332,15 +331,14 @@ async fn every_reject_reason_is_stored_counted_and_acknowledged(env: Env) {
 /// tracker with a persistent session resent it forever.
 mod oversized {
     use super::*;
+    use domain::testing::Fixture;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn embedded_broker_hands_oversized_payloads_to_the_decoder() {
-        let env = Env::open(domain::Backend::Sqlite, Broker::Embedded)
+        let env = Env::<Embedded>::open(domain::Backend::Sqlite)
             .await
             .unwrap();
-        let (_, device) = env.tracker("big").await;
-        let gw = env.gateway().await;
-        let publisher = env.publisher().await;
+        let (_, device, gw, publisher) = env.one_tracker("big").await;
         let mut payload = native(&[fix(base_time(), 48.1, 11.5)]);
         payload.resize(300 * 1024, b' ');
         publisher.publish(&telemetry_topic(&device), payload).await;

@@ -1,9 +1,9 @@
 //! Ingest semantics through the whole path: MQTT publish → gateway → database → asset state and
-//! events. Each scenario runs on SQLite and PostgreSQL (`sqlite_*::…`, `postgres_*::…`); the
-//! smoke test also runs on the shared Mosquitto.
+//! events. Each scenario runs on SQLite and PostgreSQL with the embedded broker
+//! (`embedded::sqlite::…`, `embedded::postgres::…`); the smoke test also runs on the shared
+//! Mosquitto (`mosquitto::…`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
 mod common;
 
 use chrono::Duration;
@@ -13,9 +13,11 @@ use iot_gateway::IngestSettings;
 use mobile_shared::telemetry::Reading;
 use mobile_shared::wire::{Geofence, LatLon, NewSite, PositionSource, SiteKind};
 
-matrix! {
-    all_brokers: [native_reading_moves_the_asset],
-    embedded: [
+mod embedded {
+    use super::*;
+    domain::backend_matrix!(
+        Env<Embedded>:
+        native_reading_moves_the_asset,
         duplicate_message_is_applied_once,
         out_of_order_reading_keeps_the_newest_position,
         ignition_accumulates_engine_hours_without_gaps,
@@ -23,15 +25,17 @@ matrix! {
         geofence_crossings_record_enter_and_exit,
         mark_silent_marks_online_devices_offline,
         silence_watch_marks_a_quiet_device_offline,
-    ],
-    private_mosquitto: [],
+    );
+}
+
+mod mosquitto {
+    use super::*;
+    domain::backend_matrix!(Env<Mosquitto>: native_reading_moves_the_asset);
 }
 
 /// Scenario 1: one native reading → the asset's position, hours and odometer; position history.
-async fn native_reading_moves_the_asset(env: Env) {
-    let (asset, device) = env.tracker("ex1").await;
-    let gw = env.gateway().await;
-    let publisher = env.publisher().await;
+async fn native_reading_moves_the_asset(env: Env<impl BrokerKind>) {
+    let (asset, device, gw, publisher) = env.one_tracker("ex1").await;
     let mut events = env.subscribe();
 
     let ts = base_time();
@@ -103,10 +107,8 @@ async fn native_reading_moves_the_asset(env: Env) {
 
 /// Scenario 4: the same message twice → one row; metrics say applied 1, duplicate 1; a later
 /// replay is a duplicate too.
-async fn duplicate_message_is_applied_once(env: Env) {
-    let (asset, device) = env.tracker("dup").await;
-    let gw = env.gateway().await;
-    let publisher = env.publisher().await;
+async fn duplicate_message_is_applied_once(env: Env<Embedded>) {
+    let (asset, device, gw, publisher) = env.one_tracker("dup").await;
     let ts = base_time();
     let payload = native(&[fix(ts, 48.2, 11.6)]);
     publisher
@@ -138,10 +140,8 @@ async fn duplicate_message_is_applied_once(env: Env) {
 }
 
 /// Scenario 5: t2 then t1 < t2 → both stored, the asset stays at t2.
-async fn out_of_order_reading_keeps_the_newest_position(env: Env) {
-    let (asset, device) = env.tracker("ooo").await;
-    let gw = env.gateway().await;
-    let publisher = env.publisher().await;
+async fn out_of_order_reading_keeps_the_newest_position(env: Env<Embedded>) {
+    let (asset, device, gw, publisher) = env.one_tracker("ooo").await;
     let t2 = at(base_time(), 600);
     let t1 = at(base_time(), 0);
     publisher
@@ -165,17 +165,16 @@ async fn out_of_order_reading_keeps_the_newest_position(env: Env) {
 }
 
 fn ignition(ts: chrono::DateTime<chrono::Utc>, on: bool) -> Reading {
-    let mut r = Reading::at(ts);
-    r.ignition = Some(on);
-    r
+    Reading {
+        ignition: Some(on),
+        ..Reading::at(ts)
+    }
 }
 
 /// Scenario 6: engine hours from ignition for a device without an hour meter; an offline gap
 /// longer than 5 minutes is not counted.
-async fn ignition_accumulates_engine_hours_without_gaps(env: Env) {
-    let (asset, device) = env.tracker("ign").await;
-    let gw = env.gateway().await;
-    let publisher = env.publisher().await;
+async fn ignition_accumulates_engine_hours_without_gaps(env: Env<Embedded>) {
+    let (asset, device, gw, publisher) = env.one_tracker("ign").await;
     let topic = telemetry_topic(&device);
     let t = base_time();
     let minute = 1.0 / 60.0;
@@ -190,26 +189,33 @@ async fn ignition_accumulates_engine_hours_without_gaps(env: Env) {
     env.wait_count("SELECT COUNT(*) FROM telemetry", 3).await;
     assert_close(env.get_asset(&asset).await.engine_hours, 2.0 * minute, 1e-6);
 
-    // 30 minutes later, still on: the device was offline; the gap adds nothing.
-    publisher
-        .publish(&topic, native(&[ignition(at(t, 32 * 60), true)]))
-        .await;
-    env.wait_count("SELECT COUNT(*) FROM telemetry", 4).await;
-    assert_close(env.get_asset(&asset).await.engine_hours, 2.0 * minute, 1e-6);
-
-    // Ignition off a minute later: that minute ran.
-    publisher
-        .publish(&topic, native(&[ignition(at(t, 33 * 60), false)]))
-        .await;
-    env.wait_count("SELECT COUNT(*) FROM telemetry", 5).await;
-    assert_close(env.get_asset(&asset).await.engine_hours, 3.0 * minute, 1e-6);
-
-    // Off, later: nothing.
-    publisher
-        .publish(&topic, native(&[ignition(at(t, 40 * 60), false)]))
-        .await;
-    env.wait_count("SELECT COUNT(*) FROM telemetry", 6).await;
-    assert_close(env.get_asset(&asset).await.engine_hours, 3.0 * minute, 1e-6);
+    // (second, ignition, the hours after it, why)
+    let steps = [
+        (
+            32 * 60,
+            true,
+            2.0 * minute,
+            "30 minutes later, still on: the device was offline; the gap adds nothing",
+        ),
+        (
+            33 * 60,
+            false,
+            3.0 * minute,
+            "ignition off a minute later: that minute ran",
+        ),
+        (40 * 60, false, 3.0 * minute, "off, later: nothing"),
+    ];
+    for (rows, (second, on, want, why)) in (4..).zip(steps) {
+        publisher
+            .publish(&topic, native(&[ignition(at(t, second), on)]))
+            .await;
+        env.wait_count("SELECT COUNT(*) FROM telemetry", rows).await;
+        let got = env.get_asset(&asset).await.engine_hours;
+        assert!(
+            got.is_some_and(|h| (h - want).abs() <= 1e-6),
+            "{why}: engine hours {got:?}, expected {want}"
+        );
+    }
     assert_eq!(
         env.db
             .count("SELECT COUNT(*) FROM devices WHERE has_hour_meter")
@@ -220,40 +226,56 @@ async fn ignition_accumulates_engine_hours_without_gaps(env: Env) {
 }
 
 fn hours(ts: chrono::DateTime<chrono::Utc>, h: f64) -> Reading {
-    let mut r = Reading::at(ts);
-    r.engine_hours = Some(h);
-    r
+    Reading {
+        engine_hours: Some(h),
+        ..Reading::at(ts)
+    }
 }
 
 /// Scenario 7: hours 100 → 90 (kept at 100, one anomaly) → 91 (still one) → 101 (applied,
 /// flag cleared).
-async fn meter_rollback_is_flagged_once_and_never_applied(env: Env) {
-    let (asset, device) = env.tracker("meter").await;
-    let gw = env.gateway().await;
-    let publisher = env.publisher().await;
+async fn meter_rollback_is_flagged_once_and_never_applied(env: Env<Embedded>) {
+    let (asset, device, gw, publisher) = env.one_tracker("meter").await;
     let mut events = env.subscribe();
     let topic = telemetry_topic(&device);
     let t = base_time();
     let anomalies = "SELECT COUNT(*) FROM meter_anomalies WHERE meter = 'engine_hours'";
     let flagged = "SELECT COUNT(*) FROM assets WHERE hours_flagged";
 
-    publisher
-        .publish(&topic, native(&[hours(at(t, 0), 100.0)]))
-        .await;
-    env.wait_count("SELECT COUNT(*) FROM telemetry", 1).await;
-    assert_eq!(env.get_asset(&asset).await.engine_hours, Some(100.0));
-
-    publisher
-        .publish(&topic, native(&[hours(at(t, 60), 90.0)]))
-        .await;
-    env.wait_count("SELECT COUNT(*) FROM telemetry", 2).await;
-    assert_eq!(
-        env.get_asset(&asset).await.engine_hours,
-        Some(100.0),
-        "a rollback is not applied"
-    );
-    assert_eq!(env.db.count(anomalies).await, 1);
-    assert_eq!(env.db.count(flagged).await, 1);
+    // (second, reading, the asset's hours after it, anomalies, flagged assets, why)
+    let steps = [
+        (0, 100.0, 100.0, None, None, "the first reading"),
+        (
+            60,
+            90.0,
+            100.0,
+            Some(1),
+            Some(1),
+            "a rollback is not applied",
+        ),
+        (120, 91.0, 100.0, Some(1), None, "flagged once"),
+        (
+            180,
+            101.0,
+            101.0,
+            Some(1),
+            Some(0),
+            "a reading at or above the applied value clears the flag",
+        ),
+    ];
+    for (rows, (second, reading, applied, anomalies_want, flagged_want, why)) in (1..).zip(steps) {
+        publisher
+            .publish(&topic, native(&[hours(at(t, second), reading)]))
+            .await;
+        env.wait_count("SELECT COUNT(*) FROM telemetry", rows).await;
+        let got = env.get_asset(&asset).await.engine_hours;
+        assert_eq!(got, Some(applied), "{why}");
+        for (sql, want) in [(anomalies, anomalies_want), (flagged, flagged_want)] {
+            if let Some(want) = want {
+                assert_eq!(env.db.count(sql).await, want, "{why}: {sql}");
+            }
+        }
+    }
     assert_eq!(
         env.db
             .count("SELECT COUNT(*) FROM meter_anomalies WHERE previous = 100 AND reading = 90")
@@ -268,30 +290,11 @@ async fn meter_rollback_is_flagged_once_and_never_applied(env: Env) {
         matches!(e, FleetEvent::MeterAnomaly { asset_id, meter: "engine_hours", previous, reading, .. }
         if asset_id == asset.id && previous == 100.0 && reading == 90.0)
     );
-
-    publisher
-        .publish(&topic, native(&[hours(at(t, 120), 91.0)]))
-        .await;
-    env.wait_count("SELECT COUNT(*) FROM telemetry", 3).await;
-    assert_eq!(env.get_asset(&asset).await.engine_hours, Some(100.0));
-    assert_eq!(env.db.count(anomalies).await, 1, "flagged once");
-
-    publisher
-        .publish(&topic, native(&[hours(at(t, 180), 101.0)]))
-        .await;
-    env.wait_count("SELECT COUNT(*) FROM telemetry", 4).await;
-    assert_eq!(env.get_asset(&asset).await.engine_hours, Some(101.0));
-    assert_eq!(env.db.count(anomalies).await, 1);
-    assert_eq!(
-        env.db.count(flagged).await,
-        0,
-        "a reading at or above the applied value clears the flag"
-    );
     gw.stop().await;
 }
 
 /// Scenario 8: outside → inside → outside a 200 m circle: enter then exit, rows and events.
-async fn geofence_crossings_record_enter_and_exit(env: Env) {
+async fn geofence_crossings_record_enter_and_exit(env: Env<Embedded>) {
     let center = LatLon {
         lat: 48.137,
         lon: 11.575,
@@ -312,9 +315,7 @@ async fn geofence_crossings_record_enter_and_exit(env: Env) {
     )
     .await
     .unwrap();
-    let (asset, device) = env.tracker("fence").await;
-    let gw = env.gateway().await;
-    let publisher = env.publisher().await;
+    let (asset, device, gw, publisher) = env.one_tracker("fence").await;
     let mut events = env.subscribe();
     let topic = telemetry_topic(&device);
     let t = base_time();
@@ -370,7 +371,7 @@ async fn geofence_crossings_record_enter_and_exit(env: Env) {
 }
 
 /// Scenario 9a: `mark_silent` marks an online device offline and says so on the bus.
-async fn mark_silent_marks_online_devices_offline(env: Env) {
+async fn mark_silent_marks_online_devices_offline(env: Env<Embedded>) {
     let (asset, device) = env.tracker("quiet").await;
     let (_, other) = env.tracker("never").await;
     let gw = env.gateway().await;
@@ -403,7 +404,7 @@ async fn mark_silent_marks_online_devices_offline(env: Env) {
 }
 
 /// Scenario 9b: the gateway's own silence watch, with a tiny `silent_after`.
-async fn silence_watch_marks_a_quiet_device_offline(env: Env) {
+async fn silence_watch_marks_a_quiet_device_offline(env: Env<Embedded>) {
     let (asset, device) = env.tracker("watch").await;
     let settings = IngestSettings {
         silent_after: Duration::milliseconds(1),

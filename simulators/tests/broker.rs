@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End-to-end tests against a real MQTT broker (`FIELDOPS_TEST_MQTT_URL`, e.g. a local
-//! Mosquitto at `mqtt://127.0.0.1:1883`); they print `SKIPPED: …` and pass when it is unset.
+//! Mosquitto at `mqtt://127.0.0.1:1883`); when it is unset they print `SKIPPED: …` and pass, or
+//! fail under `CI` (`domain::testing::skip_or_fail`).
 //!
 //! A plain subscriber sees what a gateway would see, and every payload is judged by the same
 //! `mobile_shared` decoder and validator the gateway uses, so these tests pin the simulator to the
@@ -10,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
+use domain::testing::{service_url, MQTT_URL_VAR};
 use mobile_shared::telemetry::{
     decode, parse_topic, validate, Decoded, DeviceStatus, Limits, Reading, Topic,
 };
@@ -17,16 +19,10 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use simulators::{measure_raw_qos1, numbered_devices, parse_broker_url, run_fleet, FleetConfig};
 use tokio::sync::{mpsc, oneshot};
 
-const MQTT_URL_VAR: &str = "FIELDOPS_TEST_MQTT_URL";
-
+/// The broker to run against, or `None` after `skip_or_fail` when it is not configured.
 fn broker(test: &str) -> Option<(String, u16)> {
-    match std::env::var(MQTT_URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(parse_broker_url(&url).unwrap()),
-        _ => {
-            println!("SKIPPED: {test}: {MQTT_URL_VAR} is not set (e.g. mqtt://127.0.0.1:1883)");
-            None
-        }
-    }
+    let url = service_url(MQTT_URL_VAR, test)?;
+    Some(parse_broker_url(&url).unwrap())
 }
 
 /// Unique per test and run, so parallel tests and earlier runs on the same broker never mix.

@@ -5,9 +5,6 @@
 //! recorded once, re-sends answered `duplicate`, assets where the last applied deliver or return
 //! left them, a replayed offline queue changing nothing, and a stocktake report that adds up.
 
-// The harness's `both_backends!` is not used here (`scan_backends!` is).
-#[allow(unused_macros)]
-#[macro_use]
 #[path = "../../api/tests/common/mod.rs"]
 mod common;
 
@@ -19,7 +16,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use simulators::phone::{run_phones, PhoneConfig, PhoneRun, StocktakeChoice};
 
-scan_backends!(phone_simulation_agrees_with_the_server);
+domain::backend_matrix!(ScanApp: phone_simulation_agrees_with_the_server);
 
 const TECH: &str = "sim-tech";
 

@@ -8,10 +8,11 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use domain::testing::TestDb;
+use domain::testing::{Fixture, TestDb};
 use domain::Backend;
 use mobile_shared::Role;
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::multipart::{Form, Part};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -36,10 +37,21 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
+impl Fixture for TestApp {
+    /// A server with [`BODY_LIMIT`], small so the 413 test stays cheap.
+    async fn open(backend: Backend) -> Option<TestApp> {
+        let config = api::ApiConfig {
+            body_limit: BODY_LIMIT,
+            ..Default::default()
+        };
+        TestApp::start(backend, config).await
+    }
+}
+
 impl TestApp {
-    /// Starts a server on a fresh database; `None` when the backend is not configured (a
-    /// PostgreSQL test without `FIELDOPS_TEST_POSTGRES_URL`), in which case the test returns.
-    pub async fn start(backend: Backend) -> Option<TestApp> {
+    /// Starts a server with `config` on a fresh database; `None` after
+    /// [`domain::testing::skip_or_fail`] when the backend is not configured.
+    pub async fn start(backend: Backend, config: api::ApiConfig) -> Option<TestApp> {
         let db = TestDb::open(backend).await?;
         assert_eq!(
             db.store.backend(),
@@ -49,13 +61,7 @@ impl TestApp {
         domain::users::ensure_first_admin(&db.store, Some(ADMIN_PASSWORD.into()))
             .await
             .expect("create first admin");
-        let state = api::AppState::new(
-            db.store.clone(),
-            api::ApiConfig {
-                body_limit: BODY_LIMIT,
-                ..Default::default()
-            },
-        );
+        let state = api::AppState::new(db.store.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -106,17 +112,30 @@ impl TestApp {
             .expect("send GET")
     }
 
+    /// Sends a request, with a JSON body when one is given.
+    pub async fn send<'a>(
+        &self,
+        method: Method,
+        path: &str,
+        token: impl Into<Option<&'a str>>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self.request(method.clone(), path, token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send()
+            .await
+            .unwrap_or_else(|e| panic!("send {method} {path}: {e}"))
+    }
+
     pub async fn post<'a>(
         &self,
         path: &str,
         token: impl Into<Option<&'a str>>,
         body: &Value,
     ) -> Response {
-        self.request(Method::POST, path, token)
-            .json(body)
-            .send()
-            .await
-            .expect("send POST")
+        self.send(Method::POST, path, token, Some(body)).await
     }
 
     pub async fn patch<'a>(
@@ -125,11 +144,7 @@ impl TestApp {
         token: impl Into<Option<&'a str>>,
         body: &Value,
     ) -> Response {
-        self.request(Method::PATCH, path, token)
-            .json(body)
-            .send()
-            .await
-            .expect("send PATCH")
+        self.send(Method::PATCH, path, token, Some(body)).await
     }
 
     pub async fn delete<'a>(&self, path: &str, token: impl Into<Option<&'a str>>) -> Response {
@@ -139,15 +154,15 @@ impl TestApp {
             .expect("send DELETE")
     }
 
+    /// `POST /api/v1/auth/login` without a token.
+    pub async fn login_attempt(&self, username: &str, password: &str) -> Response {
+        let body = json!({"username": username, "password": password});
+        self.post("/api/v1/auth/login", None, &body).await
+    }
+
     /// Logs in and returns the token; panics unless the login succeeds.
     pub async fn login(&self, username: &str, password: &str) -> String {
-        let resp = self
-            .post(
-                "/api/v1/auth/login",
-                None,
-                &json!({"username": username, "password": password}),
-            )
-            .await;
+        let resp = self.login_attempt(username, password).await;
         let (status, body) = json_body(resp).await;
         assert_eq!(status, StatusCode::OK, "login as {username}: {body}");
         body["token"].as_str().expect("token").to_owned()
@@ -170,12 +185,17 @@ impl TestApp {
         self.login(&username, USER_PASSWORD).await
     }
 
+    /// POSTs `body` to `path` as admin and returns what was created; panics unless 201.
+    pub async fn create(&self, path: &str, body: &Value) -> Value {
+        let resp = self.post(path, self.admin(), body).await;
+        let (status, created) = json_body(resp).await;
+        assert_eq!(status, StatusCode::CREATED, "POST {path} {body}: {created}");
+        created
+    }
+
     /// Creates an asset as admin from `body` and returns it; panics unless 201.
     pub async fn create_asset(&self, body: Value) -> Value {
-        let resp = self.post("/api/v1/assets", self.admin(), &body).await;
-        let (status, asset) = json_body(resp).await;
-        assert_eq!(status, StatusCode::CREATED, "create asset {body}: {asset}");
-        asset
+        self.create("/api/v1/assets", &body).await
     }
 
     /// Creates an asset with just a code and a name.
@@ -186,20 +206,13 @@ impl TestApp {
 
     /// Creates a site as admin and returns it; panics unless 201.
     pub async fn create_site(&self, body: Value) -> Value {
-        let resp = self.post("/api/v1/sites", self.admin(), &body).await;
-        let (status, site) = json_body(resp).await;
-        assert_eq!(status, StatusCode::CREATED, "create site {body}: {site}");
-        site
+        self.create("/api/v1/sites", &body).await
     }
 
     /// Creates a category as admin and returns it; panics unless 201.
     pub async fn create_category(&self, name: &str) -> Value {
-        let resp = self
-            .post("/api/v1/categories", self.admin(), &json!({"name": name}))
-            .await;
-        let (status, cat) = json_body(resp).await;
-        assert_eq!(status, StatusCode::CREATED, "create category {name}: {cat}");
-        cat
+        self.create("/api/v1/categories", &json!({"name": name}))
+            .await
     }
 }
 
@@ -227,6 +240,15 @@ pub async fn json_body(resp: Response) -> (StatusCode, Value) {
     (status, value)
 }
 
+/// A response header as text; empty when absent or not text.
+pub fn header(resp: &Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// Status and body of an error response, checking what every error response must have: the
 /// JSON content type, an `x-request-id`, and the problem shape `{"error", "message", …}`.
 pub async fn problem(resp: Response) -> (StatusCode, Value) {
@@ -235,22 +257,12 @@ pub async fn problem(resp: Response) -> (StatusCode, Value) {
         status.is_client_error() || status.is_server_error(),
         "expected an error status, got {status}"
     );
-    let content_type = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let content_type = header(&resp, CONTENT_TYPE.as_str());
     assert!(
         content_type.starts_with("application/json"),
         "{status}: error content type is `{content_type}`"
     );
-    let request_id = resp
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let request_id = header(&resp, "x-request-id");
     assert!(!request_id.is_empty(), "{status}: no x-request-id header");
     let (status, body) = json_body(resp).await;
     assert!(
@@ -287,14 +299,17 @@ pub async fn expect_fields(resp: Response, fields: &[&str]) -> Value {
 
 /// Asserts a 401 `unauthenticated` with `WWW-Authenticate: Bearer`.
 pub async fn expect_unauthenticated(resp: Response) {
-    let challenge = resp
-        .headers()
-        .get(WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let challenge = header(&resp, WWW_AUTHENTICATE.as_str());
     assert_eq!(challenge, "Bearer");
     expect_problem(resp, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+/// Asserts a 422 `validation_failed` that names `field` and nothing else; returns its body.
+pub async fn expect_only_field(resp: Response, field: &str) -> Value {
+    let body = expect_fields(resp, &[field]).await;
+    let named = body["fields"].as_object().map_or(0, |f| f.len());
+    assert_eq!(named, 1, "only `{field}` should be named: {body}");
+    body
 }
 
 /// Asserts a success status and returns the JSON body.
@@ -311,31 +326,98 @@ pub fn s<'v>(v: &'v Value, key: &str) -> &'v str {
         .unwrap_or_else(|| panic!("`{key}` is not a string in {v}"))
 }
 
-/// Declares each `async fn name(app: TestApp)` scenario as two tests, `sqlite::name` and
-/// `postgres::name`; the PostgreSQL one returns at once when no server is configured.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(app) = crate::common::TestApp::start(domain::Backend::Sqlite).await {
-                        super::$name(app).await;
-                    }
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(app) = crate::common::TestApp::start(domain::Backend::Postgres).await {
-                        super::$name(app).await;
-                    }
-                }
-            )*
-        }
-    };
+/// Asserts a 404 `not_found` and returns its body.
+pub async fn expect_not_found(resp: Response) -> Value {
+    expect_problem(resp, StatusCode::NOT_FOUND, "not_found").await
+}
+
+/// Asserts a 403 `forbidden` and returns its body.
+pub async fn expect_forbidden(resp: Response) -> Value {
+    expect_problem(resp, StatusCode::FORBIDDEN, "forbidden").await
+}
+
+/// The `items` of a list page.
+pub fn items(page: &Value) -> &Vec<Value> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `items` list in {page}"))
+}
+
+impl TestApp {
+    /// GET that must answer 200; returns the JSON body.
+    pub async fn get_ok<'a>(&self, path: &str, token: impl Into<Option<&'a str>>) -> Value {
+        expect_json(self.get(path, token).await, StatusCode::OK).await
+    }
+
+    /// GET as admin that must be refused as invalid, naming each of `fields`; returns the
+    /// problem body.
+    pub async fn get_invalid(&self, path: &str, fields: &[&str]) -> Value {
+        expect_fields(self.get(path, self.admin()).await, fields).await
+    }
+
+    /// The body of a GET that must answer 200, as text.
+    pub async fn get_text<'a>(&self, path: &str, token: impl Into<Option<&'a str>>) -> String {
+        let resp = self.get(path, token).await;
+        assert_eq!(resp.status(), StatusCode::OK, "GET {path}");
+        resp.text().await.expect("read body")
+    }
+
+    /// POST that must answer `status`; returns the JSON body.
+    pub async fn post_expect<'a>(
+        &self,
+        path: &str,
+        token: impl Into<Option<&'a str>>,
+        body: &Value,
+        status: StatusCode,
+    ) -> Value {
+        expect_json(self.post(path, token, body).await, status).await
+    }
+
+    /// `POST /api/v1/assets/{id}/identifiers` with `token`.
+    pub async fn add_tag_as<'a>(
+        &self,
+        token: impl Into<Option<&'a str>>,
+        asset: &Value,
+        kind: &str,
+        value: &str,
+    ) -> Response {
+        self.post(
+            &format!("/api/v1/assets/{}/identifiers", s(asset, "id")),
+            token,
+            &json!({"kind": kind, "value": value}),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/assets/{id}/identifiers` as admin.
+    pub async fn add_tag(&self, asset: &Value, kind: &str, value: &str) -> Response {
+        self.add_tag_as(self.admin(), asset, kind, value).await
+    }
+
+    /// Tags an asset as admin; panics unless 201. Returns the identifier.
+    pub async fn tag(&self, asset: &Value, kind: &str, value: &str) -> Value {
+        expect_json(self.add_tag(asset, kind, value).await, StatusCode::CREATED).await
+    }
+
+    /// `GET /api/v1/resolve?code={text}` with `token`.
+    pub async fn resolve<'a>(&self, token: impl Into<Option<&'a str>>, text: &str) -> Response {
+        self.request(Method::GET, "/api/v1/resolve", token)
+            .query(&[("code", text)])
+            .send()
+            .await
+            .expect("send GET resolve")
+    }
+
+    /// One page of audit entries matching `query` (as admin), newest first.
+    pub async fn audit(&self, query: &[(&str, &str)]) -> Vec<Value> {
+        let resp = self
+            .request(Method::GET, "/api/v1/audit-log", self.admin())
+            .query(query)
+            .send()
+            .await
+            .expect("send GET audit-log");
+        items(&expect_json(resp, StatusCode::OK).await).clone()
+    }
 }
 
 // ---- field scans (api/tests/scans*.rs) -------------------------------------------------------
@@ -359,43 +441,20 @@ impl std::ops::Deref for ScanApp {
     }
 }
 
-impl ScanApp {
-    /// Like [`TestApp::start`], with the scan configuration.
-    pub async fn start(backend: Backend) -> Option<ScanApp> {
-        let db = TestDb::open(backend).await?;
-        assert_eq!(db.store.backend(), backend);
-        domain::users::ensure_first_admin(&db.store, Some(ADMIN_PASSWORD.into()))
-            .await
-            .expect("create first admin");
+impl Fixture for ScanApp {
+    async fn open(backend: Backend) -> Option<ScanApp> {
         let data_dir = tempfile::tempdir().expect("photo dir");
-        let state = api::AppState::new(
-            db.store.clone(),
-            api::ApiConfig {
-                data_dir: data_dir.path().to_owned(),
-                photo_limit: SCAN_PHOTO_LIMIT,
-                ..Default::default()
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind port 0");
-        let addr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(api::serve(listener, state, async move {
-            let _ = stopped.await;
-        }));
-        let mut app = TestApp {
-            base: format!("http://{addr}"),
-            client: Client::builder().build().expect("http client"),
-            admin_token: String::new(),
-            backend,
-            stop: Some(stop),
-            db,
+        let config = api::ApiConfig {
+            data_dir: data_dir.path().to_owned(),
+            photo_limit: SCAN_PHOTO_LIMIT,
+            ..Default::default()
         };
-        app.admin_token = app.login("admin", ADMIN_PASSWORD).await;
+        let app = TestApp::start(backend, config).await?;
         Some(ScanApp { app, data_dir })
     }
+}
 
+impl ScanApp {
     /// The stored bytes of a photo, if the blob store has them.
     pub fn photo_bytes(&self, sha256: &str) -> Option<Vec<u8>> {
         std::fs::read(
@@ -456,6 +515,26 @@ impl ScanFixture {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     }
 
+    /// `action` on `asset` at device time [`ScanFixture::t`]`(minutes)`, `extra` merged in.
+    pub fn cmd(&self, action: &str, asset: &Value, minutes: i64, extra: Value) -> Value {
+        command(action, asset, &self.t(minutes), extra)
+    }
+
+    /// The technician delivers `asset` to the customer site at minute `minutes`; must apply.
+    pub async fn deliver(&self, app: &TestApp, asset: &Value, minutes: i64) -> Value {
+        let cmd = self.cmd("deliver", asset, minutes, json!({"site_id": self.customer}));
+        app.scan_ok(&self.tech, &cmd).await
+    }
+
+    /// `n` available assets at the depot, coded `{prefix}-0`, `{prefix}-1`, ….
+    pub async fn assets(&self, app: &TestApp, prefix: &str, n: usize) -> Vec<Value> {
+        let mut assets = Vec::with_capacity(n);
+        for i in 0..n {
+            assets.push(self.asset(app, &format!("{prefix}-{i}")).await);
+        }
+        assets
+    }
+
     /// An available asset at the depot (its home site).
     pub async fn asset(&self, app: &TestApp, code: &str) -> Value {
         app.create_asset(
@@ -494,6 +573,55 @@ impl TestApp {
         result
     }
 
+    /// Posts a command that must be refused with `status` and the error `code`; returns the
+    /// problem body.
+    pub async fn scan_refused(
+        &self,
+        token: &str,
+        cmd: &Value,
+        status: StatusCode,
+        code: &str,
+    ) -> Value {
+        expect_problem(self.scan(token, cmd).await, status, code).await
+    }
+
+    /// Posts a command that must be refused as invalid, naming each of `fields`; returns the
+    /// problem body.
+    pub async fn scan_invalid(&self, token: &str, cmd: &Value, fields: &[&str]) -> Value {
+        expect_fields(self.scan(token, cmd).await, fields).await
+    }
+
+    /// Sends all `commands` at once, one request each; each must be answered 200. Returns the
+    /// results in the order given.
+    pub async fn scan_all(&self, token: &str, commands: &[Value]) -> Vec<Value> {
+        // Spawned tasks rather than `futures::join_all`: this harness is also compiled into
+        // the simulators' tests, which do not depend on `futures`.
+        let sends: Vec<_> = commands
+            .iter()
+            .map(|c| {
+                let req = self.request(Method::POST, "/api/v1/scans", token).json(c);
+                tokio::spawn(async move {
+                    let resp = req.send().await.expect("send POST /api/v1/scans");
+                    expect_json(resp, StatusCode::OK).await
+                })
+            })
+            .collect();
+        let mut results = Vec::with_capacity(sends.len());
+        for send in sends {
+            results.push(send.await.expect("scan task"));
+        }
+        results
+    }
+
+    /// Posts a batch that must be answered 200; returns its `results`.
+    pub async fn scan_batch_ok(&self, token: &str, commands: &[Value]) -> Vec<Value> {
+        let body = expect_json(self.scan_batch(token, commands).await, StatusCode::OK).await;
+        body["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no results in {body}"))
+            .clone()
+    }
+
     /// `POST /api/v1/scans/batch`.
     pub async fn scan_batch<'a>(
         &self,
@@ -523,6 +651,20 @@ impl TestApp {
             .expect("send photo")
     }
 
+    /// POSTs a multipart form.
+    pub async fn post_form<'a>(
+        &self,
+        path: &str,
+        token: impl Into<Option<&'a str>>,
+        form: Form,
+    ) -> Response {
+        self.request(Method::POST, path, token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("send multipart POST {path}: {e}"))
+    }
+
     /// `POST /api/v1/scans` as multipart: a `command` part (JSON) and a `photo` part.
     pub async fn scan_with_photo<'a>(
         &self,
@@ -531,20 +673,11 @@ impl TestApp {
         photo: Vec<u8>,
         mime: &str,
     ) -> Response {
-        let form = reqwest::multipart::Form::new()
+        let part = photo_part(photo, "photo").mime_str(mime).expect("mime");
+        let form = Form::new()
             .text("command", cmd.to_string())
-            .part(
-                "photo",
-                reqwest::multipart::Part::bytes(photo)
-                    .file_name("photo")
-                    .mime_str(mime)
-                    .expect("mime"),
-            );
-        self.request(Method::POST, "/api/v1/scans", token)
-            .multipart(form)
-            .send()
-            .await
-            .expect("send multipart scan")
+            .part("photo", part);
+        self.post_form("/api/v1/scans", token, form).await
     }
 
     /// The asset now (as admin).
@@ -592,32 +725,9 @@ impl TestApp {
     }
 }
 
-/// Declares each `async fn name(app: ScanApp)` scenario as `sqlite::name` and `postgres::name`
-/// (the PostgreSQL one returns at once when no server is configured).
-#[allow(unused_macros)]
-macro_rules! scan_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(app) = crate::common::ScanApp::start(domain::Backend::Sqlite).await {
-                        super::$name(app).await;
-                    }
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(app) = crate::common::ScanApp::start(domain::Backend::Postgres).await {
-                        super::$name(app).await;
-                    }
-                }
-            )*
-        }
-    };
+/// A multipart part holding a photo's bytes under `file_name`.
+pub fn photo_part(bytes: Vec<u8>, file_name: &str) -> Part {
+    Part::bytes(bytes).file_name(file_name.to_owned())
 }
 
 /// A small, valid PNG (a grey gradient, no QR code).
@@ -641,7 +751,11 @@ pub fn qr_samples() -> Option<std::path::PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIPPED: QR sample folder {} not found", dir.display());
+        let how = format!(
+            "put the QR sample photos at {} or set QR_SAMPLES_DIR",
+            dir.display()
+        );
+        domain::testing::skip_or_fail("QR sample photo test", &how);
         None
     }
 }

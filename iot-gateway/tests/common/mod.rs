@@ -13,6 +13,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::events::{EventBus, FleetEvent};
 use domain::telemetry::{IngestOptions, Ingestor, StoredReject};
-use domain::testing::TestDb;
+use domain::testing::{Fixture, TestDb, MQTT_URL_VAR};
 use domain::{assets, devices, Actor, Backend, PageRequest};
 use iot_gateway::metrics::{ReasonLabel, ResultLabel};
 use iot_gateway::{BrokerAddress, Gateway, GatewayMetrics, GatewayOptions, IngestSettings};
@@ -31,7 +32,6 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::JoinHandle;
 
-pub const MQTT_URL_VAR: &str = "FIELDOPS_TEST_MQTT_URL";
 /// How long any wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 /// How often conditions are polled.
@@ -43,12 +43,36 @@ pub enum Broker {
     Embedded,
     /// The broker named by `FIELDOPS_TEST_MQTT_URL`, shared with other tests.
     Mosquitto,
+    /// A Mosquitto the test started for itself (see `brokers.rs`).
+    PrivateMosquitto,
+}
+
+/// The broker of an [`Env`], as a type: each broker is its own [`Fixture`], so a scenario runs on
+/// a broker by being listed in that broker's `backend_matrix!` (see the test files).
+pub trait BrokerKind: Send + Sync + 'static {
+    const BROKER: Broker;
+}
+
+/// [`Broker::Embedded`].
+pub struct Embedded;
+/// [`Broker::Mosquitto`].
+pub struct Mosquitto;
+/// [`Broker::PrivateMosquitto`]: opened by the test itself with [`Env::with`].
+pub struct PrivateMosquitto;
+
+impl BrokerKind for Embedded {
+    const BROKER: Broker = Broker::Embedded;
+}
+impl BrokerKind for Mosquitto {
+    const BROKER: Broker = Broker::Mosquitto;
+}
+impl BrokerKind for PrivateMosquitto {
+    const BROKER: Broker = Broker::PrivateMosquitto;
 }
 
 /// One test's world: its database, its broker, its prefix, the event bus and an ingestor.
-pub struct Env {
+pub struct Env<B: BrokerKind> {
     pub db: TestDb,
-    pub broker: Broker,
     pub address: BrokerAddress,
     /// Random, 10 hex chars: in every device id, client id and share group of this test.
     pub prefix: String,
@@ -58,6 +82,7 @@ pub struct Env {
     seq: AtomicU32,
     /// Client ids whose persistent sessions are removed from a shared broker on drop.
     sessions: std::sync::Mutex<Vec<String>>,
+    broker: PhantomData<B>,
 }
 
 /// A random-enough token: the random tail of a UUIDv7 (its head is the clock).
@@ -66,29 +91,31 @@ pub fn unique() -> String {
     id[id.len() - 10..].to_owned()
 }
 
-impl Env {
-    /// `None` (after printing why) when the broker or PostgreSQL is not configured.
-    pub async fn open(backend: Backend, broker: Broker) -> Option<Env> {
-        let address = match broker {
-            Broker::Embedded => {
-                let addr = iot_gateway::broker::start("127.0.0.1:0".parse().unwrap(), None)
-                    .expect("start the embedded broker");
-                address_of(addr)
-            }
-            Broker::Mosquitto => {
-                let Ok(url) = std::env::var(MQTT_URL_VAR) else {
-                    eprintln!("SKIPPED: Mosquitto test (set {MQTT_URL_VAR} to run it)");
-                    return None;
-                };
-                BrokerAddress::parse(&url).expect("FIELDOPS_TEST_MQTT_URL")
-            }
-        };
+impl Fixture for Env<Embedded> {
+    async fn open(backend: Backend) -> Option<Env<Embedded>> {
         let db = TestDb::open(backend).await?;
-        Some(Env::with(db, broker, address))
+        let addr = iot_gateway::broker::start("127.0.0.1:0".parse().unwrap(), None)
+            .expect("start the embedded broker");
+        Some(Env::with(db, address_of(addr)))
     }
+}
 
+impl Fixture for Env<Mosquitto> {
+    async fn open(backend: Backend) -> Option<Env<Mosquitto>> {
+        let url = domain::testing::service_url(MQTT_URL_VAR, "shared-broker test")?;
+        let address = BrokerAddress::parse(&url).expect("FIELDOPS_TEST_MQTT_URL");
+        if let Err(e) = tokio::net::TcpStream::connect((address.host.as_str(), address.port)).await
+        {
+            panic!("{MQTT_URL_VAR} is set but the broker at {url} is unreachable: {e}");
+        }
+        let db = TestDb::open(backend).await?;
+        Some(Env::with(db, address))
+    }
+}
+
+impl<B: BrokerKind> Env<B> {
     /// An environment on a given broker address (a private Mosquitto, for instance).
-    pub fn with(db: TestDb, broker: Broker, address: BrokerAddress) -> Env {
+    pub fn with(db: TestDb, address: BrokerAddress) -> Env<B> {
         let bus = EventBus::default();
         let ingestor = Arc::new(Ingestor::new(
             db.store.clone(),
@@ -97,19 +124,23 @@ impl Env {
         ));
         Env {
             db,
-            broker,
             address,
             prefix: format!("t{}", unique()),
             bus,
             ingestor,
             seq: AtomicU32::new(0),
             sessions: std::sync::Mutex::new(Vec::new()),
+            broker: PhantomData,
         }
+    }
+
+    pub fn broker(&self) -> Broker {
+        B::BROKER
     }
 
     /// Whether only this test uses the broker (exact metric counts hold).
     pub fn private_broker(&self) -> bool {
-        self.broker == Broker::Embedded
+        B::BROKER != Broker::Mosquitto
     }
 
     fn next(&self) -> u32 {
@@ -158,6 +189,55 @@ impl Env {
         (asset, device)
     }
 
+    /// `n` trackers, `<prefix>-{name}0` …, each bound to its own asset.
+    pub async fn trackers(&self, name: &str, n: usize) -> Vec<(Asset, String)> {
+        let mut trackers = Vec::with_capacity(n);
+        for i in 0..n {
+            trackers.push(self.tracker(&format!("{name}{i}")).await);
+        }
+        trackers
+    }
+
+    /// Publishes `per_device` fixes per tracker, second `k` after `t` at latitude
+    /// `48 + k/1000`, interleaved across the trackers; waits until the broker acknowledged them
+    /// all and the telemetry table holds them all. Returns how many that is.
+    pub async fn stream_fixes(
+        &self,
+        publisher: &Publisher,
+        trackers: &[(Asset, String)],
+        t: DateTime<Utc>,
+        per_device: i64,
+    ) -> i64 {
+        for k in 0..per_device {
+            for (_, device) in trackers {
+                let r = fix(at(t, k), 48.0 + k as f64 / 1000.0, 11.5);
+                publisher.send(&telemetry_topic(device), native(&[r])).await;
+            }
+        }
+        publisher.flush().await;
+        let total = trackers.len() as i64 * per_device;
+        self.wait_count("SELECT COUNT(*) FROM telemetry", total)
+            .await;
+        total
+    }
+
+    /// Asserts that each tracker's asset is at the fix taken at `newest`.
+    pub async fn assert_positions_at(&self, trackers: &[(Asset, String)], newest: DateTime<Utc>) {
+        for (asset, _) in trackers {
+            let p = self.get_asset(asset).await.position.unwrap();
+            assert_eq!(p.at, newest, "asset {} ends at its newest fix", asset.code);
+        }
+    }
+
+    /// What most scenarios start from: a tracker `<prefix>-{name}` bound to its own asset, a
+    /// gateway (connected and subscribed) and a publisher.
+    pub async fn one_tracker(&self, name: &str) -> (Asset, String, RunningGateway, Publisher) {
+        let (asset, device) = self.tracker(name).await;
+        let gw = self.gateway().await;
+        let publisher = self.publisher().await;
+        (asset, device, gw, publisher)
+    }
+
     /// A unique client id for a gateway of this test.
     pub fn client_id(&self) -> String {
         format!("gw-{}-{}", self.prefix, self.next())
@@ -190,7 +270,7 @@ impl Env {
         options: GatewayOptions,
         settings: IngestSettings,
     ) -> RunningGateway {
-        if self.broker == Broker::Mosquitto {
+        if B::BROKER == Broker::Mosquitto {
             let mut sessions = self.sessions.lock().unwrap();
             for id in options.link_client_ids() {
                 if !sessions.contains(&id) {
@@ -310,7 +390,7 @@ impl Env {
     }
 }
 
-impl Drop for Env {
+impl<B: BrokerKind> Drop for Env<B> {
     /// Removes the persistent sessions this test's gateways left on a shared broker, so they
     /// do not queue other tests' messages forever: connecting with a clean session discards a
     /// session (MQTT 3.1.1 §3.1.2.4).
@@ -621,52 +701,4 @@ pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     tokio::time::timeout(DEADLINE, f)
         .await
         .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
-
-/// Declares each scenario as one test per (database × broker):
-/// `all_brokers` run on `{sqlite,postgres}_{embedded,mosquitto}`, `embedded` only on the embedded
-/// broker; each is an `async fn(Env)`. `private_mosquitto` scenarios are `async fn(Backend)`
-/// that start their own broker, declared under `{sqlite,postgres}_mosquitto`.
-macro_rules! matrix {
-    (
-        all_brokers: [$($all:ident),* $(,)?],
-        embedded: [$($emb:ident),* $(,)?],
-        private_mosquitto: [$($own:ident),* $(,)?] $(,)?
-    ) => {
-        mod sqlite_embedded {
-            $( matrix!(@env $all, Sqlite, Embedded); )*
-            $( matrix!(@env $emb, Sqlite, Embedded); )*
-        }
-        mod postgres_embedded {
-            $( matrix!(@env $all, Postgres, Embedded); )*
-            $( matrix!(@env $emb, Postgres, Embedded); )*
-        }
-        mod sqlite_mosquitto {
-            $( matrix!(@env $all, Sqlite, Mosquitto); )*
-            $( matrix!(@own $own, Sqlite); )*
-        }
-        mod postgres_mosquitto {
-            $( matrix!(@env $all, Postgres, Mosquitto); )*
-            $( matrix!(@own $own, Postgres); )*
-        }
-    };
-    (@env $name:ident, $backend:ident, $broker:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            if let Some(env) = crate::common::Env::open(
-                domain::Backend::$backend,
-                crate::common::Broker::$broker,
-            )
-            .await
-            {
-                super::$name(env).await;
-            }
-        }
-    };
-    (@own $name:ident, $backend:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            super::$name(domain::Backend::$backend).await;
-        }
-    };
 }
