@@ -55,6 +55,28 @@ impl EmbeddedGateway {
             std::io::ErrorKind::AddrInUse => GatewayError::BrokerAddressInUse(addr),
             _ => GatewayError::Broker(addr, e.to_string()),
         })?;
+        Self::start_on(
+            listener,
+            settings,
+            auth,
+            ingestor,
+            metrics,
+            endpoint_metrics,
+            shutdown,
+        )
+    }
+
+    /// [`EmbeddedGateway::start`] on a listener bound by the caller (socket options of its
+    /// own, say; accepted connections inherit them).
+    pub fn start_on(
+        listener: TcpListener,
+        settings: EmbeddedSettings,
+        auth: DeviceAuth,
+        ingestor: Arc<Ingestor>,
+        metrics: GatewayMetrics,
+        endpoint_metrics: EndpointMetrics,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<EmbeddedGateway, GatewayError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = move || {
             let mut rx = stop_rx.clone();

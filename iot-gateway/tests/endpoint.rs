@@ -175,14 +175,7 @@ async fn pubacks_leave_in_publish_order(db: TestDb) {
             let (mut raw, ack) = Raw::v4(addr, connect4(&trk, name)).await;
             assert_eq!(ack.code, v4::ConnectReturnCode::Success);
             let n: u16 = 300;
-            for pkid in 1..=n {
-                raw.send4(publish4(
-                    &trk.telemetry(),
-                    reading(base, i64::from(pkid)),
-                    pkid,
-                ))
-                .await;
-            }
+            raw.send_readings(&trk, base, 1..=n).await;
             for want in 1..=n {
                 match raw.recv4().await {
                     Some(v4::Packet::PubAck(a)) => assert_eq!(a.pkid, want, "out of order"),
@@ -617,7 +610,12 @@ async fn a_client_that_never_reads_does_not_stall_others(db: TestDb) {
         write_timeout: Duration::from_secs(1),
         ..EndpointSettings::default()
     };
-    let world = World::start(db, settings).await;
+    // Small fixed socket buffers at both ends (accepted sockets inherit the listener's), so
+    // "full" is kilobytes rather than the megabytes autotuning allows.
+    let listener = tokio::net::TcpSocket::new_v4().unwrap();
+    listener.set_send_buffer_size(4096).unwrap();
+    listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let world = World::start_on(db, settings, listener.listen(64).unwrap());
     let flooder = world.tracker("flooder").await;
     let good = world.tracker("good").await;
 
@@ -629,14 +627,7 @@ async fn a_client_that_never_reads_does_not_stall_others(db: TestDb) {
         .await;
     assert!(matches!(raw.recv4().await, Some(v4::Packet::ConnAck(_))));
     let base = base_time();
-    for pkid in 1..=10 {
-        raw.send4(publish4(
-            &flooder.telemetry(),
-            reading(base, i64::from(pkid)),
-            pkid,
-        ))
-        .await;
-    }
+    raw.send_readings(&flooder, base, 1..=10).await;
     // PINGREQs answered with PINGRESPs it never reads, until its socket is full both ways.
     let flood = tokio::spawn(async move {
         let pings = [0xc0u8, 0x00].repeat(32 * 1024);
@@ -708,14 +699,7 @@ async fn shutdown_commits_and_acknowledges_what_it_holds(db: TestDb) {
     let (mut raw, _) = Raw::v4(world.addr, connect4(&trk, "bye")).await;
     let base = base_time();
     let stall = world.stall().await;
-    for pkid in 1..=10 {
-        raw.send4(publish4(
-            &trk.telemetry(),
-            reading(base, i64::from(pkid)),
-            pkid,
-        ))
-        .await;
-    }
+    raw.send_readings(&trk, base, 1..=10).await;
     world
         .until("all ten in flight", |w| w.endpoint.in_flight.get() == 10)
         .await;

@@ -86,8 +86,9 @@ pub(crate) enum Inbound {
         will: bool,
     },
     /// A packet a client never sends to a server that sends no PUBLISH (CONNECT again, PUBACK,
-    /// PUBREL, AUTH, …): a protocol violation.
-    Unexpected(&'static str),
+    /// PUBREL, AUTH, …): a protocol violation. The type, never the content (a CONNECT holds a
+    /// password).
+    Unexpected(mqtt4::PacketType),
 }
 
 /// Why a CONNECT is refused (the CONNACK code differs per version).
@@ -286,9 +287,10 @@ pub(crate) fn decode(
     let Some(header) = frame(buf, max)? else {
         return Ok(None);
     };
+    let kind = header.packet_type()?;
     match version {
-        Version::V4 => Ok(Some(from_v4_packet(v4::Packet::read(buf, max)?))),
-        Version::V5 if header.packet_type()? == mqtt4::PacketType::Disconnect => {
+        Version::V4 => Ok(Some(from_v4_packet(v4::Packet::read(buf, max)?, kind))),
+        Version::V5 if kind == mqtt4::PacketType::Disconnect => {
             let packet = buf.split_to(header.frame_length());
             // The remaining length's bytes end at the first without the continuation bit; the
             // reason code (0 when absent) comes next.
@@ -301,11 +303,11 @@ pub(crate) fn decode(
                 will: reason == v5::DisconnectReasonCode::DisconnectWithWillMessage as u8,
             }))
         }
-        Version::V5 => from_v5_packet(v5::Packet::read(buf, Some(u32::MAX))?).map(Some),
+        Version::V5 => from_v5_packet(v5::Packet::read(buf, Some(u32::MAX))?, kind).map(Some),
     }
 }
 
-fn from_v4_packet(packet: v4::Packet) -> Inbound {
+fn from_v4_packet(packet: v4::Packet, kind: mqtt4::PacketType) -> Inbound {
     match packet {
         v4::Packet::Publish(p) => Inbound::Publish(Publish {
             qos: p.qos as u8,
@@ -328,19 +330,11 @@ fn from_v4_packet(packet: v4::Packet) -> Inbound {
         },
         v4::Packet::PingReq => Inbound::PingReq,
         v4::Packet::Disconnect => Inbound::Disconnect { will: false },
-        v4::Packet::Connect(_) => Inbound::Unexpected("CONNECT"),
-        v4::Packet::ConnAck(_) => Inbound::Unexpected("CONNACK"),
-        v4::Packet::PubAck(_) => Inbound::Unexpected("PUBACK"),
-        v4::Packet::PubRec(_) => Inbound::Unexpected("PUBREC"),
-        v4::Packet::PubRel(_) => Inbound::Unexpected("PUBREL"),
-        v4::Packet::PubComp(_) => Inbound::Unexpected("PUBCOMP"),
-        v4::Packet::SubAck(_) => Inbound::Unexpected("SUBACK"),
-        v4::Packet::UnsubAck(_) => Inbound::Unexpected("UNSUBACK"),
-        v4::Packet::PingResp => Inbound::Unexpected("PINGRESP"),
+        _ => Inbound::Unexpected(kind),
     }
 }
 
-fn from_v5_packet(packet: v5::Packet) -> Result<Inbound, CodecError> {
+fn from_v5_packet(packet: v5::Packet, kind: mqtt4::PacketType) -> Result<Inbound, CodecError> {
     Ok(match packet {
         v5::Packet::Publish(p) => Inbound::Publish(Publish {
             topic: utf8(&p.topic)?,
@@ -365,16 +359,7 @@ fn from_v5_packet(packet: v5::Packet) -> Result<Inbound, CodecError> {
         v5::Packet::Disconnect(d) => Inbound::Disconnect {
             will: d.reason_code == v5::DisconnectReasonCode::DisconnectWithWillMessage,
         },
-        v5::Packet::Connect(..) => Inbound::Unexpected("CONNECT"),
-        v5::Packet::ConnAck(_) => Inbound::Unexpected("CONNACK"),
-        v5::Packet::PubAck(_) => Inbound::Unexpected("PUBACK"),
-        v5::Packet::PubRec(_) => Inbound::Unexpected("PUBREC"),
-        v5::Packet::PubRel(_) => Inbound::Unexpected("PUBREL"),
-        v5::Packet::PubComp(_) => Inbound::Unexpected("PUBCOMP"),
-        v5::Packet::SubAck(_) => Inbound::Unexpected("SUBACK"),
-        v5::Packet::UnsubAck(_) => Inbound::Unexpected("UNSUBACK"),
-        v5::Packet::PingResp(_) => Inbound::Unexpected("PINGRESP"),
-        v5::Packet::Auth(_) => Inbound::Unexpected("AUTH"),
+        _ => Inbound::Unexpected(kind),
     })
 }
 

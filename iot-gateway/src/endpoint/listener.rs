@@ -97,21 +97,28 @@ async fn connection(
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
 ) {
     shared.metrics.connections.inc();
     let deadline = Instant::now() + shared.settings.connect_timeout;
     match tls {
         None => session::serve(tcp, deadline, &shared, stop).await,
-        Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => session::serve(stream, deadline, &shared, stop).await,
-            Ok(Err(e)) => {
-                shared.metrics.refuse(Refusal::TlsHandshake);
-                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+        Some(acceptor) => {
+            let handshake = tokio::select! {
+                handshake = tokio::time::timeout_at(deadline, acceptor.accept(tcp)) => Some(handshake),
+                _ = stop.wait_for(|s| *s) => None,
+            };
+            match handshake {
+                Some(Ok(Ok(stream))) => session::serve(stream, deadline, &shared, stop).await,
+                Some(Ok(Err(e))) => {
+                    shared.metrics.refuse(Refusal::TlsHandshake);
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                }
+                Some(Err(_)) => shared.metrics.refuse(Refusal::ConnectTimeout),
+                None => {}
             }
-            Err(_) => shared.metrics.refuse(Refusal::ConnectTimeout),
-        },
+        }
     }
     shared.metrics.connections.dec();
 }

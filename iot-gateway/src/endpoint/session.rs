@@ -33,8 +33,12 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Serves one connection until it ends. `deadline` bounds the wait for its CONNECT.
-pub(super) async fn serve<S>(io: S, deadline: Instant, shared: &Shared, stop: watch::Receiver<bool>)
-where
+pub(super) async fn serve<S>(
+    io: S,
+    deadline: Instant,
+    shared: &Shared,
+    mut stop: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {
     let (rd, wr) = tokio::io::split(io);
@@ -44,7 +48,12 @@ where
         max: shared.settings.max_packet_size,
     };
     let mut writer = Writer::new(wr);
-    let connect = match tokio::time::timeout_at(deadline, reader.connect()).await {
+    // A socket still silent at shutdown is just closed.
+    let first = tokio::select! {
+        first = tokio::time::timeout_at(deadline, reader.connect()) => first,
+        _ = stop.wait_for(|s| *s) => return,
+    };
+    let connect = match first {
         Ok(Ok(Some(c))) => c,
         // Closed before saying anything (a port probe, a health check): nothing to refuse.
         Ok(Ok(None)) => return,
@@ -217,6 +226,10 @@ enum Event {
     /// The oldest delivered publish's batch is done (`false`: it never will be).
     Committed(bool),
     Written(std::io::Result<()>),
+    /// The write-progress timer fired: maybe stalled, maybe progress since.
+    WriteCheck,
+    /// The keep-alive timer fired: maybe silent, maybe heard from since.
+    IdleCheck,
     Read(Result<Option<Inbound>, ReadError>),
 }
 
@@ -257,8 +270,10 @@ impl Session<'_> {
         let mut can_takeover = true;
         let mut last_heard = Instant::now();
         let mut was_reading = true;
-        let idle = tokio::time::sleep(NEVER);
-        let write_stall = tokio::time::sleep(NEVER);
+        // The keep-alive and write-progress timers are checked when they fire and re-armed to
+        // the deadline then due, rather than reset on every packet.
+        let idle = tokio::time::sleep(self.keep_alive.unwrap_or(NEVER));
+        let write_stall = tokio::time::sleep(settings.write_timeout);
         let grace = tokio::time::sleep(NEVER);
         tokio::pin!(idle, write_stall, grace);
         loop {
@@ -277,14 +292,6 @@ impl Session<'_> {
                 last_heard = Instant::now();
             }
             was_reading = reading;
-            if let (true, Some(keep_alive)) = (reading, self.keep_alive) {
-                idle.as_mut().reset(last_heard + keep_alive);
-            }
-            if writing {
-                write_stall
-                    .as_mut()
-                    .reset(writer.progress_at + settings.write_timeout);
-            }
             // The branches only say what happened; it is handled below, once the futures (which
             // borrow the session) are gone.
             let event = tokio::select! {
@@ -294,10 +301,8 @@ impl Session<'_> {
                 _ = &mut grace, if self.stopping => return Ending::Shutdown,
                 done = first_commit(&mut self.pending) => Event::Committed(done.is_ok()),
                 written = writer.write_some(), if writing => Event::Written(written),
-                _ = &mut write_stall, if writing => return Ending::Refused(Refusal::WriteTimeout),
-                _ = &mut idle, if reading && self.keep_alive.is_some() => {
-                    return Ending::Refused(Refusal::KeepAlive)
-                }
+                _ = &mut write_stall, if writing => Event::WriteCheck,
+                _ = &mut idle, if reading && self.keep_alive.is_some() => Event::IdleCheck,
                 packet = reader.next(self.version), if reading => Event::Read(packet),
             };
             match event {
@@ -317,6 +322,20 @@ impl Session<'_> {
                     }
                 }
                 Event::Committed(false) => return self.pipeline_gone(),
+                Event::WriteCheck => {
+                    let due = writer.progress_at + settings.write_timeout;
+                    if due <= Instant::now() {
+                        return Ending::Refused(Refusal::WriteTimeout);
+                    }
+                    write_stall.as_mut().reset(due);
+                }
+                Event::IdleCheck => {
+                    let due = last_heard + self.keep_alive.unwrap_or(NEVER);
+                    if due <= Instant::now() {
+                        return Ending::Refused(Refusal::KeepAlive);
+                    }
+                    idle.as_mut().reset(due);
+                }
                 Event::Written(Ok(())) => {}
                 Event::Written(Err(e)) => {
                     tracing::debug!(error = %e, "write failed");
@@ -370,8 +389,8 @@ impl Session<'_> {
             }
             Inbound::PingReq => writer.push(self.version, Outbound::PingResp),
             Inbound::Disconnect { will } => return Some(Ending::Disconnected { will }),
-            Inbound::Unexpected(what) => {
-                tracing::info!(packet = what, "unexpected packet");
+            Inbound::Unexpected(kind) => {
+                tracing::info!(packet = ?kind, "unexpected packet");
                 return Some(Ending::Refused(Refusal::ProtocolError));
             }
         }

@@ -65,6 +65,16 @@ impl Tracker {
 impl World {
     /// An embedded gateway with `settings` over `db`, listening on 127.0.0.1:0.
     pub async fn start(db: TestDb, settings: EndpointSettings) -> World {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        World::start_on(db, settings, listener)
+    }
+
+    /// [`World::start`] on a listener the test prepared.
+    pub fn start_on(
+        db: TestDb,
+        settings: EndpointSettings,
+        listener: tokio::net::TcpListener,
+    ) -> World {
         let ingestor = Arc::new(Ingestor::new(
             db.store.clone(),
             EventBus::default(),
@@ -73,8 +83,8 @@ impl World {
         let metrics = GatewayMetrics::default();
         let endpoint = EndpointMetrics::default();
         let (stop, stopped) = oneshot::channel::<()>();
-        let gateway = EmbeddedGateway::start(
-            "127.0.0.1:0".parse().unwrap(),
+        let gateway = EmbeddedGateway::start_on(
+            listener,
             EmbeddedSettings {
                 endpoint: settings.clone(),
                 ingest: IngestSettings::for_backend(db.store.backend()),
@@ -87,7 +97,6 @@ impl World {
                 let _ = stopped.await;
             },
         )
-        .await
         .expect("start the embedded gateway");
         World {
             db,
@@ -311,6 +320,20 @@ impl Raw {
         let mut out = BytesMut::new();
         packet.write(&mut out, None).expect("encode");
         self.send_bytes(&out).await;
+    }
+
+    /// A QoS 1 reading per packet id, each `pkid` seconds after `base`, on its telemetry topic.
+    pub async fn send_readings(
+        &mut self,
+        tracker: &Tracker,
+        base: DateTime<Utc>,
+        pkids: std::ops::RangeInclusive<u16>,
+    ) {
+        for pkid in pkids {
+            let payload = reading(base, i64::from(pkid));
+            self.send4(publish4(&tracker.telemetry(), payload, pkid))
+                .await;
+        }
     }
 
     /// The next packet, `None` when the server closed the connection.
