@@ -88,3 +88,29 @@ impl EndpointMetrics {
             .get()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_exported_under_their_names() {
+        let metrics = EndpointMetrics::default();
+        metrics.refuse(super::super::Refusal::Qos2);
+        let mut registry = Registry::with_prefix("fieldops");
+        metrics.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for name in [
+            "fieldops_mqtt_endpoint_connections ",
+            "fieldops_mqtt_endpoint_sessions_total ",
+            "fieldops_mqtt_endpoint_refused_total{reason=\"qos2\"} 1",
+            "fieldops_mqtt_endpoint_in_flight ",
+            "fieldops_mqtt_endpoint_takeovers_total ",
+            "fieldops_mqtt_endpoint_wills_total ",
+            "fieldops_mqtt_endpoint_unrouted_total ",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+    }
+}

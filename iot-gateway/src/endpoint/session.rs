@@ -48,41 +48,9 @@ pub(super) async fn serve<S>(
         max: shared.settings.max_packet_size,
     };
     let mut writer = Writer::new(wr);
-    // A socket still silent at shutdown is just closed.
-    let first = tokio::select! {
-        first = tokio::time::timeout_at(deadline, reader.connect()) => first,
-        _ = stop.wait_for(|s| *s) => return,
-    };
-    let connect = match first {
-        Ok(Ok(Some(c))) => c,
-        // Closed before saying anything (a port probe, a health check): nothing to refuse.
-        Ok(Ok(None)) => return,
-        Ok(Err(ReadError::Io(e))) => {
-            tracing::debug!(error = %e, "connection failed before CONNECT");
-            return;
-        }
-        Ok(Err(ReadError::Codec(e))) => {
-            let refusal = match e {
-                CodecError::UnsupportedVersion(_) => Refusal::ProtocolVersion,
-                CodecError::TooLarge(_) => Refusal::PacketTooLarge,
-                CodecError::NotConnect | CodecError::Malformed(_) => Refusal::Malformed,
-            };
-            tracing::info!(error = %e, reason = refusal.as_str(), "MQTT connection refused");
-            shared.metrics.refuse(refusal);
-            if refusal == Refusal::ProtocolVersion {
-                writer.push(
-                    Version::V4,
-                    Outbound::ConnRefused(ConnectRefusal::UnsupportedVersion),
-                );
-                writer.goodbye().await;
-            }
-            return;
-        }
-        Err(_) => {
-            tracing::debug!("no CONNECT in time");
-            shared.metrics.refuse(Refusal::ConnectTimeout);
-            return;
-        }
+    let Some(connect) = first_packet(&mut reader, &mut writer, deadline, shared, &mut stop).await
+    else {
+        return;
     };
     let version = connect.version;
     let span = tracing::Span::current();
@@ -145,6 +113,54 @@ pub(super) async fn serve<S>(
         conn,
         connect.session_expiry,
     );
+}
+
+/// Reads the CONNECT (within `deadline`), refusing what is not one; `None` when the connection
+/// is over.
+async fn first_packet<R, W>(
+    reader: &mut Reader<R>,
+    writer: &mut Writer<W>,
+    deadline: Instant,
+    shared: &Shared,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Connect>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    // A socket still silent at shutdown is just closed.
+    let first = tokio::select! {
+        first = tokio::time::timeout_at(deadline, reader.connect()) => first,
+        _ = stop.wait_for(|s| *s) => return None,
+    };
+    match first {
+        // `None`: closed before saying anything (a port probe, a health check), not refused.
+        Ok(Ok(connect)) => connect,
+        Ok(Err(ReadError::Io(e))) => {
+            tracing::debug!(error = %e, "connection failed before CONNECT");
+            None
+        }
+        Ok(Err(ReadError::Codec(e))) => {
+            let refusal = match e {
+                CodecError::UnsupportedVersion(_) => Refusal::ProtocolVersion,
+                CodecError::TooLarge(_) => Refusal::PacketTooLarge,
+                CodecError::NotConnect | CodecError::Malformed(_) => Refusal::Malformed,
+            };
+            tracing::info!(error = %e, reason = refusal.as_str(), "MQTT connection refused");
+            shared.metrics.refuse(refusal);
+            if refusal == Refusal::ProtocolVersion {
+                let refused = Outbound::ConnRefused(ConnectRefusal::UnsupportedVersion);
+                writer.push(Version::V4, refused);
+                writer.goodbye().await;
+            }
+            None
+        }
+        Err(_) => {
+            tracing::debug!("no CONNECT in time");
+            shared.metrics.refuse(Refusal::ConnectTimeout);
+            None
+        }
+    }
 }
 
 /// A CONNECT that passed.
