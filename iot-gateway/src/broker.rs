@@ -1,4 +1,6 @@
 //! The embedded MQTT broker (rumqttd), for running on one box without installing a broker.
+//! Being replaced by [`crate::endpoint`] (see [`crate::EmbeddedGateway`]), which acknowledges a
+//! tracker's publish only after it committed and confines each tracker to its own topics.
 //!
 //! With a [`BrokerAuth`] it admits only registered trackers (username = device id, password
 //! checked against the stored hash) and the in-process gateway, which gets a random credential
@@ -8,24 +10,20 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use domain::devices::EMBEDDED_GATEWAY_USERNAME;
 use domain::{secrets, Store};
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 
+use crate::endpoint::auth::DeviceAuth;
+pub use crate::endpoint::auth::DEFAULT_AUTH_CACHE_TTL;
 use crate::error::GatewayError;
 
-/// How long a successful check is remembered. After a broker restart every tracker reconnects
-/// at once, and trackers on flaky links reconnect often; remembering a verified
-/// (username, password) pair for a minute makes those repeats a hash-map lookup instead of a
-/// database query plus PBKDF2. Short, because a deleted device keeps working until it expires.
-pub const DEFAULT_AUTH_CACHE_TTL: Duration = Duration::from_secs(60);
-
-/// Decides who may connect to the embedded broker: registered trackers, checked with
-/// [`domain::devices::verify_credentials`], and the in-process gateway, whose random credential
-/// is made here (see [`BrokerAuth::gateway_credentials`]). Everything else is refused.
+/// Decides who may connect to the embedded broker: registered trackers, checked by
+/// [`DeviceAuth`], and the in-process gateway, whose random credential is made here (see
+/// [`BrokerAuth::gateway_credentials`]). Everything else is refused.
 ///
 /// Cheap to clone (shared state), so the same instance serves the broker and whoever needs the
 /// gateway's credential.
@@ -34,26 +32,14 @@ pub struct BrokerAuth {
     inner: Arc<AuthInner>,
 }
 
+#[derive(Clone)]
 struct AuthInner {
-    store: Store,
+    devices: DeviceAuth,
     gateway_username: String,
     gateway_password: String,
     /// Client ids only the gateway may use: a tracker connecting with the gateway's client id
     /// would take over (and end) the gateway's session.
     reserved_client_ids: Vec<String>,
-    ttl: Duration,
-    cache: Mutex<AuthCache>,
-}
-
-/// Verified `username \0 sha256(password)` keys and when each stops counting. Only successes
-/// are stored: caching a failure would let a wrong password lock out a tracker fixed a second
-/// later, and would let anyone fill the map with garbage.
-#[derive(Default)]
-struct AuthCache {
-    entries: HashMap<String, Instant>,
-    /// Size at which expired entries are swept next (amortised: the map never holds more than
-    /// about twice the trackers verified within one TTL).
-    sweep_at: usize,
 }
 
 impl std::fmt::Debug for BrokerAuth {
@@ -61,7 +47,7 @@ impl std::fmt::Debug for BrokerAuth {
         f.debug_struct("BrokerAuth")
             .field("gateway_username", &self.inner.gateway_username)
             .field("gateway_password", &"***")
-            .field("ttl", &self.inner.ttl)
+            .field("devices", &self.inner.devices)
             .finish()
     }
 }
@@ -72,12 +58,10 @@ impl BrokerAuth {
     pub fn new(store: Store) -> BrokerAuth {
         BrokerAuth {
             inner: Arc::new(AuthInner {
-                store,
+                devices: DeviceAuth::new(store),
                 gateway_username: EMBEDDED_GATEWAY_USERNAME.to_owned(),
                 gateway_password: secrets::random_token(32),
                 reserved_client_ids: Vec::new(),
-                ttl: DEFAULT_AUTH_CACHE_TTL,
-                cache: Mutex::new(AuthCache::default()),
             }),
         }
     }
@@ -86,33 +70,18 @@ impl BrokerAuth {
     /// end) the gateway's session, so only the gateway's credential may use it. Call before
     /// handing the value to [`start`] (a shared instance is copied, not changed).
     pub fn reserve_client_id(mut self, client_id: impl Into<String>) -> BrokerAuth {
-        self.update(|inner| inner.reserved_client_ids.push(client_id.into()));
+        Arc::make_mut(&mut self.inner)
+            .reserved_client_ids
+            .push(client_id.into());
         self
     }
 
     /// How long successful checks are cached ([`DEFAULT_AUTH_CACHE_TTL`]; zero disables).
     /// Like [`BrokerAuth::reserve_client_id`], a builder step for before [`start`].
     pub fn cache_ttl(mut self, ttl: Duration) -> BrokerAuth {
-        self.update(|inner| inner.ttl = ttl);
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.devices = inner.devices.cache_ttl(ttl);
         self
-    }
-
-    fn update(&mut self, change: impl FnOnce(&mut AuthInner)) {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => change(inner),
-            None => {
-                let mut copy = AuthInner {
-                    store: self.inner.store.clone(),
-                    gateway_username: self.inner.gateway_username.clone(),
-                    gateway_password: self.inner.gateway_password.clone(),
-                    reserved_client_ids: self.inner.reserved_client_ids.clone(),
-                    ttl: self.inner.ttl,
-                    cache: Mutex::new(AuthCache::default()),
-                };
-                change(&mut copy);
-                self.inner = Arc::new(copy);
-            }
-        }
     }
 
     /// `(username, password)` for the in-process gateway's [`crate::BrokerAddress`].
@@ -150,51 +119,13 @@ impl BrokerAuth {
             );
             return false;
         }
-        let key = format!("{username}\0{}", secrets::token_hash(password));
-        if self.cached(&key) {
-            return true;
-        }
-        match domain::devices::verify_credentials(&inner.store, username, password).await {
-            Ok(true) => {
-                self.remember(key);
-                true
-            }
-            Ok(false) => {
-                tracing::info!(
-                    client_id,
-                    username,
-                    "MQTT connection refused: unknown device or wrong password"
-                );
-                false
-            }
+        match inner.devices.verify(client_id, username, password).await {
+            Ok(ok) => ok,
             Err(e) => {
                 tracing::warn!(client_id, username, error = %e, "MQTT connection refused: credentials could not be checked");
                 false
             }
         }
-    }
-
-    fn cached(&self, key: &str) -> bool {
-        let now = Instant::now();
-        let Ok(cache) = self.inner.cache.lock() else {
-            return false;
-        };
-        cache.entries.get(key).is_some_and(|until| *until > now)
-    }
-
-    fn remember(&self, key: String) {
-        if self.inner.ttl.is_zero() {
-            return;
-        }
-        let now = Instant::now();
-        let Ok(mut cache) = self.inner.cache.lock() else {
-            return;
-        };
-        if cache.entries.len() >= cache.sweep_at {
-            cache.entries.retain(|_, until| *until > now);
-            cache.sweep_at = (cache.entries.len() * 2).max(1024);
-        }
-        cache.entries.insert(key, now + self.inner.ttl);
     }
 }
 

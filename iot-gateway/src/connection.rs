@@ -371,7 +371,7 @@ async fn run(
             event = eventloop.poll() => match event {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     metrics.in_flight.inc();
-                    let p = Delivery { link: index, publish: p };
+                    let p = Delivery::from_link(index, p);
                     if overflow.is_empty() {
                         match publishes.try_send(p) {
                             Ok(()) => {}

@@ -13,6 +13,10 @@ pub enum GatewayError {
     BrokerAddressInUse(std::net::SocketAddr),
     #[error("cannot start the embedded MQTT broker on {0}: {1} (see --mqtt-listen / --mqtt-url)")]
     Broker(std::net::SocketAddr, String),
+    #[error("MQTT endpoint: {0}")]
+    Endpoint(String),
+    #[error("MQTT endpoint TLS: {0}")]
+    Tls(String),
     #[error(transparent)]
     Domain(#[from] domain::DomainError),
 }

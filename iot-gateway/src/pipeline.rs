@@ -13,10 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use chrono::Utc;
 use domain::telemetry::{Ingestor, LockTurn, Message, MessageKind};
 use domain::DomainError;
 use mobile_shared::telemetry::{self, Decoded, Limits, RejectReason};
+use prometheus_client::metrics::gauge::Gauge;
 use rumqttc::{AsyncClient, Publish};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -90,30 +92,31 @@ impl IngestSettings {
     }
 }
 
-/// Turns one publish into domain messages: its valid readings, plus one reject per reading
-/// that failed validation (or one reject for the whole message when it cannot be decoded).
-pub fn decode_publish(p: &Publish, limits: &Limits) -> Vec<Message> {
+/// Turns one publish (its topic and payload) into domain messages: its valid readings, plus one
+/// reject per reading that failed validation (or one reject for the whole message when it
+/// cannot be decoded).
+pub fn decode_publish(topic_name: &str, payload: &[u8], limits: &Limits) -> Vec<Message> {
     let now = Utc::now();
     let reject = |device_id: Option<String>, reason: &RejectReason, detail: String| Message {
-        topic: p.topic.clone(),
+        topic: topic_name.to_owned(),
         received_at: now,
         kind: MessageKind::Rejected {
             device_id,
             reason: reason.as_str(),
             detail,
-            payload: stored_payload(&p.payload),
+            payload: stored_payload(payload),
         },
     };
-    let topic = match telemetry::parse_topic(&p.topic) {
+    let topic = match telemetry::parse_topic(topic_name) {
         Ok(t) => t,
         Err(reason) => return vec![reject(None, &reason, reason.to_string())],
     };
     let device_id = topic.device_id().to_owned();
-    match telemetry::decode_with_limits(&topic, &p.payload, now, limits) {
+    match telemetry::decode_with_limits(&topic, payload, now, limits) {
         Err(reason) => vec![reject(Some(device_id), &reason, reason.to_string())],
         Ok(Decoded::Ignored) => vec![],
         Ok(Decoded::Status(status)) => vec![Message {
-            topic: p.topic.clone(),
+            topic: topic_name.to_owned(),
             received_at: now,
             kind: MessageKind::Status { device_id, status },
         }],
@@ -136,7 +139,7 @@ pub fn decode_publish(p: &Publish, limits: &Limits) -> Vec<Message> {
             }
             if !valid.is_empty() {
                 out.push(Message {
-                    topic: p.topic.clone(),
+                    topic: topic_name.to_owned(),
                     received_at: now,
                     kind: MessageKind::Readings {
                         device_id,
@@ -196,12 +199,75 @@ impl RejectLog {
     }
 }
 
-/// A publish and the link (MQTT connection) it arrived on, which is the one to acknowledge it
-/// on: PUBACK packet ids belong to a connection.
+/// One publish handed to the pipeline: what it says, and how to acknowledge it once the batch
+/// holding it has committed.
 #[derive(Debug)]
 pub struct Delivery {
-    pub link: usize,
-    pub publish: Publish,
+    pub topic: String,
+    pub payload: Bytes,
+    pub ack: Ack,
+}
+
+/// How a delivery is acknowledged after its batch committed. Acknowledgements are sent in the
+/// order the deliveries reached the pipeline, so each connection's PUBACKs leave in the order
+/// of its PUBLISHes.
+#[derive(Debug)]
+pub enum Ack {
+    /// Nothing to acknowledge (QoS 0, or a last will the endpoint publishes itself).
+    None,
+    /// A publish received by the rumqttc client on link `link` (an index into the clients given
+    /// to [`run`]): PUBACK packet ids belong to a connection, so it is acknowledged on the link
+    /// it came from. `publish` carries the QoS and packet id `AsyncClient::ack` needs; its topic
+    /// and payload moved into the delivery.
+    Link { link: usize, publish: Publish },
+    /// A publish received by the embedded endpoint ([`crate::endpoint`]): the connection's
+    /// session writes the PUBACK when this fires. Dropped unfired (a batch that did not commit,
+    /// a pipeline that stopped) it tells the session that no PUBACK will come.
+    Endpoint(oneshot::Sender<()>),
+}
+
+impl Delivery {
+    /// A publish the rumqttc client received on link `link`, acknowledged there.
+    pub fn from_link(link: usize, mut publish: Publish) -> Delivery {
+        Delivery {
+            topic: std::mem::take(&mut publish.topic),
+            payload: std::mem::take(&mut publish.payload),
+            ack: Ack::Link { link, publish },
+        }
+    }
+}
+
+/// The pipeline's input for a feeder that waits for room (the embedded endpoint, which stops
+/// reading a connection while the pipeline is full). Each delivery is counted in
+/// `ingest_in_flight` as it is handed over, as the rumqttc links count theirs.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    tx: mpsc::Sender<Delivery>,
+    in_flight: Gauge,
+}
+
+impl Feed {
+    /// A feed holding up to `capacity` deliveries, and the receiver to give [`run`].
+    pub fn channel(capacity: usize, metrics: &GatewayMetrics) -> (Feed, mpsc::Receiver<Delivery>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let feed = Feed {
+            tx,
+            in_flight: metrics.in_flight.clone(),
+        };
+        (feed, rx)
+    }
+
+    /// Hands `delivery` over, waiting while the pipeline is full; gives it back when the
+    /// pipeline has stopped.
+    pub async fn send(&self, delivery: Delivery) -> Result<(), Delivery> {
+        // Counted first: the pipeline may acknowledge it (and count it down) before `send`
+        // returns.
+        self.in_flight.inc();
+        self.tx.send(delivery).await.map_err(|e| {
+            self.in_flight.dec();
+            e.0
+        })
+    }
 }
 
 /// A batch handed to the database, not yet acknowledged.
@@ -220,7 +286,8 @@ async fn oldest_done(pending: &mut VecDeque<InFlight>) -> Result<bool, tokio::ta
     }
 }
 
-/// Receives publishes from the connection, batches, ingests, acknowledges. Returns when
+/// Receives publishes from the connections (the rumqttc links, whose clients are `clients`, or
+/// the embedded endpoint's sessions), batches, ingests, acknowledges. Returns when
 /// `shutdown` resolves (after committing and acknowledging what it already holds) or when the
 /// connection side closes the channel.
 ///
@@ -366,19 +433,26 @@ async fn acknowledge_oldest(
             return false;
         }
     }
-    for d in &batch.publishes {
-        let Some(client) = clients.get(d.link) else {
-            tracing::error!(
-                link = d.link,
-                "publish from an unknown link; not acknowledged"
-            );
-            continue;
-        };
-        if let Err(e) = client.ack(&d.publish).await {
-            tracing::warn!(error = %e, "could not queue PUBACK; the broker will redeliver");
+    let acknowledged = batch.publishes.len();
+    for d in batch.publishes {
+        match d.ack {
+            Ack::None => {}
+            Ack::Link { link, publish } => {
+                let Some(client) = clients.get(link) else {
+                    tracing::error!(link, "publish from an unknown link; not acknowledged");
+                    continue;
+                };
+                if let Err(e) = client.ack(&publish).await {
+                    tracing::warn!(error = %e, "could not queue PUBACK; the broker will redeliver");
+                }
+            }
+            // A session that already closed no longer wants it; the client re-sends.
+            Ack::Endpoint(done) => {
+                let _ = done.send(());
+            }
         }
     }
-    metrics.in_flight.dec_by(batch.publishes.len() as i64);
+    metrics.in_flight.dec_by(acknowledged as i64);
     true
 }
 
@@ -392,7 +466,7 @@ fn decode_batch(
     metrics.messages.inc_by(batch.len() as u64);
     let messages: Vec<Message> = batch
         .iter()
-        .flat_map(|d| decode_publish(&d.publish, &settings.limits))
+        .flat_map(|d| decode_publish(&d.topic, &d.payload, &settings.limits))
         .collect();
     for m in &messages {
         log.note(m);
@@ -562,8 +636,31 @@ mod tests {
     use super::*;
     use rumqttc::QoS;
 
-    fn publish(topic: &str, payload: &str) -> Publish {
-        Publish::new(topic, QoS::AtLeastOnce, payload.as_bytes().to_vec())
+    fn publish(topic: &str, payload: &str) -> (String, Vec<u8>) {
+        (topic.to_owned(), payload.as_bytes().to_vec())
+    }
+
+    fn decode((topic, payload): (String, Vec<u8>), limits: &Limits) -> Vec<Message> {
+        decode_publish(&topic, &payload, limits)
+    }
+
+    #[test]
+    fn a_link_delivery_keeps_what_the_ack_needs() {
+        let mut p = Publish::new(
+            "fieldops/v1/trk-1/status",
+            QoS::AtLeastOnce,
+            b"online".to_vec(),
+        );
+        p.pkid = 7;
+        let d = Delivery::from_link(3, p);
+        assert_eq!(d.topic, "fieldops/v1/trk-1/status");
+        assert_eq!(&d.payload[..], b"online");
+        match d.ack {
+            Ack::Link { link: 3, publish } => {
+                assert_eq!((publish.pkid, publish.qos), (7, QoS::AtLeastOnce))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -572,8 +669,8 @@ mod tests {
         let payload = format!(
             r#"[{{"ts":"{now}","lat":48.1,"lon":11.5}},{{"ts":"{now}","lat":95.0,"lon":11.5}}]"#
         );
-        let msgs = decode_publish(
-            &publish("fieldops/v1/trk-1/telemetry", &payload),
+        let msgs = decode(
+            publish("fieldops/v1/trk-1/telemetry", &payload),
             &Limits::default(),
         );
         assert_eq!(msgs.len(), 2);
@@ -585,7 +682,7 @@ mod tests {
 
     #[test]
     fn bad_topics_and_json_are_rejects_with_the_payload() {
-        let msgs = decode_publish(&publish("elsewhere/x", "{}"), &Limits::default());
+        let msgs = decode(publish("elsewhere/x", "{}"), &Limits::default());
         assert!(matches!(
             &msgs[0].kind,
             MessageKind::Rejected {
@@ -593,8 +690,8 @@ mod tests {
                 ..
             }
         ));
-        let msgs = decode_publish(
-            &publish("fieldops/v1/trk-1/telemetry", "{not json"),
+        let msgs = decode(
+            publish("fieldops/v1/trk-1/telemetry", "{not json"),
             &Limits::default(),
         );
         match &msgs[0].kind {
@@ -614,8 +711,8 @@ mod tests {
 
     #[test]
     fn status_and_ignored() {
-        let msgs = decode_publish(
-            &publish("fieldops/v1/trk-1/status", "offline"),
+        let msgs = decode(
+            publish("fieldops/v1/trk-1/status", "offline"),
             &Limits::default(),
         );
         assert!(matches!(
@@ -625,8 +722,8 @@ mod tests {
                 ..
             }
         ));
-        assert!(decode_publish(
-            &publish("fieldops/v1/trk-1/telemetry", ""),
+        assert!(decode(
+            publish("fieldops/v1/trk-1/telemetry", ""),
             &Limits::default()
         )
         .is_empty());
