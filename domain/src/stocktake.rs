@@ -881,6 +881,6 @@ mod tests {
             );
         }
 
-        crate::both_backends!(records_once_and_refuses_when_closed);
+        crate::backend_matrix!(crate::testing::TestDb: records_once_and_refuses_when_closed);
     }
 }

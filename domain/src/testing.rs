@@ -172,15 +172,6 @@ macro_rules! backend_matrix {
     };
 }
 
-/// `backend_matrix!(TestDb: …)`, under the name the crate's own unit tests use (they live in
-/// `src/`, outside this change); new tests write `backend_matrix!` itself.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),+ $(,)?) => {
-        $crate::backend_matrix!($crate::testing::TestDb: $($name),+);
-    };
-}
-
 /// A migrated database that is removed when dropped.
 pub struct TestDb {
     pub store: Store,

@@ -17,7 +17,8 @@ use rumqttc::v5::mqttbytes::v5;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::net::TcpStream;
 
-domain::both_backends!(
+domain::backend_matrix!(
+    domain::testing::TestDb:
     qos1_is_acknowledged_after_commit_and_stored_once,
     pubacks_leave_in_publish_order,
     wrong_credentials_and_unsupported_versions_are_refused,
