@@ -68,20 +68,30 @@ pub struct ServeArgs {
     /// [default: none for `serve`, `fieldops` for `gateway`]
     #[arg(long, env = "FIELDOPS_MQTT_SHARE_GROUP")]
     pub mqtt_share_group: Option<String>,
-    /// MQTT connections this gateway opens in one shared group, feeding one ingest pipeline.
-    /// Helps against a broker with a small per-connection window (rumqttd: 100
-    /// unacknowledged messages); see BENCHMARKS.md. [default: 4 for the embedded broker with
-    /// PostgreSQL, otherwise 1]
+    /// MQTT connections this gateway opens to an external broker in one shared group, feeding
+    /// one ingest pipeline. Helps against a broker with a small per-connection window of
+    /// unacknowledged messages. [default: 1]
     #[arg(long, env = "FIELDOPS_MQTT_LINKS", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub mqtt_links: Option<u16>,
     /// Minutes without telemetry after which a tracker is marked offline and its asset stale. [default: 15]
     #[arg(long, env = "FIELDOPS_SILENT_AFTER_MINUTES")]
     pub silent_after_minutes: Option<u32>,
-    /// Memory the embedded MQTT broker keeps recent messages in, in MiB. rumqttd holds this much
-    /// of the latest traffic whether or not it was delivered; a gateway further behind than that
-    /// loses the oldest messages. [default: 256]
-    #[arg(long, env = "FIELDOPS_MQTT_BROKER_MEMORY_MB", value_parser = clap::value_parser!(u32).range(16..=65536))]
-    pub mqtt_broker_memory_mb: Option<u32>,
+    /// PEM certificate chain (leaf first) for the embedded MQTT endpoint: with
+    /// `--mqtt-tls-key`, trackers connect over TLS (credentials are sent in the CONNECT, so use it
+    /// for trackers on the public internet).
+    #[arg(long, env = "FIELDOPS_MQTT_TLS_CERT", requires = "mqtt_tls_key")]
+    pub mqtt_tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `--mqtt-tls-cert`.
+    #[arg(
+        long,
+        env = "FIELDOPS_MQTT_TLS_KEY",
+        requires = "mqtt_tls_cert",
+        hide_env_values = true
+    )]
+    pub mqtt_tls_key: Option<PathBuf>,
+    /// Removed: the embedded endpoint keeps no message log. Accepted only to say so.
+    #[arg(long, env = "FIELDOPS_MQTT_BROKER_MEMORY_MB", hide = true)]
+    pub mqtt_broker_memory_mb: Option<String>,
     /// Days a field command queued offline on a phone may be late; an older device time is
     /// refused (422 naming `device_time`) as a wrong phone clock. [default: 90]
     #[arg(long, env = "FIELDOPS_SCAN_MAX_AGE_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
@@ -104,7 +114,10 @@ pub struct FileConfig {
     pub mqtt_share_group: Option<String>,
     pub mqtt_links: Option<u16>,
     pub silent_after_minutes: Option<u32>,
-    pub mqtt_broker_memory_mb: Option<u32>,
+    pub mqtt_tls_cert: Option<PathBuf>,
+    pub mqtt_tls_key: Option<PathBuf>,
+    /// Removed (see [`REMOVED_BROKER_MEMORY`]); any value is refused with that message.
+    pub mqtt_broker_memory_mb: Option<toml::Value>,
     pub scan_max_age_days: Option<u32>,
     pub request_timeout_secs: Option<u64>,
     pub body_limit_bytes: Option<usize>,
@@ -153,7 +166,8 @@ pub struct Settings {
     /// `None`: not set anywhere (`serve` picks by broker and database).
     pub mqtt_links: Option<u16>,
     pub silent_after_minutes: u32,
-    pub mqtt_broker_memory_mb: u32,
+    /// (certificate chain, private key) files for the embedded endpoint's TLS.
+    pub mqtt_tls: Option<(PathBuf, PathBuf)>,
     pub scan_max_age_days: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
@@ -177,7 +191,7 @@ impl std::fmt::Debug for Settings {
             .field("mqtt_share_group", &self.mqtt_share_group)
             .field("mqtt_links", &self.mqtt_links)
             .field("silent_after_minutes", &self.silent_after_minutes)
-            .field("mqtt_broker_memory_mb", &self.mqtt_broker_memory_mb)
+            .field("mqtt_tls", &self.mqtt_tls)
             .field("scan_max_age_days", &self.scan_max_age_days)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
@@ -203,7 +217,16 @@ pub fn common(common: &CommonArgs, file: &FileConfig) -> (String, LogFormat) {
     (db, log)
 }
 
+/// Why `--mqtt-broker-memory-mb` is refused (it sized rumqttd's in-memory message log).
+pub const REMOVED_BROKER_MEMORY: &str = "--mqtt-broker-memory-mb (mqtt_broker_memory_mb, \
+    FIELDOPS_MQTT_BROKER_MEMORY_MB) was removed: the embedded MQTT endpoint keeps no message log \
+    (it acknowledges a reading only after committing it), so there is nothing to size; remove \
+    the setting";
+
 pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Result<Settings> {
+    if s.mqtt_broker_memory_mb.is_some() || file.mqtt_broker_memory_mb.is_some() {
+        anyhow::bail!(REMOVED_BROKER_MEMORY);
+    }
     let (database_url, log_format) = common(c, file);
     let mqtt = match s.mqtt_url.clone().or_else(|| file.mqtt_url.clone()) {
         Some(url) => Mqtt::External(url),
@@ -244,12 +267,16 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .silent_after_minutes
             .or(file.silent_after_minutes)
             .unwrap_or(15),
-        // The file is not range-checked by clap: clamp it to the flag's range.
-        mqtt_broker_memory_mb: s
-            .mqtt_broker_memory_mb
-            .or(file.mqtt_broker_memory_mb)
-            .unwrap_or(256)
-            .clamp(16, 65536),
+        mqtt_tls: match (
+            s.mqtt_tls_cert
+                .clone()
+                .or_else(|| file.mqtt_tls_cert.clone()),
+            s.mqtt_tls_key.clone().or_else(|| file.mqtt_tls_key.clone()),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!("give both mqtt_tls_cert and mqtt_tls_key, or neither"),
+        },
         scan_max_age_days: s
             .scan_max_age_days
             .or(file.scan_max_age_days)
@@ -284,6 +311,8 @@ mod tests {
             mqtt_share_group: None,
             mqtt_links: None,
             silent_after_minutes: None,
+            mqtt_tls_cert: None,
+            mqtt_tls_key: None,
             mqtt_broker_memory_mb: None,
             scan_max_age_days: None,
         }
@@ -352,26 +381,15 @@ mod tests {
     #[test]
     fn bounded_settings_are_checked_and_layered() {
         use clap::Parser;
-        let cases = [
-            Bounded {
-                flag: "--mqtt-broker-memory-mb",
-                bad: &["0", "15", "65537", "lots"],
-                default: 256,
-                file: "mqtt_broker_memory_mb = 4",
-                clamped: 16,
-                flag_value: "64",
-                read: |s| s.mqtt_broker_memory_mb,
-            },
-            Bounded {
-                flag: "--scan-max-age-days",
-                bad: &["0", "3651", "-1", "week"],
-                default: domain::scans::DEFAULT_MAX_AGE_DAYS,
-                file: "scan_max_age_days = 100000",
-                clamped: 3650,
-                flag_value: "30",
-                read: |s| s.scan_max_age_days,
-            },
-        ];
+        let cases = [Bounded {
+            flag: "--scan-max-age-days",
+            bad: &["0", "3651", "-1", "week"],
+            default: domain::scans::DEFAULT_MAX_AGE_DAYS,
+            file: "scan_max_age_days = 100000",
+            clamped: 3650,
+            flag_value: "30",
+            read: |s| s.scan_max_age_days,
+        }];
         for case in cases {
             for bad in case.bad {
                 let arg = format!("{}={bad}", case.flag);
@@ -392,6 +410,36 @@ mod tests {
                 case.flag
             );
         }
+    }
+
+    #[test]
+    fn the_removed_broker_memory_setting_says_why() {
+        use clap::Parser;
+        let flags = ServeCli::try_parse_from(["serve", "--mqtt-broker-memory-mb", "256"]).unwrap();
+        let err = resolve(&none_common(), &flags.serve, &FileConfig::default()).unwrap_err();
+        assert_eq!(err.to_string(), REMOVED_BROKER_MEMORY);
+        let file: FileConfig = toml::from_str("mqtt_broker_memory_mb = 256").unwrap();
+        let err = resolve(&none_common(), &none_serve(), &file).unwrap_err();
+        assert!(err.to_string().contains("was removed"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        use clap::Parser;
+        assert!(ServeCli::try_parse_from(["serve", "--mqtt-tls-cert", "c.pem"]).is_err());
+        let flags = ServeCli::try_parse_from([
+            "serve",
+            "--mqtt-tls-cert",
+            "c.pem",
+            "--mqtt-tls-key",
+            "k.pem",
+        ])
+        .unwrap();
+        let s = resolve(&none_common(), &flags.serve, &FileConfig::default()).unwrap();
+        assert_eq!(s.mqtt_tls, Some(("c.pem".into(), "k.pem".into())));
+        assert!(!format!("{s:?}").contains("BEGIN"));
+        let file: FileConfig = toml::from_str("mqtt_tls_cert = \"c.pem\"").unwrap();
+        assert!(resolve(&none_common(), &none_serve(), &file).is_err());
     }
 
     #[test]

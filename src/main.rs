@@ -200,7 +200,7 @@ fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(
             // rumqttd logs every ordinary client disconnect as an error from its router.
-            "info,sqlx=warn,rumqttd=warn,rumqttd::router::routing=off,rumqttd::server=off,rumqttc=warn",
+            "info,sqlx=warn,rumqttc=warn",
         )
     });
     let builder = tracing_subscriber::fmt()

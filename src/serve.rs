@@ -1,6 +1,7 @@
 //! `fieldops serve` / `fieldops api`: one process running the API and, for `serve`, the IoT
-//! gateway (with the embedded broker unless an external one is configured).
+//! gateway: the embedded MQTT endpoint for trackers, or a client of an external broker.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,7 +9,10 @@ use domain::{Store, StoreOptions};
 use std::sync::Arc;
 
 use domain::telemetry::{IngestOptions, Ingestor};
-use iot_gateway::{BrokerAddress, Gateway, GatewayOptions, IngestSettings};
+use iot_gateway::endpoint::{DeviceAuth, EndpointSettings, TlsPem};
+use iot_gateway::{
+    BrokerAddress, EmbeddedGateway, EmbeddedSettings, Gateway, GatewayOptions, IngestSettings,
+};
 
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -18,7 +22,7 @@ use crate::config::{Mqtt, Settings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// API and gateway (and the embedded broker unless `--mqtt-url`).
+    /// API and gateway (the embedded MQTT endpoint unless `--mqtt-url`).
     All,
     /// API only.
     ApiOnly,
@@ -76,63 +80,13 @@ pub async fn run(
     let bus = domain::events::EventBus::default();
 
     let mut gateway = None;
+    let mut embedded = None;
     if role != Role::ApiOnly {
         if role == Role::GatewayOnly && matches!(settings.mqtt, Mqtt::Embedded(_)) {
             anyhow::bail!(
                 "`fieldops gateway` needs an external broker: pass --mqtt-url (FIELDOPS_MQTT_URL)"
             );
         }
-        let links = settings
-            .mqtt_links
-            .map(usize::from)
-            .unwrap_or_else(|| default_links(&settings.mqtt, store.backend()));
-        let address = match &settings.mqtt {
-            Mqtt::Embedded(addr) => {
-                // Only registered trackers and this process's gateway (with a credential made
-                // now, never stored or printed) may connect.
-                let mut auth = iot_gateway::broker::BrokerAuth::new(store.clone());
-                for id in GatewayOptions::link_ids(&settings.mqtt_client_id, links) {
-                    auth = auth.reserve_client_id(id);
-                }
-                let (username, password) = auth.gateway_credentials();
-                let options = iot_gateway::broker::BrokerOptions {
-                    memory_bytes: settings.mqtt_broker_memory_mb as usize * 1024 * 1024,
-                };
-                let bound = iot_gateway::broker::start_with(*addr, Some(auth), options)?;
-                println!("fieldops: embedded MQTT broker on mqtt://{bound}");
-                tracing::info!(%bound, "embedded MQTT broker started (trackers authenticate)");
-                BrokerAddress {
-                    host: bound.ip().to_string(),
-                    port: bound.port(),
-                    username: Some(username),
-                    password: Some(password),
-                }
-            }
-            Mqtt::External(url) => BrokerAddress::parse(url)?,
-        };
-        if let Some(n) = demo_trackers {
-            let store = store.clone();
-            let data_dir = settings.data_dir.clone();
-            let broker = (address.host.clone(), address.port);
-            let stop = stopped();
-            tokio::spawn(async move {
-                if let Err(e) = crate::demo::run(store, &data_dir, broker, n, stop).await {
-                    tracing::error!("demo fleet failed: {e:#}");
-                }
-            });
-        }
-        let mut options = GatewayOptions::new(address);
-        options.client_id = settings.mqtt_client_id.clone();
-        options.connections = links;
-        // One gateway subscribes plainly: Mosquitto does not restore shared subscriptions from
-        // its persistence file, so after a broker restart a shared group would miss what
-        // trackers publish before it resubscribes. Scale-out gateways opt in to sharing.
-        options.share_group = match settings.mqtt_share_group.as_deref() {
-            Some("none") | Some("") => None,
-            Some(group) => Some(group.to_owned()),
-            None if role == Role::GatewayOnly => Some("fieldops".to_owned()),
-            None => None,
-        };
         let ingest = IngestSettings {
             silent_after: chrono::Duration::minutes(i64::from(
                 settings.silent_after_minutes.max(1),
@@ -144,13 +98,72 @@ pub async fn run(
             bus.clone(),
             IngestOptions::default(),
         ));
-        gateway = Some(Gateway::start(
-            options,
-            ingestor,
-            ingest,
-            gateway_metrics,
-            stopped(),
-        ));
+        let trackers_at = match &settings.mqtt {
+            Mqtt::Embedded(addr) => {
+                // Trackers connect to this process; a reading is acknowledged once committed.
+                let endpoint = EndpointSettings {
+                    tls: settings.mqtt_tls.as_ref().map(read_tls).transpose()?,
+                    ..EndpointSettings::default()
+                };
+                let endpoint_metrics = iot_gateway::EndpointMetrics::default();
+                endpoint_metrics.register(api_metrics.registry_mut());
+                let started = EmbeddedGateway::start(
+                    *addr,
+                    EmbeddedSettings { endpoint, ingest },
+                    DeviceAuth::new(store.clone()),
+                    ingestor,
+                    gateway_metrics,
+                    endpoint_metrics,
+                    stopped(),
+                )
+                .await?;
+                let bound = started.local_addr();
+                let scheme = if settings.mqtt_tls.is_some() {
+                    "mqtts"
+                } else {
+                    "mqtt"
+                };
+                println!("fieldops: MQTT endpoint for trackers on {scheme}://{bound}");
+                tracing::info!(%bound, tls = settings.mqtt_tls.is_some(), "MQTT endpoint listening");
+                embedded = Some(started);
+                (bound.ip().to_string(), bound.port())
+            }
+            Mqtt::External(url) => {
+                let address = BrokerAddress::parse(url)?;
+                let at = (address.host.clone(), address.port);
+                let mut options = GatewayOptions::new(address);
+                options.client_id = settings.mqtt_client_id.clone();
+                options.connections = settings.mqtt_links.map(usize::from).unwrap_or(1);
+                // One gateway subscribes plainly: Mosquitto does not restore shared
+                // subscriptions from its persistence file, so after a broker restart a shared
+                // group would miss what trackers publish before it resubscribes. Scale-out
+                // gateways opt in to sharing.
+                options.share_group = match settings.mqtt_share_group.as_deref() {
+                    Some("none") | Some("") => None,
+                    Some(group) => Some(group.to_owned()),
+                    None if role == Role::GatewayOnly => Some("fieldops".to_owned()),
+                    None => None,
+                };
+                gateway = Some(Gateway::start(
+                    options,
+                    ingestor,
+                    ingest,
+                    gateway_metrics,
+                    stopped(),
+                ));
+                at
+            }
+        };
+        if let Some(n) = demo_trackers {
+            let store = store.clone();
+            let data_dir = settings.data_dir.clone();
+            let stop = stopped();
+            tokio::spawn(async move {
+                if let Err(e) = crate::demo::run(store, &data_dir, trackers_at, n, stop).await {
+                    tracing::error!("demo fleet failed: {e:#}");
+                }
+            });
+        }
     }
 
     let mut api_config = api::ApiConfig {
@@ -170,7 +183,13 @@ pub async fn run(
     let mut state = api::AppState::new(store.clone(), api_config);
     state.metrics = Arc::new(api_metrics);
     state.events = bus;
-    state.mqtt_connected = gateway.as_ref().map(Gateway::connected);
+    // The embedded endpoint is "connected" while this process runs: trackers reach it here.
+    let (_endpoint_up, endpoint_up) = watch::channel(true);
+    state.mqtt_connected = match (&gateway, &embedded) {
+        (Some(g), _) => Some(g.connected()),
+        (None, Some(_)) => Some(endpoint_up),
+        (None, None) => None,
+    };
     let ops_only = role == Role::GatewayOnly;
 
     println!("fieldops: HTTP listening on http://{http_addr}");
@@ -189,6 +208,9 @@ pub async fn run(
     .context("HTTP server")?;
     if let Some(g) = gateway {
         g.join().await;
+    }
+    if let Some(e) = embedded {
+        e.join().await;
     }
     store.close().await;
     tracing::info!("stopped");
@@ -247,14 +269,14 @@ async fn shutdown_signal() {
     }
 }
 
-/// MQTT links when none are configured. Against the embedded rumqttd, whose window is 100
-/// unacknowledged messages per connection, four links give PostgreSQL batches of up to 400 and
-/// took ingest from ~9,000 to ~15,500 msg/s (BENCHMARKS.md). SQLite's single writer gains
-/// nothing from them, while rumqttd's routing to more connections costs CPU, so it keeps one;
-/// an external broker's window is set in its own configuration.
-fn default_links(mqtt: &Mqtt, backend: domain::store::Backend) -> usize {
-    match (mqtt, backend) {
-        (Mqtt::Embedded(_), domain::store::Backend::Postgres) => 4,
-        _ => 1,
-    }
+/// Reads the endpoint's certificate chain and key (only the binary reads files).
+fn read_tls((cert, key): &(PathBuf, PathBuf)) -> anyhow::Result<TlsPem> {
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read(path)
+            .with_context(|| format!("reading the MQTT TLS {what} {}", path.display()))
+    };
+    Ok(TlsPem {
+        cert_chain: read(cert, "certificate (--mqtt-tls-cert)")?,
+        private_key: read(key, "key (--mqtt-tls-key)")?,
+    })
 }
