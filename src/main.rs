@@ -199,7 +199,7 @@ fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(
-            // rumqttd logs every ordinary client disconnect as an error from its router.
+            // sqlx logs every statement at info; rumqttc every reconnect attempt.
             "info,sqlx=warn,rumqttc=warn",
         )
     });
