@@ -228,11 +228,7 @@ impl TestDb {
                 panic!("{POSTGRES_URL_VAR} is set but PostgreSQL is unreachable: {e}")
             });
         let create = format!("CREATE DATABASE {name}");
-        on_read!(&admin, |p| sqlx::query(&create)
-            .execute(p)
-            .await
-            .map(|_| ()))
-        .expect("create test database");
+        on_read!(&admin, execute(sqlx::query(&create))).expect("create test database");
         admin.close().await;
         let url = with_database(&admin_url, &name);
         let store = Store::connect(&url, &StoreOptions::default())
@@ -375,8 +371,7 @@ impl Drop for TestDb {
                 rt.block_on(async {
                     if let Ok(admin) = Store::connect(&admin_url, &StoreOptions::default()).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ =
-                            on_read!(&admin, |p| sqlx::query(&sql).execute(p).await.map(|_| ()));
+                        let _ = on_read!(&admin, execute(sqlx::query(&sql)));
                         admin.close().await;
                     }
                 });
