@@ -532,26 +532,54 @@ async fn connection_limit_closes_extra_connections(db: TestDb) {
     assert_eq!(world.refused("connection_limit"), 1);
 }
 
-/// Thousands of sockets that never CONNECT (each a task awaiting its CONNECT) do not keep a
-/// tracker from connecting and publishing. 4,000 here: the test process holds both ends of
-/// every socket, and the SQLite and PostgreSQL runs may overlap, under a 20,000 file
-/// descriptor limit.
+/// The idle clients of [`idle_connections_do_not_stop_ingest`]: opens `count` TCP connections to
+/// `host:port`, says `ready`, and holds them (sending nothing) until its stdin closes.
+const IDLE_CLIENTS: &str = r#"
+import socket, sys
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+held = [socket.create_connection((host, port)) for _ in range(count)]
+print("ready", len(held), flush=True)
+sys.stdin.read()
+"#;
+
+/// 10,000 sockets that never CONNECT (each a task awaiting its CONNECT) do not keep a tracker
+/// from connecting and publishing. The idle clients live in a child process, so this process
+/// holds only the server's ends; the SQLite and PostgreSQL runs take turns, so the two never
+/// hold 2 × 10,000 descriptors under the 20,000 limit at once.
 async fn idle_connections_do_not_stop_ingest(db: TestDb) {
-    const IDLE: usize = 4_000;
+    const IDLE: usize = 10_000;
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let settings = EndpointSettings {
         connect_timeout: Duration::from_secs(120),
         ..EndpointSettings::default()
     };
     let world = World::start(db, settings).await;
     let trk = world.tracker("trk").await;
-    let mut idle = Vec::with_capacity(IDLE);
-    for _ in 0..IDLE {
-        idle.push(
-            TcpStream::connect(world.addr)
-                .await
-                .expect("idle connection"),
+    let spawned = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(IDLE_CLIENTS)
+        .arg(world.addr.ip().to_string())
+        .arg(world.addr.port().to_string())
+        .arg(IDLE.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let Ok(mut idle) = spawned else {
+        domain::testing::skip_or_fail(
+            "10,000 idle MQTT connections",
+            "install python3 (it holds the idle client sockets)",
         );
-    }
+        return;
+    };
+    let stdout = idle.stdout.take().expect("child stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let ready = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the idle clients connect within a minute")
+        .expect("read the child's stdout");
+    assert_eq!(ready.as_deref(), Some(format!("ready {IDLE}").as_str()));
     world
         .until("every idle connection accepted", |w| {
             w.endpoint.connections.get() as usize == IDLE
@@ -562,6 +590,9 @@ async fn idle_connections_do_not_stop_ingest(db: TestDb) {
         .await;
     assert!(matches!(raw.recv4().await, Some(v4::Packet::PubAck(_))));
     assert_eq!(world.readings(&trk).await, 1);
+    drop(idle.stdin.take());
+    let status = idle.wait().await.expect("the idle clients exit");
+    assert!(status.success(), "{status}");
 }
 
 /// With the database stalled, a client sending 10 × the in-flight limit has exactly the limit
