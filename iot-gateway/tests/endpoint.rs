@@ -15,7 +15,6 @@ use iot_gateway::endpoint::{EndpointSettings, TlsPem};
 use rumqttc::mqttbytes::v4;
 use rumqttc::v5::mqttbytes::v5;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::net::TcpStream;
 
 domain::backend_matrix!(
     domain::testing::TestDb:
