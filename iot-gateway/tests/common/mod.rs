@@ -299,17 +299,6 @@ impl<B: BrokerKind> Env<B> {
         options: GatewayOptions,
         settings: IngestSettings,
     ) -> RunningGateway {
-        if B::BROKER == Broker::Embedded {
-            return self.spawn_endpoint(settings);
-        }
-        if B::BROKER == Broker::Mosquitto {
-            let mut sessions = self.sessions.lock().unwrap();
-            for id in options.link_client_ids() {
-                if !sessions.contains(&id) {
-                    sessions.push(id);
-                }
-            }
-        }
         let ingestor = Arc::new(Ingestor::new(
             self.db.store.clone(),
             self.bus.clone(),
@@ -317,20 +306,46 @@ impl<B: BrokerKind> Env<B> {
         ));
         let metrics = GatewayMetrics::default();
         let (stop, stopped) = oneshot::channel::<()>();
-        let client_id = options.client_id.clone();
-        let gateway = Gateway::start(options, ingestor, settings, metrics.clone(), async move {
+        let shutdown = async move {
             let _ = stopped.await;
-        });
+        };
+        let (client_id, gateway) = match B::BROKER {
+            Broker::Embedded => {
+                let gateway = self.start_endpoint(ingestor, settings, metrics.clone(), shutdown);
+                let name = format!("endpoint {}", gateway.local_addr());
+                (name, Running::Embedded(gateway))
+            }
+            Broker::Mosquitto | Broker::PrivateMosquitto => {
+                if B::BROKER == Broker::Mosquitto {
+                    let mut sessions = self.sessions.lock().unwrap();
+                    for id in options.link_client_ids() {
+                        if !sessions.contains(&id) {
+                            sessions.push(id);
+                        }
+                    }
+                }
+                let client_id = options.client_id.clone();
+                let gateway =
+                    Gateway::start(options, ingestor, settings, metrics.clone(), shutdown);
+                (client_id, Running::Client(gateway))
+            }
+        };
         RunningGateway {
             metrics,
             client_id,
-            gateway: Some(Running::Client(gateway)),
+            gateway: Some(gateway),
             stop: Some(stop),
         }
     }
 
     /// The embedded endpoint with its pipeline on this test's address.
-    fn spawn_endpoint(&self, settings: IngestSettings) -> RunningGateway {
+    fn start_endpoint(
+        &self,
+        ingestor: Arc<Ingestor>,
+        settings: IngestSettings,
+        metrics: GatewayMetrics,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> EmbeddedGateway {
         let listener = self.listener.lock().unwrap().take().unwrap_or_else(|| {
             let addr = (self.address.host.as_str(), self.address.port);
             std::net::TcpListener::bind(addr).unwrap_or_else(|e| {
@@ -339,14 +354,7 @@ impl<B: BrokerKind> Env<B> {
         });
         listener.set_nonblocking(true).unwrap();
         let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        let ingestor = Arc::new(Ingestor::new(
-            self.db.store.clone(),
-            self.bus.clone(),
-            IngestOptions::default(),
-        ));
-        let metrics = GatewayMetrics::default();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let gateway = EmbeddedGateway::start_on(
+        EmbeddedGateway::start_on(
             listener,
             EmbeddedSettings {
                 endpoint: Default::default(),
@@ -354,19 +362,11 @@ impl<B: BrokerKind> Env<B> {
             },
             DeviceAuth::new(self.db.store.clone()),
             ingestor,
-            metrics.clone(),
-            EndpointMetrics::default(),
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .expect("start the embedded gateway");
-        RunningGateway {
             metrics,
-            client_id: format!("endpoint {}", gateway.local_addr()),
-            gateway: Some(Running::Embedded(gateway)),
-            stop: Some(stop),
-        }
+            EndpointMetrics::default(),
+            shutdown,
+        )
+        .expect("start the embedded gateway")
     }
 
     /// A QoS 1 publisher with a fresh client id and a clean session. On the embedded endpoint
