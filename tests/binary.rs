@@ -149,9 +149,13 @@ async fn login(client: &reqwest::Client, server: &Server, user: &str, password: 
 }
 
 /// The whole first-run story on one backend: fresh database, printed admin password, health,
-/// readiness with the embedded broker, a login and a write, graceful shutdown on SIGTERM.
+/// readiness with the embedded MQTT endpoint, a login and a write, graceful shutdown on SIGTERM.
 async fn first_run(db_url: &str, dir: &Path) {
     let server = Server::start(dir, db_url, &[], &[]);
+    assert!(server
+        .stdout
+        .iter()
+        .any(|l| l.starts_with("fieldops: MQTT endpoint for trackers on mqtt://")));
     let password = server
         .admin_password()
         .expect("first run prints the admin password");
@@ -262,10 +266,11 @@ async fn external_broker_mosquitto() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("fieldops.db").display());
     let server = Server::start(dir.path(), &url, &["--mqtt-url", &mqtt_url], &[]);
+    // No embedded endpoint runs next to an external broker.
     assert!(!server
         .stdout
         .iter()
-        .any(|l| l.contains("embedded MQTT broker")));
+        .any(|l| l.contains("MQTT endpoint for trackers")));
     let client = reqwest::Client::new();
     let ready = server.wait_ready(&client).await;
     assert_eq!(ready["broker"], "connected");

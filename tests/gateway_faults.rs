@@ -1,16 +1,25 @@
-//! Fault tolerance of the telemetry path, end to end: the real `fieldops gateway` binary, a
-//! private Mosquitto per test, a QoS 1 publisher, and faults injected mid-stream (the gateway
-//! killed with SIGKILL or stopped with SIGTERM, the broker restarted, two gateways sharing one
-//! stream). The contract under test: a reading acknowledged by the broker is stored exactly once,
-//! and the asset's state reflects it exactly once (no loss, no duplicate, no rollback).
+//! Fault tolerance of the telemetry path, end to end: the real binary, a QoS 1 publisher, and
+//! faults injected mid-stream. Two setups:
+//! - `fieldops gateway` behind a private Mosquitto per test: the gateway killed with SIGKILL or
+//!   stopped with SIGTERM, the broker restarted, two gateways sharing one stream;
+//! - `fieldops serve` with its embedded MQTT endpoint, trackers logged in as themselves: the
+//!   server killed with SIGKILL, the database stalled (SQLite: another connection holds the
+//!   write lock; PostgreSQL: the server's connections are terminated and `telemetry` is locked).
+//!
+//! The contract under test: a reading acknowledged to the tracker is stored exactly once, and
+//! the asset's state reflects it exactly once (no loss, no duplicate, no rollback); the endpoint
+//! acknowledges nothing before it committed, and its memory stays bounded while it cannot.
 //!
 //! Each scenario runs on SQLite and, when `FIELDOPS_TEST_POSTGRES_URL` is set, on PostgreSQL.
-//! Without the `mosquitto` binary the tests print `SKIPPED: …` and pass, or fail under `CI`
-//! (`domain::testing::skip_or_fail`).
+//! Without the `mosquitto` binary the broker scenarios print `SKIPPED: …` and pass, or fail under
+//! `CI` (`domain::testing::skip_or_fail`).
 //!
 //! The publisher is a small MQTT 3.1.1 client written here (the root package does not depend on
 //! rumqttc): persistent session, QoS 1, and on every reconnect it resends what the broker has not
 //! acknowledged, with the DUP flag, under the original packet ids, as MQTT 3.1.1 §4.4 requires.
+//! (The endpoint does not keep a 3.1.1 persistent session across a restart of the process; the
+//! publisher resends its unacknowledged messages whatever the CONNACK's session-present flag says,
+//! which is what a tracker does.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -206,7 +215,7 @@ impl Drop for Mosquitto {
     }
 }
 
-/// A running `fieldops gateway`, killed on drop.
+/// A running `fieldops gateway` or `fieldops serve`, killed on drop.
 struct Gateway {
     child: Child,
     base: String,
@@ -214,8 +223,7 @@ struct Gateway {
 }
 
 impl Gateway {
-    /// Starts the binary and waits (bounded) for its HTTP address, then for `/readyz` to report
-    /// the broker connected (which the gateway sets once its subscriptions are acknowledged).
+    /// `fieldops gateway` on a broker, in a share group (`none`: a plain subscription).
     async fn start(
         db_url: &str,
         mqtt_url: &str,
@@ -223,16 +231,32 @@ impl Gateway {
         share_group: &str,
         data_dir: &Path,
     ) -> Gateway {
-        let mut child = Command::new(BIN)
-            .arg("gateway")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("gateway")
             .arg("--mqtt-share-group")
             .arg(share_group)
-            .arg("--database-url")
-            .arg(db_url)
             .arg("--mqtt-url")
             .arg(mqtt_url)
             .arg("--mqtt-client-id")
-            .arg(client_id)
+            .arg(client_id);
+        Gateway::launch(cmd, db_url, data_dir).await
+    }
+
+    /// `fieldops serve` with its embedded MQTT endpoint on `mqtt` (a fixed address, so a
+    /// restarted server is where its trackers reconnect).
+    async fn serve(db_url: &str, mqtt: SocketAddr, data_dir: &Path) -> Gateway {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve").arg("--mqtt-listen").arg(mqtt.to_string());
+        Gateway::launch(cmd, db_url, data_dir).await
+    }
+
+    /// Starts the binary and waits (bounded) for its HTTP address, then for `/readyz` to report
+    /// the broker connected (which the gateway sets once its subscriptions are acknowledged, and
+    /// `serve` once its endpoint listens).
+    async fn launch(mut cmd: Command, db_url: &str, data_dir: &Path) -> Gateway {
+        let mut child = cmd
+            .arg("--database-url")
+            .arg(db_url)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
@@ -247,7 +271,7 @@ impl Gateway {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start fieldops gateway");
+            .expect("start fieldops");
         let stdout_lines = Arc::default();
         let stderr = Arc::default();
         let (tx, rx) = mpsc::channel();
@@ -326,6 +350,25 @@ impl Gateway {
             .find_map(|l| l.strip_prefix("fieldops_ingest_readings_total{result=\"applied\"} "))
             .map(|v| v.trim().parse::<f64>().unwrap() as u64)
             .unwrap_or(0)
+    }
+
+    /// The process's resident memory (`VmRSS`), in KiB.
+    fn rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
+    }
+
+    /// SIGKILL, and wait for the exit.
+    async fn kill(&mut self, name: &str) -> ExitStatus {
+        signal(&self.child, "-KILL");
+        wait_exit(&mut self.child, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{name}: survived SIGKILL"))
     }
 
     /// The last log lines, with panic backtraces cut down to the frames worth reading.
@@ -424,13 +467,18 @@ fn packet(header: u8, body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(body);
 }
 
-fn connect_packet(client_id: &str, keep_alive_secs: u16) -> Vec<u8> {
+fn connect_packet(client_id: &str, keep_alive_secs: u16, login: Option<&Login>) -> Vec<u8> {
     let mut body = Vec::new();
     put_str("MQTT", &mut body);
     body.push(4); // protocol level 3.1.1
-    body.push(0x00); // no credentials, no will, clean session = 0
+                  // No will, clean session = 0; username and password when logging in.
+    body.push(if login.is_some() { 0xC0 } else { 0x00 });
     body.extend_from_slice(&keep_alive_secs.to_be_bytes());
     put_str(client_id, &mut body);
+    if let Some(login) = login {
+        put_str(&login.username, &mut body);
+        put_str(&login.password, &mut body);
+    }
     let mut out = Vec::new();
     packet(0x10, &body, &mut out);
     out
@@ -472,6 +520,13 @@ fn parse_packet(buf: &[u8]) -> Result<Option<(u8, std::ops::Range<usize>)>, Stri
     Ok(Some((buf[0], i..i + len)))
 }
 
+/// A tracker's MQTT credentials.
+#[derive(Clone)]
+struct Login {
+    username: String,
+    password: String,
+}
+
 /// Publisher progress, readable while it runs.
 #[derive(Default)]
 struct Progress {
@@ -479,6 +534,8 @@ struct Progress {
     sent: AtomicUsize,
     /// Messages whose PUBACK arrived (each counted once).
     acked: AtomicUsize,
+    /// Their indices, in the order the PUBACKs arrived.
+    acked_indices: Mutex<Vec<usize>>,
     /// Successful CONNACKs.
     connects: AtomicUsize,
     /// Publishes resent with DUP after a reconnect.
@@ -488,6 +545,7 @@ struct Progress {
 struct Publisher {
     addr: SocketAddr,
     client_id: String,
+    login: Option<Login>,
     messages: Vec<(String, Vec<u8>)>,
     /// New messages per 10 ms tick: paces the stream so faults land in the middle of it.
     per_tick: usize,
@@ -501,21 +559,32 @@ struct Publisher {
     last_pid: u16,
 }
 
+/// How long a publisher may take to have everything acknowledged.
+const PUBLISH_DEADLINE: Duration = Duration::from_secs(60);
+
+/// What a broker scenario's publisher keeps unacknowledged at most.
+const BROKER_WINDOW: usize = 1000;
+
 impl Publisher {
+    /// Publishes `messages` (logged in with `login`, if any), `per_tick` new ones per 10 ms and
+    /// at most `window` unacknowledged.
     fn spawn(
         addr: SocketAddr,
         client_id: String,
+        login: Option<Login>,
         messages: Vec<(String, Vec<u8>)>,
         per_tick: usize,
+        window: usize,
     ) -> (Arc<Progress>, tokio::task::JoinHandle<Result<(), String>>) {
         let progress = Arc::new(Progress::default());
         let n = messages.len();
         let p = Publisher {
             addr,
             client_id,
+            login,
             messages,
             per_tick,
-            window: 1000,
+            window,
             progress: progress.clone(),
             next: 0,
             inflight: BTreeMap::new(),
@@ -525,7 +594,7 @@ impl Publisher {
         };
         (
             progress,
-            tokio::spawn(p.run(Instant::now() + Duration::from_secs(60))),
+            tokio::spawn(p.run(Instant::now() + PUBLISH_DEADLINE)),
         )
     }
 
@@ -568,7 +637,7 @@ impl Publisher {
         let _ = stream.set_nodelay(true);
         let err = |e: std::io::Error| e.to_string();
         stream
-            .write_all(&connect_packet(&self.client_id, 60))
+            .write_all(&connect_packet(&self.client_id, 60, self.login.as_ref()))
             .await
             .map_err(err)?;
         let mut buf = Vec::new();
@@ -626,6 +695,7 @@ impl Publisher {
                                 if !self.acked[i] {
                                     self.acked[i] = true;
                                     self.acked_count += 1;
+                                    self.progress.acked_indices.lock().unwrap().push(i);
                                     self.progress.acked.store(self.acked_count, Ordering::Relaxed);
                                 }
                             }
@@ -692,9 +762,12 @@ impl Fixture for Faults {
 
 struct Rig {
     db: TestDb,
-    broker: Mosquitto,
+    /// `None` for `fieldops serve`, whose trackers connect to its embedded endpoint.
+    broker: Option<Mosquitto>,
     /// (device id, asset id)
     devices: Vec<(String, Uuid)>,
+    /// Each device's login, in the order of `devices`.
+    logins: Vec<Login>,
     dir: tempfile::TempDir,
     name: String,
 }
@@ -703,7 +776,17 @@ impl Rig {
     /// The database with `n` devices each bound to its own asset, and the private broker.
     async fn new(base: Faults, name: &str, n: usize) -> Rig {
         let Faults { db, broker } = base;
+        Rig::on(db, Some(broker), name, n).await
+    }
+
+    /// The database with `n` devices each bound to its own asset, for `fieldops serve`.
+    async fn endpoint(db: TestDb, name: &str, n: usize) -> Rig {
+        Rig::on(db, None, name, n).await
+    }
+
+    async fn on(db: TestDb, broker: Option<Mosquitto>, name: &str, n: usize) -> Rig {
         let mut devices = Vec::new();
+        let mut logins = Vec::new();
         for i in 0..n {
             let asset = domain::assets::create(
                 &db.store,
@@ -717,7 +800,7 @@ impl Rig {
             .await
             .expect("create asset");
             let device_id = format!("trk-{i:03}");
-            domain::devices::create(
+            let created = domain::devices::create(
                 &db.store,
                 &Actor::system(),
                 NewDevice {
@@ -727,6 +810,10 @@ impl Rig {
             )
             .await
             .expect("create device");
+            logins.push(Login {
+                username: device_id.clone(),
+                password: created.mqtt_password,
+            });
             devices.push((device_id, asset.id));
         }
         let backend = if db.url.starts_with("sqlite") {
@@ -738,9 +825,38 @@ impl Rig {
             db,
             broker,
             devices,
+            logins,
             dir: tempfile::tempdir().unwrap(),
             name: format!("{name}/{backend}"),
         }
+    }
+
+    fn broker(&self) -> &Mosquitto {
+        self.broker.as_ref().expect("a rig with a broker")
+    }
+
+    fn broker_mut(&mut self) -> &mut Mosquitto {
+        self.broker.as_mut().expect("a rig with a broker")
+    }
+
+    /// An anonymous publisher on the broker, 1,000 new publishes a second.
+    fn publish_through_broker(
+        &self,
+        messages: Vec<(String, Vec<u8>)>,
+    ) -> (Arc<Progress>, tokio::task::JoinHandle<Result<(), String>>) {
+        Publisher::spawn(
+            self.broker().addr(),
+            self.client_id("pub"),
+            None,
+            messages,
+            10,
+            BROKER_WINDOW,
+        )
+    }
+
+    /// `fieldops serve` on this rig's database, its endpoint on `mqtt`.
+    async fn serve(&self, mqtt: SocketAddr) -> Gateway {
+        Gateway::serve(&self.db.url, mqtt, &self.dir.path().join("data")).await
     }
 
     fn client_id(&self, role: &str) -> String {
@@ -756,7 +872,7 @@ impl Rig {
     async fn gateway_in(&self, client_id: &str, share_group: &str) -> Gateway {
         Gateway::start(
             &self.db.url,
-            &self.broker.url(),
+            &self.broker().url(),
             client_id,
             share_group,
             &self.dir.path().join("data"),
@@ -765,9 +881,10 @@ impl Rig {
     }
 
     /// `per_device` native JSON readings per device, interleaved across devices, each device's
-    /// timestamps unique and increasing, its hour meter increasing with them.
+    /// timestamps unique and increasing (one second apart, the newest an hour ago), its hour
+    /// meter increasing with them.
     fn readings(&self, per_device: usize) -> (Vec<(String, Vec<u8>)>, Plan) {
-        let base_ms = Utc::now().timestamp_millis() - 3_600_000;
+        let base_ms = Utc::now().timestamp_millis() - 3_600_000 - per_device as i64 * 1000;
         let mut out = Vec::with_capacity(per_device * self.devices.len());
         let mut max_hours = HashMap::new();
         for k in 0..per_device {
@@ -946,7 +1063,7 @@ async fn finish_publishing(
     progress: &Progress,
     name: &str,
 ) {
-    match tokio::time::timeout(Duration::from_secs(60), publisher).await {
+    match tokio::time::timeout(PUBLISH_DEADLINE + Duration::from_secs(5), publisher).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => panic!("{name}: {e}"),
         Ok(Err(e)) => panic!("{name}: publisher panicked: {e}"),
@@ -975,8 +1092,7 @@ async fn gateway_killed_mid_stream_loses_nothing(base: Faults) {
     let client_id = fx.client_id("gw");
     let mut gw = fx.gateway(&client_id).await;
     let (messages, plan) = fx.readings(300);
-    let (progress, publisher) =
-        Publisher::spawn(fx.broker.addr(), fx.client_id("pub"), messages, 10);
+    let (progress, publisher) = fx.publish_through_broker(messages);
     wait_acked(&progress, 1000, &fx.name).await;
 
     signal(&gw.child, "-KILL");
@@ -1012,11 +1128,10 @@ async fn broker_restart_mid_stream_loses_nothing(base: Faults) {
     // after a restart but not shared ones (see deploy/mosquitto/README.md).
     let gw = fx.gateway_in(&fx.client_id("gw"), "none").await;
     let (messages, plan) = fx.readings(300);
-    let (progress, publisher) =
-        Publisher::spawn(fx.broker.addr(), fx.client_id("pub"), messages, 10);
+    let (progress, publisher) = fx.publish_through_broker(messages);
     wait_acked(&progress, 1000, &fx.name).await;
 
-    let status = fx.broker.terminate().await;
+    let status = fx.broker_mut().terminate().await;
     let at_stop = fx.count().await;
     eprintln!(
         "{}: broker stopped ({status}) with {} acknowledged, {} sent, {at_stop} stored",
@@ -1025,7 +1140,7 @@ async fn broker_restart_mid_stream_loses_nothing(base: Faults) {
         progress.sent.load(Ordering::Relaxed)
     );
     let down = Instant::now();
-    fx.broker.spawn().await;
+    fx.broker_mut().spawn().await;
     let back_after = down.elapsed();
     let sent_at_restart = progress.sent.load(Ordering::Relaxed);
     // Diagnostics only: how far the publisher got before the gateway was subscribed again.
@@ -1054,8 +1169,7 @@ async fn gateway_sigterm_finishes_batch_in_hand(base: Faults) {
     let client_id = fx.client_id("gw");
     let mut gw = fx.gateway(&client_id).await;
     let (messages, plan) = fx.readings(200);
-    let (progress, publisher) =
-        Publisher::spawn(fx.broker.addr(), fx.client_id("pub"), messages, 10);
+    let (progress, publisher) = fx.publish_through_broker(messages);
     wait_acked(&progress, 1000, &fx.name).await;
 
     let term = Instant::now();
@@ -1097,8 +1211,7 @@ async fn two_gateway_processes_split_one_stream(base: Faults) {
     let a = fx.gateway(&fx.client_id("gw-a")).await;
     let b = fx.gateway(&fx.client_id("gw-b")).await;
     let (messages, plan) = fx.readings(200);
-    let (progress, publisher) =
-        Publisher::spawn(fx.broker.addr(), fx.client_id("pub"), messages, 10);
+    let (progress, publisher) = fx.publish_through_broker(messages);
     finish_publishing(publisher, &progress, &fx.name).await;
     let logs = format!("gateway A:\n{}\ngateway B:\n{}", a.logs(), b.logs());
     fx.verify(&plan, &logs).await;
@@ -1127,6 +1240,323 @@ async fn two_gateway_processes_split_one_stream(base: Faults) {
         fx.name
     );
     eprintln!("{}: passed in {:?}", fx.name, started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// `fieldops serve` with its embedded MQTT endpoint
+// ---------------------------------------------------------------------------------------------
+
+/// A free address for an endpoint, kept across restarts of the server.
+fn endpoint_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
+/// Publish-order indices the publisher has PUBACKs for and that are not stored. Read the
+/// acknowledgements before the table: rows only ever grow, so a reading acknowledged before
+/// the table was read must be in it.
+async fn acknowledged_but_missing(fx: &Rig, plan: &Plan, acked: &[usize]) -> Vec<usize> {
+    let missing: HashSet<usize> = fx.missing(plan).await.into_iter().collect();
+    let mut lost: Vec<usize> = acked
+        .iter()
+        .copied()
+        .filter(|i| missing.contains(i))
+        .collect();
+    lost.sort_unstable();
+    lost
+}
+
+/// Telemetry rows, and rows with distinct (device, time): equal when nothing is stored twice.
+async fn rows_and_distinct(fx: &Rig) -> (i64, i64) {
+    let rows = fx.count().await;
+    let distinct = fx
+        .db
+        .count("SELECT COUNT(*) FROM (SELECT DISTINCT device_id, ts FROM telemetry) x")
+        .await;
+    (rows, distinct)
+}
+
+/// SIGKILL `fieldops serve` after the tracker got M PUBACKs for N readings: every acknowledged
+/// reading is stored, once; after a restart on the same database the tracker reconnects,
+/// re-sends what was not acknowledged, and all N are stored once.
+async fn serve_killed_mid_stream_keeps_every_acknowledged_reading(db: TestDb) {
+    const N: usize = 5_000;
+    const M: usize = 2_000;
+    let started = Instant::now();
+    let fx = Rig::endpoint(
+        db,
+        "serve_killed_mid_stream_keeps_every_acknowledged_reading",
+        1,
+    )
+    .await;
+    let mqtt = endpoint_addr();
+    let mut server = fx.serve(mqtt).await;
+    let (messages, plan) = fx.readings(N);
+    let (progress, publisher) = Publisher::spawn(
+        mqtt,
+        fx.client_id("trk"),
+        Some(fx.logins[0].clone()),
+        messages,
+        100,
+        1000,
+    );
+    wait_acked(&progress, M, &fx.name).await;
+
+    let status = server.kill(&fx.name).await;
+    let acked = progress.acked_indices.lock().unwrap().clone();
+    let lost = acknowledged_but_missing(&fx, &plan, &acked).await;
+    let (rows, distinct) = rows_and_distinct(&fx).await;
+    eprintln!(
+        "{}: server killed ({status}) after {} of {N} readings were acknowledged ({} sent); \
+         {rows} stored",
+        fx.name,
+        acked.len(),
+        progress.sent.load(Ordering::Relaxed)
+    );
+    assert!(acked.len() >= M);
+    assert!(
+        lost.is_empty(),
+        "{}: {} acknowledged readings are not stored: {}\n{}",
+        fx.name,
+        lost.len(),
+        ranges(&lost),
+        server.logs()
+    );
+    assert_eq!(rows, distinct, "{}: a reading stored twice", fx.name);
+    drop(server);
+
+    let server = fx.serve(mqtt).await;
+    finish_publishing(publisher, &progress, &fx.name).await;
+    fx.verify(&plan, &server.logs()).await;
+    let (rows, distinct) = rows_and_distinct(&fx).await;
+    assert_eq!((rows, distinct), (N as i64, N as i64), "{}", fx.name);
+    eprintln!("{}: passed in {:?}", fx.name, started.elapsed());
+}
+
+/// Terminates the sessions on the test's PostgreSQL database that `filter` selects; returns
+/// how many. (The filter is applied in a subquery that is not flattened: in one WHERE clause
+/// PostgreSQL may call `pg_terminate_backend` before the other conditions.)
+async fn terminate(db: &TestDb, filter: &str) -> i64 {
+    db.count(&format!(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity \
+         WHERE datname = current_database() AND {filter} OFFSET 0) s"
+    ))
+    .await
+}
+
+/// Application name of the PostgreSQL session that stalls the database.
+const STALL_APP: &str = "fieldops-gateway-faults-stall";
+
+/// Holds the database so that the server cannot commit: SQLite, the write lock (`BEGIN
+/// IMMEDIATE` on a connection of the test); PostgreSQL, the server's connections terminated and
+/// then `telemetry` locked against writes by a `psql` session of its own.
+enum Stall {
+    Sqlite(domain::store::Tx),
+    Postgres(Child),
+}
+
+impl Stall {
+    async fn begin(db: &TestDb) -> Stall {
+        match db.store.backend() {
+            Backend::Sqlite => Stall::Sqlite(db.store.begin().await.expect("BEGIN IMMEDIATE")),
+            Backend::Postgres => {
+                let terminated = terminate(
+                    db,
+                    "pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                )
+                .await;
+                eprintln!("stall: terminated {terminated} connections to the database");
+                let child = Command::new("psql")
+                    .arg("-X")
+                    .arg("-q")
+                    .arg("-d")
+                    .arg(&db.url)
+                    .arg("-c")
+                    .arg("BEGIN; LOCK TABLE telemetry IN EXCLUSIVE MODE; SELECT pg_sleep(600);")
+                    .env("PGAPPNAME", STALL_APP)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("run psql (PostgreSQL's client) to lock telemetry");
+                let locked = "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                     WHERE c.relname = 'telemetry' AND l.mode = 'ExclusiveLock' AND l.granted \
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while db.count(locked).await == 0 {
+                    assert!(Instant::now() < deadline, "psql did not lock telemetry");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Stall::Postgres(child)
+            }
+        }
+    }
+
+    async fn end(self, db: &TestDb) {
+        match self {
+            Stall::Sqlite(tx) => tx.commit().await.expect("release the write lock"),
+            Stall::Postgres(mut child) => {
+                terminate(db, &format!("application_name = '{STALL_APP}'")).await;
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// The database stalls for 25 s while four trackers, each allowed 1,000 publishes in flight by
+/// the endpoint, try to push 6,000 readings of 2 KiB each: no PUBACK leaves for a reading that
+/// is not committed, the server's memory stays bounded (it stops reading at the in-flight
+/// limit), and once the database is back every reading is stored once.
+async fn endpoint_acknowledges_nothing_and_stays_bounded_while_the_database_stalls(db: TestDb) {
+    const TRACKERS: usize = 4;
+    const PER_TRACKER: usize = 6_000;
+    const PADDING: usize = 2048;
+    const STALL: Duration = Duration::from_secs(25);
+    const RSS_GROWTH_LIMIT_KB: u64 = 100 * 1024;
+    let started = Instant::now();
+    let fx = Rig::endpoint(
+        db,
+        "endpoint_acknowledges_nothing_and_stays_bounded_while_the_database_stalls",
+        TRACKERS,
+    )
+    .await;
+    let mqtt = endpoint_addr();
+    let server = fx.serve(mqtt).await;
+    let (messages, plan) = fx.readings(PER_TRACKER);
+    // Each tracker publishes its own readings (reading `j` of tracker `d` is publish `j *
+    // TRACKERS + d` of the plan), with no window of its own beyond its whole stream.
+    let trackers: Vec<_> = fx
+        .logins
+        .iter()
+        .enumerate()
+        .map(|(d, login)| {
+            let own: Vec<(String, Vec<u8>)> = messages
+                .iter()
+                .skip(d)
+                .step_by(TRACKERS)
+                .map(|(topic, payload)| {
+                    let mut padded = payload.clone();
+                    padded.resize(payload.len() + PADDING, b' ');
+                    (topic.clone(), padded)
+                })
+                .collect();
+            let (progress, task) = Publisher::spawn(
+                mqtt,
+                fx.client_id("trk"),
+                Some(login.clone()),
+                own,
+                20,
+                PER_TRACKER,
+            );
+            (d, progress, task)
+        })
+        .collect();
+    let acked_in_plan = || -> Vec<usize> {
+        trackers
+            .iter()
+            .flat_map(|(d, p, _)| {
+                let acked = p.acked_indices.lock().unwrap().clone();
+                acked.into_iter().map(move |j| j * TRACKERS + d)
+            })
+            .collect()
+    };
+    let total =
+        |pick: fn(&Progress) -> usize| -> usize { trackers.iter().map(|(_, p, _)| pick(p)).sum() };
+    let acked = |p: &Progress| p.acked.load(Ordering::Relaxed);
+    let sent = |p: &Progress| p.sent.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while total(acked) < 1000 {
+        assert!(
+            Instant::now() < deadline,
+            "{}: no ingest before the stall",
+            fx.name
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let rss_before = server.rss_kb();
+    let stall = Stall::begin(&fx.db).await;
+    let stalled_at = Instant::now();
+    let stored_at_stall = fx.count().await;
+    let mut rss_peak = rss_before;
+    let mut samples = 0;
+    while stalled_at.elapsed() < STALL {
+        // Acknowledgements first, then the table: see `acknowledged_but_missing`.
+        let acked_now = total(acked);
+        let stored = fx.count().await;
+        assert_eq!(
+            stored, stored_at_stall,
+            "{}: something committed during the stall",
+            fx.name
+        );
+        assert!(
+            acked_now as i64 <= stored,
+            "{}: {acked_now} PUBACKs but {stored} readings stored during the stall",
+            fx.name
+        );
+        rss_peak = rss_peak.max(server.rss_kb());
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let acked_at_end = acked_in_plan();
+    let lost = acknowledged_but_missing(&fx, &plan, &acked_at_end).await;
+    let sent_at_end = total(sent);
+    eprintln!(
+        "{}: stalled {:?} ({samples} samples): {stored_at_stall} stored, {} acknowledged, \
+         {sent_at_end} sent of {}; RSS before {} MiB, peak during {} MiB",
+        fx.name,
+        stalled_at.elapsed(),
+        acked_at_end.len(),
+        plan.total,
+        rss_before / 1024,
+        rss_peak / 1024
+    );
+    assert!(
+        lost.is_empty(),
+        "{}: acknowledged during the stall but not stored: {}",
+        fx.name,
+        ranges(&lost)
+    );
+    assert!(
+        sent_at_end > acked_at_end.len() + TRACKERS * 1000,
+        "{}: the trackers did not try to push past the in-flight limit ({sent_at_end} sent, \
+         {} acknowledged)",
+        fx.name,
+        acked_at_end.len()
+    );
+    assert!(
+        rss_peak <= rss_before + RSS_GROWTH_LIMIT_KB,
+        "{}: RSS grew from {rss_before} KiB to {rss_peak} KiB during the stall",
+        fx.name
+    );
+    stall.end(&fx.db).await;
+
+    for (_, progress, task) in trackers {
+        finish_publishing(task, &progress, &fx.name).await;
+    }
+    fx.verify(&plan, &server.logs()).await;
+    let (rows, distinct) = rows_and_distinct(&fx).await;
+    assert_eq!(rows, distinct, "{}: a reading stored twice", fx.name);
+    let rss_after = server.rss_kb();
+    eprintln!(
+        "{}: {rows} stored after the stall; RSS after {} MiB; passed in {:?}",
+        fx.name,
+        rss_after / 1024,
+        started.elapsed()
+    );
+    assert!(
+        rss_after <= rss_before + RSS_GROWTH_LIMIT_KB,
+        "{}: RSS {rss_before} KiB before the stall, {rss_after} KiB after",
+        fx.name
+    );
+}
+
+mod endpoint {
+    use super::*;
+    domain::backend_matrix!(
+        TestDb:
+        serve_killed_mid_stream_keeps_every_acknowledged_reading,
+        endpoint_acknowledges_nothing_and_stays_bounded_while_the_database_stalls,
+    );
 }
 
 domain::backend_matrix!(

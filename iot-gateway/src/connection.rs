@@ -110,9 +110,9 @@ pub struct GatewayOptions {
     /// bounds what is unacknowledged; this only has to be larger than it.
     pub channel_capacity: usize,
     /// MQTT connections in one shared-subscription group, feeding one ingest pipeline. More
-    /// than one only pays off against a broker with a small per-connection in-flight window,
-    /// such as the embedded rumqttd (100 unacknowledged messages per connection), where the
-    /// batches of one pipeline can then span the links.
+    /// than one only pays off against a broker with a small per-connection in-flight window
+    /// (say 100 unacknowledged messages per connection), where the batches of one pipeline can
+    /// then span the links.
     pub connections: usize,
 }
 
@@ -180,8 +180,8 @@ impl Gateway {
         let ids = options.link_client_ids();
         let mut tasks = Vec::new();
         let mut connected = None;
-        // One pipeline for every link: batches span the links (a broker with a per-connection
-        // window, like rumqttd's 100, still gets batches of up to 100 × links), and each
+        // One pipeline for every link: batches span the links (a broker with a small
+        // per-connection window, say 100, still gets batches of up to 100 × links), and each
         // publish is acknowledged on the link it came from.
         let (pub_tx, pub_rx) = mpsc::channel(options.channel_capacity);
         let (done_tx, done_rx) = watch::channel(false);

@@ -5,10 +5,9 @@
 //! - [`endpoint`]: trackers connect to this process ([`EmbeddedGateway`]); a QoS 1 publish is
 //!   acknowledged after its batch committed, and each device publishes only under its own id.
 //! - [`connection`]: MQTT sessions to a broker (one, or `--mqtt-links` of them in one shared
-//!   group; the embedded rumqttd or an external broker, through the same code).
+//!   group) on an external broker such as Mosquitto (`--mqtt-url`).
 #![forbid(unsafe_code)]
 
-pub mod broker;
 pub mod connection;
 mod embedded;
 pub mod endpoint;

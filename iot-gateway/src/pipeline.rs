@@ -349,7 +349,7 @@ pub async fn run(
             }
             // Take what is already waiting. When nothing is and no batch is in flight, commit
             // now rather than wait out `batch_wait`: a broker with a small in-flight window
-            // (rumqttd: 100) sends no more until this batch is acknowledged, so waiting would
+            // sends no more until this batch is acknowledged, so waiting would
             // only add latency. While a batch is in flight, keep collecting instead (group
             // commit): small batches behind a busy database cost far more per message.
             match rx.try_recv() {

@@ -1,6 +1,6 @@
 //! Ingest semantics through the whole path: MQTT publish → gateway → database → asset state and
-//! events. Each scenario runs on SQLite and PostgreSQL with the embedded broker
-//! (`embedded::sqlite::…`, `embedded::postgres::…`); the smoke test also runs on the shared
+//! events. Each scenario runs on SQLite and PostgreSQL with the embedded MQTT endpoint
+//! (`embedded::sqlite::…`, `embedded::postgres::…`); the smoke test also runs through the shared
 //! Mosquitto (`mosquitto::…`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

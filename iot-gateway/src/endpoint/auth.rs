@@ -1,6 +1,5 @@
 //! Who may connect: registered trackers, username = device id, password checked against the
-//! stored hash, successes cached briefly. Shared by the endpoint and the embedded rumqttd's
-//! [`crate::broker::BrokerAuth`] (which adds the in-process gateway's credential).
+//! stored hash, successes cached briefly.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

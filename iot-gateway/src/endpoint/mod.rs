@@ -3,11 +3,11 @@
 //!
 //! # Why not the embedded broker
 //!
-//! With rumqttd ([`crate::broker`]) a tracker's PUBLISH is acknowledged as soon as it is in the
-//! broker's memory, and the gateway, a loopback client, commits later: a crash in between loses
-//! what the trackers were already told is safe (measured: SIGKILL right after a tracker got
-//! 20,000 PUBACKs lost 5,954 readings). rumqttd also has no topic ACL, so a tracker could publish
-//! as another. Here there is no broker-side queue to lose: the PUBACK is released by the commit
+//! With the embedded rumqttd this replaced, a tracker's PUBLISH was acknowledged as soon as it
+//! was in the broker's memory, and the gateway, a loopback client, committed later: a crash in
+//! between lost what the trackers were already told was safe (measured: SIGKILL right after a
+//! tracker got 20,000 PUBACKs lost 5,954 readings). rumqttd also has no topic ACL, so a tracker
+//! could publish as another. Here there is no broker-side queue to lose: the PUBACK is released by the commit
 //! of the pipeline's transaction ([`crate::pipeline::Ack::Endpoint`]), and each device may
 //! publish only under its own id ([`acl`]).
 //!

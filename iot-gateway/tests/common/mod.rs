@@ -1,5 +1,11 @@
-//! Harness for the gateway's integration tests: a fresh database, a broker (the embedded rumqttd
-//! or a shared Mosquitto), gateways running in-process, a QoS 1 publisher, and polling helpers.
+//! Harness for the gateway's integration tests: a fresh database, a broker (a shared or private
+//! Mosquitto) with gateways running in-process as its clients, or the embedded MQTT endpoint
+//! (which is the gateway: trackers connect to it directly), a QoS 1 publisher, and polling
+//! helpers.
+//!
+//! On the embedded endpoint every tracker logs in as itself and publishes only under its own id,
+//! so there the publisher opens one connection per device it publishes for, with the password the
+//! device got when the test registered it ([`Env::register`]).
 //!
 //! Isolation on a shared broker: every test has a random prefix used for its device ids, its
 //! gateways' client ids and its shared-subscription group, so concurrent tests never take each
@@ -12,11 +18,12 @@
 //! never a fixed sleep.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -25,8 +32,11 @@ use domain::telemetry::{IngestOptions, Ingestor, StoredReject};
 use domain::testing::{Fixture, TestDb, MQTT_URL_VAR};
 use domain::{assets, devices, Actor, Backend, PageRequest};
 use iot_gateway::metrics::{ReasonLabel, ResultLabel};
-use iot_gateway::{BrokerAddress, Gateway, GatewayMetrics, GatewayOptions, IngestSettings};
-use mobile_shared::telemetry::{encode_native, Reading};
+use iot_gateway::{
+    BrokerAddress, DeviceAuth, EmbeddedGateway, EmbeddedSettings, EndpointMetrics, Gateway,
+    GatewayMetrics, GatewayOptions, IngestSettings,
+};
+use mobile_shared::telemetry::{encode_native, parse_topic, Reading};
 use mobile_shared::wire::{Asset, NewAsset, NewDevice};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::{broadcast, oneshot, watch};
@@ -39,7 +49,8 @@ pub const POLL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Broker {
-    /// `iot_gateway::broker::start` on 127.0.0.1:0, one per test.
+    /// The embedded MQTT endpoint ([`EmbeddedGateway`]) on a free port of 127.0.0.1, one per
+    /// test: "the gateway" of such a test is the endpoint with its pipeline.
     Embedded,
     /// The broker named by `FIELDOPS_TEST_MQTT_URL`, shared with other tests.
     Mosquitto,
@@ -81,9 +92,19 @@ pub struct Env<B: BrokerKind> {
     pub ingestor: Arc<Ingestor>,
     seq: AtomicU32,
     /// Client ids whose persistent sessions are removed from a shared broker on drop.
-    sessions: std::sync::Mutex<Vec<String>>,
+    sessions: Mutex<Vec<String>>,
+    /// The MQTT password of every device registered here (trackers log in with it on the
+    /// embedded endpoint).
+    passwords: Passwords,
+    /// Embedded: the endpoint's port, bound when the test opened and handed to its first
+    /// gateway (later gateways of the test bind the same address again, so trackers reconnect
+    /// to where they were).
+    listener: Mutex<Option<std::net::TcpListener>>,
     broker: PhantomData<B>,
 }
+
+/// Device id → MQTT password.
+type Passwords = Arc<Mutex<HashMap<String, String>>>;
 
 /// A random-enough token: the random tail of a UUIDv7 (its head is the clock).
 pub fn unique() -> String {
@@ -94,9 +115,10 @@ pub fn unique() -> String {
 impl Fixture for Env<Embedded> {
     async fn open(backend: Backend) -> Option<Env<Embedded>> {
         let db = TestDb::open(backend).await?;
-        let addr = iot_gateway::broker::start("127.0.0.1:0".parse().unwrap(), None)
-            .expect("start the embedded broker");
-        Some(Env::with(db, address_of(addr)))
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let env = Env::with(db, address_of(listener.local_addr().unwrap()));
+        *env.listener.lock().unwrap() = Some(listener);
+        Some(env)
     }
 }
 
@@ -129,7 +151,9 @@ impl<B: BrokerKind> Env<B> {
             bus,
             ingestor,
             seq: AtomicU32::new(0),
-            sessions: std::sync::Mutex::new(Vec::new()),
+            sessions: Mutex::new(Vec::new()),
+            passwords: Passwords::default(),
+            listener: Mutex::new(None),
             broker: PhantomData,
         }
     }
@@ -167,9 +191,9 @@ impl<B: BrokerKind> Env<B> {
         .expect("create asset")
     }
 
-    /// Registers a device with exactly this id, bound to `asset`.
+    /// Registers a device with exactly this id, bound to `asset`, and keeps its MQTT password.
     pub async fn register(&self, device_id: &str, asset: Option<&Asset>) {
-        devices::create(
+        let created = devices::create(
             &self.db.store,
             &Actor::system(),
             NewDevice {
@@ -179,6 +203,10 @@ impl<B: BrokerKind> Env<B> {
         )
         .await
         .expect("create device");
+        self.passwords
+            .lock()
+            .unwrap()
+            .insert(device_id.to_owned(), created.mqtt_password);
     }
 
     /// An asset with a tracker `<prefix>-<name>` bound to it; returns both.
@@ -264,20 +292,13 @@ impl<B: BrokerKind> Env<B> {
         gw
     }
 
-    /// Starts a gateway without waiting for it to connect.
+    /// Starts a gateway without waiting for it to connect. On the embedded endpoint `options`
+    /// (a broker client's) do not apply: the endpoint listens on this test's address.
     pub fn spawn_gateway(
         &self,
         options: GatewayOptions,
         settings: IngestSettings,
     ) -> RunningGateway {
-        if B::BROKER == Broker::Mosquitto {
-            let mut sessions = self.sessions.lock().unwrap();
-            for id in options.link_client_ids() {
-                if !sessions.contains(&id) {
-                    sessions.push(id);
-                }
-            }
-        }
         let ingestor = Arc::new(Ingestor::new(
             self.db.store.clone(),
             self.bus.clone(),
@@ -285,10 +306,30 @@ impl<B: BrokerKind> Env<B> {
         ));
         let metrics = GatewayMetrics::default();
         let (stop, stopped) = oneshot::channel::<()>();
-        let client_id = options.client_id.clone();
-        let gateway = Gateway::start(options, ingestor, settings, metrics.clone(), async move {
+        let shutdown = async move {
             let _ = stopped.await;
-        });
+        };
+        let (client_id, gateway) = match B::BROKER {
+            Broker::Embedded => {
+                let gateway = self.start_endpoint(ingestor, settings, metrics.clone(), shutdown);
+                let name = format!("endpoint {}", gateway.local_addr());
+                (name, Running::Embedded(gateway))
+            }
+            Broker::Mosquitto | Broker::PrivateMosquitto => {
+                if B::BROKER == Broker::Mosquitto {
+                    let mut sessions = self.sessions.lock().unwrap();
+                    for id in options.link_client_ids() {
+                        if !sessions.contains(&id) {
+                            sessions.push(id);
+                        }
+                    }
+                }
+                let client_id = options.client_id.clone();
+                let gateway =
+                    Gateway::start(options, ingestor, settings, metrics.clone(), shutdown);
+                (client_id, Running::Client(gateway))
+            }
+        };
         RunningGateway {
             metrics,
             client_id,
@@ -297,14 +338,49 @@ impl<B: BrokerKind> Env<B> {
         }
     }
 
-    /// A QoS 1 publisher with a fresh client id and a clean session.
-    pub async fn publisher(&self) -> Publisher {
-        Publisher::connect(
-            &self.address,
-            &format!("pub-{}-{}", self.prefix, self.next()),
-            true,
+    /// The embedded endpoint with its pipeline on this test's address.
+    fn start_endpoint(
+        &self,
+        ingestor: Arc<Ingestor>,
+        settings: IngestSettings,
+        metrics: GatewayMetrics,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> EmbeddedGateway {
+        let listener = self.listener.lock().unwrap().take().unwrap_or_else(|| {
+            let addr = (self.address.host.as_str(), self.address.port);
+            std::net::TcpListener::bind(addr).unwrap_or_else(|e| {
+                panic!("bind the endpoint's address again (one gateway at a time here): {e}")
+            })
+        });
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        EmbeddedGateway::start_on(
+            listener,
+            EmbeddedSettings {
+                endpoint: Default::default(),
+                ingest: settings,
+            },
+            DeviceAuth::new(self.db.store.clone()),
+            ingestor,
+            metrics,
+            EndpointMetrics::default(),
+            shutdown,
         )
-        .await
+        .expect("start the embedded gateway")
+    }
+
+    /// A QoS 1 publisher with a fresh client id and a clean session. On the embedded endpoint
+    /// it logs in as each device it publishes for (one connection per device).
+    pub async fn publisher(&self) -> Publisher {
+        let client_id = format!("pub-{}-{}", self.prefix, self.next());
+        match B::BROKER {
+            Broker::Embedded => {
+                Publisher::per_device(&self.address, &client_id, self.passwords.clone())
+            }
+            Broker::Mosquitto | Broker::PrivateMosquitto => {
+                Publisher::connect(&self.address, &client_id, true).await
+            }
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<FleetEvent> {
@@ -458,21 +534,27 @@ pub fn address_of(addr: SocketAddr) -> BrokerAddress {
 pub struct RunningGateway {
     pub metrics: GatewayMetrics,
     pub client_id: String,
-    gateway: Option<Gateway>,
+    gateway: Option<Running>,
     stop: Option<oneshot::Sender<()>>,
 }
 
+/// A broker's client, or the embedded endpoint.
+enum Running {
+    Client(Gateway),
+    Embedded(EmbeddedGateway),
+}
+
 impl RunningGateway {
+    /// Waits until a broker client has subscribed; the endpoint listens from its start.
     pub async fn wait_connected(&self) {
-        let mut rx = self.gateway.as_ref().unwrap().connected();
+        let Some(Running::Client(gateway)) = &self.gateway else {
+            return;
+        };
+        let mut rx = gateway.connected();
         tokio::time::timeout(DEADLINE, rx.wait_for(|c| *c))
             .await
             .unwrap_or_else(|_| panic!("gateway {} did not subscribe in time", self.client_id))
             .expect("gateway connection state");
-    }
-
-    pub fn connected(&self) -> watch::Receiver<bool> {
-        self.gateway.as_ref().unwrap().connected()
     }
 
     /// `fieldops_ingest_readings{result}`.
@@ -502,11 +584,16 @@ impl RunningGateway {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(gw) = self.gateway.take() {
-            tokio::time::timeout(Duration::from_secs(40), gw.join())
-                .await
-                .expect("gateway stops in time");
-        }
+        let joined = match self.gateway.take() {
+            Some(Running::Client(gw)) => {
+                tokio::time::timeout(Duration::from_secs(40), gw.join()).await
+            }
+            Some(Running::Embedded(gw)) => {
+                tokio::time::timeout(Duration::from_secs(40), gw.join()).await
+            }
+            None => Ok(()),
+        };
+        joined.expect("gateway stops in time");
     }
 }
 
@@ -518,30 +605,101 @@ impl Drop for RunningGateway {
     }
 }
 
-/// A QoS 1 publisher whose event loop runs in a task (reconnecting on errors) and counts PUBACKs.
+/// A QoS 1 publisher whose event loops run in tasks (reconnecting on errors) and count PUBACKs.
+///
+/// Either one connection for every topic (a broker), or one per device, each logged in as its
+/// device (the embedded endpoint admits a device only under its own topics), opened on the
+/// first publish for that device. PUBACKs are counted over all connections.
 pub struct Publisher {
-    pub client: AsyncClient,
+    address: BrokerAddress,
+    client_id: String,
+    clean_session: bool,
+    /// Per device: each device's password. `None`: one connection for everything.
+    logins: Option<Passwords>,
+    /// Device id (or `""` for the one shared connection) → its connection.
+    links: Mutex<HashMap<String, Link>>,
+    acks_tx: Arc<watch::Sender<u64>>,
     acks: watch::Receiver<u64>,
     sent: AtomicU64,
+}
+
+/// One MQTT connection of a [`Publisher`].
+struct Link {
+    client: AsyncClient,
     task: JoinHandle<()>,
 }
 
 impl Publisher {
+    /// One connection (anonymous, or with the address's credentials) for every topic.
     pub async fn connect(
         address: &BrokerAddress,
         client_id: &str,
         clean_session: bool,
     ) -> Publisher {
-        let mut opts = MqttOptions::new(client_id, address.host.clone(), address.port);
+        let publisher = Publisher::new(address, client_id, clean_session, None);
+        publisher.link("");
+        publisher
+    }
+
+    /// One connection per device, logged in as that device with its password from `logins`.
+    pub fn per_device(address: &BrokerAddress, client_id: &str, logins: Passwords) -> Publisher {
+        Publisher::new(address, client_id, true, Some(logins))
+    }
+
+    fn new(
+        address: &BrokerAddress,
+        client_id: &str,
+        clean_session: bool,
+        logins: Option<Passwords>,
+    ) -> Publisher {
+        let (acks_tx, acks) = watch::channel(0u64);
+        Publisher {
+            address: address.clone(),
+            client_id: client_id.to_owned(),
+            clean_session,
+            logins,
+            links: Mutex::new(HashMap::new()),
+            acks_tx: Arc::new(acks_tx),
+            acks,
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    /// The connection for `device` (`""`: the shared one), opened on first use.
+    fn link(&self, device: &str) -> AsyncClient {
+        let mut links = self.links.lock().unwrap();
+        let n = links.len();
+        if let Some(link) = links.get(device) {
+            return link.client.clone();
+        }
+        let client_id = match n {
+            0 => self.client_id.clone(),
+            n => format!("{}-{n}", self.client_id),
+        };
+        let mut opts = MqttOptions::new(client_id, self.address.host.clone(), self.address.port);
         opts.set_keep_alive(Duration::from_secs(30));
-        opts.set_clean_session(clean_session);
+        opts.set_clean_session(self.clean_session);
         // Room for the oversized-payload reject test.
         opts.set_max_packet_size(4 << 20, 4 << 20);
-        if let Some(user) = &address.username {
-            opts.set_credentials(user.clone(), address.password.clone().unwrap_or_default());
+        let login = match &self.logins {
+            Some(logins) => {
+                let password = logins.lock().unwrap().get(device).cloned();
+                let password = password.unwrap_or_else(|| {
+                    panic!("{device} is not registered: it cannot log in to the endpoint")
+                });
+                Some((device.to_owned(), password))
+            }
+            None => self
+                .address
+                .username
+                .clone()
+                .map(|u| (u, self.address.password.clone().unwrap_or_default())),
+        };
+        if let Some((user, password)) = login {
+            opts.set_credentials(user, password);
         }
         let (client, mut el) = AsyncClient::new(opts, 2048);
-        let (tx, acks) = watch::channel(0u64);
+        let tx = self.acks_tx.clone();
         let task = tokio::spawn(async move {
             loop {
                 match el.poll().await {
@@ -552,12 +710,23 @@ impl Publisher {
                 }
             }
         });
-        Publisher {
-            client,
-            acks,
-            sent: AtomicU64::new(0),
-            task,
-        }
+        links.insert(
+            device.to_owned(),
+            Link {
+                client: client.clone(),
+                task,
+            },
+        );
+        client
+    }
+
+    /// The one connection of a [`Publisher::connect`] publisher.
+    pub fn client(&self) -> AsyncClient {
+        assert!(
+            self.logins.is_none(),
+            "a per-device publisher has no single client"
+        );
+        self.link("")
     }
 
     /// Publishes at QoS 1 and waits for the broker's PUBACK.
@@ -568,8 +737,16 @@ impl Publisher {
 
     /// Publishes at QoS 1 without waiting for the PUBACK.
     pub async fn send(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        let client = match &self.logins {
+            Some(_) => {
+                let parsed = parse_topic(topic)
+                    .unwrap_or_else(|e| panic!("{topic} names no device to log in as: {e}"));
+                self.link(parsed.device_id())
+            }
+            None => self.link(""),
+        };
         self.sent.fetch_add(1, Ordering::SeqCst);
-        self.client
+        client
             .publish(topic, QoS::AtLeastOnce, false, payload.into())
             .await
             .expect("queue publish");
@@ -600,7 +777,10 @@ impl Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        self.task.abort();
+        let links = self.links.get_mut().unwrap_or_else(|e| e.into_inner());
+        for link in links.values() {
+            link.task.abort();
+        }
     }
 }
 

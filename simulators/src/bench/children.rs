@@ -144,7 +144,7 @@ fn mosquitto_config(port: u16) -> String {
 }
 
 /// Starts `fieldops serve|gateway`, waits for its `HTTP listening` line (and, for `serve`, its
-/// embedded broker line) and keeps draining its stdout (which may hold the first-run admin
+/// MQTT endpoint line) and keeps draining its stdout (which may hold the first-run admin
 /// password: it is read and dropped, never shown).
 pub(crate) async fn start_fieldops(
     cmd: Command,
@@ -164,7 +164,7 @@ pub(crate) async fn start_fieldops(
             if let Some(addr) = line.strip_prefix("fieldops: HTTP listening on http://") {
                 let _ = tx.send((true, addr.trim().to_owned()));
             } else if let Some(addr) =
-                line.strip_prefix("fieldops: embedded MQTT broker on mqtt://")
+                line.strip_prefix("fieldops: MQTT endpoint for trackers on mqtt://")
             {
                 let _ = tx.send((false, addr.trim().to_owned()));
             }
@@ -189,10 +189,9 @@ pub(crate) async fn start_fieldops(
                 return Ok((proc_, http, mqtt));
             }
             Ok(Some((false, addr))) => {
-                mqtt =
-                    Some(addr.parse::<SocketAddr>().with_context(|| {
-                        format!("{name} printed a bad broker address {addr:?}")
-                    })?);
+                mqtt = Some(addr.parse::<SocketAddr>().with_context(|| {
+                    format!("{name} printed a bad MQTT endpoint address {addr:?}")
+                })?);
             }
             Ok(None) => {
                 proc_.check_alive()?;

@@ -5,12 +5,17 @@
 //! 1. seeds the database with N assets, each with a bound tracker sharing one password
 //!    (`domain::seed::seed_fleet`), unless that fleet is already there;
 //! 2. starts the broker and the gateway as child processes: a private, tuned Mosquitto plus
-//!    `fieldops gateway`, or `fieldops serve` with its embedded broker (then the broker runs
-//!    inside the gateway process and its CPU and memory are included in the gateway's);
-//! 3. measures the broker's raw QoS 1 delivery rate to a do-nothing subscriber — the ceiling —
-//!    against that same broker, on a topic the gateway does not subscribe to;
-//! 4. max-rate phase: K connections publish M readings for the N trackers in random order as
-//!    fast as the broker takes them; the committed rate is the gateway's `applied` counter delta
+//!    `fieldops gateway`, or `fieldops serve` with its embedded MQTT endpoint (then the trackers
+//!    connect to the gateway process itself);
+//! 3. Mosquitto only: measures the broker's raw QoS 1 delivery rate to a do-nothing subscriber
+//!    — the ceiling — against that same broker, on a topic the gateway does not subscribe to.
+//!    The embedded endpoint delivers to no subscriber, so it has no raw rate of its own: its
+//!    baseline is the Mosquitto row of the same backend in the same `scripts/bench-ingest` run;
+//! 4. max-rate phase: the trackers publish M readings in random order as fast as they are
+//!    acknowledged. Through Mosquitto, K shared connections publish for all N trackers; the
+//!    embedded endpoint lets a device publish only under its own id after logging in as it, so
+//!    there the first `--embedded-trackers` trackers each publish on a connection of their own,
+//!    logged in with the seeded password. The committed rate is the gateway's `applied` counter delta
 //!    over the time from the first publish to the moment that counter reached its final value
 //!    (found by polling `/metrics` every 50 ms); gateway CPU per message comes from
 //!    `/proc/<pid>/stat`;
@@ -26,14 +31,13 @@
 //!
 //! Modules: `seed` (the fleet in the database), `children` (Mosquitto and `fieldops` as child
 //! processes), `scrape` (`/readyz`, `/metrics`, histogram quantiles), `procfs` (CPU, RSS, load
-//! from `/proc`), `phase` (one publishing phase against the gateway's counter), `raw_login` (the
-//! raw baseline with credentials), `report` (table row and JSON). `bench-scans` reuses the child
+//! from `/proc`), `phase` (one publishing phase against the gateway's counter), `report` (table
+//! row and JSON). `bench-scans` reuses the child
 //! process and `/proc` helpers.
 
 mod children;
 mod phase;
 mod procfs;
-mod raw_login;
 mod report;
 mod scrape;
 mod seed;
@@ -51,7 +55,6 @@ use tokio::process::Command;
 use children::start_mosquitto;
 use phase::run_phase;
 use procfs::Pids;
-use raw_login::raw_qos1_with_login;
 use report::Report;
 use scrape::{wait_ready, Scraper};
 use seed::seed;
@@ -73,7 +76,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum BrokerKind {
     /// A private Mosquitto child process plus `fieldops gateway`.
     Mosquitto,
-    /// `fieldops serve` with its embedded broker (rumqttd) in the gateway process.
+    /// `fieldops serve` with its embedded MQTT endpoint: trackers connect to the gateway
+    /// process, each logged in as itself.
     Embedded,
 }
 
@@ -103,9 +107,16 @@ pub struct BenchIngestArgs {
     /// Readings published in the max-rate phase.
     #[arg(long, default_value_t = 200_000)]
     messages: u64,
-    /// MQTT connections the trackers share (and publishers of the raw baseline).
+    /// MQTT connections the trackers share through Mosquitto (and publishers of the raw
+    /// baseline).
     #[arg(long, default_value_t = 4)]
     publishers: usize,
+    /// Trackers that publish against the embedded endpoint, each on its own connection logged
+    /// in as itself (the endpoint confines a device to its own topics, so connections cannot be
+    /// shared; one socket per seeded tracker would be 100,000 on each side of this machine).
+    /// At most `--assets`.
+    #[arg(long, default_value_t = 2_000)]
+    embedded_trackers: usize,
     /// Messages of the raw QoS 1 baseline.
     #[arg(long, default_value_t = 100_000)]
     raw_messages: u64,
@@ -169,6 +180,9 @@ pub async fn run(args: BenchIngestArgs) -> Result<ExitCode> {
             println!("{}", Report::table_header());
         }
         println!("{}", report.table_row());
+        if args.broker == BrokerKind::Embedded && !args.no_header {
+            println!("\n{}", Report::EMBEDDED_NOTE);
+        }
     }
     Ok(if report.complete() {
         ExitCode::SUCCESS
@@ -210,6 +224,9 @@ async fn bench_in(args: &BenchIngestArgs, work: &Path) -> Result<Report> {
     if args.assets == 0 || args.messages == 0 || args.publishers == 0 {
         bail!("--assets, --messages and --publishers must be positive");
     }
+    if args.embedded_trackers == 0 {
+        bail!("--embedded-trackers must be positive");
+    }
     if !(args.half_rate_secs.is_finite() && args.half_rate_secs > 0.0) {
         bail!("--half-rate-secs must be a positive number");
     }
@@ -227,7 +244,7 @@ async fn bench_in(args: &BenchIngestArgs, work: &Path) -> Result<Report> {
     // 2. Broker and gateway.
     let metrics_token = domain::secrets::random_token(24);
     let mut broker_proc = None;
-    // What `fieldops gateway` (with Mosquitto) and `fieldops serve` (embedded broker) share.
+    // What `fieldops gateway` (with Mosquitto) and `fieldops serve` (embedded endpoint) share.
     let fieldops = |role: &str| {
         let mut cmd = Command::new(&args.fieldops);
         cmd.arg(role)
@@ -258,8 +275,7 @@ async fn bench_in(args: &BenchIngestArgs, work: &Path) -> Result<Report> {
             let mut cmd = fieldops("serve");
             cmd.arg("--mqtt-listen").arg("127.0.0.1:0");
             let (gw, http, mqtt) = start_fieldops(cmd, "serve", work).await?;
-            let mqtt =
-                mqtt.context("`fieldops serve` did not print its embedded broker address")?;
+            let mqtt = mqtt.context("`fieldops serve` did not print its MQTT endpoint address")?;
             (gw, http, mqtt)
         }
     };
@@ -271,62 +287,47 @@ async fn bench_in(args: &BenchIngestArgs, work: &Path) -> Result<Report> {
         gateway.pid,
         match args.broker {
             BrokerKind::Mosquitto => " (private Mosquitto)",
-            BrokerKind::Embedded => " (embedded broker: its CPU and memory count as the gateway's)",
+            BrokerKind::Embedded => " (embedded endpoint: trackers connect to the gateway itself)",
         }
     ));
 
     let host = mqtt.ip().to_string();
     let port = mqtt.port();
-    // The embedded broker admits only registered trackers: log in as one (it has no topic ACL).
-    let login = (args.broker == BrokerKind::Embedded)
-        .then(|| (device_ids[0].clone(), args.device_password.clone()));
-    let devices: Vec<DeviceCreds> = device_ids
-        .iter()
-        .map(|id| DeviceCreds {
-            device_id: id.clone(),
-            username: login.as_ref().map(|_| id.clone()),
-            password: login.as_ref().map(|(_, p)| p.clone()),
-        })
-        .collect();
+    let fleet = Fleet::of(args, &device_ids);
 
-    // 3. Raw baseline, against the same broker, while the gateway idles.
-    progress(format!(
-        "raw QoS 1 baseline: {} messages from {} publishers to one plain subscriber",
-        args.raw_messages, args.publishers
-    ));
-    let raw = match &login {
-        None => {
-            measure_raw_qos1(
+    // 3. Raw baseline, against the same broker, while the gateway idles (Mosquitto only: the
+    // embedded endpoint delivers to no subscriber).
+    let raw = match args.broker {
+        BrokerKind::Mosquitto => {
+            progress(format!(
+                "raw QoS 1 baseline: {} messages from {} publishers to one plain subscriber",
+                args.raw_messages, args.publishers
+            ));
+            let raw = measure_raw_qos1(
                 &host,
                 port,
                 args.publishers,
                 args.raw_messages,
                 RAW_PAYLOAD_BYTES,
             )
-            .await?
+            .await?;
+            progress(format!(
+                "raw QoS 1 rate: {:.0} msg/s ({} of {} delivered)",
+                raw.msgs_per_sec, raw.received, args.raw_messages
+            ));
+            if raw.received < args.raw_messages {
+                progress(format!(
+                    "warning: the broker dropped {} raw-rate messages for the subscriber",
+                    args.raw_messages - raw.received
+                ));
+            }
+            Some(raw)
         }
-        Some(login) => {
-            raw_qos1_with_login(
-                &host,
-                port,
-                login,
-                args.publishers,
-                args.raw_messages,
-                RAW_PAYLOAD_BYTES,
-            )
-            .await?
+        BrokerKind::Embedded => {
+            progress("no raw QoS 1 baseline: the embedded endpoint delivers to no subscriber");
+            None
         }
     };
-    progress(format!(
-        "raw QoS 1 rate: {:.0} msg/s ({} of {} delivered)",
-        raw.msgs_per_sec, raw.received, args.raw_messages
-    ));
-    if raw.received < args.raw_messages {
-        progress(format!(
-            "warning: the broker dropped {} raw-rate messages for the subscriber",
-            args.raw_messages - raw.received
-        ));
-    }
 
     let pids = Pids {
         gateway: gateway.pid,
@@ -336,10 +337,12 @@ async fn bench_in(args: &BenchIngestArgs, work: &Path) -> Result<Report> {
     // 4. Max rate.
     progress(format!(
         "max-rate phase: {} readings for {} trackers over {} connections, random order",
-        args.messages, args.assets, args.publishers
+        args.messages,
+        fleet.devices.len(),
+        fleet.connections.unwrap_or(fleet.devices.len())
     ));
-    let mut config = FleetConfig::new(host.clone(), port, devices.clone());
-    config.connections = Some(args.publishers);
+    let mut config = FleetConfig::new(host.clone(), port, fleet.devices.clone());
+    config.connections = fleet.connections;
     config.rate_per_sec = 0.0;
     config.total_messages = Some(args.messages);
     config.random_order = true;
@@ -362,8 +365,8 @@ async fn bench_in(args: &BenchIngestArgs, work: &Path) -> Result<Report> {
             "half-rate phase: {half_rate:.0} msg/s for {} s",
             args.half_rate_secs
         ));
-        let mut config = FleetConfig::new(host, port, devices);
-        config.connections = Some(args.publishers);
+        let mut config = FleetConfig::new(host, port, fleet.devices.clone());
+        config.connections = fleet.connections;
         config.rate_per_sec = half_rate;
         config.duration = Some(Duration::from_secs_f64(args.half_rate_secs));
         config.random_order = true;
@@ -394,7 +397,8 @@ async fn bench_in(args: &BenchIngestArgs, work: &Path) -> Result<Report> {
         broker: args.broker,
         assets: args.assets,
         messages: args.messages,
-        publishers: args.publishers,
+        trackers: fleet.devices.len(),
+        connections: fleet.connections.unwrap_or(fleet.devices.len()),
         raw_messages: args.raw_messages,
         raw,
         max,
@@ -406,4 +410,37 @@ async fn bench_in(args: &BenchIngestArgs, work: &Path) -> Result<Report> {
         load_end: loadavg(),
         started_at,
     })
+}
+
+/// The trackers that publish in a run and how they connect.
+struct Fleet {
+    devices: Vec<DeviceCreds>,
+    /// `Some(k)`: `k` shared connections (Mosquitto); `None`: one per tracker (the endpoint).
+    connections: Option<usize>,
+}
+
+impl Fleet {
+    fn of(args: &BenchIngestArgs, device_ids: &[String]) -> Fleet {
+        match args.broker {
+            // The private Mosquitto admits anyone; its shared connections publish for every
+            // seeded tracker.
+            BrokerKind::Mosquitto => Fleet {
+                devices: device_ids.iter().map(DeviceCreds::anonymous).collect(),
+                connections: Some(args.publishers),
+            },
+            // Each tracker logs in as itself with the password `seed` gave the whole fleet.
+            BrokerKind::Embedded => Fleet {
+                devices: device_ids
+                    .iter()
+                    .take(args.embedded_trackers)
+                    .map(|id| DeviceCreds {
+                        device_id: id.clone(),
+                        username: Some(id.clone()),
+                        password: Some(args.device_password.clone()),
+                    })
+                    .collect(),
+                connections: None,
+            },
+        }
+    }
 }

@@ -15,9 +15,13 @@ pub(super) struct Report {
     pub(super) broker: BrokerKind,
     pub(super) assets: usize,
     pub(super) messages: u64,
-    pub(super) publishers: usize,
+    /// Trackers that published, and the MQTT connections they shared.
+    pub(super) trackers: usize,
+    pub(super) connections: usize,
     pub(super) raw_messages: u64,
-    pub(super) raw: RawRate,
+    /// `None` for the embedded endpoint, which delivers to no subscriber: its baseline is the
+    /// Mosquitto row of the same backend in the same run.
+    pub(super) raw: Option<RawRate>,
     pub(super) max: Phase,
     pub(super) half_rate_target: f64,
     /// `None` when skipped (the max-rate phase did not complete).
@@ -30,44 +34,56 @@ pub(super) struct Report {
 }
 
 impl Report {
-    /// Every reading of both phases committed, and a baseline measured.
+    /// Every reading of both phases committed, and a baseline measured where there is one.
     pub(super) fn complete(&self) -> bool {
         self.max.complete()
             && self.half.as_ref().is_some_and(Phase::complete)
-            && self.raw.msgs_per_sec > 0.0
+            && self.raw.as_ref().is_none_or(|r| r.msgs_per_sec > 0.0)
     }
 
-    fn pct_of_raw(&self) -> f64 {
-        if self.raw.msgs_per_sec > 0.0 {
-            self.max.committed_per_sec() * 100.0 / self.raw.msgs_per_sec
+    fn pct_of_raw(&self) -> Option<f64> {
+        let raw = self.raw.as_ref()?;
+        Some(if raw.msgs_per_sec > 0.0 {
+            self.max.committed_per_sec() * 100.0 / raw.msgs_per_sec
         } else {
             0.0
-        }
+        })
     }
 
     pub(super) fn table_header() -> String {
-        "| backend | broker | assets | messages | raw QoS 1 msg/s | committed msg/s | % of raw \
-         | p50 ms ½-rate | p99 ms ½-rate | gateway CPU µs/msg | peak RSS MB |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| backend | broker | assets | trackers / connections | messages | raw QoS 1 msg/s \
+         | committed msg/s | % of raw | p50 ms ½-rate | p99 ms ½-rate | gateway CPU µs/msg \
+         | peak RSS MB |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
             .to_owned()
     }
+
+    /// Said under a table with an embedded row.
+    pub(super) const EMBEDDED_NOTE: &str = "embedded rows: no raw QoS 1 rate (the endpoint \
+        delivers to no subscriber); their baseline is the same gateway through Mosquitto, the \
+        mosquitto row of the same backend in the same run";
 
     pub(super) fn table_row(&self) -> String {
         let q = |p: Option<Quantile>| p.map_or_else(|| "–".to_owned(), Quantile::ms);
         let mut row = String::new();
         let _ = write!(
             row,
-            "| {} | {}{} | {} | {} | {:.0} | {:.0}{} | {:.0} % | {} | {} | {:.1} | {:.0} |",
+            "| {} | {}{} | {} | {} / {} | {} | {} | {:.0}{} | {} | {} | {} | {:.1} | {:.0} |",
             self.backend,
             self.broker.as_str(),
             if self.broker == BrokerKind::Embedded {
-                " (in-process)"
+                " (endpoint)"
             } else {
                 ""
             },
             self.assets,
+            self.trackers,
+            self.connections,
             self.messages,
-            self.raw.msgs_per_sec,
+            self.raw.as_ref().map_or_else(
+                || "– (see mosquitto)".to_owned(),
+                |r| format!("{:.0}", r.msgs_per_sec)
+            ),
             self.max.committed_per_sec(),
             if self.max.complete() {
                 String::new()
@@ -77,7 +93,8 @@ impl Report {
                     self.max.applied, self.max.fleet.readings_sent
                 )
             },
-            self.pct_of_raw(),
+            self.pct_of_raw()
+                .map_or_else(|| "–".to_owned(), |p| format!("{p:.0} %")),
             q(self.half.as_ref().and_then(|h| h.p(0.5))),
             q(self.half.as_ref().and_then(|h| h.p(0.99))),
             self.max.us_per_msg(|c| c.gateway),
@@ -122,13 +139,15 @@ impl Report {
             "broker_in_gateway_process": self.broker == BrokerKind::Embedded,
             "assets": self.assets,
             "messages": self.messages,
-            "publishers": self.publishers,
-            "raw_qos1": {
+            "publishing_trackers": self.trackers,
+            "connections": self.connections,
+            "raw_qos1": self.raw.as_ref().map(|r| json!({
                 "messages": self.raw_messages,
-                "received": self.raw.received,
-                "elapsed_s": self.raw.elapsed.as_secs_f64(),
-                "msgs_per_sec": self.raw.msgs_per_sec,
-            },
+                "received": r.received,
+                "elapsed_s": r.elapsed.as_secs_f64(),
+                "msgs_per_sec": r.msgs_per_sec,
+            })),
+            "raw_qos1_note": self.raw.is_none().then_some(Self::EMBEDDED_NOTE),
             "committed_msgs_per_sec": self.max.committed_per_sec(),
             "pct_of_raw": self.pct_of_raw(),
             "max_rate": phase(&self.max),
