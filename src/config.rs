@@ -46,10 +46,10 @@ pub struct ServeArgs {
     /// HTTP address to listen on (port 0 picks a free port). [default: 127.0.0.1:8080]
     #[arg(long, env = "FIELDOPS_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// External MQTT broker, `mqtt://[user:password@]host[:port]`; when set, no embedded broker runs.
+    /// External MQTT broker, `mqtt://[user:password@]host[:port]`; when set, no embedded endpoint runs.
     #[arg(long, env = "FIELDOPS_MQTT_URL", hide_env_values = true)]
     pub mqtt_url: Option<String>,
-    /// Address of the embedded MQTT broker (port 0 picks a free port). [default: 127.0.0.1:1883]
+    /// Address of the embedded MQTT endpoint for trackers (port 0 picks a free port). [default: 127.0.0.1:1883]
     #[arg(long, env = "FIELDOPS_MQTT_LISTEN")]
     pub mqtt_listen: Option<SocketAddr>,
     /// Directory for files the server keeps (photos, exports). [default: ./data]

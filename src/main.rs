@@ -1,5 +1,5 @@
 //! The `fieldops` binary: reads configuration, starts tracing, opens the database, starts the
-//! embedded MQTT broker when asked, wires the API and the IoT gateway together, and shuts down
+//! embedded MQTT endpoint when asked, wires the API and the IoT gateway together, and shuts down
 //! gracefully. It is the only part of the system that reads flags, environment and files.
 #![forbid(unsafe_code)]
 
@@ -36,7 +36,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP API and the IoT gateway in one process (embedded MQTT broker unless --mqtt-url).
+    /// Run the HTTP API and the IoT gateway in one process (embedded MQTT endpoint for trackers unless --mqtt-url).
     Serve(ServeArgs),
     /// `serve` plus demo data and simulated GPS trackers, so a newcomer sees a live fleet.
     Demo(DemoArgs),
@@ -334,7 +334,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             for id in &passwords.legacy {
                 eprintln!(
                     "warning: tracker `{id}` left out: its password hash predates the Mosquitto \
-                     format; it is converted the next time it connects to the embedded broker, \
+                     format; it is converted the next time it connects to the embedded endpoint, \
                      or register it again"
                 );
             }

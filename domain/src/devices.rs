@@ -39,10 +39,6 @@ impl From<DeviceRow> for Device {
     }
 }
 
-/// The MQTT username the in-process gateway uses on the embedded broker. Reserved, so no tracker
-/// can be registered under it.
-pub const EMBEDDED_GATEWAY_USERNAME: &str = "fieldops-gateway-internal";
-
 const DEVICE_COLUMNS: &str = "id, device_id, asset_id, last_seen_at, created_at";
 
 /// A device id is its MQTT username and its topic level(s): the same rule as the topic parser
@@ -62,12 +58,6 @@ pub async fn create(
         return Err(DomainError::field(
             "device_id",
             "must be 1-64 characters: letters, digits and . _ : - (and one / for OwnTracks `user/device`)",
-        ));
-    }
-    if device_id == EMBEDDED_GATEWAY_USERNAME {
-        return Err(DomainError::field(
-            "device_id",
-            format!("`{EMBEDDED_GATEWAY_USERNAME}` is reserved for the gateway"),
         ));
     }
     // 24 random bytes: high entropy, which is what makes the fast `$7$` hash safe.

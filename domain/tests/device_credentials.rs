@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use domain::testing::TestDb;
-use domain::{devices, secrets, Actor, DomainError};
-use mobile_shared::wire::{DeviceCreated, NewDevice};
+use domain::{devices, secrets, DomainError};
+use mobile_shared::wire::DeviceCreated;
 
 async fn add(db: &TestDb, id: &str) -> DeviceCreated {
     db.add_device(id, None).await
@@ -145,27 +145,12 @@ async fn export_writes_mosquitto_lines_and_skips_what_it_cannot(db: TestDb) {
     assert!(matches!(e, DomainError::Validation(_)));
 }
 
-async fn the_embedded_gateway_name_is_reserved(db: TestDb) {
-    let e = devices::create(
-        &db.store,
-        &Actor::cli(),
-        NewDevice {
-            device_id: devices::EMBEDDED_GATEWAY_USERNAME.into(),
-            asset_id: None,
-        },
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(e, DomainError::Validation(f) if f.contains_key("device_id")));
-}
-
 domain::backend_matrix!(
     TestDb:
     new_devices_store_mosquitto_hashes,
     legacy_argon2_hashes_verify_and_are_rewritten,
     mosquitto_passwd_lines_verify,
     export_writes_mosquitto_lines_and_skips_what_it_cannot,
-    the_embedded_gateway_name_is_reserved,
 );
 
 #[test]

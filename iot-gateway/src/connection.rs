@@ -136,7 +136,7 @@ impl GatewayOptions {
     }
 
     /// [`GatewayOptions::link_client_ids`] before the options exist (to reserve the ids).
-    pub fn link_ids(client_id: &str, connections: usize) -> Vec<String> {
+    fn link_ids(client_id: &str, connections: usize) -> Vec<String> {
         match connections.max(1) {
             1 => vec![client_id.to_owned()],
             n => (1..=n).map(|i| format!("{client_id}-{i}")).collect(),

@@ -337,7 +337,7 @@ async fn every_reject_reason_is_stored_counted_and_acknowledged(env: Env<impl Br
     again.stop().await;
 }
 
-/// Regression: the embedded broker's (rumqttd's) `max_payload_size` once equalled the decoder's
+/// Regression: the former embedded broker's (rumqttd's) `max_payload_size` once equalled the decoder's
 /// 256 KiB limit, so a payload over the limit never reached the gateway to be stored as a
 /// `payload_too_large` reject: the broker closed the publisher's connection and a tracker with a
 /// persistent session resent it forever. The endpoint that replaced it must not do the same
