@@ -20,7 +20,7 @@ use domain::DomainError;
 use mobile_shared::telemetry::{self, Decoded, Limits, RejectReason};
 use prometheus_client::metrics::gauge::Gauge;
 use rumqttc::{AsyncClient, Publish};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -206,6 +206,9 @@ pub struct Delivery {
     pub topic: String,
     pub payload: Bytes,
     pub ack: Ack,
+    /// The share of the embedded endpoint's in-flight byte budget this delivery holds: given
+    /// back when the delivery is dropped, after its batch was acknowledged (or abandoned).
+    pub held: Option<OwnedSemaphorePermit>,
 }
 
 /// How a delivery is acknowledged after its batch committed. Acknowledgements are sent in the
@@ -233,6 +236,7 @@ impl Delivery {
             topic: std::mem::take(&mut publish.topic),
             payload: std::mem::take(&mut publish.payload),
             ack: Ack::Link { link, publish },
+            held: None,
         }
     }
 }

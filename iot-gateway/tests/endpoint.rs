@@ -33,6 +33,7 @@ domain::backend_matrix!(
     connection_limit_closes_extra_connections,
     idle_connections_do_not_stop_ingest,
     in_flight_limit_bounds_what_is_read,
+    in_flight_bytes_bound_what_is_read,
     a_client_that_never_reads_does_not_stall_others,
     same_client_id_takes_over_and_session_present_is_honest,
     shutdown_commits_and_acknowledges_what_it_holds,
@@ -632,6 +633,60 @@ async fn in_flight_limit_bounds_what_is_read(db: TestDb) {
     drop(stall);
     client.wait_acks(u64::from(10 * LIMIT)).await;
     assert_eq!(world.readings(&trk).await, i64::from(10 * LIMIT));
+}
+
+/// With the database stalled, large publishes are read only while the endpoint's byte budget
+/// lasts (the per-connection limit, in packets, would allow far more); once the database is
+/// back, everything lands once.
+async fn in_flight_bytes_bound_what_is_read(db: TestDb) {
+    const BUDGET_KIB: usize = 64;
+    const PUBLISHES: i64 = 20;
+    // 20 × 150 readings, one a second from an hour ago: all in the past.
+    const READINGS: i64 = 150;
+    let settings = EndpointSettings {
+        max_in_flight_bytes: BUDGET_KIB * 1024,
+        ..EndpointSettings::default()
+    };
+    let world = World::start(db, settings).await;
+    let trk = world.tracker("trk").await;
+    let client = Client::connect(&world, &trk, |o| {
+        o.set_inflight(100);
+        // rumqttc's own default refuses to send packets over 10 KiB.
+        o.set_max_packet_size(1024 * 1024, 1024 * 1024);
+    })
+    .await;
+    let base = base_time();
+    // Offline-buffer flushes: arrays of readings, each publish some kilobytes.
+    let flush = |n: i64| {
+        let items: Vec<String> = (0..READINGS)
+            .map(|i| String::from_utf8(reading(base, n * READINGS + i)).expect("utf-8"))
+            .collect();
+        format!("[{}]", items.join(",")).into_bytes()
+    };
+    let size = flush(0).len() + trk.telemetry().len();
+    let fit = (BUDGET_KIB / size.div_ceil(1024)) as i64;
+    assert!((2..PUBLISHES).contains(&fit), "{size} bytes per publish");
+    let stall = world.stall().await;
+    for n in 0..PUBLISHES {
+        client
+            .publish(&trk.telemetry(), QoS::AtLeastOnce, flush(n))
+            .await;
+    }
+    world
+        .until("the budget is in flight", |w| {
+            w.endpoint.in_flight.get() == fit
+        })
+        .await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        world.endpoint.in_flight.get(),
+        fit,
+        "only the budget was read"
+    );
+    assert_eq!(client.acks(), 0);
+    drop(stall);
+    client.wait_acks(PUBLISHES as u64).await;
+    assert_eq!(world.readings(&trk).await, PUBLISHES * READINGS);
 }
 
 /// A client that floods without reading what it is sent is dropped once its writes stall for

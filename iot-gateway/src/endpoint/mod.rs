@@ -67,7 +67,8 @@
 //!   packet is refused from its fixed header: DISCONNECT 0x95 in MQTT 5, a close in 3.1.1);
 //!   [`EndpointSettings::max_in_flight`] QoS 1 publishes delivered and unacknowledged per
 //!   connection (MQTT 5's Receive Maximum), beyond which the socket is not read until commits
-//!   free room, so memory stays bounded however slow the database is; a client that does not
+//!   free room, and [`EndpointSettings::max_in_flight_bytes`] of them across all connections
+//!   (packets may be large), so memory stays bounded however slow the database is; a client that does not
 //!   read its PUBACKs is dropped after [`EndpointSettings::write_timeout`];
 //!   [`EndpointSettings::max_connections`], beyond which a connection is accepted and closed at
 //!   once; keep-alive (a connection silent for 1.5 × its keep-alive is closed; PINGREQ is
@@ -93,7 +94,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 pub use auth::DeviceAuth;
@@ -118,6 +119,11 @@ pub struct EndpointSettings {
     pub max_in_flight: u16,
     /// Open connections; beyond this a connection is accepted and closed at once.
     pub max_connections: usize,
+    /// Bytes (topic + payload) of all publishes handed to the pipeline and not yet acknowledged,
+    /// across every connection; when it is used up, connections are not read until commits give
+    /// some back. The per-connection limit counts packets, and a packet may be
+    /// `max_packet_size`: this is what bounds the endpoint's memory whatever trackers send.
+    pub max_in_flight_bytes: usize,
     /// How long a write (PUBACKs, …) may make no progress before the client is dropped: one
     /// that does not read its socket must not hold its session, and its memory, forever.
     pub write_timeout: Duration,
@@ -134,6 +140,10 @@ impl Default for EndpointSettings {
             max_packet_size: 1024 * 1024,
             max_in_flight: 1000,
             max_connections: 50_000,
+            // Ordinary readings are a few hundred bytes, so this never binds for them (the
+            // pipeline's 16,384-delivery channel and two batches of 4,000 hold ~5 MB); it binds
+            // for large payloads, where it keeps the endpoint's share of memory at 64 MiB.
+            max_in_flight_bytes: 64 * 1024 * 1024,
             write_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             tls: None,
@@ -233,6 +243,10 @@ pub(crate) struct Shared {
     pub sessions: sessions::Sessions,
     /// Numbers connections, so a session's late close never ends its successor.
     pub next_connection: AtomicU64,
+    /// [`EndpointSettings::max_in_flight_bytes`] in KiB units, as semaphore permits that each
+    /// delivery holds until it is acknowledged.
+    pub budget: Arc<Semaphore>,
+    pub budget_units: u32,
 }
 
 /// A running endpoint.
@@ -264,6 +278,9 @@ impl Endpoint {
             .map(listener::tls_acceptor)
             .transpose()?;
         let (stop_tx, stop_rx) = watch::channel(false);
+        let budget_units = u32::try_from(settings.max_in_flight_bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
         let shared = Arc::new(Shared {
             settings,
             auth,
@@ -271,6 +288,8 @@ impl Endpoint {
             metrics,
             sessions: sessions::Sessions::default(),
             next_connection: AtomicU64::new(0),
+            budget: Arc::new(Semaphore::new(budget_units as usize)),
+            budget_units,
         });
         let task = tokio::spawn(async move {
             let accept = listener::accept_loop(listener, tls, shared, stop_rx);

@@ -450,6 +450,7 @@ impl Session<'_> {
                     topic: p.topic,
                     payload: p.payload,
                     ack,
+                    held: None,
                 };
                 if !self.deliver(delivery).await {
                     // While stopping, the loop still waits for the PUBACKs of earlier publishes;
@@ -475,12 +476,29 @@ impl Session<'_> {
         }
     }
 
-    /// Hands a delivery to the pipeline, waiting for room (which is what holds the reading of
-    /// this connection back while the pipeline is full). False when the pipeline is gone or
-    /// shutdown came first (the delivery is dropped unacknowledged; the client re-sends it).
-    async fn deliver(&mut self, delivery: Delivery) -> bool {
+    /// Hands a delivery to the pipeline: first takes its bytes from the endpoint's in-flight
+    /// budget, then waits for room in the pipeline; either wait is what holds the reading of this
+    /// connection back while the database is slow. False when the pipeline is gone or shutdown
+    /// came first (the delivery is dropped unacknowledged; the client re-sends it).
+    async fn deliver(&mut self, mut delivery: Delivery) -> bool {
         if self.stopping {
             return false;
+        }
+        let units = budget_units(
+            delivery.topic.len() + delivery.payload.len(),
+            self.shared.budget_units,
+        );
+        let budget = self.shared.budget.clone();
+        tokio::select! {
+            held = budget.acquire_many_owned(units) => match held {
+                Ok(permit) => delivery.held = Some(permit),
+                // The budget is never closed; if it were, nothing could be delivered.
+                Err(_) => return false,
+            },
+            _ = self.stop.wait_for(|s| *s) => {
+                self.stopping = true;
+                return false;
+            }
         }
         tokio::select! {
             sent = self.shared.feed.send(delivery) => sent.is_ok(),
@@ -587,11 +605,21 @@ impl Session<'_> {
             topic: will.topic,
             payload: will.payload,
             ack: Ack::None,
+            held: None,
         };
         if self.deliver(delivery).await {
             self.shared.metrics.wills.inc();
         }
     }
+}
+
+/// The budget units (KiB, at least one) a publish of `bytes` holds; never more than the whole
+/// budget, so that a packet larger than the budget still goes through when nothing else holds
+/// any.
+pub(super) fn budget_units(bytes: usize, total: u32) -> u32 {
+    u32::try_from(bytes.div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .clamp(1, total.max(1))
 }
 
 /// The MQTT 5 DISCONNECT reason for closing a connection over `refusal` (`None`: just close).
@@ -729,5 +757,25 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             self.wr.shutdown().await
         };
         let _ = tokio::time::timeout(GOODBYE_TIMEOUT, flush).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::budget_units;
+
+    #[test]
+    fn budget_units_are_kib_rounded_up_within_the_whole_budget() {
+        // (bytes, budget units) → units held
+        for (bytes, total, want) in [
+            (0, 64, 1),
+            (1, 64, 1),
+            (1024, 64, 1),
+            (1025, 64, 2),
+            (10 * 1024 * 1024, 64, 64),
+            (5000, 0, 1),
+        ] {
+            assert_eq!(budget_units(bytes, total), want, "{bytes} bytes of {total}");
+        }
     }
 }
