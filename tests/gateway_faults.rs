@@ -1402,7 +1402,7 @@ impl Stall {
     }
 }
 
-/// The database stalls for 25 s while four trackers, each allowed 1,000 publishes in flight by
+/// The database stalls for 30 s while four trackers, each allowed 1,000 publishes in flight by
 /// the endpoint, try to push 6,000 readings of 2 KiB each: no PUBACK leaves for a reading that
 /// is not committed, the server's memory stays bounded (it stops reading at the in-flight
 /// limit), and once the database is back every reading is stored once.
@@ -1410,7 +1410,7 @@ async fn endpoint_acknowledges_nothing_and_stays_bounded_while_the_database_stal
     const TRACKERS: usize = 4;
     const PER_TRACKER: usize = 6_000;
     const PADDING: usize = 2048;
-    const STALL: Duration = Duration::from_secs(25);
+    const STALL: Duration = Duration::from_secs(30);
     const RSS_GROWTH_LIMIT_KB: u64 = 100 * 1024;
     let started = Instant::now();
     let fx = Rig::endpoint(
