@@ -31,7 +31,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | Superseded
         | StocktakeClosed
         | AmbiguousCode
-        | ResolutionNotApplicable => StatusCode::CONFLICT,
+        | ResolutionNotApplicable
+        | ServiceAlreadyRecorded => StatusCode::CONFLICT,
         PayloadTooLarge | ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ValidationFailed | InvalidReference | UnknownPhoto | UnsupportedImage | CorruptImage

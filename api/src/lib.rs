@@ -155,6 +155,14 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scans::field_history))
         .routes(routes!(telemetry::positions))
         .routes(routes!(telemetry::list_rejects))
+        .routes(routes!(maintenance::list_plans, maintenance::create_plan))
+        .routes(routes!(
+            maintenance::get_plan,
+            maintenance::patch_plan,
+            maintenance::delete_plan
+        ))
+        .routes(routes!(maintenance::asset_maintenance))
+        .routes(routes!(maintenance::record_service))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -27,6 +27,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "scans", description = "Field commands, offline sync, photos"),
         (name = "stocktakes", description = "Stocktakes: counting the machines at a site"),
         (name = "labels", description = "Printable asset labels"),
+        (name = "maintenance", description = "Service plans, forecasts of the next service, services done"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

@@ -117,7 +117,8 @@ async fn logout_revokes_the_token(app: TestApp) {
 /// One route probed with every role.
 struct Probe {
     method: Method,
-    /// Path; `{asset}` is replaced by a fresh asset's id for each role.
+    /// Path; `{asset}` is replaced by a fresh asset's id for each role, `{plan}` by a fresh
+    /// maintenance plan of that asset, in the path and in the body.
     path: &'static str,
     action: Action,
     /// The roles that may call it, written out by hand.
@@ -283,6 +284,65 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
         },
         Probe {
             method: Method::GET,
+            path: "/api/v1/maintenance/plans",
+            action: Action::MaintenanceRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/maintenance/plans/{plan}",
+            action: Action::MaintenanceRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/assets/{asset}/maintenance",
+            action: Action::MaintenanceRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/maintenance/plans",
+            action: Action::MaintenancePlanWrite,
+            allowed: &[Admin],
+            ok: StatusCode::CREATED,
+            body: |_| {
+                Some(json!({"name": "role probe", "category_id": null,
+                    "asset_id": "{asset}", "intervals": [{"metric": "days", "every": 30}]}))
+            },
+        },
+        Probe {
+            method: Method::PATCH,
+            path: "/api/v1/maintenance/plans/{plan}",
+            action: Action::MaintenancePlanWrite,
+            allowed: &[Admin],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({"version": 1, "lead_days": 5})),
+        },
+        Probe {
+            method: Method::DELETE,
+            path: "/api/v1/maintenance/plans/{plan}",
+            action: Action::MaintenancePlanWrite,
+            allowed: &[Admin],
+            ok: StatusCode::NO_CONTENT,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/assets/{asset}/maintenance/services",
+            action: Action::ServiceRecordWrite,
+            allowed: &[Admin, Technician],
+            ok: StatusCode::CREATED,
+            body: |_| Some(json!({"plan_id": "{plan}"})),
+        },
+        Probe {
+            method: Method::GET,
             path: "/metrics",
             action: Action::MetricsRead,
             allowed: &[Admin],
@@ -319,13 +379,30 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
     for p in &probes {
         for (role, token) in &tokens {
             n += 1;
-            let path = if p.path.contains("{asset}") {
+            let mut body = (p.body)(n);
+            let text = format!("{} {}", p.path, body.clone().unwrap_or_default());
+            let path = if text.contains("{asset}") || text.contains("{plan}") {
                 let asset = app.asset(&format!("PROBE-{n}")).await;
-                p.path.replace("{asset}", s(&asset, "id"))
+                let plan = app
+                    .create(
+                        "/api/v1/maintenance/plans",
+                        &json!({"name": "probe", "asset_id": asset["id"],
+                                "intervals": [{"metric": "days", "every": 30}]}),
+                    )
+                    .await;
+                body = body.map(|b| {
+                    let b = b
+                        .to_string()
+                        .replace("{plan}", s(&plan, "id"))
+                        .replace("{asset}", s(&asset, "id"));
+                    serde_json::from_str(&b).unwrap()
+                });
+                p.path
+                    .replace("{asset}", s(&asset, "id"))
+                    .replace("{plan}", s(&plan, "id"))
             } else {
                 p.path.to_owned()
             };
-            let body = (p.body)(n);
             let resp = app
                 .send(p.method.clone(), &path, token.as_str(), body.as_ref())
                 .await;

@@ -52,6 +52,21 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
         Some(Action::PositionRead),
     ),
     ("get", "/api/v1/resolve", Some(Action::ResolveCode)),
+    (
+        "get",
+        "/api/v1/maintenance/plans",
+        Some(Action::MaintenanceRead),
+    ),
+    (
+        "get",
+        "/api/v1/maintenance/plans/{id}",
+        Some(Action::MaintenanceRead),
+    ),
+    (
+        "get",
+        "/api/v1/assets/{id}/maintenance",
+        Some(Action::MaintenanceRead),
+    ),
     ("get", "/api/v1/categories", Some(Action::CategoryRead)),
     ("get", "/api/v1/sites", Some(Action::SiteRead)),
     ("get", "/api/v1/sites/{id}", Some(Action::SiteRead)),

@@ -92,6 +92,7 @@ impl AssetRow {
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            next_service: None,
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod geofence;
 pub mod identifiers;
+pub mod maintenance;
 pub mod pagination;
 pub mod photos;
 mod refs;

@@ -30,3 +30,14 @@ pub(crate) async fn asset_exists(tx: &mut Tx, id: Uuid) -> Result<bool, DomainEr
     .await)?;
     Ok(found.is_some())
 }
+
+/// Whether a category exists.
+pub(crate) async fn category_exists(tx: &mut Tx, id: Uuid) -> Result<bool, DomainError> {
+    let found: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT 1 FROM categories WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(found.is_some())
+}

@@ -51,14 +51,18 @@ impl Role {
             // Everyone signed in can read the fleet and the sites: it is what they work with.
             (
                 _,
-                AssetRead | SiteRead | CategoryRead | PositionRead | ResolveCode | StocktakeRead,
+                AssetRead | SiteRead | CategoryRead | PositionRead | ResolveCode | StocktakeRead
+                | MaintenanceRead,
             ) => true,
             (
                 Dispatcher,
                 AssetWrite | IdentifierWrite | SiteWrite | CategoryWrite | DeviceRead
                 | TelemetryRejectRead | FieldCommand | StocktakeWrite,
             ) => true,
-            (Technician, IdentifierWrite | FieldCommand | StocktakeWrite) => true,
+            // Technicians do the services; plans are the admin's until a planner role exists.
+            (Technician, IdentifierWrite | FieldCommand | StocktakeWrite | ServiceRecordWrite) => {
+                true
+            }
             // Customer sites are created by the office when a contract is signed.
             (RentalOffice, SiteWrite) => true,
             _ => false,
@@ -114,10 +118,16 @@ pub enum Action {
     StocktakeRead,
     /// Start, count into and complete stocktakes.
     StocktakeWrite,
+    /// See maintenance plans and each asset's next services.
+    MaintenanceRead,
+    /// Create, change and retire maintenance plans.
+    MaintenancePlanWrite,
+    /// Log a service done on an asset.
+    ServiceRecordWrite,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 23] = [
         Action::AssetRead,
         Action::AssetWrite,
         Action::AssetDelete,
@@ -138,6 +148,9 @@ impl Action {
         Action::FieldCommand,
         Action::StocktakeRead,
         Action::StocktakeWrite,
+        Action::MaintenanceRead,
+        Action::MaintenancePlanWrite,
+        Action::ServiceRecordWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -162,6 +175,9 @@ impl Action {
             Action::FieldCommand => "field_command",
             Action::StocktakeRead => "stocktake.read",
             Action::StocktakeWrite => "stocktake.write",
+            Action::MaintenanceRead => "maintenance.read",
+            Action::MaintenancePlanWrite => "maintenance_plan.write",
+            Action::ServiceRecordWrite => "service_record.write",
         }
     }
 }
@@ -174,27 +190,37 @@ mod tests {
     /// Columns follow `Action::ALL`.
     #[test]
     fn every_role_against_every_action() {
-        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW
-        let expected: [(Role, [u8; 20]); 5] = [
+        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV
+        let expected: [(Role, [u8; 23]); 5] = [
             (
                 Role::Admin,
-                [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+                [
+                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                ],
             ),
             (
                 Role::Dispatcher,
-                [1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1],
+                [
+                    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0,
+                ],
             ),
             (
                 Role::Technician,
-                [1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1],
+                [
+                    1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1,
+                ],
             ),
             (
                 Role::RentalOffice,
-                [1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+                [
+                    1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0,
+                ],
             ),
             (
                 Role::Viewer,
-                [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+                [
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0,
+                ],
             ),
         ];
         assert_eq!(expected.len(), Role::ALL.len());

@@ -95,6 +95,8 @@ error_codes! {
     /// A scanned code matches more than one asset.
     AmbiguousCode => "ambiguous_code",
     ResolutionNotApplicable => "resolution_not_applicable",
+    /// This occurrence of a maintenance plan is already recorded as done for the asset.
+    ServiceAlreadyRecorded => "service_already_recorded",
 
     // --- The server: try again later, or report it. ---------------------------------------------
     Unavailable => "unavailable",

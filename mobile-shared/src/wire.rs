@@ -288,6 +288,10 @@ pub struct Asset {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// On `GET /assets/{id}`: the service that presses most under the plans that apply (the
+    /// `next_service` of `GET /assets/{id}/maintenance`); absent when none applies, and in lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_service: Option<crate::maintenance::ServiceForecast>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

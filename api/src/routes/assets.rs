@@ -62,7 +62,7 @@ pub async fn create_asset(
     Ok((StatusCode::CREATED, Json(asset)))
 }
 
-/// Read one asset.
+/// Read one asset, with the service that presses most (`next_service`).
 #[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = Asset), Unauthenticated, NotFound))]
 pub async fn get_asset(
@@ -71,7 +71,13 @@ pub async fn get_asset(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Asset>> {
     user.require(Action::AssetRead)?;
-    Ok(Json(assets::get(&state.store, id).await?))
+    let mut asset = assets::get(&state.store, id).await?;
+    // Every role that reads assets reads maintenance too (`Action::MaintenanceRead`).
+    asset.next_service =
+        domain::maintenance::forecast::for_asset(&state.store, id, domain::clock::now())
+            .await?
+            .next_service;
+    Ok(Json(asset))
 }
 
 /// Change an asset. Send the `version` you read; a stale one answers 409 with the current state.

@@ -1,0 +1,147 @@
+//! Maintenance: service plans, each asset's next services, and services done.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use domain::maintenance::{forecast, history, plans};
+use mobile_shared::maintenance::{
+    AssetMaintenance, NewPlan, NewServiceRecord, Plan, PlanPatch, ServiceRecord,
+};
+use mobile_shared::wire::{Page, Problem};
+use mobile_shared::Action;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::auth::CurrentUser;
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, PageParams, Paging};
+use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors, Unauthenticated};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlanQuery {
+    /// Only this category's plans.
+    pub category_id: Option<Uuid>,
+    /// Only this asset's own plans.
+    pub asset_id: Option<Uuid>,
+}
+
+/// List service plans.
+#[utoipa::path(get, path = "/api/v1/maintenance/plans", tag = "maintenance", security(("bearer" = [])),
+    params(PlanQuery, PageParams),
+    responses((status = 200, body = Page<Plan>), Unauthenticated, QueryErrors))]
+pub async fn list_plans(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<PlanQuery>,
+    Paging(page): Paging,
+) -> ApiResult<Json<Page<Plan>>> {
+    user.require(Action::MaintenanceRead)?;
+    Ok(Json(
+        plans::list(&state.store, q.category_id, q.asset_id, page).await?,
+    ))
+}
+
+/// Create a service plan for a category or one asset (an asset's own plans replace its
+/// category's). Intervals: whichever comes first; `lead_days` (default 10) and `lead_hours`
+/// must be shorter than their intervals; `services` nest by `multiple` (one with multiple 1).
+/// Counting starts for each asset the plan applies to at its meters now.
+#[utoipa::path(post, path = "/api/v1/maintenance/plans", tag = "maintenance", security(("bearer" = [])),
+    request_body = NewPlan,
+    responses((status = 201, body = Plan), AuthErrors, JsonBodyErrors))]
+pub async fn create_plan(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(new): ApiJson<NewPlan>,
+) -> ApiResult<(StatusCode, Json<Plan>)> {
+    user.require(Action::MaintenancePlanWrite)?;
+    let plan = plans::create(&state.store, &user.actor(), new).await?;
+    Ok((StatusCode::CREATED, Json(plan)))
+}
+
+/// Read one service plan.
+#[utoipa::path(get, path = "/api/v1/maintenance/plans/{id}", tag = "maintenance", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, body = Plan), Unauthenticated, NotFound))]
+pub async fn get_plan(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Plan>> {
+    user.require(Action::MaintenanceRead)?;
+    Ok(Json(plans::get(&state.store, id).await?))
+}
+
+/// Change a service plan (not what it applies to). Send the `version` you read; a stale one
+/// answers 409 with the current plan.
+#[utoipa::path(patch, path = "/api/v1/maintenance/plans/{id}", tag = "maintenance", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PlanPatch,
+    responses((status = 200, body = Plan), AuthErrors, NotFound, JsonBodyErrors,
+        (status = 409, body = Problem, description = "stale `version` (`detail.plan` is the current state)")))]
+pub async fn patch_plan(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<PlanPatch>,
+) -> ApiResult<Json<Plan>> {
+    user.require(Action::MaintenancePlanWrite)?;
+    Ok(Json(
+        plans::update(&state.store, &user.actor(), id, patch).await?,
+    ))
+}
+
+/// Retire a service plan (kept for the services recorded under it).
+#[utoipa::path(delete, path = "/api/v1/maintenance/plans/{id}", tag = "maintenance", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 204), AuthErrors, NotFound))]
+pub async fn delete_plan(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    user.require(Action::MaintenancePlanWrite)?;
+    plans::delete(&state.store, &user.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The asset's next service under each plan that applies to it, and the one that presses most
+/// (`next_service`: the most urgent, then the soonest).
+///
+/// Per plan and metric: the due point (last service, or where the asset stood when the plan
+/// began to apply, plus the interval; on a `fixed` anchor, the grid point, skipping passed ones),
+/// and the date: calendar intervals give it directly; meters give today + remaining ÷ usage per
+/// day (engine hours per calendar day over the last 30 days, never below 0.5 h/day; 5 km/day for
+/// the odometer). The earliest date wins (whichever comes first). `urgency`: `overdue` once a
+/// due point is passed, `due` on the day it is reached, `soon` within `lead_days` of the date or
+/// `lead_hours` of the engine-hour point, else `ok`. A meter reading that went backwards (a
+/// replaced meter) is not applied, so it never makes a service due: `meter_flagged` says so.
+#[utoipa::path(get, path = "/api/v1/assets/{id}/maintenance", tag = "maintenance", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, body = AssetMaintenance), Unauthenticated, NotFound))]
+pub async fn asset_maintenance(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<AssetMaintenance>> {
+    user.require(Action::MaintenanceRead)?;
+    Ok(Json(
+        forecast::for_asset(&state.store, id, domain::clock::now()).await?,
+    ))
+}
+
+/// Log a service done on the asset under a plan: it becomes the plan's new anchor for the
+/// asset. The occurrence (and so the nested service, and the fixed-grid occurrences skipped) is
+/// the one the forecast named when the service was done.
+#[utoipa::path(post, path = "/api/v1/assets/{id}/maintenance/services", tag = "maintenance", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = NewServiceRecord,
+    responses((status = 201, body = ServiceRecord), AuthErrors, NotFound, JsonBodyErrors,
+        (status = 409, body = Problem, description = "this occurrence is already recorded (`service_already_recorded`)")))]
+pub async fn record_service(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(new): ApiJson<NewServiceRecord>,
+) -> ApiResult<(StatusCode, Json<ServiceRecord>)> {
+    user.require(Action::ServiceRecordWrite)?;
+    let record = history::record_service(&state.store, &user.actor(), id, new).await?;
+    Ok((StatusCode::CREATED, Json(record)))
+}

@@ -1,0 +1,170 @@
+//! The forecast of an asset's next services: loads where the asset stands, how fast it is used
+//! and where each plan's counting starts, and hands them to the pure rule
+//! (`mobile_shared::maintenance::forecast`). Also keeps the two kinds of history the rule reads:
+//! daily meter snapshots (utilisation) and the services done (anchors).
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use mobile_shared::maintenance::{
+    forecast, most_pressing, Anchoring, AssetMaintenance, ServiceForecast, Usage,
+};
+use uuid::Uuid;
+
+use crate::entity::Entity;
+use crate::error::DomainError;
+use crate::store::{on_read, on_tx, Store, Tx};
+
+use super::plans;
+
+/// Utilisation is averaged over this many days.
+pub const UTILISATION_WINDOW_DAYS: i64 = 30;
+/// Less history than this gives no measured utilisation (the floor applies): a few hours of a
+/// working day are no average.
+pub const MIN_UTILISATION_SPAN: Duration = Duration::hours(20);
+/// Snapshots older than this are pruned; the window needs 30 days.
+pub const SNAPSHOT_RETENTION_DAYS: i64 = 90;
+
+#[derive(sqlx::FromRow)]
+struct AssetMeters {
+    category_id: Option<Uuid>,
+    engine_hours: Option<f64>,
+    odometer_km: Option<f64>,
+    hours_flagged: bool,
+    odometer_flagged: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct AnchorRow {
+    plan_id: Uuid,
+    occurrence: i32,
+    at: DateTime<Utc>,
+    engine_hours: Option<f64>,
+    odometer_km: Option<f64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SnapshotRow {
+    taken_at: DateTime<Utc>,
+    engine_hours: Option<f64>,
+    odometer_km: Option<f64>,
+}
+
+/// Each applying plan's next service for one asset, as of `now`.
+pub async fn for_asset(
+    store: &Store,
+    asset_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<AssetMaintenance, DomainError> {
+    let sql = "SELECT category_id, engine_hours, odometer_km, hours_flagged, odometer_flagged \
+               FROM assets WHERE id = $1 AND deleted_at IS NULL";
+    let asset: AssetMeters = on_read!(store, |p| sqlx::query_as(sql)
+        .bind(asset_id)
+        .fetch_optional(p)
+        .await)?
+    .ok_or(DomainError::not_found(Entity::Asset))?;
+    let plans = plans::applying_to(store, asset_id, asset.category_id).await?;
+
+    // The latest row of each plan's history for this asset is its anchor.
+    let sql = "SELECT plan_id, occurrence, at, engine_hours, odometer_km \
+               FROM maintenance_history WHERE asset_id = $1 ORDER BY plan_id, occurrence DESC";
+    let history: Vec<AnchorRow> = on_read!(store, |p| sqlx::query_as(sql)
+        .bind(asset_id)
+        .fetch_all(p)
+        .await)?;
+
+    let (hours_per_day, km_per_day) = utilisation(store, asset_id, &asset, now).await?;
+    let usage = Usage {
+        engine_hours: asset.engine_hours,
+        odometer_km: asset.odometer_km,
+        hours_per_day,
+        km_per_day,
+        meter_flagged: asset.hours_flagged || asset.odometer_flagged,
+    };
+    let today = now.date_naive();
+    let services: Vec<ServiceForecast> = plans
+        .iter()
+        .map(|plan| {
+            // A plan without a baseline for this asset (the asset joined the category after
+            // the plan was made; the clock's sweep writes one within the day) counts from now.
+            let anchoring = history
+                .iter()
+                .find(|h| h.plan_id == plan.id)
+                .map(|h| Anchoring {
+                    at: h.at,
+                    engine_hours: h.engine_hours,
+                    odometer_km: h.odometer_km,
+                    occurrence: u32::try_from(h.occurrence).unwrap_or(0),
+                })
+                .unwrap_or(Anchoring {
+                    at: now,
+                    engine_hours: asset.engine_hours,
+                    odometer_km: asset.odometer_km,
+                    occurrence: 0,
+                });
+            forecast(plan, &anchoring, &usage, today)
+        })
+        .collect();
+    Ok(AssetMaintenance {
+        asset_id,
+        engine_hours: asset.engine_hours,
+        odometer_km: asset.odometer_km,
+        hours_per_day,
+        km_per_day,
+        next_service: most_pressing(&services).cloned(),
+        services,
+    })
+}
+
+/// Hours and km per calendar day: the current meters against the oldest snapshot of the window,
+/// over the time between. `None` with less than [`MIN_UTILISATION_SPAN`] of history. Never
+/// negative: the applied meters never go backwards (a reading below them is flagged, not
+/// applied), so a replaced meter reads as a machine not used until it catches up.
+async fn utilisation(
+    store: &Store,
+    asset_id: Uuid,
+    asset: &AssetMeters,
+    now: DateTime<Utc>,
+) -> Result<(Option<f64>, Option<f64>), DomainError> {
+    let since = (now - Duration::days(UTILISATION_WINDOW_DAYS)).date_naive();
+    let sql = "SELECT taken_at, engine_hours, odometer_km FROM asset_meter_snapshots \
+               WHERE asset_id = $1 AND day >= $2 ORDER BY day LIMIT 1";
+    let oldest: Option<SnapshotRow> = on_read!(store, |p| sqlx::query_as(sql)
+        .bind(asset_id)
+        .bind(since)
+        .fetch_optional(p)
+        .await)?;
+    let Some(oldest) = oldest else {
+        return Ok((None, None));
+    };
+    let span = now - oldest.taken_at;
+    if span < MIN_UTILISATION_SPAN {
+        return Ok((None, None));
+    }
+    let days = span.num_seconds() as f64 / 86_400.0;
+    let rate = |now: Option<f64>, then: Option<f64>| match (now, then) {
+        (Some(now), Some(then)) => Some(((now - then) / days).max(0.0)),
+        _ => None,
+    };
+    Ok((
+        rate(asset.engine_hours, oldest.engine_hours),
+        rate(asset.odometer_km, oldest.odometer_km),
+    ))
+}
+
+/// Takes today's meter snapshot of every asset that has a meter and none for `now`'s day yet,
+/// and prunes old ones: one statement each, whatever the fleet's size. Run by the clock once a
+/// day (and safe to run more often: a day keeps its first snapshot).
+pub async fn snapshot_meters(tx: &mut Tx, now: DateTime<Utc>) -> Result<u64, DomainError> {
+    let day: NaiveDate = now.date_naive();
+    let sql =
+        "INSERT INTO asset_meter_snapshots (asset_id, day, taken_at, engine_hours, odometer_km) \
+               SELECT id, $1, $2, engine_hours, odometer_km FROM assets \
+               WHERE deleted_at IS NULL AND (engine_hours IS NOT NULL OR odometer_km IS NOT NULL) \
+               ON CONFLICT DO NOTHING";
+    let taken = on_tx!(tx, execute(sqlx::query(sql).bind(day).bind(now)))?;
+    let cutoff = day - Duration::days(SNAPSHOT_RETENTION_DAYS);
+    on_tx!(
+        tx,
+        execute(sqlx::query("DELETE FROM asset_meter_snapshots WHERE day < $1").bind(cutoff))
+    )?;
+    Ok(taken)
+}

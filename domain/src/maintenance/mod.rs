@@ -1,0 +1,18 @@
+//! Maintenance: service plans on engine hours, the calendar and the odometer, and the forecast
+//! of each asset's next service.
+//!
+//! - [`plans`]: the plans themselves (a category's or one asset's; an asset's own replace its
+//!   category's), validated, audited, and the baselines that start each asset's counting.
+//! - [`forecast`]: loads an asset's meters, utilisation and anchors and applies the pure rule in
+//!   `mobile_shared::maintenance` (whichever-first, lead, nested services, fixed grid); keeps
+//!   the daily meter snapshots utilisation is measured from.
+//! - [`history`]: services done, each re-anchoring the asset under its plan.
+//!
+//! Where the counting of an asset under a plan starts is one table, `maintenance_history`:
+//! occurrence 0 is the baseline taken when the plan began to apply, occurrence n the n-th
+//! service done. A forecast reads only the latest row, so recording a service re-anchors the
+//! plan without touching the plan.
+
+pub mod forecast;
+pub mod history;
+pub mod plans;

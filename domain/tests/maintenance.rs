@@ -1,0 +1,185 @@
+//! Maintenance forecasts fed by real ingest, meter snapshots, and services recorded
+//! concurrently. Runs on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{Duration, Utc};
+use domain::events::EventBus;
+use domain::maintenance::{forecast, history, plans};
+use domain::telemetry::{IngestOptions, Ingestor, Message, MessageKind};
+use domain::testing::TestDb;
+use domain::{assets, Actor};
+use mobile_shared::maintenance::{Interval, Metric, NewPlan, NewServiceRecord, Urgency};
+use mobile_shared::telemetry::Reading;
+use mobile_shared::wire::{AuditSource, NewAsset};
+use mobile_shared::Role;
+use uuid::Uuid;
+
+domain::backend_matrix!(
+    TestDb:
+    a_meter_that_goes_backwards_never_makes_a_service_due,
+    snapshots_keep_the_first_look_of_the_day_and_prune_old_ones,
+    concurrent_service_records_each_get_their_own_occurrence,
+);
+
+fn actor() -> Actor {
+    Actor::user(Uuid::now_v7(), "tester", Role::Admin, AuditSource::Api)
+}
+
+async fn asset(db: &TestDb, code: &str, hours: Option<f64>) -> Uuid {
+    let new = NewAsset {
+        code: code.into(),
+        name: format!("Machine {code}"),
+        engine_hours: hours,
+        ..NewAsset::default()
+    };
+    assets::create(&db.store, &actor(), new).await.unwrap().id
+}
+
+async fn hour_plan(db: &TestDb, asset_id: Uuid, every: u32) -> Uuid {
+    let new = NewPlan {
+        name: format!("{every} h service"),
+        category_id: None,
+        asset_id: Some(asset_id),
+        intervals: vec![Interval {
+            metric: Metric::EngineHours,
+            every,
+        }],
+        lead_days: None,
+        lead_hours: None,
+        anchor: None,
+        services: None,
+        starts_on: None,
+    };
+    plans::create(&db.store, &actor(), new).await.unwrap().id
+}
+
+fn hours_reading(device: &str, minutes_ago: i64, hours: f64) -> Message {
+    let mut r = Reading::at(Utc::now() - Duration::minutes(minutes_ago));
+    r.engine_hours = Some(hours);
+    Message {
+        topic: format!("fieldops/v1/{device}/telemetry"),
+        received_at: Utc::now(),
+        kind: MessageKind::Readings {
+            device_id: device.into(),
+            readings: vec![r],
+        },
+    }
+}
+
+async fn a_meter_that_goes_backwards_never_makes_a_service_due(db: TestDb) {
+    let a = asset(&db, "MTR-1", Some(0.0)).await;
+    db.add_device("trk-mtr", Some(a)).await;
+    let plan = hour_plan(&db, a, 250).await;
+    let ingestor = Ingestor::new(
+        db.store.clone(),
+        EventBus::new(64),
+        IngestOptions::default(),
+    );
+    ingestor
+        .ingest(&[hours_reading("trk-mtr", 30, 240.0)])
+        .await
+        .unwrap();
+    // The meter is replaced: the new one starts near zero. Ingest flags it and keeps 240 h.
+    ingestor
+        .ingest(&[
+            hours_reading("trk-mtr", 20, 3.0),
+            hours_reading("trk-mtr", 10, 4.5),
+        ])
+        .await
+        .unwrap();
+    let m = forecast::for_asset(&db.store, a, Utc::now()).await.unwrap();
+    assert_eq!(m.engine_hours, Some(240.0));
+    let next = m.next_service.unwrap();
+    assert_eq!(next.plan_id, plan);
+    assert!(next.meter_flagged);
+    assert_eq!(next.due_at_hours, Some(250.0));
+    assert_ne!(next.urgency, Urgency::Overdue);
+    let remaining = next.metrics[0].remaining.unwrap();
+    assert!(remaining > 0.0, "{remaining}");
+    assert!(next.forecast_date.unwrap() >= Utc::now().date_naive());
+    // Utilisation from a snapshot taken before the replacement is not negative either.
+    let mut tx = db.store.begin().await.unwrap();
+    forecast::snapshot_meters(&mut tx, Utc::now() - Duration::days(2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    ingestor
+        .ingest(&[hours_reading("trk-mtr", 5, 5.0)])
+        .await
+        .unwrap();
+    let m = forecast::for_asset(&db.store, a, Utc::now()).await.unwrap();
+    assert_eq!(m.hours_per_day, Some(0.0));
+    assert!(m.next_service.unwrap().metrics[0].remaining.unwrap() > 0.0);
+}
+
+async fn snapshots_keep_the_first_look_of_the_day_and_prune_old_ones(db: TestDb) {
+    let a = asset(&db, "SNP-1", Some(10.0)).await;
+    let _no_meter = asset(&db, "SNP-2", None).await;
+    let now = Utc::now();
+    let take = |at| {
+        let store = db.store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            let n = forecast::snapshot_meters(&mut tx, at).await.unwrap();
+            tx.commit().await.unwrap();
+            n
+        }
+    };
+    assert_eq!(
+        take(now - Duration::days(100)).await,
+        1,
+        "only assets with a meter"
+    );
+    assert_eq!(take(now - Duration::days(3)).await, 1);
+    assert_eq!(
+        take(now - Duration::days(3)).await,
+        0,
+        "a day keeps its first snapshot"
+    );
+    // Day -100 was pruned; day -3 of the one asset with a meter is all that is left.
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM asset_meter_snapshots").await,
+        1
+    );
+    let m = forecast::for_asset(&db.store, a, now).await.unwrap();
+    assert_eq!(m.hours_per_day, Some(0.0), "measured over the 3 days since");
+}
+
+async fn concurrent_service_records_each_get_their_own_occurrence(db: TestDb) {
+    let a = asset(&db, "CON-1", Some(100.0)).await;
+    let plan = hour_plan(&db, a, 250).await;
+    let record = |i: i64| {
+        let store = db.store.clone();
+        async move {
+            let new = NewServiceRecord {
+                plan_id: plan,
+                done_at: Some(Utc::now() - Duration::seconds(60 - i)),
+                engine_hours: None,
+                odometer_km: None,
+            };
+            history::record_service(&store, &actor(), a, new).await
+        }
+    };
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        set.spawn(record(i));
+    }
+    let results = set.join_all().await;
+    // Each record either got its own occurrence, or (when its stated time was before one that
+    // committed first) was refused naming `done_at`; none was lost or doubled.
+    let mut occurrences: Vec<u32> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|r| r.occurrence))
+        .collect();
+    occurrences.sort_unstable();
+    let n = occurrences.len() as u32;
+    assert!(n >= 1);
+    assert_eq!(occurrences, (1..=n).collect::<Vec<_>>());
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(r.code(), mobile_shared::ErrorCode::ValidationFailed, "{r}");
+    }
+    let stored = db
+        .count("SELECT COUNT(*) FROM maintenance_history WHERE occurrence > 0")
+        .await;
+    assert_eq!(stored, i64::from(n));
+}
