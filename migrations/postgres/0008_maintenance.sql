@@ -44,3 +44,4 @@ CREATE TABLE asset_meter_snapshots (
     odometer_km  double precision,
     PRIMARY KEY (asset_id, day)
 );
+CREATE INDEX asset_meter_snapshots_day ON asset_meter_snapshots(day);

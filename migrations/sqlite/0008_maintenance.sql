@@ -58,3 +58,5 @@ CREATE TABLE asset_meter_snapshots (
     odometer_km  REAL,
     PRIMARY KEY (asset_id, day)
 ) WITHOUT ROWID;
+-- "Is today's snapshot taken?" (the clock asks every minute) and pruning by age.
+CREATE INDEX asset_meter_snapshots_day ON asset_meter_snapshots(day);
