@@ -18,6 +18,7 @@ domain::backend_matrix!(
     TestDb:
     a_meter_that_goes_backwards_never_makes_a_service_due,
     snapshots_keep_the_first_look_of_the_day_and_prune_old_ones,
+    the_daily_sweep_runs_once_a_day,
     concurrent_service_records_each_get_their_own_occurrence,
 );
 
@@ -182,4 +183,31 @@ async fn concurrent_service_records_each_get_their_own_occurrence(db: TestDb) {
         .count("SELECT COUNT(*) FROM maintenance_history WHERE occurrence > 0")
         .await;
     assert_eq!(stored, i64::from(n));
+}
+
+async fn the_daily_sweep_runs_once_a_day(db: TestDb) {
+    let a = asset(&db, "SWP-1", Some(10.0)).await;
+    hour_plan(&db, a, 250).await;
+    let sweep = |at| {
+        let store = db.store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            let n = forecast::daily_sweep(&mut tx, at).await.unwrap();
+            tx.commit().await.unwrap();
+            n
+        }
+    };
+    let now = Utc::now();
+    // The plan's baseline exists already: only the snapshot is new.
+    assert_eq!(sweep(now).await, 1);
+    assert_eq!(sweep(now + Duration::seconds(60)).await, 0, "once a day");
+    let b = asset(&db, "SWP-2", Some(20.0)).await;
+    let _ = b;
+    assert_eq!(
+        sweep(now + Duration::seconds(120)).await,
+        0,
+        "still the same day"
+    );
+    // The next day: two snapshots, and no baseline for SWP-2 (the plan is SWP-1's own).
+    assert_eq!(sweep(now + Duration::days(1)).await, 2);
 }

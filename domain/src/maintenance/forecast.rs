@@ -168,3 +168,21 @@ pub async fn snapshot_meters(tx: &mut Tx, now: DateTime<Utc>) -> Result<u64, Dom
     )?;
     Ok(taken)
 }
+
+/// The clock's daily maintenance sweep: on the first look of a UTC day, today's meter snapshots
+/// and the baselines of assets that joined a plan's category since. Asked every minute, it costs
+/// one index probe until the day turns; everything it writes is keyed, so running it twice (two
+/// processes, a retried window) writes nothing the second time. Returns the rows written.
+pub async fn daily_sweep(tx: &mut Tx, now: DateTime<Utc>) -> Result<u64, DomainError> {
+    let sql = "SELECT 1 FROM asset_meter_snapshots WHERE day = $1 LIMIT 1";
+    let taken: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(sql)
+        .bind(now.date_naive())
+        .fetch_optional(c)
+        .await)?;
+    if taken.is_some() {
+        return Ok(0);
+    }
+    let snapshots = snapshot_meters(tx, now).await?;
+    let baselines = plans::baselines(tx, None, now).await?;
+    Ok(snapshots + baselines)
+}
