@@ -30,6 +30,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | IllegalTransition
         | Superseded
         | StocktakeClosed
+        | TaskClosed
         | AmbiguousCode
         | ResolutionNotApplicable => StatusCode::CONFLICT,
         PayloadTooLarge | ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

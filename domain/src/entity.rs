@@ -13,6 +13,7 @@ pub enum Entity {
     Photo,
     Site,
     Stocktake,
+    Task,
     User,
 }
 
@@ -26,6 +27,7 @@ impl Entity {
             Entity::Photo => "photo",
             Entity::Site => "site",
             Entity::Stocktake => "stocktake",
+            Entity::Task => "task",
             Entity::User => "user",
         }
     }

@@ -51,12 +51,13 @@ impl Role {
             // Everyone signed in can read the fleet and the sites: it is what they work with.
             (
                 _,
-                AssetRead | SiteRead | CategoryRead | PositionRead | ResolveCode | StocktakeRead,
+                AssetRead | SiteRead | CategoryRead | PositionRead | ResolveCode | StocktakeRead
+                | TaskWork,
             ) => true,
             (
                 Dispatcher,
                 AssetWrite | IdentifierWrite | SiteWrite | CategoryWrite | DeviceRead
-                | TelemetryRejectRead | FieldCommand | StocktakeWrite,
+                | TelemetryRejectRead | FieldCommand | StocktakeWrite | TaskManage,
             ) => true,
             (Technician, IdentifierWrite | FieldCommand | StocktakeWrite) => true,
             // Customer sites are created by the office when a contract is signed.
@@ -114,10 +115,14 @@ pub enum Action {
     StocktakeRead,
     /// Start, count into and complete stocktakes.
     StocktakeWrite,
+    /// See and complete the tasks assigned to oneself or one's role ("my tasks").
+    TaskWork,
+    /// See, complete and cancel every task; read the on-time KPI.
+    TaskManage,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 22] = [
         Action::AssetRead,
         Action::AssetWrite,
         Action::AssetDelete,
@@ -138,6 +143,8 @@ impl Action {
         Action::FieldCommand,
         Action::StocktakeRead,
         Action::StocktakeWrite,
+        Action::TaskWork,
+        Action::TaskManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -162,6 +169,8 @@ impl Action {
             Action::FieldCommand => "field_command",
             Action::StocktakeRead => "stocktake.read",
             Action::StocktakeWrite => "stocktake.write",
+            Action::TaskWork => "task.work",
+            Action::TaskManage => "task.manage",
         }
     }
 }
@@ -174,27 +183,27 @@ mod tests {
     /// Columns follow `Action::ALL`.
     #[test]
     fn every_role_against_every_action() {
-        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW
-        let expected: [(Role, [u8; 20]); 5] = [
+        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW TW TM
+        let expected: [(Role, [u8; 22]); 5] = [
             (
                 Role::Admin,
-                [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+                [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
             ),
             (
                 Role::Dispatcher,
-                [1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1],
+                [1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1],
             ),
             (
                 Role::Technician,
-                [1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1],
+                [1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0],
             ),
             (
                 Role::RentalOffice,
-                [1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+                [1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0],
             ),
             (
                 Role::Viewer,
-                [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+                [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0],
             ),
         ];
         assert_eq!(expected.len(), Role::ALL.len());
