@@ -242,8 +242,9 @@ impl Scheduler {
                     .bind(i64::try_from(count).unwrap_or(i64::MAX))
             )
         )?;
-        // The log prunes itself in the transaction that grows it: no separate job.
-        let sql = "DELETE FROM schedule_runs WHERE rule = $1 AND finished_at < $2";
+        // The log prunes itself in the transaction that grows it: no separate job. By window
+        // (the rules' time), which is what the retention is about.
+        let sql = "DELETE FROM schedule_runs WHERE rule = $1 AND window_to < $2";
         on_tx!(
             &mut tx,
             execute(

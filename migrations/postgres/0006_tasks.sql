@@ -49,4 +49,4 @@ CREATE TABLE schedule_runs (
     count       bigint NOT NULL
 );
 CREATE INDEX schedule_runs_rule ON schedule_runs(rule, window_from);
-CREATE INDEX schedule_runs_finished ON schedule_runs(finished_at);
+CREATE INDEX schedule_runs_window_to ON schedule_runs(rule, window_to);
