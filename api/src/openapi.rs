@@ -26,6 +26,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "telemetry", description = "Position history and refused telemetry"),
         (name = "scans", description = "Field commands, offline sync, photos"),
         (name = "stocktakes", description = "Stocktakes: counting the machines at a site"),
+        (name = "tasks", description = "Tasks (\"my tasks\", work orders…) and the on-time KPI"),
         (name = "labels", description = "Printable asset labels"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
