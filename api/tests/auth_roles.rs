@@ -117,7 +117,8 @@ async fn logout_revokes_the_token(app: TestApp) {
 /// One route probed with every role.
 struct Probe {
     method: Method,
-    /// Path; `{asset}` is replaced by a fresh asset's id for each role.
+    /// Path; `{asset}` is replaced by a fresh asset's id for each role, `{task}` by a fresh
+    /// open task assigned to that role.
     path: &'static str,
     action: Action,
     /// The roles that may call it, written out by hand.
@@ -187,6 +188,46 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             action: Action::AssetDelete,
             allowed: &[Admin],
             ok: StatusCode::NO_CONTENT,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/tasks?assignee=me&state=open",
+            action: Action::TaskWork,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/tasks/{task}",
+            action: Action::TaskWork,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/tasks/{task}/complete",
+            action: Action::TaskWork,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/tasks/{task}/cancel",
+            action: Action::TaskManage,
+            allowed: &[Admin, Dispatcher],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/kpis/tasks",
+            action: Action::TaskManage,
+            allowed: &[Admin, Dispatcher],
+            ok: StatusCode::OK,
             body: none,
         },
         Probe {
@@ -322,6 +363,10 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             let path = if p.path.contains("{asset}") {
                 let asset = app.asset(&format!("PROBE-{n}")).await;
                 p.path.replace("{asset}", s(&asset, "id"))
+            } else if p.path.contains("{task}") {
+                // An open task for the probing role: in its view, so only the action decides.
+                let task = app.task_for_role(*role).await;
+                p.path.replace("{task}", &task.id.to_string())
             } else {
                 p.path.to_owned()
             };
