@@ -55,7 +55,10 @@ async fn my_tasks_complete_once_and_stay_mine(app: TestApp) {
         )
         .await;
     assert_eq!(done["state"], "done");
-    assert!(done["done_at"].is_string() && done["done_by"].is_string(), "{done}");
+    assert!(
+        done["done_at"].is_string() && done["done_by"].is_string(),
+        "{done}"
+    );
     let again = app
         .send(
             Method::POST,
@@ -94,16 +97,24 @@ async fn dispatchers_filter_every_task_and_read_the_kpi(app: TestApp) {
         ["Inspect for technician", "Inspect for rental_office"]
     );
     let office = app
-        .get_ok("/api/v1/tasks?role=rental_office&kind=inspection", disp.as_str())
+        .get_ok(
+            "/api/v1/tasks?role=rental_office&kind=inspection",
+            disp.as_str(),
+        )
         .await;
     assert_eq!(titles(&office), ["Inspect for rental_office"]);
     // Both are due in an hour: nothing is overdue yet, both are due before two hours from now.
-    let overdue = app.get_ok("/api/v1/tasks?state=overdue", disp.as_str()).await;
+    let overdue = app
+        .get_ok("/api/v1/tasks?state=overdue", disp.as_str())
+        .await;
     assert!(items(&overdue).is_empty(), "{overdue}");
     let soon = (chrono::Utc::now() + chrono::Duration::hours(2))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let due = app
-        .get_ok(&format!("/api/v1/tasks?due_before={soon}&limit=1"), disp.as_str())
+        .get_ok(
+            &format!("/api/v1/tasks?due_before={soon}&limit=1"),
+            disp.as_str(),
+        )
         .await;
     assert_eq!(items(&due).len(), 1);
     assert!(due["next_cursor"].is_string(), "{due}");
@@ -152,7 +163,10 @@ async fn dispatchers_filter_every_task_and_read_the_kpi(app: TestApp) {
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
     let resp = app
-        .get("/api/v1/kpis/tasks?from=2030-01-01T00:00:00Z", disp.as_str())
+        .get(
+            "/api/v1/kpis/tasks?from=2030-01-01T00:00:00Z",
+            disp.as_str(),
+        )
         .await;
     expect_only_field(resp, "from").await;
 }

@@ -26,8 +26,8 @@ pub mod secrets;
 pub mod seed;
 pub mod sites;
 pub mod stocktake;
-pub mod tasks;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod users;
 

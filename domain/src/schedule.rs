@@ -198,7 +198,11 @@ impl Scheduler {
 
     /// One chunk: lock the mark, evaluate `(mark, min(mark + chunk, now)]`, move the mark and log
     /// the run, all in one transaction.
-    async fn evaluate_next(&self, rule: &dyn Rule, now: DateTime<Utc>) -> Result<Step, DomainError> {
+    async fn evaluate_next(
+        &self,
+        rule: &dyn Rule,
+        now: DateTime<Utc>,
+    ) -> Result<Step, DomainError> {
         let mut tx = self.store.begin().await?;
         let sql = format!(
             "SELECT evaluated_through FROM schedule_marks WHERE rule = $1{}",

@@ -65,7 +65,8 @@ impl Scope {
     }
 }
 
-const COLUMNS: &str = "id, kind, title, subject_kind, subject_id, assignee_user_id, assignee_role, \
+const COLUMNS: &str =
+    "id, kind, title, subject_kind, subject_id, assignee_user_id, assignee_role, \
     due_at, state, created_at, done_at, done_by, overdue_at, dedupe_key, source, automated";
 
 #[derive(sqlx::FromRow)]
@@ -358,12 +359,18 @@ pub async fn list(
         None | Some("") => {}
         Some("me") => match scope {
             Scope::Mine { user_id, role } => (user, role_of_user) = (Some(user_id), Some(role)),
-            Scope::All => return Err(DomainError::field("assignee", "`me` needs a signed-in user")),
+            Scope::All => {
+                return Err(DomainError::field(
+                    "assignee",
+                    "`me` needs a signed-in user",
+                ))
+            }
         },
         Some(id) => {
-            user = Some(Uuid::parse_str(id).map_err(|_| {
-                DomainError::field("assignee", "must be a user id or `me`")
-            })?)
+            user = Some(
+                Uuid::parse_str(id)
+                    .map_err(|_| DomainError::field("assignee", "must be a user id or `me`"))?,
+            )
         }
     }
     // Without the right to see every task, the list is always "my tasks" (and may narrow it).
@@ -457,14 +464,11 @@ pub(crate) async fn mark_overdue(
 ) -> Result<u64, DomainError> {
     let sql = "UPDATE tasks SET overdue_at = $1 \
                WHERE state = 'open' AND overdue_at IS NULL AND due_at <= $1 RETURNING id, due_at";
-    let marked: Vec<(Uuid, DateTime<Utc>)> = on_tx!(tx, |c| sqlx::query_as(sql)
-        .bind(through)
-        .fetch_all(c)
-        .await)?;
+    let marked: Vec<(Uuid, DateTime<Utc>)> =
+        on_tx!(tx, |c| sqlx::query_as(sql).bind(through).fetch_all(c).await)?;
     for (id, due_at) in &marked {
-        let change = Change::action("task.overdue", Entity::Task, *id).after(
-            &serde_json::json!({ "due_at": due_at, "overdue_at": through }),
-        );
+        let change = Change::action("task.overdue", Entity::Task, *id)
+            .after(&serde_json::json!({ "due_at": due_at, "overdue_at": through }));
         audit::record(tx, actor, change).await?;
     }
     Ok(marked.len() as u64)

@@ -237,14 +237,26 @@ async fn lists_filter_by_assignee_role_state_due_and_kind(db: TestDb) {
     }
     // Keyset paging walks the same order.
     let first = PageRequest::new(Some(3), None).unwrap();
-    let page = tasks::list(&db.store, Scope::All, &TaskFilter::default(), hours(10), first)
-        .await
-        .unwrap();
+    let page = tasks::list(
+        &db.store,
+        Scope::All,
+        &TaskFilter::default(),
+        hours(10),
+        first,
+    )
+    .await
+    .unwrap();
     assert_eq!(page.items.len(), 3);
     let next = PageRequest::new(Some(3), page.next_cursor.as_deref()).unwrap();
-    let rest = tasks::list(&db.store, Scope::All, &TaskFilter::default(), hours(10), next)
-        .await
-        .unwrap();
+    let rest = tasks::list(
+        &db.store,
+        Scope::All,
+        &TaskFilter::default(),
+        hours(10),
+        next,
+    )
+    .await
+    .unwrap();
     assert_eq!(titles(&rest.items), ["done call"]);
     assert!(rest.next_cursor.is_none());
     // A bad assignee names the field.
@@ -306,7 +318,9 @@ async fn my_tasks_are_mine_and_my_roles_open_ones(db: TestDb) {
     assert!(list(&db, mine(&tina), others).await.is_empty());
     assert!(list(&db, mine(&vera), me).await.is_empty());
     // Outside one's scope a task does not exist, to read or to complete.
-    let err = tasks::get(&db.store, mine(&tina), ids[1]).await.unwrap_err();
+    let err = tasks::get(&db.store, mine(&tina), ids[1])
+        .await
+        .unwrap_err();
     assert_not_found(&err, Entity::Task);
     let err = tasks::complete(&db.store, &vera, mine(&vera), ids[2])
         .await
@@ -384,9 +398,13 @@ async fn kpi_counts_on_time_late_and_overdue(db: TestDb) {
                 .id,
         );
     }
-    tasks::create(&db.store, &Actor::system(), new_task("inspection", now + Duration::hours(1)))
-        .await
-        .unwrap();
+    tasks::create(
+        &db.store,
+        &Actor::system(),
+        new_task("inspection", now + Duration::hours(1)),
+    )
+    .await
+    .unwrap();
     let mut manual = new_task("inspection", past(3));
     manual.source = tasks::MANUAL.into();
     let manual = tasks::create(&db.store, &Actor::system(), manual)
@@ -635,7 +653,10 @@ async fn two_schedulers_never_evaluate_a_window_twice(db: TestDb) {
     for step in 1..=6 {
         let now = hours(step * 4);
         let (ra, rb) = tokio::join!(a.tick(now), b.tick(now));
-        assert!(ra.errors.is_empty() && rb.errors.is_empty(), "{ra:?} {rb:?}");
+        assert!(
+            ra.errors.is_empty() && rb.errors.is_empty(),
+            "{ra:?} {rb:?}"
+        );
     }
     // One more tick, alone, so the overdue rule has surely seen every task the concurrent
     // ticks created (they may have committed after its last window).
@@ -650,7 +671,10 @@ async fn two_schedulers_never_evaluate_a_window_twice(db: TestDb) {
             25,
         ),
         // Tasks due at hours 2..=25 became overdue by hour 25, each stamped once.
-        ("SELECT COUNT(*) FROM tasks WHERE overdue_at IS NOT NULL", 24),
+        (
+            "SELECT COUNT(*) FROM tasks WHERE overdue_at IS NOT NULL",
+            24,
+        ),
         (
             "SELECT COUNT(*) FROM audit_log WHERE action = 'task.overdue'",
             24,

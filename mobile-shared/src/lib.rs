@@ -10,9 +10,9 @@ pub mod error_code;
 pub mod identifier;
 pub mod scan;
 pub mod status;
-pub mod tasks;
 pub mod stocktake;
 pub mod tag;
+pub mod tasks;
 pub mod telemetry;
 pub mod wire;
 

@@ -40,7 +40,10 @@ pub async fn list_tasks(
     Paging(page): Paging,
 ) -> ApiResult<Json<Page<Task>>> {
     user.require(Action::TaskWork)?;
-    let scope = scope_of(&user, filter.assignee.as_deref().map(str::trim) == Some("me"));
+    let scope = scope_of(
+        &user,
+        filter.assignee.as_deref().map(str::trim) == Some("me"),
+    );
     Ok(Json(
         tasks::list(&state.store, scope, &filter, clock::now(), page).await?,
     ))
