@@ -111,6 +111,7 @@ pub struct ClockMetrics {
     pub ticks: Counter,
     pub rule_runs: Family<RuleLabels, Counter>,
     pub rule_errors: Family<RuleLabels, Counter>,
+    pub rule_skips: Family<RuleLabels, Counter>,
     pub behind_seconds: prometheus_client::metrics::gauge::Gauge,
 }
 
@@ -128,6 +129,11 @@ impl ClockMetrics {
             self.rule_errors.clone(),
         );
         registry.register(
+            "clock_rule_skips",
+            "Rule evaluations left to another process that held the rule's mark",
+            self.rule_skips.clone(),
+        );
+        registry.register(
             "clock_behind_seconds",
             "Seconds between now and the oldest rule mark",
             self.behind_seconds.clone(),
@@ -142,6 +148,9 @@ impl ClockMetrics {
         };
         for run in &report.runs {
             self.rule_runs.get_or_create(&labels(run.rule)).inc();
+        }
+        for rule in &report.skipped {
+            self.rule_skips.get_or_create(&labels(rule)).inc();
         }
         for (rule, _) in &report.errors {
             self.rule_errors.get_or_create(&labels(rule)).inc();
