@@ -257,6 +257,12 @@ pub async fn get(store: &Store, scope: Scope, id: Uuid) -> Result<Task, DomainEr
         .bind(id)
         .fetch_optional(p)
         .await)?;
+    in_scope(row, scope)
+}
+
+/// The task a lookup found, if `scope` covers it: a task outside one's scope does not exist for
+/// the caller.
+fn in_scope(row: Option<TaskRow>, scope: Scope) -> Result<Task, DomainError> {
     let task: Task = row
         .ok_or_else(|| DomainError::not_found(Entity::Task))?
         .try_into()?;
@@ -303,12 +309,7 @@ async fn close(
         .bind(id)
         .fetch_optional(c)
         .await)?;
-    let before: Task = row
-        .ok_or_else(|| DomainError::not_found(Entity::Task))?
-        .try_into()?;
-    if !scope.covers(&before) {
-        return Err(DomainError::not_found(Entity::Task));
-    }
+    let before = in_scope(row, scope)?;
     if before.state != TaskState::Open {
         return Err(DomainError::conflict_with(
             ErrorCode::TaskClosed,
