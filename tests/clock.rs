@@ -23,9 +23,13 @@ domain::backend_matrix!(
     two_api_processes_evaluate_each_window_once,
 );
 
+const METRICS_TOKEN: &str = "clock-metrics-token";
+
 /// A `fieldops api` child with a one-second clock, killed (SIGKILL) on drop.
 struct Api {
     child: Child,
+    /// `http://127.0.0.1:<port>`.
+    base: String,
     _data: tempfile::TempDir,
 }
 
@@ -39,6 +43,7 @@ impl Api {
             .arg("--data-dir")
             .arg(data.path())
             .args(["--clock-interval-secs", "1"])
+            .args(["--metrics-token", METRICS_TOKEN])
             .env_remove("FIELDOPS_CONFIG")
             .env("RUST_LOG", "info,sqlx=warn")
             .stdout(Stdio::piped())
@@ -53,15 +58,40 @@ impl Api {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let base = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok(line) if line.starts_with("fieldops: HTTP listening on ") => break,
-                Ok(_) => {}
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("fieldops: HTTP listening on ") {
+                        break url.trim().to_owned();
+                    }
+                }
                 Err(e) => panic!("fieldops api did not start listening: {e}"),
             }
+        };
+        Api {
+            child,
+            base,
+            _data: data,
         }
-        Api { child, _data: data }
+    }
+
+    /// The value of the sample `name` (with its labels) on `/metrics`, if present.
+    async fn metric(&self, name: &str) -> Option<f64> {
+        let body = reqwest::Client::new()
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(|v| v.trim().parse().unwrap())
     }
 
     fn kill(&mut self) {
@@ -158,6 +188,12 @@ async fn killed_server_catches_up_and_stamps_each_task_once(db: TestDb) {
         // Killed at a different point of the interval each time.
         tokio::time::sleep(Duration::from_millis(350 * n as u64)).await;
     }
+    // The last process reports its clock: it ticked, evaluated the rule, and is not behind by
+    // more than an interval or so.
+    let runs = "fieldops_clock_rule_runs_total{rule=\"overdue_tasks\"}";
+    assert!(api.metric("fieldops_clock_ticks_total").await.unwrap() >= 1.0);
+    assert!(api.metric(runs).await.unwrap() >= 1.0);
+    assert!(api.metric("fieldops_clock_behind_seconds").await.unwrap() <= 5.0);
     api.kill();
     db.assert_counts(&[(STAMPED, 3), (AUDITED, 3), (EACH_ONCE, 0)])
         .await;
