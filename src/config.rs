@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// refused (422 naming `device_time`) as a wrong phone clock. [default: 90]
     #[arg(long, env = "FIELDOPS_SCAN_MAX_AGE_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub scan_max_age_days: Option<u32>,
+    /// Seconds between two ticks of the clock that runs time-based rules (overdue tasks,
+    /// calendar services…); after downtime the first tick catches up. [default: 60]
+    #[arg(long, env = "FIELDOPS_CLOCK_INTERVAL_SECS", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub clock_interval_secs: Option<u32>,
 }
 
 /// The TOML file: every key optional.
@@ -119,6 +123,7 @@ pub struct FileConfig {
     /// Removed (see [`REMOVED_BROKER_MEMORY`]); any value is refused with that message.
     pub mqtt_broker_memory_mb: Option<toml::Value>,
     pub scan_max_age_days: Option<u32>,
+    pub clock_interval_secs: Option<u32>,
     pub request_timeout_secs: Option<u64>,
     pub body_limit_bytes: Option<usize>,
 }
@@ -169,6 +174,7 @@ pub struct Settings {
     /// (certificate chain, private key) files for the embedded endpoint's TLS.
     pub mqtt_tls: Option<(PathBuf, PathBuf)>,
     pub scan_max_age_days: u32,
+    pub clock_interval_secs: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
 }
@@ -193,6 +199,7 @@ impl std::fmt::Debug for Settings {
             .field("silent_after_minutes", &self.silent_after_minutes)
             .field("mqtt_tls", &self.mqtt_tls)
             .field("scan_max_age_days", &self.scan_max_age_days)
+            .field("clock_interval_secs", &self.clock_interval_secs)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .finish()
@@ -282,6 +289,11 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .or(file.scan_max_age_days)
             .unwrap_or(domain::scans::DEFAULT_MAX_AGE_DAYS)
             .clamp(1, 3650),
+        clock_interval_secs: s
+            .clock_interval_secs
+            .or(file.clock_interval_secs)
+            .unwrap_or(60)
+            .clamp(1, 3600),
         request_timeout_secs: file.request_timeout_secs.unwrap_or(30),
         body_limit_bytes: file.body_limit_bytes.unwrap_or(1024 * 1024),
     })
@@ -315,6 +327,7 @@ mod tests {
             mqtt_tls_key: None,
             mqtt_broker_memory_mb: None,
             scan_max_age_days: None,
+            clock_interval_secs: None,
         }
     }
 

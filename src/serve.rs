@@ -79,6 +79,29 @@ pub async fn run(
     gateway_metrics.register(api_metrics.registry_mut());
     let bus = domain::events::EventBus::default();
 
+    // The clock runs with the API (`serve`, `api`), not in gateway-only processes: rules write
+    // business data, and with several API processes the mark locks pick one evaluator.
+    let clock = if role == Role::GatewayOnly {
+        None
+    } else {
+        let metrics = api::metrics::ClockMetrics::default();
+        metrics.register(api_metrics.registry_mut());
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            &domain::clock::new_id().simple().to_string()[24..]
+        );
+        let scheduler =
+            domain::schedule::Scheduler::new(store.clone(), instance.clone()).with_builtin_rules();
+        let every = Duration::from_secs(u64::from(settings.clock_interval_secs));
+        tracing::info!(%instance, rules = ?scheduler.rule_names(), ?every, "clock starting");
+        Some(tokio::spawn(scheduler.run(
+            every,
+            stopped(),
+            move |report| metrics.record(report),
+        )))
+    };
+
     let mut gateway = None;
     let mut embedded = None;
     if role != Role::ApiOnly {
@@ -206,6 +229,10 @@ pub async fn run(
         api::serve(listener, state, stopped()).await
     }
     .context("HTTP server")?;
+    if let Some(clock) = clock {
+        // A tick in progress finishes (or its window rolls back) before the pool closes.
+        let _ = clock.await;
+    }
     if let Some(g) = gateway {
         g.join().await;
     }

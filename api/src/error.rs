@@ -30,6 +30,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | IllegalTransition
         | Superseded
         | StocktakeClosed
+        | TaskClosed
         | AmbiguousCode
         | ResolutionNotApplicable
         | ServiceAlreadyRecorded => StatusCode::CONFLICT,

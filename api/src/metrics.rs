@@ -98,3 +98,65 @@ pub async fn record(State(metrics): State<Arc<Metrics>>, req: Request, next: Nex
         .observe(start.elapsed().as_secs_f64());
     resp
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+/// The clock's metrics (`domain::schedule`): ticks, committed rule windows, failed evaluations,
+/// and how far the oldest rule mark lags behind now.
+#[derive(Debug, Default, Clone)]
+pub struct ClockMetrics {
+    pub ticks: Counter,
+    pub rule_runs: Family<RuleLabels, Counter>,
+    pub rule_errors: Family<RuleLabels, Counter>,
+    pub rule_skips: Family<RuleLabels, Counter>,
+    pub behind_seconds: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl ClockMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("clock_ticks", "Clock ticks run", self.ticks.clone());
+        registry.register(
+            "clock_rule_runs",
+            "Rule windows evaluated and committed",
+            self.rule_runs.clone(),
+        );
+        registry.register(
+            "clock_rule_errors",
+            "Rule evaluations that failed (retried next tick)",
+            self.rule_errors.clone(),
+        );
+        registry.register(
+            "clock_rule_skips",
+            "Rule evaluations left to another process that held the rule's mark",
+            self.rule_skips.clone(),
+        );
+        registry.register(
+            "clock_behind_seconds",
+            "Seconds between now and the oldest rule mark",
+            self.behind_seconds.clone(),
+        );
+    }
+
+    /// Records what one tick did.
+    pub fn record(&self, report: &domain::schedule::TickReport) {
+        self.ticks.inc();
+        let labels = |rule: &str| RuleLabels {
+            rule: rule.to_owned(),
+        };
+        for run in &report.runs {
+            self.rule_runs.get_or_create(&labels(run.rule)).inc();
+        }
+        for rule in &report.skipped {
+            self.rule_skips.get_or_create(&labels(rule)).inc();
+        }
+        for (rule, _) in &report.errors {
+            self.rule_errors.get_or_create(&labels(rule)).inc();
+        }
+        if let Some(behind) = report.behind {
+            self.behind_seconds.set(behind.num_seconds());
+        }
+    }
+}

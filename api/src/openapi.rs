@@ -6,6 +6,7 @@
 //! route names in its `responses(...)`, so every route describes them the same way.
 //! `api/tests/openapi.rs` walks the document and fails when a route misses a set it needs.
 
+use mobile_shared::tasks::TaskStateFilter;
 use mobile_shared::wire::Problem;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
@@ -14,8 +15,9 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 #[openapi(
     info(title = "fieldops API", description = "Equipment-rental and field-service backend."),
     modifiers(&BearerAuth),
-    // Response sets reference `Problem` but, unlike `body = …`, do not register it.
-    components(schemas(Problem)),
+    // Response sets reference `Problem` but, unlike `body = …`, do not register it; query
+    // parameters do not register the enums they name either.
+    components(schemas(Problem, TaskStateFilter)),
     tags(
         (name = "auth", description = "Login and logout"),
         (name = "assets", description = "Asset registry, tags and scanned-code resolution"),
@@ -26,6 +28,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "telemetry", description = "Position history and refused telemetry"),
         (name = "scans", description = "Field commands, offline sync, photos"),
         (name = "stocktakes", description = "Stocktakes: counting the machines at a site"),
+        (name = "tasks", description = "Tasks (\"my tasks\", work orders…) and the on-time KPI"),
         (name = "labels", description = "Printable asset labels"),
         (name = "maintenance", description = "Service plans, forecasts of the next service, services done"),
         (name = "ops", description = "Health, readiness, metrics"),

@@ -118,7 +118,8 @@ async fn logout_revokes_the_token(app: TestApp) {
 struct Probe {
     method: Method,
     /// Path; `{asset}` is replaced by a fresh asset's id for each role, `{plan}` by a fresh
-    /// maintenance plan of that asset, in the path and in the body.
+    /// maintenance plan of that asset, in the path and in the body; `{task}` by a fresh open
+    /// task assigned to that role.
     path: &'static str,
     action: Action,
     /// The roles that may call it, written out by hand.
@@ -188,6 +189,46 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             action: Action::AssetDelete,
             allowed: &[Admin],
             ok: StatusCode::NO_CONTENT,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/tasks?assignee=me&state=open",
+            action: Action::TaskWork,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/tasks/{task}",
+            action: Action::TaskWork,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/tasks/{task}/complete",
+            action: Action::TaskWork,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/tasks/{task}/cancel",
+            action: Action::TaskManage,
+            allowed: &[Admin, Dispatcher],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/kpis/tasks",
+            action: Action::TaskManage,
+            allowed: &[Admin, Dispatcher],
+            ok: StatusCode::OK,
             body: none,
         },
         Probe {
@@ -400,6 +441,10 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
                 p.path
                     .replace("{asset}", s(&asset, "id"))
                     .replace("{plan}", s(&plan, "id"))
+            } else if p.path.contains("{task}") {
+                // An open task for the probing role: in its view, so only the action decides.
+                let task = app.task_for_role(*role).await;
+                p.path.replace("{task}", &task.id.to_string())
             } else {
                 p.path.to_owned()
             };

@@ -81,6 +81,13 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
         "/api/v1/stocktakes/{id}/report",
         Some(Action::StocktakeRead),
     ),
+    ("get", "/api/v1/tasks", Some(Action::TaskWork)),
+    ("get", "/api/v1/tasks/{id}", Some(Action::TaskWork)),
+    (
+        "post",
+        "/api/v1/tasks/{id}/complete",
+        Some(Action::TaskWork),
+    ),
 ];
 
 /// The role with the fewest rights: it holds exactly the actions of [`EVERY_ROLE`], so it is

@@ -14,6 +14,7 @@ pub enum Entity {
     Photo,
     Site,
     Stocktake,
+    Task,
     User,
 }
 
@@ -28,6 +29,7 @@ impl Entity {
             Entity::Photo => "photo",
             Entity::Site => "site",
             Entity::Stocktake => "stocktake",
+            Entity::Task => "task",
             Entity::User => "user",
         }
     }

@@ -22,11 +22,13 @@ pub mod pagination;
 pub mod photos;
 mod refs;
 pub mod scans;
+pub mod schedule;
 pub mod secrets;
 pub mod seed;
 pub mod sites;
 pub mod stocktake;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod users;
 

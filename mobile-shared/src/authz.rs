@@ -52,12 +52,12 @@ impl Role {
             (
                 _,
                 AssetRead | SiteRead | CategoryRead | PositionRead | ResolveCode | StocktakeRead
-                | MaintenanceRead,
+                | MaintenanceRead | TaskWork,
             ) => true,
             (
                 Dispatcher,
                 AssetWrite | IdentifierWrite | SiteWrite | CategoryWrite | DeviceRead
-                | TelemetryRejectRead | FieldCommand | StocktakeWrite,
+                | TelemetryRejectRead | FieldCommand | StocktakeWrite | TaskManage,
             ) => true,
             // Technicians do the services; plans are the admin's until a planner role exists.
             (Technician, IdentifierWrite | FieldCommand | StocktakeWrite | ServiceRecordWrite) => {
@@ -124,10 +124,14 @@ pub enum Action {
     MaintenancePlanWrite,
     /// Log a service done on an asset.
     ServiceRecordWrite,
+    /// See and complete the tasks assigned to oneself or one's role ("my tasks").
+    TaskWork,
+    /// See, complete and cancel every task; read the on-time KPI.
+    TaskManage,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 25] = [
         Action::AssetRead,
         Action::AssetWrite,
         Action::AssetDelete,
@@ -151,6 +155,8 @@ impl Action {
         Action::MaintenanceRead,
         Action::MaintenancePlanWrite,
         Action::ServiceRecordWrite,
+        Action::TaskWork,
+        Action::TaskManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -178,6 +184,8 @@ impl Action {
             Action::MaintenanceRead => "maintenance.read",
             Action::MaintenancePlanWrite => "maintenance_plan.write",
             Action::ServiceRecordWrite => "service_record.write",
+            Action::TaskWork => "task.work",
+            Action::TaskManage => "task.manage",
         }
     }
 }
@@ -190,36 +198,36 @@ mod tests {
     /// Columns follow `Action::ALL`.
     #[test]
     fn every_role_against_every_action() {
-        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV
-        let expected: [(Role, [u8; 23]); 5] = [
+        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV TW TM
+        let expected: [(Role, [u8; 25]); 5] = [
             (
                 Role::Admin,
                 [
-                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
                 ],
             ),
             (
                 Role::Dispatcher,
                 [
-                    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0,
+                    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1,
                 ],
             ),
             (
                 Role::Technician,
                 [
-                    1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1,
+                    1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0,
                 ],
             ),
             (
                 Role::RentalOffice,
                 [
-                    1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0,
+                    1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0,
                 ],
             ),
             (
                 Role::Viewer,
                 [
-                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0,
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0,
                 ],
             ),
         ];

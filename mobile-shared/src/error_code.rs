@@ -92,6 +92,8 @@ error_codes! {
     /// A newer field action already changed the asset; this one is kept as history only.
     Superseded => "superseded",
     StocktakeClosed => "stocktake_closed",
+    /// The task is done or cancelled already; `detail.state` says which.
+    TaskClosed => "task_closed",
     /// A scanned code matches more than one asset.
     AmbiguousCode => "ambiguous_code",
     ResolutionNotApplicable => "resolution_not_applicable",

@@ -13,6 +13,7 @@ pub mod scan;
 pub mod status;
 pub mod stocktake;
 pub mod tag;
+pub mod tasks;
 pub mod telemetry;
 pub mod wire;
 

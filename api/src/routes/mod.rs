@@ -13,5 +13,6 @@ pub mod ops;
 pub mod scans;
 pub mod sites;
 pub mod stocktakes;
+pub mod tasks;
 pub mod telemetry;
 pub mod users;

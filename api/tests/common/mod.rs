@@ -83,6 +83,24 @@ impl TestApp {
         Some(app)
     }
 
+    /// Creates an open task due in an hour, assigned to `role`, as a clock rule would.
+    pub async fn task_for_role(&self, role: Role) -> mobile_shared::tasks::Task {
+        let new = domain::tasks::NewTask {
+            kind: "inspection".into(),
+            title: format!("Inspect for {role}"),
+            subject: None,
+            assignee_user_id: None,
+            assignee_role: Some(role),
+            due_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            dedupe_key: None,
+            source: "test_rule".into(),
+        };
+        domain::tasks::create(&self.db.store, &domain::Actor::system(), new)
+            .await
+            .expect("create a task")
+            .0
+    }
+
     pub fn admin(&self) -> &str {
         &self.admin_token
     }

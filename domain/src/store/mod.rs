@@ -241,6 +241,7 @@ impl Tx {
             (Conn::Sqlite(_), _) => "",
             (Conn::Postgres(_), RowLock::Share) => " FOR SHARE",
             (Conn::Postgres(_), RowLock::Update) => " FOR UPDATE",
+            (Conn::Postgres(_), RowLock::UpdateSkipLocked) => " FOR UPDATE SKIP LOCKED",
         }
     }
 
@@ -267,6 +268,9 @@ pub(crate) enum RowLock {
     Share,
     /// One transaction holds it; others wait to read it with a lock or write it.
     Update,
+    /// [`RowLock::Update`], except that a row another transaction holds is left out of the
+    /// result instead of waited for: "someone else is on it, skip it" (the clock's marks).
+    UpdateSkipLocked,
 }
 
 /// The backend a URL names, from its scheme alone.
