@@ -101,9 +101,11 @@ impl Scheduler {
         }
     }
 
-    /// The built-in rules of this build (today: [`crate::tasks::OverdueRule`]).
+    /// The built-in rules of this build: [`crate::tasks::OverdueRule`] and the maintenance
+    /// [`crate::maintenance::forecast::DailySweepRule`].
     pub fn with_builtin_rules(self) -> Scheduler {
         self.with_rule(crate::tasks::OverdueRule)
+            .with_rule(crate::maintenance::forecast::DailySweepRule)
     }
 
     pub fn with_rule(mut self, rule: impl Rule + 'static) -> Scheduler {

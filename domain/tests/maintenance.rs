@@ -19,6 +19,7 @@ domain::backend_matrix!(
     a_meter_that_goes_backwards_never_makes_a_service_due,
     snapshots_keep_the_first_look_of_the_day_and_prune_old_ones,
     the_daily_sweep_runs_once_a_day,
+    the_clock_takes_the_snapshots_and_catches_up_missed_days,
     concurrent_service_records_each_get_their_own_occurrence,
 );
 
@@ -210,4 +211,37 @@ async fn the_daily_sweep_runs_once_a_day(db: TestDb) {
     );
     // The next day: two snapshots, and no baseline for SWP-2 (the plan is SWP-1's own).
     assert_eq!(sweep(now + Duration::days(1)).await, 2);
+}
+
+async fn the_clock_takes_the_snapshots_and_catches_up_missed_days(db: TestDb) {
+    asset(&db, "CLK-1", Some(10.0)).await;
+    let clock = domain::schedule::Scheduler::new(db.store.clone(), "test").with_builtin_rules();
+    assert!(clock.rule_names().contains(&"maintenance_daily"));
+    let snapshots = || db.count("SELECT COUNT(*) FROM asset_meter_snapshots");
+    let t0 = Utc::now();
+    // The clock last ran three days ago; the server was down since.
+    clock.tick(t0 - Duration::days(3)).await;
+    let report = clock.tick(t0).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(
+        report.runs.len() > 3,
+        "caught up in chunks: {:?}",
+        report.runs
+    );
+    assert_eq!(
+        snapshots().await,
+        1,
+        "today's values are not dated on the missed days; today's snapshot is taken"
+    );
+    clock.tick(t0 + Duration::minutes(1)).await;
+    assert_eq!(snapshots().await, 1, "once a day");
+    let report = clock
+        .tick(t0 + Duration::days(1) + Duration::minutes(1))
+        .await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        snapshots().await,
+        2,
+        "the next day's first tick takes the next"
+    );
 }

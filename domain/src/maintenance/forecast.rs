@@ -186,3 +186,33 @@ pub async fn daily_sweep(tx: &mut Tx, now: DateTime<Utc>) -> Result<u64, DomainE
     let baselines = plans::baselines(tx, None, now).await?;
     Ok(snapshots + baselines)
 }
+
+/// The clock rule `maintenance_daily`: [`daily_sweep`] as of the window's end, so a day's
+/// snapshot is taken at the first tick after midnight UTC. A window the clock is catching up on
+/// after downtime (ending more than [`CATCH_UP_SLACK`] ago) takes none: a snapshot records the
+/// meters as they are NOW, and dating today's values on a past day would read as a machine that
+/// stood still; the window that reaches the present takes today's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DailySweepRule;
+
+/// How far in the past a window may end and still be "now" for the daily sweep.
+pub const CATCH_UP_SLACK: Duration = Duration::hours(1);
+
+impl crate::schedule::Rule for DailySweepRule {
+    fn name(&self) -> &'static str {
+        "maintenance_daily"
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        window: crate::schedule::Window,
+    ) -> crate::schedule::RuleFuture<'a> {
+        Box::pin(async move {
+            if window.to < crate::clock::now() - CATCH_UP_SLACK {
+                return Ok(0);
+            }
+            daily_sweep(tx, window.to).await
+        })
+    }
+}
