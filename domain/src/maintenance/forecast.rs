@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use mobile_shared::maintenance::{
-    forecast, most_pressing, Anchoring, AssetMaintenance, ServiceForecast, Usage,
+    forecast, most_pressing, Anchoring, AssetMaintenance, Plan, ServiceForecast, Usage,
 };
 use uuid::Uuid;
 
@@ -25,6 +25,7 @@ pub const SNAPSHOT_RETENTION_DAYS: i64 = 90;
 
 #[derive(sqlx::FromRow)]
 struct AssetMeters {
+    id: Uuid,
     category_id: Option<Uuid>,
     engine_hours: Option<f64>,
     odometer_km: Option<f64>,
@@ -34,6 +35,7 @@ struct AssetMeters {
 
 #[derive(sqlx::FromRow)]
 struct AnchorRow {
+    asset_id: Uuid,
     plan_id: Uuid,
     occurrence: i32,
     at: DateTime<Utc>,
@@ -43,6 +45,7 @@ struct AnchorRow {
 
 #[derive(sqlx::FromRow)]
 struct SnapshotRow {
+    asset_id: Uuid,
     taken_at: DateTime<Utc>,
     engine_hours: Option<f64>,
     odometer_km: Option<f64>,
@@ -54,100 +57,150 @@ pub async fn for_asset(
     asset_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<AssetMaintenance, DomainError> {
-    let sql = "SELECT category_id, engine_hours, odometer_km, hours_flagged, odometer_flagged \
-               FROM assets WHERE id = $1 AND deleted_at IS NULL";
-    let asset: AssetMeters = on_read!(store, |p| sqlx::query_as(sql)
-        .bind(asset_id)
-        .fetch_optional(p)
-        .await)?
-    .ok_or(DomainError::not_found(Entity::Asset))?;
-    let plans = plans::applying_to(store, asset_id, asset.category_id).await?;
+    let plans = plans::all(store).await?;
+    for_assets(store, &plans, &[asset_id], now)
+        .await?
+        .pop()
+        .ok_or(DomainError::not_found(Entity::Asset))
+}
 
-    // The latest row of each plan's history for this asset is its anchor.
-    let sql = "SELECT plan_id, occurrence, at, engine_hours, odometer_km \
-               FROM maintenance_history WHERE asset_id = $1 ORDER BY plan_id, occurrence DESC";
-    let history: Vec<AnchorRow> = on_read!(store, |p| sqlx::query_as(sql)
-        .bind(asset_id)
-        .fetch_all(p)
-        .await)?;
+/// The maintenance view of many assets at once (the clock's sweep reads the fleet in chunks):
+/// a fixed number of queries whatever the number of assets, plans or history rows. `plans` are
+/// all live plans ([`plans::all`]); assets that do not exist (or are deleted) are left out.
+pub async fn for_assets(
+    store: &Store,
+    plans: &[Plan],
+    asset_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<AssetMaintenance>, DomainError> {
+    if asset_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = in_list(asset_ids.len());
+    let sql = format!(
+        "SELECT id, category_id, engine_hours, odometer_km, hours_flagged, odometer_flagged \
+         FROM assets WHERE deleted_at IS NULL AND id IN ({ids})"
+    );
+    let assets: Vec<AssetMeters> = on_read!(store, |p| {
+        let mut q = sqlx::query_as(&sql);
+        for id in asset_ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(p).await
+    })?;
+    // The latest row of each plan's history for each asset is its anchor.
+    let sql = format!(
+        "SELECT h.asset_id, h.plan_id, h.occurrence, h.at, h.engine_hours, h.odometer_km \
+         FROM maintenance_history h WHERE h.asset_id IN ({ids}) AND h.occurrence = \
+           (SELECT MAX(occurrence) FROM maintenance_history \
+            WHERE asset_id = h.asset_id AND plan_id = h.plan_id)"
+    );
+    let anchors: Vec<AnchorRow> = on_read!(store, |p| {
+        let mut q = sqlx::query_as(&sql);
+        for id in asset_ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(p).await
+    })?;
+    // Utilisation: each asset's oldest snapshot of the window.
+    let since = (now - Duration::days(UTILISATION_WINDOW_DAYS)).date_naive();
+    let n = asset_ids.len();
+    let sql = format!(
+        "SELECT s.asset_id, s.taken_at, s.engine_hours, s.odometer_km \
+         FROM asset_meter_snapshots s WHERE s.asset_id IN ({ids}) AND s.day = \
+           (SELECT MIN(day) FROM asset_meter_snapshots \
+            WHERE asset_id = s.asset_id AND day >= ${})",
+        n + 1
+    );
+    let oldest: Vec<SnapshotRow> = on_read!(store, |p| {
+        let mut q = sqlx::query_as(&sql);
+        for id in asset_ids {
+            q = q.bind(*id);
+        }
+        q.bind(since).fetch_all(p).await
+    })?;
 
-    let (hours_per_day, km_per_day) = utilisation(store, asset_id, &asset, now).await?;
-    let usage = Usage {
-        engine_hours: asset.engine_hours,
-        odometer_km: asset.odometer_km,
-        hours_per_day,
-        km_per_day,
-        meter_flagged: asset.hours_flagged || asset.odometer_flagged,
-    };
     let today = now.date_naive();
-    let services: Vec<ServiceForecast> = plans
+    Ok(assets
         .iter()
-        .map(|plan| {
-            // A plan without a baseline for this asset (the asset joined the category after
-            // the plan was made; the clock's sweep writes one within the day) counts from now.
-            let anchoring = history
-                .iter()
-                .find(|h| h.plan_id == plan.id)
-                .map(|h| Anchoring {
-                    at: h.at,
-                    engine_hours: h.engine_hours,
-                    odometer_km: h.odometer_km,
-                    occurrence: u32::try_from(h.occurrence).unwrap_or(0),
+        .map(|asset| {
+            let snapshot = oldest.iter().find(|s| s.asset_id == asset.id);
+            let (hours_per_day, km_per_day) = utilisation(asset, snapshot, now);
+            let usage = Usage {
+                engine_hours: asset.engine_hours,
+                odometer_km: asset.odometer_km,
+                hours_per_day,
+                km_per_day,
+                meter_flagged: asset.hours_flagged || asset.odometer_flagged,
+            };
+            let services: Vec<ServiceForecast> = plans::applying(plans, asset.id, asset.category_id)
+                .map(|plan| {
+                    // A plan without a baseline for this asset (it joined the category after
+                    // the plan was made; the daily sweep writes one) counts from now.
+                    let anchoring = anchors
+                        .iter()
+                        .find(|h| h.asset_id == asset.id && h.plan_id == plan.id)
+                        .map(|h| Anchoring {
+                            at: h.at,
+                            engine_hours: h.engine_hours,
+                            odometer_km: h.odometer_km,
+                            occurrence: u32::try_from(h.occurrence).unwrap_or(0),
+                        })
+                        .unwrap_or(Anchoring {
+                            at: now,
+                            engine_hours: asset.engine_hours,
+                            odometer_km: asset.odometer_km,
+                            occurrence: 0,
+                        });
+                    forecast(plan, &anchoring, &usage, today)
                 })
-                .unwrap_or(Anchoring {
-                    at: now,
-                    engine_hours: asset.engine_hours,
-                    odometer_km: asset.odometer_km,
-                    occurrence: 0,
-                });
-            forecast(plan, &anchoring, &usage, today)
+                .collect();
+            AssetMaintenance {
+                asset_id: asset.id,
+                engine_hours: asset.engine_hours,
+                odometer_km: asset.odometer_km,
+                hours_per_day,
+                km_per_day,
+                next_service: most_pressing(&services).cloned(),
+                services,
+            }
         })
-        .collect();
-    Ok(AssetMaintenance {
-        asset_id,
-        engine_hours: asset.engine_hours,
-        odometer_km: asset.odometer_km,
-        hours_per_day,
-        km_per_day,
-        next_service: most_pressing(&services).cloned(),
-        services,
-    })
+        .collect())
+}
+
+/// `$1, $2, … $n`.
+fn in_list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Hours and km per calendar day: the current meters against the oldest snapshot of the window,
 /// over the time between. `None` with less than [`MIN_UTILISATION_SPAN`] of history. Never
 /// negative: the applied meters never go backwards (a reading below them is flagged, not
 /// applied), so a replaced meter reads as a machine not used until it catches up.
-async fn utilisation(
-    store: &Store,
-    asset_id: Uuid,
+fn utilisation(
     asset: &AssetMeters,
+    oldest: Option<&SnapshotRow>,
     now: DateTime<Utc>,
-) -> Result<(Option<f64>, Option<f64>), DomainError> {
-    let since = (now - Duration::days(UTILISATION_WINDOW_DAYS)).date_naive();
-    let sql = "SELECT taken_at, engine_hours, odometer_km FROM asset_meter_snapshots \
-               WHERE asset_id = $1 AND day >= $2 ORDER BY day LIMIT 1";
-    let oldest: Option<SnapshotRow> = on_read!(store, |p| sqlx::query_as(sql)
-        .bind(asset_id)
-        .bind(since)
-        .fetch_optional(p)
-        .await)?;
+) -> (Option<f64>, Option<f64>) {
     let Some(oldest) = oldest else {
-        return Ok((None, None));
+        return (None, None);
     };
     let span = now - oldest.taken_at;
     if span < MIN_UTILISATION_SPAN {
-        return Ok((None, None));
+        return (None, None);
     }
     let days = span.num_seconds() as f64 / 86_400.0;
     let rate = |now: Option<f64>, then: Option<f64>| match (now, then) {
         (Some(now), Some(then)) => Some(((now - then) / days).max(0.0)),
         _ => None,
     };
-    Ok((
+    (
         rate(asset.engine_hours, oldest.engine_hours),
         rate(asset.odometer_km, oldest.odometer_km),
-    ))
+    )
 }
 
 /// Takes today's meter snapshot of every asset that has a meter and none for `now`'s day yet,

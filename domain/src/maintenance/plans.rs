@@ -315,28 +315,31 @@ pub async fn list(
     Ok(page.page(rows, |r| r.id, PlanRow::into_plan))
 }
 
-/// The plans that apply to an asset: its own if it has any (they replace its category's),
-/// otherwise its category's.
-pub async fn applying_to(
-    store: &Store,
+/// Every live plan. Plans are few (tens, a few hundred), so the forecast reads them once and
+/// picks each asset's in memory instead of joining per asset.
+pub async fn all(store: &Store) -> Result<Vec<Plan>, DomainError> {
+    let sql = format!(
+        "SELECT {PLAN_COLUMNS} FROM maintenance_plans WHERE deleted_at IS NULL ORDER BY id"
+    );
+    let rows: Vec<PlanRow> = on_read!(store, |p| sqlx::query_as(&sql).fetch_all(p).await)?;
+    Ok(rows.into_iter().map(PlanRow::into_plan).collect())
+}
+
+/// The plans of `plans` that apply to an asset: its own if it has any (they replace its
+/// category's), otherwise its category's.
+pub fn applying<'p>(
+    plans: &'p [Plan],
     asset_id: Uuid,
     category_id: Option<Uuid>,
-) -> Result<Vec<Plan>, DomainError> {
-    let sql = format!(
-        "SELECT {PLAN_COLUMNS} FROM maintenance_plans WHERE deleted_at IS NULL \
-         AND (asset_id = $1 OR category_id = $2) ORDER BY id"
-    );
-    let rows: Vec<PlanRow> = on_read!(store, |p| sqlx::query_as(&sql)
-        .bind(asset_id)
-        .bind(category_id)
-        .fetch_all(p)
-        .await)?;
-    let plans: Vec<Plan> = rows.into_iter().map(PlanRow::into_plan).collect();
+) -> impl Iterator<Item = &'p Plan> + 'p {
     let own = plans.iter().any(|p| p.asset_id == Some(asset_id));
-    Ok(plans
-        .into_iter()
-        .filter(|p| !own || p.asset_id == Some(asset_id))
-        .collect())
+    plans.iter().filter(move |p| {
+        if own {
+            p.asset_id == Some(asset_id)
+        } else {
+            p.asset_id.is_none() && category_id.is_some() && p.category_id == category_id
+        }
+    })
 }
 
 pub(crate) async fn load(tx: &mut Tx, id: Uuid) -> Result<Plan, DomainError> {
