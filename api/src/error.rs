@@ -33,7 +33,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | TaskClosed
         | AmbiguousCode
         | ResolutionNotApplicable
-        | ServiceAlreadyRecorded => StatusCode::CONFLICT,
+        | ServiceAlreadyRecorded
+        | WorkOrderOpen
+        | WorkOrderClosed => StatusCode::CONFLICT,
         PayloadTooLarge | ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ValidationFailed | InvalidReference | UnknownPhoto | UnsupportedImage | CorruptImage

@@ -168,6 +168,15 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(maintenance::asset_maintenance))
         .routes(routes!(maintenance::record_service))
+        .routes(routes!(
+            maintenance::list_work_orders,
+            maintenance::create_work_order
+        ))
+        .routes(routes!(
+            maintenance::get_work_order,
+            maintenance::patch_work_order
+        ))
+        .routes(routes!(maintenance::complete_work_order))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

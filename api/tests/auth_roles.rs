@@ -117,9 +117,9 @@ async fn logout_revokes_the_token(app: TestApp) {
 /// One route probed with every role.
 struct Probe {
     method: Method,
-    /// Path; `{asset}` is replaced by a fresh asset's id for each role, `{plan}` by a fresh
-    /// maintenance plan of that asset, in the path and in the body; `{task}` by a fresh open
-    /// task assigned to that role.
+    /// Path; `{asset}` is replaced by a fresh asset's id for each role, `{plan}` and `{order}`
+    /// by a fresh maintenance plan and work order of that asset, in the path and in the body;
+    /// `{task}` by a fresh open task assigned to that role.
     path: &'static str,
     action: Action,
     /// The roles that may call it, written out by hand.
@@ -384,6 +384,46 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
         },
         Probe {
             method: Method::GET,
+            path: "/api/v1/work-orders",
+            action: Action::WorkOrderRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/work-orders/{order}",
+            action: Action::WorkOrderRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/work-orders",
+            action: Action::WorkOrderWrite,
+            allowed: &[Admin, Dispatcher, Technician],
+            ok: StatusCode::CREATED,
+            body: |_| Some(json!({"asset_id": "{asset}", "title": "role probe"})),
+        },
+        Probe {
+            method: Method::PATCH,
+            path: "/api/v1/work-orders/{order}",
+            action: Action::WorkOrderWrite,
+            allowed: &[Admin, Dispatcher, Technician],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({"version": 1, "notes": "probe"})),
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/work-orders/{order}/complete",
+            action: Action::WorkOrderWrite,
+            allowed: &[Admin, Dispatcher, Technician],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({})),
+        },
+        Probe {
+            method: Method::GET,
             path: "/metrics",
             action: Action::MetricsRead,
             allowed: &[Admin],
@@ -422,7 +462,10 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             n += 1;
             let mut body = (p.body)(n);
             let text = format!("{} {}", p.path, body.clone().unwrap_or_default());
-            let path = if text.contains("{asset}") || text.contains("{plan}") {
+            let path = if ["{asset}", "{plan}", "{order}"]
+                .iter()
+                .any(|k| text.contains(k))
+            {
                 let asset = app.asset(&format!("PROBE-{n}")).await;
                 let plan = app
                     .create(
@@ -431,16 +474,19 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
                                 "intervals": [{"metric": "days", "every": 30}]}),
                     )
                     .await;
-                body = body.map(|b| {
-                    let b = b
-                        .to_string()
-                        .replace("{plan}", s(&plan, "id"))
-                        .replace("{asset}", s(&asset, "id"));
-                    serde_json::from_str(&b).unwrap()
-                });
-                p.path
-                    .replace("{asset}", s(&asset, "id"))
-                    .replace("{plan}", s(&plan, "id"))
+                let order = app
+                    .create(
+                        "/api/v1/work-orders",
+                        &json!({"asset_id": asset["id"], "title": "probe"}),
+                    )
+                    .await;
+                let fill = |t: &str| {
+                    t.replace("{plan}", s(&plan, "id"))
+                        .replace("{asset}", s(&asset, "id"))
+                        .replace("{order}", s(&order, "id"))
+                };
+                body = body.map(|b| serde_json::from_str(&fill(&b.to_string())).unwrap());
+                fill(p.path)
             } else if p.path.contains("{task}") {
                 // An open task for the probing role: in its view, so only the action decides.
                 let task = app.task_for_role(*role).await;

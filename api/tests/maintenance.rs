@@ -19,6 +19,8 @@ domain::backend_matrix!(
     a_fixed_grid_skips_missed_services_and_counts_them,
     an_assets_own_plans_replace_its_categorys,
     an_asset_that_joins_a_category_later_counts_from_when_it_joined,
+    a_work_order_opens_in_the_lead_is_worked_and_completed_once,
+    work_orders_opened_by_hand_are_validated_and_one_per_plan,
 );
 
 fn today() -> NaiveDate {
@@ -581,4 +583,214 @@ async fn an_asset_that_joins_a_category_later_counts_from_when_it_joined(app: Te
     set_hours(&app, &t, 1200.0).await;
     let m = maintenance(&app, &t).await;
     assert_eq!(service(&m, &p)["due_at_hours"], 1380.0);
+}
+
+async fn sweep(app: &TestApp) -> u64 {
+    let mut tx = app.db.store.begin().await.unwrap();
+    let n = domain::maintenance::orders::open_due(&app.db.store, &mut tx, Utc::now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    n
+}
+
+async fn a_work_order_opens_in_the_lead_is_worked_and_completed_once(app: TestApp) {
+    let cat = app.create_category("Rollers").await;
+    let r = machine(&app, "ROL-1", Some("Rollers"), 0.0).await;
+    let p = plan(
+        &app,
+        json!({"name": "Roller 250 h", "category_id": cat["id"],
+               "intervals": [{"metric": "engine_hours", "every": 250}]}),
+    )
+    .await;
+    assert_eq!(sweep(&app).await, 0, "nothing in its lead yet");
+    set_hours(&app, &r, 246.0).await;
+    assert_eq!(sweep(&app).await, 1);
+    assert_eq!(sweep(&app).await, 0, "one order per service");
+    let open = app
+        .get_ok("/api/v1/work-orders?state=open", app.admin())
+        .await;
+    let order = items(&open)[0].clone();
+    assert_eq!(order["plan_id"], p["id"]);
+    assert_eq!(order["asset_id"], r["id"]);
+    assert_eq!(order["automatic"], true);
+    assert_eq!(order["service"], "Roller 250 h");
+
+    // A technician sees it in "my tasks" and works it from there.
+    let tech = app.user_with_role(mobile_shared::Role::Technician).await;
+    let mine = app.get_ok("/api/v1/tasks?assignee=me", tech.as_str()).await;
+    let task = items(&mine)
+        .iter()
+        .find(|t| t["id"] == order["task_id"])
+        .unwrap_or_else(|| panic!("the order's task is not in my tasks: {mine}"))
+        .clone();
+    assert_eq!(task["kind"], "work_order");
+    let resp = app
+        .post(
+            &format!("/api/v1/tasks/{}/complete", s(&task, "id")),
+            tech.as_str(),
+            &json!({}),
+        )
+        .await;
+    expect_problem(resp, StatusCode::CONFLICT, "illegal_transition").await;
+
+    let path = format!("/api/v1/work-orders/{}", s(&order, "id"));
+    let resp = app
+        .patch(
+            &path,
+            tech.as_str(),
+            &json!({"version": order["version"], "state": "in_progress",
+                    "checklist": [{"item": "Grease pins", "done": true}]}),
+        )
+        .await;
+    let started = expect_json(resp, StatusCode::OK).await;
+    assert_eq!(started["state"], "in_progress");
+    assert!(started["started_at"].is_string());
+    let asset_path = format!("/api/v1/assets/{}", s(&r, "id"));
+    assert_eq!(
+        app.get_ok(&asset_path, app.admin()).await["status"],
+        "in_maintenance"
+    );
+    let resp = app
+        .patch(
+            &path,
+            tech.as_str(),
+            &json!({"version": started["version"], "state": "done"}),
+        )
+        .await;
+    expect_only_field(resp, "state").await;
+
+    let resp = app
+        .post(
+            &format!("{path}/complete"),
+            tech.as_str(),
+            &json!({"engine_hours": 251.0, "notes": "Greased; filter fine"}),
+        )
+        .await;
+    let done = expect_json(resp, StatusCode::OK).await;
+    assert_eq!(done["state"], "done");
+    assert_eq!(done["engine_hours"], 251.0);
+    assert_eq!(done["occurrence"], 1);
+    assert!(done["completed_at"].is_string());
+    let asset = app.get_ok(&asset_path, app.admin()).await;
+    assert_eq!(asset["status"], "available");
+    assert_eq!(
+        asset["next_service"]["due_at_hours"], 501.0,
+        "re-anchored: {asset}"
+    );
+    let task = app
+        .get_ok(&format!("/api/v1/tasks/{}", s(&task, "id")), app.admin())
+        .await;
+    assert_eq!(task["state"], "done");
+    // Completing twice: 409 with the state it is in.
+    let again = app
+        .post(&format!("{path}/complete"), tech.as_str(), &json!({}))
+        .await;
+    let problem = expect_problem(again, StatusCode::CONFLICT, "work_order_closed").await;
+    assert_eq!(problem["detail"]["state"], "done");
+    // The audit trail holds the order's life.
+    let actions: Vec<Value> = app
+        .audit(&[("entity_id", s(&order, "id"))])
+        .await
+        .into_iter()
+        .map(|e| e["action"].clone())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "work_order.complete",
+            "work_order.update",
+            "work_order.create"
+        ]
+    );
+}
+
+async fn work_orders_opened_by_hand_are_validated_and_one_per_plan(app: TestApp) {
+    let cat = app.create_category("Pumps").await;
+    let pump = machine(&app, "PMP-1", Some("Pumps"), 10.0).await;
+    let p = plan(
+        &app,
+        json!({"name": "Pump check", "category_id": cat["id"],
+               "intervals": [{"metric": "days", "every": 90}]}),
+    )
+    .await;
+    let leak = app
+        .create(
+            "/api/v1/work-orders",
+            &json!({"asset_id": pump["id"], "title": " Hydraulic leak ",
+                    "checklist": [{"item": "Find the leak"}, {"item": "Replace the hose"}]}),
+        )
+        .await;
+    assert_eq!(leak["title"], "Hydraulic leak");
+    assert_eq!(leak["automatic"], false);
+    assert_eq!(leak["state"], "open");
+    assert_eq!(date(&leak["due_at"]), today());
+    assert_eq!(
+        leak["checklist"][1],
+        json!({"item": "Replace the hose", "done": false})
+    );
+    // A planned service by hand, once while it is active.
+    let body = json!({"asset_id": pump["id"], "title": "Early check", "plan_id": p["id"]});
+    app.create("/api/v1/work-orders", &body).await;
+    let again = app.post("/api/v1/work-orders", app.admin(), &body).await;
+    expect_problem(again, StatusCode::CONFLICT, "work_order_open").await;
+    let other = app.create_category("Other").await;
+    let foreign = plan(
+        &app,
+        json!({"name": "Other check", "category_id": other["id"],
+               "intervals": [{"metric": "days", "every": 30}]}),
+    )
+    .await;
+    let cases = [
+        (json!({"asset_id": pump["id"], "title": " "}), "title"),
+        (
+            json!({"asset_id": Uuid::now_v7(), "title": "x"}),
+            "asset_id",
+        ),
+        (
+            json!({"asset_id": pump["id"], "title": "x", "plan_id": foreign["id"]}),
+            "plan_id",
+        ),
+        (
+            json!({"asset_id": pump["id"], "title": "x", "assignee": Uuid::now_v7()}),
+            "assignee",
+        ),
+        (
+            json!({"asset_id": pump["id"], "title": "x", "checklist": [{"item": ""}]}),
+            "checklist[0].item",
+        ),
+    ];
+    for (body, field) in cases {
+        expect_only_field(
+            app.post("/api/v1/work-orders", app.admin(), &body).await,
+            field,
+        )
+        .await;
+    }
+    // Cancelled: closed for good.
+    let path = format!("/api/v1/work-orders/{}", s(&leak, "id"));
+    let resp = app
+        .patch(
+            &path,
+            app.admin(),
+            &json!({"version": 1, "state": "cancelled"}),
+        )
+        .await;
+    let cancelled = expect_json(resp, StatusCode::OK).await;
+    assert!(cancelled["cancelled_at"].is_string());
+    let resp = app
+        .patch(
+            &path,
+            app.admin(),
+            &json!({"version": cancelled["version"], "notes": "x"}),
+        )
+        .await;
+    expect_problem(resp, StatusCode::CONFLICT, "work_order_closed").await;
+    let listed = app
+        .get_ok(
+            &format!("/api/v1/work-orders?asset_id={}", s(&pump, "id")),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(items(&listed).len(), 2);
 }

@@ -67,6 +67,12 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
         "/api/v1/assets/{id}/maintenance",
         Some(Action::MaintenanceRead),
     ),
+    ("get", "/api/v1/work-orders", Some(Action::WorkOrderRead)),
+    (
+        "get",
+        "/api/v1/work-orders/{id}",
+        Some(Action::WorkOrderRead),
+    ),
     ("get", "/api/v1/categories", Some(Action::CategoryRead)),
     ("get", "/api/v1/sites", Some(Action::SiteRead)),
     ("get", "/api/v1/sites/{id}", Some(Action::SiteRead)),
@@ -588,6 +594,21 @@ async fn documented_errors_happen(app: TestApp) {
         }
         if op.is_json_write() {
             let too_big = format!("{{\"x\":\"{}\"}}", "a".repeat(BODY_LIMIT)).into_bytes();
+            // An empty object is refused where the body has required fields; where every field
+            // is optional (completing a work order), an unknown field is what is refused.
+            let schema = &op.op["requestBody"]["content"]["application/json"]["schema"];
+            let resolved = match schema["$ref"].as_str().and_then(|r| r.rsplit('/').next()) {
+                Some(name) => &doc["components"]["schemas"][name],
+                None => schema,
+            };
+            let invalid = if resolved["required"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+            {
+                b"{}".to_vec()
+            } else {
+                b"{\"no_such_field\":1}".to_vec()
+            };
             for (content_type, bytes, status, code) in [
                 (
                     "text/plain",
@@ -603,7 +624,7 @@ async fn documented_errors_happen(app: TestApp) {
                 ),
                 (
                     "application/json",
-                    b"{}".to_vec(),
+                    invalid.clone(),
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "validation_failed",
                 ),

@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::audit::Change;
+use crate::audit::{self, Change};
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::pagination::PageRequest;
@@ -477,6 +477,39 @@ pub async fn update(
     let after = load(&mut tx, id).await?;
     tx.commit_audited(actor, Change::updated(Entity::Asset, id, &before, &after))
         .await?;
+    Ok(after)
+}
+
+/// Changes an asset's status inside the caller's transaction (a work order starting or ending),
+/// through the one transition table, with its audit entry; returns the asset after.
+pub(crate) async fn set_status_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: Uuid,
+    next: AssetStatus,
+) -> Result<Asset, DomainError> {
+    let before = load(tx, id).await?;
+    if before.status == next {
+        return Ok(before);
+    }
+    check_transition(&before, next)?;
+    let sql = "UPDATE assets SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3";
+    on_tx!(
+        tx,
+        execute(
+            sqlx::query(sql)
+                .bind(next.as_str())
+                .bind(clock::now())
+                .bind(id)
+        )
+    )?;
+    let after = load(tx, id).await?;
+    audit::record(
+        tx,
+        actor,
+        Change::updated(Entity::Asset, id, &before, &after),
+    )
+    .await?;
     Ok(after)
 }
 

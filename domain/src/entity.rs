@@ -16,6 +16,7 @@ pub enum Entity {
     Stocktake,
     Task,
     User,
+    WorkOrder,
 }
 
 impl Entity {
@@ -31,6 +32,7 @@ impl Entity {
             Entity::Stocktake => "stocktake",
             Entity::Task => "task",
             Entity::User => "user",
+            Entity::WorkOrder => "work_order",
         }
     }
 }

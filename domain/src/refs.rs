@@ -41,3 +41,14 @@ pub(crate) async fn category_exists(tx: &mut Tx, id: Uuid) -> Result<bool, Domai
     .await)?;
     Ok(found.is_some())
 }
+
+/// Whether a user exists (disabled ones too: history may name them).
+pub(crate) async fn user_exists(tx: &mut Tx, id: Uuid) -> Result<bool, DomainError> {
+    let found: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT 1 FROM users WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(found.is_some())
+}

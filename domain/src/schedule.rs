@@ -101,11 +101,14 @@ impl Scheduler {
         }
     }
 
-    /// The built-in rules of this build: [`crate::tasks::OverdueRule`] and the maintenance
-    /// [`crate::maintenance::forecast::DailySweepRule`].
+    /// The built-in rules of this build: [`crate::tasks::OverdueRule`] and maintenance's
+    /// [`crate::maintenance::forecast::DailySweepRule`] and
+    /// [`crate::maintenance::orders::OrdersRule`].
     pub fn with_builtin_rules(self) -> Scheduler {
+        let store = self.store.clone();
         self.with_rule(crate::tasks::OverdueRule)
             .with_rule(crate::maintenance::forecast::DailySweepRule)
+            .with_rule(crate::maintenance::orders::OrdersRule { store })
     }
 
     pub fn with_rule(mut self, rule: impl Rule + 'static) -> Scheduler {

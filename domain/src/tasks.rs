@@ -292,6 +292,9 @@ pub async fn cancel(
     close(store, actor, scope, id, TaskState::Cancelled).await
 }
 
+/// The task kind of a work order: it closes with its order (`maintenance::orders`), not on its own.
+pub const WORK_ORDER_KIND: &str = "work_order";
+
 async fn close(
     store: &Store,
     actor: &Actor,
@@ -300,12 +303,34 @@ async fn close(
     to: TaskState,
 ) -> Result<Task, DomainError> {
     let mut tx = store.begin().await?;
+    let (before, after) = close_in(&mut tx, scope, id, to, actor, false).await?;
+    let action = match to {
+        TaskState::Done => "task.complete",
+        _ => "task.cancel",
+    };
+    let change = Change::action(action, Entity::Task, id)
+        .before(&before)
+        .after(&after);
+    tx.commit_audited(actor, change).await?;
+    Ok(after)
+}
+
+/// Closes an open task inside the caller's transaction, unaudited (the caller records the
+/// change); returns it before and after. A work order's task closes only `with_its_order`.
+pub(crate) async fn close_in(
+    tx: &mut Tx,
+    scope: Scope,
+    id: Uuid,
+    to: TaskState,
+    actor: &Actor,
+    with_its_order: bool,
+) -> Result<(Task, Task), DomainError> {
     // Locked: two people completing at once must not both see it open.
     let sql = format!(
         "SELECT {COLUMNS} FROM tasks WHERE id = $1{}",
         tx.row_lock(RowLock::Update)
     );
-    let row: Option<TaskRow> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
+    let row: Option<TaskRow> = on_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(c)
         .await)?;
@@ -317,6 +342,13 @@ async fn close(
             serde_json::json!({ "state": before.state, "done_at": before.done_at }),
         ));
     }
+    if before.kind == WORK_ORDER_KIND && !with_its_order {
+        return Err(DomainError::conflict_with(
+            ErrorCode::IllegalTransition,
+            "this task is a work order's: complete or cancel the work order",
+            serde_json::json!({ "work_order": before.subject_id }),
+        ));
+    }
     let after = Task {
         state: to,
         done_at: Some(clock::now()),
@@ -325,7 +357,7 @@ async fn close(
     };
     let sql = "UPDATE tasks SET state = $1, done_at = $2, done_by = $3 WHERE id = $4";
     on_tx!(
-        &mut tx,
+        tx,
         execute(
             sqlx::query(sql)
                 .bind(after.state.as_str())
@@ -334,15 +366,7 @@ async fn close(
                 .bind(id)
         )
     )?;
-    let action = match to {
-        TaskState::Done => "task.complete",
-        _ => "task.cancel",
-    };
-    let change = Change::action(action, Entity::Task, id)
-        .before(&before)
-        .after(&after);
-    tx.commit_audited(actor, change).await?;
-    Ok(after)
+    Ok((before, after))
 }
 
 /// The task list, in creation order, filtered by `filter` within `scope`. `me` is resolved by

@@ -20,6 +20,7 @@ domain::backend_matrix!(
     snapshots_keep_the_first_look_of_the_day_and_prune_old_ones,
     the_daily_sweep_runs_once_a_day,
     the_clock_takes_the_snapshots_and_catches_up_missed_days,
+    racing_sweeps_open_one_order_per_service_and_never_reopen_a_cancelled_one,
     concurrent_service_records_each_get_their_own_occurrence,
 );
 
@@ -243,5 +244,70 @@ async fn the_clock_takes_the_snapshots_and_catches_up_missed_days(db: TestDb) {
         snapshots().await,
         2,
         "the next day's first tick takes the next"
+    );
+}
+
+async fn racing_sweeps_open_one_order_per_service_and_never_reopen_a_cancelled_one(db: TestDb) {
+    use domain::maintenance::orders;
+    use mobile_shared::maintenance::{WorkOrderPatch, WorkOrderState};
+    // Due in 5 h of use: inside the 10-day lead at the 0.5 h/day floor.
+    let soon = asset(&db, "WO-1", Some(0.0)).await;
+    hour_plan(&db, soon, 250).await;
+    let far = asset(&db, "WO-2", Some(0.0)).await;
+    hour_plan(&db, far, 250).await;
+    db.execute("UPDATE assets SET engine_hours = 245 WHERE code = 'WO-1'")
+        .await;
+    let sweep = || {
+        let store = db.store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            let n = orders::open_due(&store, &mut tx, Utc::now()).await.unwrap();
+            tx.commit().await.unwrap();
+            n
+        }
+    };
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        set.spawn(sweep());
+    }
+    let opened: u64 = set.join_all().await.into_iter().sum();
+    assert_eq!(opened, 1, "four racing sweeps, one order");
+    let list = orders::list(
+        &db.store,
+        None,
+        None,
+        domain::PageRequest::new(None, None).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(list.items.len(), 1);
+    let order = &list.items[0];
+    assert_eq!((order.asset_id, order.state), (soon, WorkOrderState::Open));
+    assert!(order.automatic);
+    assert_eq!(order.occurrence, Some(1));
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM tasks WHERE kind = 'work_order' AND state = 'open'")
+            .await,
+        1
+    );
+    // A planner cancels it (the service was done elsewhere and not recorded): the next sweep
+    // does not open it again.
+    orders::update(
+        &db.store,
+        &Actor::system(),
+        order.id,
+        WorkOrderPatch {
+            version: order.version,
+            state: Some(WorkOrderState::Cancelled),
+            ..WorkOrderPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(sweep().await, 0);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM tasks WHERE kind = 'work_order' AND state = 'cancelled'")
+            .await,
+        1
     );
 }

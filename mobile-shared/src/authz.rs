@@ -52,17 +52,19 @@ impl Role {
             (
                 _,
                 AssetRead | SiteRead | CategoryRead | PositionRead | ResolveCode | StocktakeRead
-                | MaintenanceRead | TaskWork,
+                | MaintenanceRead | TaskWork | WorkOrderRead,
             ) => true,
             (
                 Dispatcher,
                 AssetWrite | IdentifierWrite | SiteWrite | CategoryWrite | DeviceRead
-                | TelemetryRejectRead | FieldCommand | StocktakeWrite | TaskManage,
+                | TelemetryRejectRead | FieldCommand | StocktakeWrite | TaskManage | WorkOrderWrite,
             ) => true,
             // Technicians do the services; plans are the admin's until a planner role exists.
-            (Technician, IdentifierWrite | FieldCommand | StocktakeWrite | ServiceRecordWrite) => {
-                true
-            }
+            (
+                Technician,
+                IdentifierWrite | FieldCommand | StocktakeWrite | ServiceRecordWrite
+                | WorkOrderWrite,
+            ) => true,
             // Customer sites are created by the office when a contract is signed.
             (RentalOffice, SiteWrite) => true,
             _ => false,
@@ -128,10 +130,14 @@ pub enum Action {
     TaskWork,
     /// See, complete and cancel every task; read the on-time KPI.
     TaskManage,
+    /// See work orders.
+    WorkOrderRead,
+    /// Open, change, start and complete work orders.
+    WorkOrderWrite,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 27] = [
         Action::AssetRead,
         Action::AssetWrite,
         Action::AssetDelete,
@@ -157,6 +163,8 @@ impl Action {
         Action::ServiceRecordWrite,
         Action::TaskWork,
         Action::TaskManage,
+        Action::WorkOrderRead,
+        Action::WorkOrderWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -186,6 +194,8 @@ impl Action {
             Action::ServiceRecordWrite => "service_record.write",
             Action::TaskWork => "task.work",
             Action::TaskManage => "task.manage",
+            Action::WorkOrderRead => "work_order.read",
+            Action::WorkOrderWrite => "work_order.write",
         }
     }
 }
@@ -198,36 +208,36 @@ mod tests {
     /// Columns follow `Action::ALL`.
     #[test]
     fn every_role_against_every_action() {
-        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV TW TM
-        let expected: [(Role, [u8; 25]); 5] = [
+        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV TW TM WR WW
+        let expected: [(Role, [u8; 27]); 5] = [
             (
                 Role::Admin,
                 [
-                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
                 ],
             ),
             (
                 Role::Dispatcher,
                 [
-                    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1,
+                    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1,
                 ],
             ),
             (
                 Role::Technician,
                 [
-                    1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0,
+                    1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1,
                 ],
             ),
             (
                 Role::RentalOffice,
                 [
-                    1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0,
+                    1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0,
                 ],
             ),
             (
                 Role::Viewer,
                 [
-                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0,
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0,
                 ],
             ),
         ];

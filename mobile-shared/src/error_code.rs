@@ -99,6 +99,10 @@ error_codes! {
     ResolutionNotApplicable => "resolution_not_applicable",
     /// This occurrence of a maintenance plan is already recorded as done for the asset.
     ServiceAlreadyRecorded => "service_already_recorded",
+    /// The asset already has an active work order for this plan.
+    WorkOrderOpen => "work_order_open",
+    /// The work order is done or cancelled.
+    WorkOrderClosed => "work_order_closed",
 
     // --- The server: try again later, or report it. ---------------------------------------------
     Unavailable => "unavailable",

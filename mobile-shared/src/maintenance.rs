@@ -326,6 +326,180 @@ pub struct ServiceRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// Where a work order is: open → scheduled → in progress → done | cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum WorkOrderState {
+    Open,
+    Scheduled,
+    InProgress,
+    Done,
+    Cancelled,
+}
+
+impl WorkOrderState {
+    pub const ALL: [WorkOrderState; 5] = [
+        WorkOrderState::Open,
+        WorkOrderState::Scheduled,
+        WorkOrderState::InProgress,
+        WorkOrderState::Done,
+        WorkOrderState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkOrderState::Open => "open",
+            WorkOrderState::Scheduled => "scheduled",
+            WorkOrderState::InProgress => "in_progress",
+            WorkOrderState::Done => "done",
+            WorkOrderState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<WorkOrderState> {
+        WorkOrderState::ALL.into_iter().find(|w| w.as_str() == s)
+    }
+
+    /// Whether the order is still to be worked (the states the one-open-order rule counts).
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            WorkOrderState::Open | WorkOrderState::Scheduled | WorkOrderState::InProgress
+        )
+    }
+
+    /// The one transition table. `done` is reached only by completing (which records the
+    /// meters and re-anchors the plan); an order may go back from scheduled to open
+    /// (unscheduled) and from in progress to scheduled (work paused for parts).
+    pub fn can_become(self, next: WorkOrderState) -> bool {
+        use WorkOrderState::*;
+        matches!(
+            (self, next),
+            (Open, Scheduled | InProgress | Done | Cancelled)
+                | (Scheduled, Open | InProgress | Done | Cancelled)
+                | (InProgress, Scheduled | Done | Cancelled)
+        )
+    }
+}
+
+/// One line of a work order's checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistItem {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub item: String,
+    #[serde(default)]
+    pub done: bool,
+}
+
+/// A work order: the maintenance kind of task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WorkOrder {
+    pub id: Uuid,
+    pub asset_id: Uuid,
+    /// The plan whose service it does; `null` for a breakdown or inspection order.
+    pub plan_id: Option<Uuid>,
+    pub service: Option<String>,
+    pub occurrence: Option<u32>,
+    pub title: String,
+    pub state: WorkOrderState,
+    pub assignee: Option<Uuid>,
+    pub due_at: Option<NaiveDate>,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub checklist: Vec<ChecklistItem>,
+    pub notes: Option<String>,
+    /// Opened by the clock when the service entered its lead window.
+    pub automatic: bool,
+    /// Its task (assignee, due time, the on-time KPI).
+    pub task_id: Option<Uuid>,
+    /// When work started (the asset went into maintenance) and ended: the downtime window.
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// The meters when it was completed.
+    pub engine_hours: Option<f64>,
+    pub odometer_km: Option<f64>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A work order opened by hand (a breakdown, an inspection failure).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewWorkOrder {
+    pub asset_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub title: String,
+    /// A plan of the asset's whose service this is, if any.
+    #[serde(default)]
+    pub plan_id: Option<Uuid>,
+    #[serde(default)]
+    pub assignee: Option<Uuid>,
+    /// Default: today.
+    #[serde(default)]
+    pub due_at: Option<NaiveDate>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
+    pub checklist: Vec<ChecklistItem>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 10000))]
+    pub notes: Option<String>,
+}
+
+/// A change to a work order. Send the `version` you read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WorkOrderPatch {
+    pub version: i64,
+    /// `open`, `scheduled`, `in_progress` or `cancelled` (`done` is `POST …/complete`).
+    #[serde(default)]
+    pub state: Option<WorkOrderState>,
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Uuid>))]
+    pub assignee: Option<Option<Uuid>>,
+    #[serde(default)]
+    pub due_at: Option<NaiveDate>,
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<DateTime<Utc>>))]
+    pub scheduled_for: Option<Option<DateTime<Utc>>>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
+    pub checklist: Option<Vec<ChecklistItem>>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 10000))]
+    pub notes: Option<String>,
+}
+
+/// Completing a work order: the meters when the work was done (default: the asset's now).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CompleteWorkOrder {
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
+    pub engine_hours: Option<f64>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
+    pub odometer_km: Option<f64>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 10000))]
+    pub notes: Option<String>,
+}
+
 /// The maintenance view of one asset: each applying plan's next service, and the one that
 /// presses most.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -876,6 +1050,28 @@ mod tests {
             Some(&overdue)
         );
         assert_eq!(most_pressing(&[]), None);
+    }
+
+    #[test]
+    fn work_order_states_move_only_forward_or_back_a_step() {
+        use WorkOrderState::*;
+        // Rows: from; columns: to, in ALL order (open, scheduled, in_progress, done, cancelled).
+        let table = [
+            (Open, [0, 1, 1, 1, 1]),
+            (Scheduled, [1, 0, 1, 1, 1]),
+            (InProgress, [0, 1, 0, 1, 1]),
+            (Done, [0, 0, 0, 0, 0]),
+            (Cancelled, [0, 0, 0, 0, 0]),
+        ];
+        for (from, row) in table {
+            for (to, allowed) in WorkOrderState::ALL.into_iter().zip(row) {
+                assert_eq!(from.can_become(to), allowed == 1, "{from:?} -> {to:?}");
+            }
+            assert_eq!(WorkOrderState::parse(from.as_str()), Some(from));
+            assert_eq!(serde_json::to_value(from).unwrap(), from.as_str());
+        }
+        assert!(Open.is_active() && Scheduled.is_active() && InProgress.is_active());
+        assert!(!Done.is_active() && !Cancelled.is_active());
     }
 
     #[test]

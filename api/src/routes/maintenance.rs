@@ -1,11 +1,12 @@
-//! Maintenance: service plans, each asset's next services, and services done.
+//! Maintenance: service plans, each asset's next services, services done, work orders.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use domain::maintenance::{forecast, history, plans};
+use domain::maintenance::{forecast, history, orders, plans};
 use mobile_shared::maintenance::{
-    AssetMaintenance, NewPlan, NewServiceRecord, Plan, PlanPatch, ServiceRecord,
+    AssetMaintenance, CompleteWorkOrder, NewPlan, NewServiceRecord, NewWorkOrder, Plan, PlanPatch,
+    ServiceRecord, WorkOrder, WorkOrderPatch, WorkOrderState,
 };
 use mobile_shared::wire::{Page, Problem};
 use mobile_shared::Action;
@@ -144,4 +145,95 @@ pub async fn record_service(
     user.require(Action::ServiceRecordWrite)?;
     let record = history::record_service(&state.store, &user.actor(), id, new).await?;
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WorkOrderQuery {
+    pub state: Option<WorkOrderState>,
+    pub asset_id: Option<Uuid>,
+}
+
+/// List work orders, filtered by state and asset.
+#[utoipa::path(get, path = "/api/v1/work-orders", tag = "maintenance", security(("bearer" = [])),
+    params(WorkOrderQuery, PageParams),
+    responses((status = 200, body = Page<WorkOrder>), Unauthenticated, QueryErrors))]
+pub async fn list_work_orders(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<WorkOrderQuery>,
+    Paging(page): Paging,
+) -> ApiResult<Json<Page<WorkOrder>>> {
+    user.require(Action::WorkOrderRead)?;
+    Ok(Json(
+        orders::list(&state.store, q.state, q.asset_id, page).await?,
+    ))
+}
+
+/// Open a work order by hand (a breakdown, a failed inspection). With a `plan_id`, it is that
+/// plan's service, and completing it re-anchors the plan. Its task goes to `assignee`, or to
+/// any technician.
+#[utoipa::path(post, path = "/api/v1/work-orders", tag = "maintenance", security(("bearer" = [])),
+    request_body = NewWorkOrder,
+    responses((status = 201, body = WorkOrder), AuthErrors, JsonBodyErrors,
+        (status = 409, body = Problem, description = "the asset already has an active order for this plan (`work_order_open`)")))]
+pub async fn create_work_order(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(new): ApiJson<NewWorkOrder>,
+) -> ApiResult<(StatusCode, Json<WorkOrder>)> {
+    user.require(Action::WorkOrderWrite)?;
+    let order = orders::create(&state.store, &user.actor(), new).await?;
+    Ok((StatusCode::CREATED, Json(order)))
+}
+
+/// Read one work order.
+#[utoipa::path(get, path = "/api/v1/work-orders/{id}", tag = "maintenance", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, body = WorkOrder), Unauthenticated, NotFound))]
+pub async fn get_work_order(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<WorkOrder>> {
+    user.require(Action::WorkOrderRead)?;
+    Ok(Json(orders::get(&state.store, id).await?))
+}
+
+/// Change a work order: assignee, due date, schedule, checklist, notes, and its state
+/// (open ⇄ scheduled → in progress → scheduled; any active state → cancelled). Going
+/// `in_progress` puts an available asset into maintenance until the order ends: that window is
+/// the downtime. Send the `version` you read.
+#[utoipa::path(patch, path = "/api/v1/work-orders/{id}", tag = "maintenance", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = WorkOrderPatch,
+    responses((status = 200, body = WorkOrder), AuthErrors, NotFound, JsonBodyErrors,
+        (status = 409, body = Problem, description = "stale `version`, a state it cannot go to, or the order is closed (`work_order_closed`)")))]
+pub async fn patch_work_order(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<WorkOrderPatch>,
+) -> ApiResult<Json<WorkOrder>> {
+    user.require(Action::WorkOrderWrite)?;
+    Ok(Json(
+        orders::update(&state.store, &user.actor(), id, patch).await?,
+    ))
+}
+
+/// Complete a work order: records the meters (default: the asset's now), the service under its
+/// plan (the plan re-anchors), closes its task, and takes the asset out of maintenance. A
+/// closed order answers 409 `work_order_closed` with its state.
+#[utoipa::path(post, path = "/api/v1/work-orders/{id}/complete", tag = "maintenance", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = CompleteWorkOrder,
+    responses((status = 200, body = WorkOrder), AuthErrors, NotFound, JsonBodyErrors,
+        (status = 409, body = Problem, description = "the order is done or cancelled already (`work_order_closed`, `detail.state`)")))]
+pub async fn complete_work_order(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(done): ApiJson<CompleteWorkOrder>,
+) -> ApiResult<Json<WorkOrder>> {
+    user.require(Action::WorkOrderWrite)?;
+    Ok(Json(
+        orders::complete(&state.store, &user.actor(), id, done).await?,
+    ))
 }

@@ -133,28 +133,29 @@ pub async fn for_assets(
                 km_per_day,
                 meter_flagged: asset.hours_flagged || asset.odometer_flagged,
             };
-            let services: Vec<ServiceForecast> = plans::applying(plans, asset.id, asset.category_id)
-                .map(|plan| {
-                    // A plan without a baseline for this asset (it joined the category after
-                    // the plan was made; the daily sweep writes one) counts from now.
-                    let anchoring = anchors
-                        .iter()
-                        .find(|h| h.asset_id == asset.id && h.plan_id == plan.id)
-                        .map(|h| Anchoring {
-                            at: h.at,
-                            engine_hours: h.engine_hours,
-                            odometer_km: h.odometer_km,
-                            occurrence: u32::try_from(h.occurrence).unwrap_or(0),
-                        })
-                        .unwrap_or(Anchoring {
-                            at: now,
-                            engine_hours: asset.engine_hours,
-                            odometer_km: asset.odometer_km,
-                            occurrence: 0,
-                        });
-                    forecast(plan, &anchoring, &usage, today)
-                })
-                .collect();
+            let services: Vec<ServiceForecast> =
+                plans::applying(plans, asset.id, asset.category_id)
+                    .map(|plan| {
+                        // A plan without a baseline for this asset (it joined the category after
+                        // the plan was made; the daily sweep writes one) counts from now.
+                        let anchoring = anchors
+                            .iter()
+                            .find(|h| h.asset_id == asset.id && h.plan_id == plan.id)
+                            .map(|h| Anchoring {
+                                at: h.at,
+                                engine_hours: h.engine_hours,
+                                odometer_km: h.odometer_km,
+                                occurrence: u32::try_from(h.occurrence).unwrap_or(0),
+                            })
+                            .unwrap_or(Anchoring {
+                                at: now,
+                                engine_hours: asset.engine_hours,
+                                odometer_km: asset.odometer_km,
+                                occurrence: 0,
+                            });
+                        forecast(plan, &anchoring, &usage, today)
+                    })
+                    .collect();
             AssetMaintenance {
                 asset_id: asset.id,
                 engine_hours: asset.engine_hours,

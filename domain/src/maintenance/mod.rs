@@ -7,6 +7,9 @@
 //!   `mobile_shared::maintenance` (whichever-first, lead, nested services, fixed grid); keeps
 //!   the daily meter snapshots utilisation is measured from.
 //! - [`history`]: services done, each re-anchoring the asset under its plan.
+//! - [`orders`]: work orders, opened by the clock's hourly sweep when a service enters its lead
+//!   window (one active per asset and plan, enforced by the database) or by hand; completing
+//!   one records the service.
 //!
 //! Where the counting of an asset under a plan starts is one table, `maintenance_history`:
 //! occurrence 0 is the baseline taken when the plan began to apply, occurrence n the n-th
@@ -15,4 +18,5 @@
 
 pub mod forecast;
 pub mod history;
+pub mod orders;
 pub mod plans;

@@ -342,6 +342,22 @@ pub fn applying<'p>(
     })
 }
 
+/// Whether `plan` applies to the asset (see [`applying`]), inside a transaction.
+pub(crate) async fn applies(tx: &mut Tx, plan: &Plan, asset_id: Uuid) -> Result<bool, DomainError> {
+    if plan.asset_id.is_some() {
+        return Ok(plan.asset_id == Some(asset_id));
+    }
+    let sql = "SELECT a.category_id, EXISTS (SELECT 1 FROM maintenance_plans p \
+               WHERE p.asset_id = a.id AND p.deleted_at IS NULL) AS own \
+               FROM assets a WHERE a.id = $1 AND a.deleted_at IS NULL";
+    let row: Option<(Option<Uuid>, bool)> = on_tx!(tx, |c| sqlx::query_as(sql)
+        .bind(asset_id)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row
+        .is_some_and(|(category, own)| !own && category.is_some() && category == plan.category_id))
+}
+
 pub(crate) async fn load(tx: &mut Tx, id: Uuid) -> Result<Plan, DomainError> {
     let sql = format!(
         "SELECT {PLAN_COLUMNS} FROM maintenance_plans WHERE id = $1 AND deleted_at IS NULL"

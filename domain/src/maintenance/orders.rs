@@ -1,0 +1,671 @@
+//! Work orders: the maintenance kind of task. The clock opens one when a planned service enters
+//! its lead window ([`open_due`]); people open them by hand for breakdowns and failed
+//! inspections. Each order has a task (`tasks::create_in`, kind `work_order`) that carries the
+//! assignee and due time into "my tasks" and the on-time KPI, and closes with the order.
+//!
+//! Exactly one active order per asset and plan is the database's rule (a partial unique index),
+//! and an automatic order is opened at most once per occurrence of a plan (another), so sweeps
+//! racing in two processes open one order, and a cancelled automatic order is not re-opened by
+//! the next sweep.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use mobile_shared::maintenance::{
+    ChecklistItem, CompleteWorkOrder, NewServiceRecord, NewWorkOrder, Plan, Urgency, WorkOrder,
+    WorkOrderPatch, WorkOrderState,
+};
+use mobile_shared::tasks::TaskState;
+use mobile_shared::wire::Page;
+use mobile_shared::{AssetStatus, ErrorCode, Role};
+use serde_json::json;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::actor::Actor;
+use crate::audit::{self, Change};
+use crate::entity::Entity;
+use crate::error::{DomainError, Validator};
+use crate::pagination::PageRequest;
+use crate::store::{on_read, on_tx, RowLock, Store, Tx};
+use crate::tasks::{self, NewTask, Scope, WORK_ORDER_KIND};
+use crate::{assets, clock, refs};
+
+use super::{forecast, history, plans};
+
+/// The clock rule that opens orders evaluates this often (its windows are the clock's minute
+/// ticks; it acts when an hour boundary falls in one). Leads are days or tens of hours: an hour
+/// is timely, and the sweep reads the whole fleet.
+const SWEEP_EVERY_HOURS: i64 = 1;
+/// Assets read per sweep step.
+const SWEEP_CHUNK: usize = 500;
+/// Longest checklist and notes.
+const MAX_CHECKLIST: usize = 100;
+const MAX_NOTES: usize = 10_000;
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: Uuid,
+    asset_id: Uuid,
+    plan_id: Option<Uuid>,
+    occurrence: Option<i32>,
+    service: Option<String>,
+    title: String,
+    state: String,
+    assignee_user_id: Option<Uuid>,
+    due_on: Option<NaiveDate>,
+    scheduled_for: Option<DateTime<Utc>>,
+    checklist: Json<Vec<ChecklistItem>>,
+    notes: Option<String>,
+    automatic: bool,
+    task_id: Option<Uuid>,
+    status_before: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    cancelled_at: Option<DateTime<Utc>>,
+    engine_hours: Option<f64>,
+    odometer_km: Option<f64>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl OrderRow {
+    fn into_order(self) -> (WorkOrder, Option<AssetStatus>) {
+        let order = WorkOrder {
+            id: self.id,
+            asset_id: self.asset_id,
+            plan_id: self.plan_id,
+            service: self.service,
+            occurrence: self.occurrence.and_then(|o| u32::try_from(o).ok()),
+            title: self.title,
+            state: WorkOrderState::parse(&self.state).unwrap_or(WorkOrderState::Open),
+            assignee: self.assignee_user_id,
+            due_at: self.due_on,
+            scheduled_for: self.scheduled_for,
+            checklist: self.checklist.0,
+            notes: self.notes,
+            automatic: self.automatic,
+            task_id: self.task_id,
+            started_at: self.started_at,
+            completed_at: self.completed_at,
+            cancelled_at: self.cancelled_at,
+            engine_hours: self.engine_hours,
+            odometer_km: self.odometer_km,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        };
+        let before = self.status_before.and_then(|s| s.parse().ok());
+        (order, before)
+    }
+}
+
+const COLUMNS: &str = "id, asset_id, plan_id, occurrence, service, title, state, \
+     assignee_user_id, due_on, scheduled_for, checklist, notes, automatic, task_id, status_before, \
+     started_at, completed_at, cancelled_at, engine_hours, odometer_km, version, created_at, \
+     updated_at";
+
+/// An order to open, by hand or by the sweep.
+struct Opening {
+    asset_id: Uuid,
+    plan_id: Option<Uuid>,
+    service: Option<String>,
+    occurrence: Option<u32>,
+    title: String,
+    assignee: Option<Uuid>,
+    due_on: NaiveDate,
+    checklist: Vec<ChecklistItem>,
+    notes: Option<String>,
+    automatic: bool,
+}
+
+/// Inserts an order and its task; `None` when the database already holds the active order of
+/// this asset and plan (or, automatic, this occurrence's).
+async fn open_in(tx: &mut Tx, actor: &Actor, o: Opening) -> Result<Option<WorkOrder>, DomainError> {
+    let now = clock::now();
+    let id = clock::new_id();
+    let sql = format!(
+        "INSERT INTO work_orders ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, \
+         $10, $11, $12, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, $13, $13) \
+         ON CONFLICT DO NOTHING"
+    );
+    let inserted = on_tx!(
+        tx,
+        execute(
+            sqlx::query(&sql)
+                .bind(id)
+                .bind(o.asset_id)
+                .bind(o.plan_id)
+                .bind(o.occurrence.and_then(|n| i32::try_from(n).ok()))
+                .bind(&o.service)
+                .bind(&o.title)
+                .bind(WorkOrderState::Open.as_str())
+                .bind(o.assignee)
+                .bind(o.due_on)
+                .bind(Json(&o.checklist))
+                .bind(&o.notes)
+                .bind(o.automatic)
+                .bind(now)
+        )
+    )?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let (task, _) = tasks::create_in(
+        tx,
+        actor,
+        NewTask {
+            kind: WORK_ORDER_KIND.into(),
+            title: o.title.clone(),
+            subject: Some((Entity::WorkOrder.as_str().into(), id)),
+            assignee_user_id: o.assignee,
+            // Nobody named: any technician may take it.
+            assignee_role: o.assignee.is_none().then_some(Role::Technician),
+            due_at: o.due_on.and_time(NaiveTime::MIN).and_utc(),
+            dedupe_key: Some(format!("work_order:{id}")),
+            source: if o.automatic {
+                "maintenance_orders".into()
+            } else {
+                tasks::MANUAL.into()
+            },
+        },
+    )
+    .await?;
+    on_tx!(
+        tx,
+        execute(
+            sqlx::query("UPDATE work_orders SET task_id = $1 WHERE id = $2")
+                .bind(task.id)
+                .bind(id)
+        )
+    )?;
+    Ok(Some(load(tx, id).await?.0))
+}
+
+async fn load(tx: &mut Tx, id: Uuid) -> Result<(WorkOrder, Option<AssetStatus>), DomainError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM work_orders WHERE id = $1{}",
+        tx.row_lock(RowLock::Update)
+    );
+    let row: Option<OrderRow> = on_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row
+        .ok_or(DomainError::not_found(Entity::WorkOrder))?
+        .into_order())
+}
+
+fn check_text(v: &mut Validator, checklist: &mut [ChecklistItem], notes: &mut Option<String>) {
+    if checklist.len() > MAX_CHECKLIST {
+        v.add("checklist", format!("at most {MAX_CHECKLIST} items"));
+    }
+    for (i, c) in checklist.iter_mut().enumerate() {
+        c.item = c.item.trim().to_owned();
+        if c.item.is_empty() || c.item.chars().count() > 200 {
+            v.add(&format!("checklist[{i}].item"), "must be 1-200 characters");
+        }
+    }
+    *notes = notes
+        .take()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    if notes
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTES)
+    {
+        v.add("notes", format!("at most {MAX_NOTES} characters"));
+    }
+}
+
+/// Opens a work order by hand.
+pub async fn create(
+    store: &Store,
+    actor: &Actor,
+    new: NewWorkOrder,
+) -> Result<WorkOrder, DomainError> {
+    let mut v = Validator::new();
+    let title = new.title.trim().to_owned();
+    if title.is_empty() || title.chars().count() > 200 {
+        v.add("title", "must be 1-200 characters");
+    }
+    let mut checklist = new.checklist;
+    let mut notes = new.notes;
+    check_text(&mut v, &mut checklist, &mut notes);
+    let mut tx = store.begin().await?;
+    if !refs::asset_exists(&mut tx, new.asset_id).await? {
+        v.add("asset_id", "no such asset");
+    }
+    if let Some(user) = new.assignee {
+        if !refs::user_exists(&mut tx, user).await? {
+            v.add("assignee", "no such user");
+        }
+    }
+    let mut service = None;
+    if let Some(plan_id) = new.plan_id {
+        match plans::load(&mut tx, plan_id).await {
+            Ok(plan) if plans::applies(&mut tx, &plan, new.asset_id).await? => {
+                service = plan.services.last().map(|s| s.name.clone());
+            }
+            Ok(_) | Err(DomainError::NotFound { .. }) => {
+                v.add("plan_id", "no plan of this asset's");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    v.finish()?;
+    let opening = Opening {
+        asset_id: new.asset_id,
+        plan_id: new.plan_id,
+        service,
+        occurrence: None,
+        title,
+        assignee: new.assignee,
+        due_on: new.due_at.unwrap_or_else(|| clock::now().date_naive()),
+        checklist,
+        notes,
+        automatic: false,
+    };
+    let Some(order) = open_in(&mut tx, actor, opening).await? else {
+        return Err(DomainError::conflict(
+            ErrorCode::WorkOrderOpen,
+            "the asset already has an active work order for this plan",
+        ));
+    };
+    tx.commit_audited(actor, Change::created(Entity::WorkOrder, order.id, &order))
+        .await?;
+    Ok(order)
+}
+
+pub async fn get(store: &Store, id: Uuid) -> Result<WorkOrder, DomainError> {
+    let sql = format!("SELECT {COLUMNS} FROM work_orders WHERE id = $1");
+    let row: Option<OrderRow> = on_read!(store, |p| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+    Ok(row
+        .ok_or(DomainError::not_found(Entity::WorkOrder))?
+        .into_order()
+        .0)
+}
+
+/// Work orders, newest last, optionally of one state or one asset.
+pub async fn list(
+    store: &Store,
+    state: Option<WorkOrderState>,
+    asset_id: Option<Uuid>,
+    page: PageRequest,
+) -> Result<Page<WorkOrder>, DomainError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM work_orders WHERE ($1 IS NULL OR state = $1) \
+         AND ($2 IS NULL OR asset_id = $2) AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"
+    );
+    let rows: Vec<OrderRow> = on_read!(store, |p| sqlx::query_as(&sql)
+        .bind(state.map(|s| s.as_str()))
+        .bind(asset_id)
+        .bind(page.after)
+        .bind(page.fetch())
+        .fetch_all(p)
+        .await)?;
+    Ok(page.page(rows, |r| r.id, |r| r.into_order().0))
+}
+
+fn stale(current: &WorkOrder) -> DomainError {
+    DomainError::conflict_with(
+        ErrorCode::VersionConflict,
+        format!(
+            "the work order was changed by someone else (current version {})",
+            current.version
+        ),
+        json!({ "current_version": current.version, "work_order": current }),
+    )
+}
+
+fn closed(current: &WorkOrder) -> DomainError {
+    DomainError::conflict_with(
+        ErrorCode::WorkOrderClosed,
+        format!("the work order is {} already", current.state.as_str()),
+        json!({ "state": current.state, "work_order": current }),
+    )
+}
+
+/// Writes an order's changed fields and its task's assignee and due time.
+async fn store_order(
+    tx: &mut Tx,
+    order: &WorkOrder,
+    status_before: Option<AssetStatus>,
+) -> Result<(), DomainError> {
+    let sql = "UPDATE work_orders SET state = $1, assignee_user_id = $2, due_on = $3, \
+               scheduled_for = $4, checklist = $5, notes = $6, status_before = $7, \
+               started_at = $8, completed_at = $9, cancelled_at = $10, engine_hours = $11, \
+               odometer_km = $12, version = version + 1, updated_at = $13 WHERE id = $14";
+    on_tx!(
+        tx,
+        execute(
+            sqlx::query(sql)
+                .bind(order.state.as_str())
+                .bind(order.assignee)
+                .bind(order.due_at)
+                .bind(order.scheduled_for)
+                .bind(Json(&order.checklist))
+                .bind(&order.notes)
+                .bind(status_before.map(|s| s.as_str()))
+                .bind(order.started_at)
+                .bind(order.completed_at)
+                .bind(order.cancelled_at)
+                .bind(order.engine_hours)
+                .bind(order.odometer_km)
+                .bind(clock::now())
+                .bind(order.id)
+        )
+    )?;
+    if let Some(task) = order.task_id {
+        let sql = "UPDATE tasks SET assignee_user_id = $1, \
+                   assignee_role = CASE WHEN $1 IS NULL THEN $2 ELSE NULL END, due_at = $3 \
+                   WHERE id = $4 AND state = 'open'";
+        on_tx!(
+            tx,
+            execute(
+                sqlx::query(sql)
+                    .bind(order.assignee)
+                    .bind(Role::Technician.as_str())
+                    .bind(order.due_at.map(|d| d.and_time(NaiveTime::MIN).and_utc()))
+                    .bind(task)
+            )
+        )?;
+    }
+    Ok(())
+}
+
+/// The asset goes into maintenance when work starts, and back to where it was when the order
+/// ends, if nothing else moved it meanwhile. An asset that is not available (on rent: serviced
+/// at the customer's site) keeps its status; the order's start and end still record downtime.
+async fn start_work(
+    tx: &mut Tx,
+    actor: &Actor,
+    order: &mut WorkOrder,
+    status_before: &mut Option<AssetStatus>,
+) -> Result<(), DomainError> {
+    order.started_at.get_or_insert_with(clock::now);
+    let asset = assets::load(tx, order.asset_id).await?;
+    if asset.status == AssetStatus::Available {
+        assets::set_status_in(tx, actor, order.asset_id, AssetStatus::InMaintenance).await?;
+        *status_before = Some(AssetStatus::Available);
+    }
+    Ok(())
+}
+
+async fn end_work(
+    tx: &mut Tx,
+    actor: &Actor,
+    order: &WorkOrder,
+    status_before: Option<AssetStatus>,
+) -> Result<(), DomainError> {
+    if let Some(back) = status_before {
+        let asset = assets::load(tx, order.asset_id).await?;
+        if asset.status == AssetStatus::InMaintenance {
+            assets::set_status_in(tx, actor, order.asset_id, back).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Changes a work order: assignee, dates, checklist, notes, and its state along
+/// `WorkOrderState::can_become` (not to `done`: [`complete`] records the service).
+pub async fn update(
+    store: &Store,
+    actor: &Actor,
+    id: Uuid,
+    patch: WorkOrderPatch,
+) -> Result<WorkOrder, DomainError> {
+    let mut tx = store.begin().await?;
+    let (before, mut status_before) = load(&mut tx, id).await?;
+    if patch.version != before.version {
+        return Err(stale(&before));
+    }
+    if !before.state.is_active() {
+        return Err(closed(&before));
+    }
+    let mut next = before.clone();
+    let mut v = Validator::new();
+    if let Some(assignee) = patch.assignee {
+        if let Some(user) = assignee {
+            if !refs::user_exists(&mut tx, user).await? {
+                v.add("assignee", "no such user");
+            }
+        }
+        next.assignee = assignee;
+    }
+    if let Some(due) = patch.due_at {
+        next.due_at = Some(due);
+    }
+    if let Some(at) = patch.scheduled_for {
+        next.scheduled_for = at;
+    }
+    if let Some(checklist) = patch.checklist {
+        next.checklist = checklist;
+    }
+    if patch.notes.is_some() {
+        next.notes = patch.notes;
+    }
+    check_text(&mut v, &mut next.checklist, &mut next.notes);
+    if let Some(state) = patch.state {
+        if state == WorkOrderState::Done {
+            v.add(
+                "state",
+                "complete the order with POST /work-orders/{id}/complete",
+            );
+        } else if state != before.state && !before.state.can_become(state) {
+            return Err(DomainError::conflict_with(
+                ErrorCode::IllegalTransition,
+                format!(
+                    "a work order cannot go from {} to {}",
+                    before.state.as_str(),
+                    state.as_str()
+                ),
+                json!({ "state": before.state, "work_order": before }),
+            ));
+        }
+        next.state = state;
+    }
+    v.finish()?;
+    let now = clock::now();
+    match next.state {
+        WorkOrderState::InProgress if before.state != WorkOrderState::InProgress => {
+            start_work(&mut tx, actor, &mut next, &mut status_before).await?;
+        }
+        WorkOrderState::Cancelled => {
+            next.cancelled_at = Some(now);
+            end_work(&mut tx, actor, &next, status_before).await?;
+            if let Some(task) = next.task_id {
+                tasks::close_in(&mut tx, Scope::All, task, TaskState::Cancelled, actor, true)
+                    .await?;
+            }
+        }
+        _ => {}
+    }
+    store_order(&mut tx, &next, status_before).await?;
+    let (after, _) = load(&mut tx, id).await?;
+    tx.commit_audited(
+        actor,
+        Change::updated(Entity::WorkOrder, id, &before, &after),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Completes a work order: the meters at completion, the service recorded under its plan
+/// (re-anchoring the plan), its task done, the asset out of maintenance. Completing a closed
+/// order is a 409 with its current state.
+pub async fn complete(
+    store: &Store,
+    actor: &Actor,
+    id: Uuid,
+    done: CompleteWorkOrder,
+) -> Result<WorkOrder, DomainError> {
+    let mut tx = store.begin().await?;
+    let (before, status_before) = load(&mut tx, id).await?;
+    if !before.state.is_active() {
+        return Err(closed(&before));
+    }
+    let now = clock::now();
+    let mut next = before.clone();
+    let mut v = Validator::new();
+    for (field, value) in [
+        ("engine_hours", done.engine_hours),
+        ("odometer_km", done.odometer_km),
+    ] {
+        if value.is_some_and(|x| !x.is_finite() || x < 0.0) {
+            v.add(field, "must be a number ≥ 0");
+        }
+    }
+    if done.notes.is_some() {
+        next.notes = done.notes;
+    }
+    check_text(&mut v, &mut next.checklist, &mut next.notes);
+    v.finish()?;
+    let asset = assets::load(&mut tx, before.asset_id).await?;
+    next.engine_hours = done.engine_hours.or(asset.engine_hours);
+    next.odometer_km = done.odometer_km.or(asset.odometer_km);
+    if let Some(plan_id) = before.plan_id {
+        let record = history::record_service_in(
+            &mut tx,
+            before.asset_id,
+            NewServiceRecord {
+                plan_id,
+                done_at: Some(now),
+                engine_hours: next.engine_hours,
+                odometer_km: next.odometer_km,
+            },
+            now,
+        )
+        .await?;
+        next.service = Some(record.service);
+        next.occurrence = Some(record.occurrence);
+    }
+    next.state = WorkOrderState::Done;
+    next.started_at.get_or_insert(now);
+    next.completed_at = Some(now);
+    end_work(&mut tx, actor, &next, status_before).await?;
+    if let Some(task) = next.task_id {
+        tasks::close_in(&mut tx, Scope::All, task, TaskState::Done, actor, true).await?;
+    }
+    store_order(&mut tx, &next, status_before).await?;
+    let sql = "UPDATE work_orders SET service = $1, occurrence = $2 WHERE id = $3";
+    on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(sql)
+                .bind(&next.service)
+                .bind(next.occurrence.and_then(|n| i32::try_from(n).ok()))
+                .bind(id)
+        )
+    )?;
+    let (after, _) = load(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Change::action("work_order.complete", Entity::WorkOrder, id)
+            .before(&before)
+            .after(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// The sweep: opens an order for every service that has entered its lead window (urgency
+/// `soon` or worse) and has none yet — reading the fleet in chunks through the one forecast
+/// loader, writing in `tx`. Returns the orders opened.
+pub async fn open_due(store: &Store, tx: &mut Tx, now: DateTime<Utc>) -> Result<u64, DomainError> {
+    let plans = plans::all(store).await?;
+    if plans.is_empty() {
+        return Ok(0);
+    }
+    let actor = Actor::system();
+    let mut opened = 0;
+    let mut after: Option<Uuid> = None;
+    loop {
+        let ids = assets_with_plans(store, after).await?;
+        let Some(last) = ids.last().copied() else {
+            break;
+        };
+        after = Some(last);
+        for view in forecast::for_assets(store, &plans, &ids, now).await? {
+            for f in view.services.iter().filter(|f| f.urgency >= Urgency::Soon) {
+                let Some(plan) = plans.iter().find(|p| p.id == f.plan_id) else {
+                    continue;
+                };
+                let opening = Opening {
+                    asset_id: view.asset_id,
+                    plan_id: Some(plan.id),
+                    service: Some(f.service.clone()),
+                    occurrence: Some(f.occurrence),
+                    title: title(plan, &f.service),
+                    assignee: None,
+                    due_on: f.forecast_date.unwrap_or_else(|| now.date_naive()),
+                    checklist: Vec::new(),
+                    notes: None,
+                    automatic: true,
+                };
+                if let Some(order) = open_in(tx, &actor, opening).await? {
+                    audit::record(
+                        tx,
+                        &actor,
+                        Change::created(Entity::WorkOrder, order.id, &order),
+                    )
+                    .await?;
+                    opened += 1;
+                }
+            }
+        }
+    }
+    Ok(opened)
+}
+
+fn title(plan: &Plan, service: &str) -> String {
+    if plan.name == service {
+        service.to_owned()
+    } else {
+        format!("{service} ({})", plan.name)
+    }
+}
+
+/// The next chunk of live assets that some plan applies to, in id order.
+async fn assets_with_plans(store: &Store, after: Option<Uuid>) -> Result<Vec<Uuid>, DomainError> {
+    let sql = "SELECT a.id FROM assets a WHERE a.deleted_at IS NULL AND ($1 IS NULL OR a.id > $1) \
+               AND EXISTS (SELECT 1 FROM maintenance_plans p WHERE p.deleted_at IS NULL \
+                 AND (p.asset_id = a.id OR p.category_id = a.category_id)) \
+               ORDER BY a.id LIMIT $2";
+    let ids: Vec<Uuid> = on_read!(store, |p| sqlx::query_scalar(sql)
+        .bind(after)
+        .bind(SWEEP_CHUNK as i64)
+        .fetch_all(p)
+        .await)?;
+    Ok(ids)
+}
+
+/// The clock rule `maintenance_orders`: [`open_due`] once an hour (when an hour boundary falls
+/// in the window), reading through the store's read side and writing in the rule's transaction.
+pub struct OrdersRule {
+    pub store: Store,
+}
+
+impl crate::schedule::Rule for OrdersRule {
+    fn name(&self) -> &'static str {
+        "maintenance_orders"
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        window: crate::schedule::Window,
+    ) -> crate::schedule::RuleFuture<'a> {
+        Box::pin(async move {
+            let hour = |t: DateTime<Utc>| t.timestamp().div_euclid(3600 * SWEEP_EVERY_HOURS);
+            if hour(window.from) == hour(window.to) {
+                return Ok(0);
+            }
+            open_due(&self.store, tx, window.to).await
+        })
+    }
+}
