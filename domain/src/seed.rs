@@ -37,6 +37,8 @@ pub struct FleetSeed {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeededFleet {
     pub site_ids: Vec<Uuid>,
+    /// The fleet's category (`<code_prefix> fleet`).
+    pub category_id: Uuid,
     /// (device id, asset id) in creation order.
     pub devices: Vec<(String, Uuid)>,
 }
@@ -195,5 +197,42 @@ pub async fn seed_fleet(
         devices.extend(rows.into_iter().map(|r| (r.5, r.0)));
     }
     tx.commit().await?;
-    Ok(SeededFleet { site_ids, devices })
+    Ok(SeededFleet {
+        site_ids,
+        category_id: category,
+        devices,
+    })
+}
+
+/// Moves every live asset's meters forward by a random amount, up to `max_hours` engine hours
+/// and `max_km` km (assets without a meter start from 0): one statement, for benchmarks that
+/// need a fleet spread across its service intervals. Not audited: it stands for the meters
+/// ingest would have applied, which are not business edits either.
+pub async fn advance_meters(
+    store: &Store,
+    max_hours: u32,
+    max_km: u32,
+) -> Result<u64, DomainError> {
+    let mut tx = store.begin().await?;
+    // Each backend's own random(): SQLite's is a 64-bit integer, PostgreSQL's a float in [0, 1).
+    let sql = match tx.backend() {
+        crate::Backend::Sqlite => {
+            "UPDATE assets SET engine_hours = COALESCE(engine_hours, 0) + abs(random() % $1), \
+             odometer_km = COALESCE(odometer_km, 0) + abs(random() % $2) WHERE deleted_at IS NULL"
+        }
+        crate::Backend::Postgres => {
+            "UPDATE assets SET engine_hours = COALESCE(engine_hours, 0) + floor(random() * $1), \
+             odometer_km = COALESCE(odometer_km, 0) + floor(random() * $2) WHERE deleted_at IS NULL"
+        }
+    };
+    let n = on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(sql)
+                .bind(i64::from(max_hours.max(1)))
+                .bind(i64::from(max_km.max(1)))
+        )
+    )?;
+    tx.commit().await?;
+    Ok(n)
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_maintenance;
 mod bench_qr;
 mod bench_scans;
 mod phone_cli;
@@ -43,6 +44,10 @@ enum Command {
     /// deliver/return commands and offline batches against an authenticated-GET baseline
     /// (BENCHMARKS.md, "Scan API"; scripts/bench-scans runs both databases).
     BenchScans(bench_scans::BenchScansArgs),
+    /// The clock's maintenance sweeps at fleet scale: meter snapshots and opening work orders
+    /// for 100,000 assets with 3 plans each, next to reading the fleet (BENCHMARKS.md,
+    /// "Maintenance sweep"; scripts/bench-maintenance).
+    BenchMaintenance(bench_maintenance::BenchMaintenanceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +87,7 @@ async fn main() -> ExitCode {
         Command::BenchQr(args) => bench_qr::run(args),
         Command::Phone(args) => phone_cli::run(args).await,
         Command::BenchScans(args) => bench_scans::run(args).await,
+        Command::BenchMaintenance(args) => bench_maintenance::run(args).await,
     };
     match result {
         Ok(code) => code,
