@@ -21,6 +21,7 @@ domain::backend_matrix!(
     the_daily_sweep_runs_once_a_day,
     the_clock_takes_the_snapshots_and_catches_up_missed_days,
     racing_sweeps_open_one_order_per_service_and_never_reopen_a_cancelled_one,
+    a_meter_plan_waits_for_the_first_reading,
     concurrent_service_records_each_get_their_own_occurrence,
 );
 
@@ -310,4 +311,43 @@ async fn racing_sweeps_open_one_order_per_service_and_never_reopen_a_cancelled_o
             .await,
         1
     );
+}
+
+async fn a_meter_plan_waits_for_the_first_reading(db: TestDb) {
+    // Registered without hours; the tracker later reports 3,000 h: not 2,750 h overdue.
+    let a = asset(&db, "NEW-1", None).await;
+    let plan = hour_plan(&db, a, 250).await;
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM maintenance_history").await,
+        0
+    );
+    db.add_device("trk-new", Some(a)).await;
+    let ingestor = Ingestor::new(
+        db.store.clone(),
+        EventBus::new(64),
+        IngestOptions::default(),
+    );
+    ingestor
+        .ingest(&[hours_reading("trk-new", 1, 3000.0)])
+        .await
+        .unwrap();
+    let next = forecast::for_asset(&db.store, a, Utc::now())
+        .await
+        .unwrap()
+        .next_service
+        .unwrap();
+    assert_eq!((next.plan_id, next.due_at_hours), (plan, Some(3250.0)));
+    assert_eq!(next.urgency, Urgency::Ok);
+    // The daily sweep then fixes the baseline where the meter stood.
+    let mut tx = db.store.begin().await.unwrap();
+    assert_eq!(forecast::daily_sweep(&mut tx, Utc::now()).await.unwrap(), 2);
+    tx.commit().await.unwrap();
+    let more = hours_reading("trk-new", 0, 3100.0);
+    ingestor.ingest(&[more]).await.unwrap();
+    let next = forecast::for_asset(&db.store, a, Utc::now())
+        .await
+        .unwrap()
+        .next_service
+        .unwrap();
+    assert_eq!(next.due_at_hours, Some(3250.0), "anchored at 3,000 h");
 }

@@ -263,8 +263,11 @@ pub async fn create(store: &Store, actor: &Actor, new: NewPlan) -> Result<Plan, 
 
 /// Starts the counting of every asset a plan applies to that has none yet: occurrence 0 at
 /// `at`, with the asset's meters as they stand. For one plan (when it is created) or, with
-/// `None`, for all of them (assets that joined a category since; the clock's sweep). One
-/// statement whatever the fleet's size; an existing baseline is left alone.
+/// `None`, for all of them (assets that joined a category since, or whose meter was first read
+/// since; the clock's daily sweep). A meter plan waits for the asset's first reading of that
+/// meter: an unknown meter is not 0 h, and counting from 0 would make a machine bought at
+/// 3,000 h overdue at once (until then the forecast counts from now). One statement whatever
+/// the fleet's size; an existing baseline is left alone.
 pub async fn baselines(
     tx: &mut Tx,
     plan: Option<Uuid>,
@@ -276,6 +279,9 @@ pub async fn baselines(
                FROM maintenance_plans p JOIN assets a \
                  ON a.id = p.asset_id OR a.category_id = p.category_id \
                WHERE p.deleted_at IS NULL AND a.deleted_at IS NULL AND ($2 IS NULL OR p.id = $2) \
+                 AND ((p.every_hours IS NULL AND p.every_km IS NULL) \
+                   OR (p.every_hours IS NOT NULL AND a.engine_hours IS NOT NULL) \
+                   OR (p.every_km IS NOT NULL AND a.odometer_km IS NOT NULL)) \
                ON CONFLICT DO NOTHING";
     on_tx!(tx, execute(sqlx::query(sql).bind(at).bind(plan)))
 }
