@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use domain::seed::{self, FleetSeed};
 use domain::{Actor, Store};
+use tracing::Instrument;
 use tracker_sim::{run_fleet, DeviceCreds, FleetConfig};
 
 /// Depots around Munich; the simulated machines drive between them.
@@ -37,6 +38,87 @@ fn demo_password(data_dir: &Path) -> anyhow::Result<(String, bool)> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok((p, true))
+}
+
+/// The demo's engine plan: 250 h with nested 500 h / 1000 h services, told 10 h ahead.
+const DEMO_EVERY_HOURS: u32 = 250;
+
+/// Two plans on the demo fleet's category: the engine service (returned) and a monthly safety
+/// check on a fixed calendar grid that started 25 days ago (so every machine is inside its lead).
+async fn demo_plans(store: &Store, category: uuid::Uuid) -> anyhow::Result<uuid::Uuid> {
+    use mobile_shared::maintenance::{Anchor, Interval, Metric, NewPlan, PlanService};
+    let engine = NewPlan {
+        name: "Engine service".into(),
+        category_id: Some(category),
+        asset_id: None,
+        intervals: vec![Interval {
+            metric: Metric::EngineHours,
+            every: DEMO_EVERY_HOURS,
+        }],
+        lead_days: None,
+        lead_hours: Some(10),
+        anchor: None,
+        services: Some(
+            [
+                ("250 h service", 1),
+                ("500 h service", 2),
+                ("1000 h service", 4),
+            ]
+            .into_iter()
+            .map(|(name, multiple)| PlanService {
+                name: name.into(),
+                multiple,
+            })
+            .collect(),
+        ),
+        starts_on: None,
+    };
+    let check = NewPlan {
+        name: "Monthly safety check".into(),
+        category_id: Some(category),
+        asset_id: None,
+        intervals: vec![Interval {
+            metric: Metric::Days,
+            every: 30,
+        }],
+        lead_days: Some(7),
+        lead_hours: None,
+        anchor: Some(Anchor::Fixed),
+        services: None,
+        starts_on: Some(domain::clock::now().date_naive() - chrono::Days::new(25)),
+    };
+    let actor = Actor::system();
+    let engine = domain::maintenance::plans::create(store, &actor, engine).await?;
+    domain::maintenance::plans::create(store, &actor, check).await?;
+    Ok(engine.id)
+}
+
+/// Waits (up to a minute) until the demo trackers with an hour meter have reported it (the
+/// count of assets with hours has stopped growing for 10 s, each tracker reporting about every
+/// 5 s), then staggers the engine plan's baselines and opens the orders now due.
+async fn stagger_when_reported(store: &Store, plan: uuid::Uuid) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    let (mut last, mut stable) = (0, 0);
+    for _ in 0..30 {
+        tick.tick().await;
+        let now = seed::assets_with_hours(store).await?;
+        stable = if now > 0 && now == last {
+            stable + 1
+        } else {
+            0
+        };
+        last = now;
+        if stable >= 5 {
+            break;
+        }
+    }
+    let staggered = seed::stagger_baselines(store, plan, DEMO_EVERY_HOURS).await?;
+    let mut tx = store.begin().await?;
+    let opened =
+        domain::maintenance::orders::open_due(store, &mut tx, domain::clock::now()).await?;
+    tx.commit().await?;
+    println!("fieldops demo: maintenance plans on {staggered} machines; {opened} work orders open");
+    Ok(())
 }
 
 /// Seeds the demo fleet on an empty registry, then drives `trackers` simulated trackers through
@@ -74,6 +156,19 @@ pub async fn run(
             "fieldops demo: created {} assets with trackers at {} depots",
             seeded.devices.len(),
             seeded.site_ids.len()
+        );
+        let plan = demo_plans(&store, seeded.category_id).await?;
+        // Once the trackers have reported their hour meters, spread the fleet over the engine
+        // plan's interval so every urgency shows, and open the orders at once instead of at the
+        // clock's next hourly sweep.
+        let store = store.clone();
+        tokio::spawn(
+            async move {
+                if let Err(e) = stagger_when_reported(&store, plan).await {
+                    tracing::warn!(error = %e, "demo maintenance setup failed");
+                }
+            }
+            .instrument(tracing::info_span!("demo_maintenance")),
         );
     }
     let devices: Vec<DeviceCreds> = (1..=trackers)
