@@ -10,10 +10,13 @@ pub enum Entity {
     Category,
     Device,
     Identifier,
+    Notification,
+    NotificationDelivery,
     Photo,
     Site,
     Stocktake,
     User,
+    WebhookEndpoint,
 }
 
 impl Entity {
@@ -23,10 +26,13 @@ impl Entity {
             Entity::Category => "category",
             Entity::Device => "device",
             Entity::Identifier => "identifier",
+            Entity::Notification => "notification",
+            Entity::NotificationDelivery => "notification_delivery",
             Entity::Photo => "photo",
             Entity::Site => "site",
             Entity::Stocktake => "stocktake",
             Entity::User => "user",
+            Entity::WebhookEndpoint => "webhook_endpoint",
         }
     }
 }

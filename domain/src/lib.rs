@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod geofence;
 pub mod identifiers;
+pub mod notifications;
 pub mod pagination;
 pub mod photos;
 mod refs;
