@@ -182,15 +182,6 @@ pub async fn finish(store: &Store, id: Uuid, attempt: Attempt) -> Result<bool, D
     Ok(true)
 }
 
-/// Gives a held delivery back without an attempt (the worker is shutting down, or its channel
-/// is not configured): due again at once for the next worker.
-pub async fn release(store: &Store, id: Uuid) -> Result<(), DomainError> {
-    let mut tx = store.begin().await?;
-    let sql = "UPDATE notification_deliveries SET locked_until = NULL WHERE id = $1 AND state = 'pending'";
-    on_tx!(&mut tx, execute(sqlx::query(sql).bind(id)))?;
-    tx.commit().await
-}
-
 #[derive(sqlx::FromRow)]
 struct DeliveryRow {
     id: Uuid,
@@ -380,4 +371,14 @@ pub async fn retry(store: &Store, actor: &Actor, id: Uuid) -> Result<Delivery, D
     )
     .await?;
     delivery(store, id).await
+}
+
+/// Pending deliveries of one channel (the backlog gauge).
+pub async fn pending_count(store: &Store, channel: Channel) -> Result<i64, DomainError> {
+    let sql = "SELECT COUNT(*) FROM notification_deliveries WHERE channel = $1 AND state = 'pending'";
+    let n: i64 = on_read!(store, |p| sqlx::query_scalar(sql)
+        .bind(channel.as_str())
+        .fetch_one(p)
+        .await)?;
+    Ok(n)
 }
