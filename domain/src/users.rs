@@ -145,8 +145,11 @@ fn validate_email(v: &mut Validator, email: &str) {
     let ok = email.len() <= MAX_EMAIL_LEN
         && !email.contains(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@')
-                && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         });
     if !ok {
         v.add("email", "must be an e-mail address, at most 254 characters");
@@ -173,7 +176,9 @@ pub async fn set_email(
         .bind(id)
         .fetch_optional(c)
         .await)?;
-    let before = row.ok_or(DomainError::not_found(Entity::User))?.into_user()?;
+    let before = row
+        .ok_or(DomainError::not_found(Entity::User))?
+        .into_user()?;
     let sql = "UPDATE users SET email = $1, updated_at = $2 WHERE id = $3";
     on_tx!(
         &mut tx,

@@ -24,7 +24,9 @@ impl Default for Backoff {
 impl Backoff {
     /// The ceiling of the delay after the `attempt`-th failure (1-based), before jitter.
     pub fn ceiling(&self, attempt: i32) -> Duration {
-        let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
+        let doublings = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(30);
         self.initial
             .checked_mul(1u32 << doublings)
             .unwrap_or(self.max)
@@ -52,7 +54,10 @@ mod tests {
         assert_eq!(b.ceiling(1000), Duration::from_secs(3600));
         for attempt in 1..12 {
             let d = b.delay(attempt);
-            assert!(d <= b.ceiling(attempt) && d >= b.ceiling(attempt) / 2, "{attempt}: {d:?}");
+            assert!(
+                d <= b.ceiling(attempt) && d >= b.ceiling(attempt) / 2,
+                "{attempt}: {d:?}"
+            );
         }
     }
 }

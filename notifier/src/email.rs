@@ -52,7 +52,10 @@ impl EmailSender {
             .subject(d.title.clone())
             .message_id(Some(message_id(d)))
             .header(ContentType::TEXT_PLAIN)
-            .body(format!("{}\n\n-- \nfieldops notification {} ({})\n", d.body, d.kind, d.notification_id))
+            .body(format!(
+                "{}\n\n-- \nfieldops notification {} ({})\n",
+                d.body, d.kind, d.notification_id
+            ))
             .map_err(|e| e.to_string())
     }
 }

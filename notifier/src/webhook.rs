@@ -29,7 +29,10 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// The JSON body of a delivery.
@@ -111,7 +114,12 @@ impl Send for WebhookSender {
                     Outcome::Delivered => None,
                     _ => Some(format!(
                         "HTTP {status}: {}",
-                        r.text().await.unwrap_or_default().chars().take(200).collect::<String>()
+                        r.text()
+                            .await
+                            .unwrap_or_default()
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
                     )),
                 };
                 Sent {

@@ -171,10 +171,14 @@ async fn attempt<S: Send>(
             counter.get_or_create(&labels).inc();
             match verdict {
                 Verdict::Delivered => tracing::info!(duration_ms, "delivered"),
-                _ => tracing::warn!(?verdict, error = ?record.error, status = ?record.status_code, "not delivered"),
+                _ => {
+                    tracing::warn!(?verdict, error = ?record.error, status = ?record.status_code, "not delivered")
+                }
             }
         }
-        Ok(false) => tracing::info!("delivery changed while it was being sent; attempt not recorded"),
+        Ok(false) => {
+            tracing::info!("delivery changed while it was being sent; attempt not recorded")
+        }
         // The lease runs out and the delivery is sent again: at-least-once, and the receiver
         // drops the duplicate by its idempotency key.
         Err(e) => tracing::error!(error = %e, "recording the attempt failed"),

@@ -21,11 +21,11 @@ use sqlx::types::Json;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::clock;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::pagination::PageRequest;
 use crate::store::{on_read, on_tx, Store, Tx};
-use crate::clock;
 
 /// Who receives a notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,7 +281,10 @@ pub async fn mark_read(store: &Store, user_id: Uuid, id: Uuid) -> Result<InboxIt
         return Err(DomainError::not_found(Entity::Notification));
     }
     let sql = format!("{INBOX_SELECT} WHERE d.id = $1");
-    let row: InboxRow = on_tx!(&mut tx, |c| sqlx::query_as(&sql).bind(id).fetch_one(c).await)?;
+    let row: InboxRow = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_one(c)
+        .await)?;
     tx.commit().await?;
     Ok(row.into())
 }

@@ -201,9 +201,8 @@ struct DeliveryRow {
 
 impl DeliveryRow {
     fn into_delivery(self, attempt_log: Vec<DeliveryAttempt>) -> Result<Delivery, DomainError> {
-        let internal = |e: mobile_shared::notifications::UnknownName| {
-            DomainError::Internal(e.to_string())
-        };
+        let internal =
+            |e: mobile_shared::notifications::UnknownName| DomainError::Internal(e.to_string());
         Ok(Delivery {
             id: self.id,
             notification_id: self.notification_id,
@@ -321,14 +320,14 @@ async fn attempts_of(
 
 /// Deliveries per channel by state.
 pub async fn stats(store: &Store) -> Result<DeliveryStats, DomainError> {
-    let sql = "SELECT channel, state, COUNT(*) FROM notification_deliveries GROUP BY channel, state";
+    let sql =
+        "SELECT channel, state, COUNT(*) FROM notification_deliveries GROUP BY channel, state";
     let rows: Vec<(String, String, i64)> =
         on_read!(store, |p| sqlx::query_as(sql).fetch_all(p).await)?;
     let mut stats = DeliveryStats::default();
     for (channel, state, n) in rows {
-        let internal = |e: mobile_shared::notifications::UnknownName| {
-            DomainError::Internal(e.to_string())
-        };
+        let internal =
+            |e: mobile_shared::notifications::UnknownName| DomainError::Internal(e.to_string());
         let counts = stats.channel_mut(channel.parse().map_err(internal)?);
         match state.parse().map_err(internal)? {
             DeliveryState::Pending => counts.pending = n,
@@ -365,9 +364,13 @@ pub async fn retry(store: &Store, actor: &Actor, id: Uuid) -> Result<Delivery, D
     after.attempts = 0;
     tx.commit_audited(
         actor,
-        Change::action("notification_delivery.retry", Entity::NotificationDelivery, id)
-            .before(&before)
-            .after(&after),
+        Change::action(
+            "notification_delivery.retry",
+            Entity::NotificationDelivery,
+            id,
+        )
+        .before(&before)
+        .after(&after),
     )
     .await?;
     delivery(store, id).await
@@ -375,7 +378,8 @@ pub async fn retry(store: &Store, actor: &Actor, id: Uuid) -> Result<Delivery, D
 
 /// Pending deliveries of one channel (the backlog gauge).
 pub async fn pending_count(store: &Store, channel: Channel) -> Result<i64, DomainError> {
-    let sql = "SELECT COUNT(*) FROM notification_deliveries WHERE channel = $1 AND state = 'pending'";
+    let sql =
+        "SELECT COUNT(*) FROM notification_deliveries WHERE channel = $1 AND state = 'pending'";
     let n: i64 = on_read!(store, |p| sqlx::query_scalar(sql)
         .bind(channel.as_str())
         .fetch_one(p)

@@ -116,7 +116,10 @@ pub async fn create(
         .description
         .map(|d| d.trim().to_owned())
         .filter(|d| !d.is_empty());
-    if description.as_ref().is_some_and(|d| d.chars().count() > 500) {
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 500)
+    {
         v.add("description", "must be at most 500 characters");
     }
     v.finish()?;
@@ -253,10 +256,8 @@ pub(super) async fn targets(
     addressed: &[Uuid],
 ) -> Result<Vec<Target>, DomainError> {
     let sql = "SELECT id, url, event_kinds FROM webhook_endpoints WHERE enabled = $1 ORDER BY id";
-    let rows: Vec<(Uuid, String, Json<Vec<String>>)> = on_tx!(tx, |c| sqlx::query_as(sql)
-        .bind(true)
-        .fetch_all(c)
-        .await)?;
+    let rows: Vec<(Uuid, String, Json<Vec<String>>)> =
+        on_tx!(tx, |c| sqlx::query_as(sql).bind(true).fetch_all(c).await)?;
     Ok(rows
         .into_iter()
         .filter(|(id, _, kinds)| {
@@ -276,12 +277,23 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        for ok in ["http://127.0.0.1:8080/hook", "https://example.com", "https://a.b/c?d=e"] {
+        for ok in [
+            "http://127.0.0.1:8080/hook",
+            "https://example.com",
+            "https://a.b/c?d=e",
+        ] {
             let mut v = Validator::new();
             validate_url(&mut v, ok);
             assert!(v.finish().is_ok(), "{ok}");
         }
-        for bad in ["ftp://x", "http://", "https:///x", "http://a b", "example.com", "http://u@h/"] {
+        for bad in [
+            "ftp://x",
+            "http://",
+            "https:///x",
+            "http://a b",
+            "example.com",
+            "http://u@h/",
+        ] {
             let mut v = Validator::new();
             validate_url(&mut v, bad);
             assert!(v.finish().is_err(), "{bad}");

@@ -191,12 +191,17 @@ impl Store {
 
     /// Begins a write transaction.
     pub async fn begin(&self) -> Result<Tx, DomainError> {
-        Ok(Tx(match &self.0 {
-            // IMMEDIATE takes the write lock up front: a deferred transaction that reads first
-            // fails with SQLITE_BUSY (no busy-timeout retry) when another process wrote since.
-            Pools::Sqlite { write, .. } => Conn::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Pools::Postgres(pool) => Conn::Postgres(pool.begin().await?),
-        }, false))
+        Ok(Tx(
+            match &self.0 {
+                // IMMEDIATE takes the write lock up front: a deferred transaction that reads first
+                // fails with SQLITE_BUSY (no busy-timeout retry) when another process wrote since.
+                Pools::Sqlite { write, .. } => {
+                    Conn::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
+                }
+                Pools::Postgres(pool) => Conn::Postgres(pool.begin().await?),
+            },
+            false,
+        ))
     }
 
     /// Checks that the database answers (for `/readyz`).
