@@ -27,6 +27,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "scans", description = "Field commands, offline sync, photos"),
         (name = "stocktakes", description = "Stocktakes: counting the machines at a site"),
         (name = "labels", description = "Printable asset labels"),
+        (name = "notifications", description = "In-app inbox, delivery log, webhook endpoints"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

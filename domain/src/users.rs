@@ -164,11 +164,6 @@ pub async fn set_email(
     email: Option<String>,
 ) -> Result<User, DomainError> {
     let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
-    if let Some(e) = &email {
-        let mut v = Validator::new();
-        validate_email(&mut v, e);
-        v.finish()?;
-    }
     let mut tx = store.begin().await?;
     tx.lock_row("users", id).await?;
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
@@ -179,6 +174,12 @@ pub async fn set_email(
     let before = row
         .ok_or(DomainError::not_found(Entity::User))?
         .into_user()?;
+    // Checked after the lookup: a missing user is "not found" whatever the body says.
+    if let Some(e) = &email {
+        let mut v = Validator::new();
+        validate_email(&mut v, e);
+        v.finish()?;
+    }
     let sql = "UPDATE users SET email = $1, updated_at = $2 WHERE id = $3";
     on_tx!(
         &mut tx,

@@ -49,9 +49,11 @@ impl Role {
         match (self, action) {
             (Admin, _) => true,
             // Everyone signed in can read the fleet and the sites: it is what they work with.
+            // And their own notifications (the inbox only ever shows the caller's).
             (
                 _,
-                AssetRead | SiteRead | CategoryRead | PositionRead | ResolveCode | StocktakeRead,
+                AssetRead | SiteRead | CategoryRead | PositionRead | ResolveCode | StocktakeRead
+                | InboxRead,
             ) => true,
             (
                 Dispatcher,
@@ -114,10 +116,16 @@ pub enum Action {
     StocktakeRead,
     /// Start, count into and complete stocktakes.
     StocktakeWrite,
+    /// Read one's own in-app notifications and mark them read.
+    InboxRead,
+    /// Read the notification delivery log and its counts; retry failed deliveries.
+    NotificationAdmin,
+    /// Register, list, enable/disable and test webhook endpoints (they carry signing secrets).
+    WebhookManage,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 23] = [
         Action::AssetRead,
         Action::AssetWrite,
         Action::AssetDelete,
@@ -138,6 +146,9 @@ impl Action {
         Action::FieldCommand,
         Action::StocktakeRead,
         Action::StocktakeWrite,
+        Action::InboxRead,
+        Action::NotificationAdmin,
+        Action::WebhookManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -162,6 +173,9 @@ impl Action {
             Action::FieldCommand => "field_command",
             Action::StocktakeRead => "stocktake.read",
             Action::StocktakeWrite => "stocktake.write",
+            Action::InboxRead => "notification.inbox",
+            Action::NotificationAdmin => "notification.admin",
+            Action::WebhookManage => "webhook.manage",
         }
     }
 }
@@ -174,27 +188,37 @@ mod tests {
     /// Columns follow `Action::ALL`.
     #[test]
     fn every_role_against_every_action() {
-        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW
-        let expected: [(Role, [u8; 20]); 5] = [
+        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW IN NA WH
+        let expected: [(Role, [u8; 23]); 5] = [
             (
                 Role::Admin,
-                [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+                [
+                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                ],
             ),
             (
                 Role::Dispatcher,
-                [1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1],
+                [
+                    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0,
+                ],
             ),
             (
                 Role::Technician,
-                [1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1],
+                [
+                    1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0,
+                ],
             ),
             (
                 Role::RentalOffice,
-                [1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+                [
+                    1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0,
+                ],
             ),
             (
                 Role::Viewer,
-                [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+                [
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0,
+                ],
             ),
         ];
         assert_eq!(expected.len(), Role::ALL.len());

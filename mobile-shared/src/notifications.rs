@@ -252,7 +252,15 @@ pub struct WebhookPatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct UserEmailPatch {
-    /// `null` clears it.
-    #[cfg_attr(feature = "openapi", schema(max_length = 254))]
-    pub email: Option<String>,
+    /// Required; `null` clears it. (Absent reads as `None`, present-but-null as `Some(None)`.)
+    #[serde(default, deserialize_with = "crate::wire::double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, required = true, max_length = 254))]
+    pub email: Option<Option<String>>,
+}
+
+/// `POST /api/v1/webhooks/{id}/test`: the event is queued; its delivery shows in the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WebhookTestSent {
+    pub notification_id: Uuid,
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod categories;
 pub mod devices;
 pub mod labels;
+pub mod notifications;
 pub mod ops;
 pub mod scans;
 pub mod sites;
