@@ -13,6 +13,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://fieldops.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MQTT_LISTEN: &str = "127.0.0.1:1883";
 pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_SMTP_FROM: &str = "fieldops <fieldops@localhost>";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -96,6 +97,18 @@ pub struct ServeArgs {
     /// refused (422 naming `device_time`) as a wrong phone clock. [default: 90]
     #[arg(long, env = "FIELDOPS_SCAN_MAX_AGE_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub scan_max_age_days: Option<u32>,
+    /// SMTP server for e-mail notifications: `smtp://host:port` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS), `smtps://host:465`; credentials as `smtp://user:password@host`. Without it,
+    /// e-mail notifications wait (pending) until one is configured.
+    #[arg(long, env = "FIELDOPS_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// `From:` of notification mails. [default: fieldops <fieldops@localhost>]
+    #[arg(long, env = "FIELDOPS_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// Attempts per notification delivery (e-mail, webhook) before it is marked failed; retries
+    /// back off from 5 s, doubling, to 1 h. [default: 10]
+    #[arg(long, env = "FIELDOPS_NOTIFY_MAX_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub notify_max_attempts: Option<u32>,
 }
 
 /// The TOML file: every key optional.
@@ -121,6 +134,9 @@ pub struct FileConfig {
     pub scan_max_age_days: Option<u32>,
     pub request_timeout_secs: Option<u64>,
     pub body_limit_bytes: Option<usize>,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
+    pub notify_max_attempts: Option<u32>,
 }
 
 impl FileConfig {
@@ -171,6 +187,9 @@ pub struct Settings {
     pub scan_max_age_days: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
+    pub notify_max_attempts: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -195,6 +214,12 @@ impl std::fmt::Debug for Settings {
             .field("scan_max_age_days", &self.scan_max_age_days)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
+            .field(
+                "smtp_url",
+                &self.smtp_url.as_deref().map(domain::store::redact_url),
+            )
+            .field("smtp_from", &self.smtp_from)
+            .field("notify_max_attempts", &self.notify_max_attempts)
             .finish()
     }
 }
@@ -284,6 +309,17 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .clamp(1, 3650),
         request_timeout_secs: file.request_timeout_secs.unwrap_or(30),
         body_limit_bytes: file.body_limit_bytes.unwrap_or(1024 * 1024),
+        smtp_url: s.smtp_url.clone().or_else(|| file.smtp_url.clone()),
+        smtp_from: s
+            .smtp_from
+            .clone()
+            .or_else(|| file.smtp_from.clone())
+            .unwrap_or_else(|| DEFAULT_SMTP_FROM.to_owned()),
+        notify_max_attempts: s
+            .notify_max_attempts
+            .or(file.notify_max_attempts)
+            .unwrap_or(10)
+            .clamp(1, 100),
     })
 }
 
@@ -315,6 +351,9 @@ mod tests {
             mqtt_tls_key: None,
             mqtt_broker_memory_mb: None,
             scan_max_age_days: None,
+            smtp_url: None,
+            smtp_from: None,
+            notify_max_attempts: None,
         }
     }
 
@@ -338,6 +377,39 @@ mod tests {
         flags.listen = Some("127.0.0.1:0".parse().unwrap());
         let s = resolve(&none_common(), &flags, &file).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:0");
+    }
+
+    #[test]
+    fn smtp_settings_are_layered_and_redacted() {
+        use clap::Parser;
+        let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
+        assert_eq!(s.smtp_url, None, "no SMTP unless configured");
+        assert_eq!(s.smtp_from, DEFAULT_SMTP_FROM);
+        assert_eq!(s.notify_max_attempts, 10);
+        let file: FileConfig = toml::from_str(
+            "smtp_url = \"smtp://mailer:s3cret@mail:587?tls=required\"\nsmtp_from = \"ops <ops@x.test>\"\nnotify_max_attempts = 3",
+        )
+        .unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(
+            s.smtp_url.as_deref(),
+            Some("smtp://mailer:s3cret@mail:587?tls=required")
+        );
+        assert_eq!(s.smtp_from, "ops <ops@x.test>");
+        assert_eq!(s.notify_max_attempts, 3);
+        assert!(
+            !format!("{s:?}").contains("s3cret"),
+            "the SMTP password never reaches logs"
+        );
+        let flags =
+            ServeCli::try_parse_from(["serve", "--smtp-url", "smtp://127.0.0.1:2525"]).unwrap();
+        let s = resolve(&none_common(), &flags.serve, &file).unwrap();
+        assert_eq!(
+            s.smtp_url.as_deref(),
+            Some("smtp://127.0.0.1:2525"),
+            "a flag wins over the file"
+        );
+        assert!(ServeCli::try_parse_from(["serve", "--notify-max-attempts", "0"]).is_err());
     }
 
     #[derive(Debug, clap::Parser)]
