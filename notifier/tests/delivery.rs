@@ -1,6 +1,7 @@
 //! Notification delivery end to end, on both databases, against a real SMTP server (Python's
 //! aiosmtpd, started by the test on a free port, writing a maildir) and a real HTTP receiver (an
 //! axum server on port 0 that checks each signature itself, not with the code under test).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::future::Future;
