@@ -416,6 +416,11 @@ fn help_documents_every_flag_and_its_variable() {
     }
 }
 
+/// Sends a request and reads its JSON answer.
+async fn json_of(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 /// The served process delivers notifications: a webhook test event registered and sent over the
 /// API reaches a real receiver and is counted in /metrics; an SMTP server that is not there
 /// does not make the process unready; SIGTERM still stops it cleanly.
@@ -453,16 +458,13 @@ async fn serve_delivers_webhooks_and_counts_them() {
     let client = reqwest::Client::new();
     server.wait_ready(&client).await;
     let token = login(&client, &server, "admin", "a-long-admin-password").await;
-    let created: Value = client
-        .post(server.url("/api/v1/webhooks"))
-        .bearer_auth(&token)
-        .json(&json!({"url": hook}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_of(
+        client
+            .post(server.url("/api/v1/webhooks"))
+            .bearer_auth(&token)
+            .json(&json!({"url": hook})),
+    )
+    .await;
     let id = created["id"].as_str().unwrap();
     let resp = client
         .post(server.url(&format!("/api/v1/webhooks/{id}/test")))
@@ -497,15 +499,12 @@ async fn serve_delivers_webhooks_and_counts_them() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let log: Value = client
-        .get(server.url("/api/v1/notifications/deliveries?state=delivered"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log = json_of(
+        client
+            .get(server.url("/api/v1/notifications/deliveries?state=delivered"))
+            .bearer_auth(&token),
+    )
+    .await;
     assert_eq!(
         log["items"][0]["id"],
         delivery.as_str(),
