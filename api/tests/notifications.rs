@@ -70,6 +70,23 @@ async fn inbox_is_per_user_and_read_marks_stick(app: TestApp) {
         .await;
     expect_forbidden(resp).await;
 
+    // Or given when the user is created.
+    let disp = app
+        .create(
+            "/api/v1/users",
+            &json!({"username": "disp", "password": "long-enough-pw", "role": "dispatcher", "email": " disp@example.com "}),
+        )
+        .await;
+    assert_eq!(disp["email"], "disp@example.com");
+    let bad = app
+        .post(
+            "/api/v1/users",
+            app.admin(),
+            &json!({"username": "nomail", "password": "long-enough-pw", "role": "viewer", "email": "nomail@"}),
+        )
+        .await;
+    expect_only_field(bad, "email").await;
+
     enqueue(&app, "first", vec![Recipient::Role(Role::Technician)]).await;
     enqueue(&app, "second", vec![Recipient::Role(Role::Technician)]).await;
     let inbox = app.get_ok("/api/v1/notifications", tech.as_str()).await;

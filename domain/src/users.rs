@@ -76,9 +76,13 @@ fn validate_password(v: &mut Validator, password: &str) {
 /// Creates a user. Usernames are stored lower-case so logins are case-insensitive.
 pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, DomainError> {
     let username = new.username.trim().to_ascii_lowercase();
+    let email = normalize_email(new.email);
     let mut v = Validator::new();
     validate_username(&mut v, &username);
     validate_password(&mut v, &new.password);
+    if let Some(e) = &email {
+        validate_email(&mut v, e);
+    }
     v.finish()?;
     let hash = secrets::hash_password(new.password).await?;
     let now = clock::now();
@@ -88,12 +92,11 @@ pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, 
         role: new.role,
         disabled: false,
         created_at: now,
-        email: None,
+        email,
     };
     let mut tx = store.begin().await?;
-    let sql =
-        "INSERT INTO users (id, username, password_hash, role, disabled, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $6)";
+    let sql = "INSERT INTO users (id, username, password_hash, role, disabled, created_at, \
+               updated_at, email) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)";
     on_tx!(
         &mut tx,
         execute(
@@ -104,6 +107,7 @@ pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, 
                 .bind(user.role.as_str())
                 .bind(false)
                 .bind(now)
+                .bind(&user.email)
         )
     )
     .map_err(|e| {
@@ -156,6 +160,11 @@ fn validate_email(v: &mut Validator, email: &str) {
     }
 }
 
+/// Trimmed; blank means none.
+fn normalize_email(email: Option<String>) -> Option<String> {
+    email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty())
+}
+
 /// Sets (or with `None` clears) the e-mail address notifications are sent to.
 pub async fn set_email(
     store: &Store,
@@ -163,7 +172,7 @@ pub async fn set_email(
     id: Uuid,
     email: Option<String>,
 ) -> Result<User, DomainError> {
-    let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+    let email = normalize_email(email);
     let mut tx = store.begin().await?;
     tx.lock_row("users", id).await?;
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
@@ -214,6 +223,7 @@ pub async fn ensure_first_admin(
         username: "admin".into(),
         password: password.clone(),
         role: Role::Admin,
+        email: None,
     };
     create(store, &Actor::system(), new).await?;
     Ok(generated.then_some(password))

@@ -291,6 +291,7 @@ impl Env {
                 username: name.into(),
                 password: "correct horse battery".into(),
                 role,
+                email: None,
             },
         )
         .await
@@ -748,7 +749,54 @@ async fn test_event_reaches_only_its_endpoint(mut env: Env) {
     assert_ne!(d[0].endpoint_id, Some(second.endpoint.id));
 }
 
+/// Disabling an endpoint stops it: its pending deliveries fail at their next attempt without
+/// being sent, and new notifications no longer go to it. Counted per channel in the metrics.
+async fn disabled_endpoint_gets_nothing_more(mut env: Env) {
+    let created = env.endpoint(None).await;
+    env.receiver.status.store(503, Ordering::SeqCst);
+    let mut settings = env.settings();
+    settings.max_attempts = 1000;
+    env.start(settings);
+    env.notify("asset.moved", "while down", vec![]).await;
+    eventually(10, "a retried attempt", || async {
+        env.deliveries(Channel::Webhook).await[0].attempts >= 2
+    })
+    .await;
+    webhooks::update(
+        &env.db.store,
+        &Actor::system(),
+        created.endpoint.id,
+        mobile_shared::notifications::WebhookPatch { enabled: false },
+    )
+    .await
+    .expect("disable");
+    let sent_before = env.receiver.received().len();
+    eventually(10, "the delivery to fail", || async {
+        env.deliveries(Channel::Webhook).await[0].state == DeliveryState::Failed
+    })
+    .await;
+    env.notify("asset.moved", "after", vec![]).await;
+    env.stop().await;
+    let d = env.deliveries(Channel::Webhook).await;
+    assert_eq!(d.len(), 1, "no delivery to a disabled endpoint");
+    assert_eq!(
+        d[0].attempt_log.last().and_then(|a| a.error.as_deref()),
+        Some("endpoint disabled")
+    );
+    assert!(
+        env.receiver.received().len() <= sent_before + 1,
+        "at most the send in flight"
+    );
+    let labels = notifier::metrics::ChannelLabels {
+        channel: "webhook".into(),
+    };
+    assert_eq!(env.metrics.failed.get_or_create(&labels).get(), 1);
+    assert!(env.metrics.retried.get_or_create(&labels).get() >= 1);
+    assert_eq!(env.metrics.delivered.get_or_create(&labels).get(), 0);
+}
+
 domain::backend_matrix!(Env:
+    disabled_endpoint_gets_nothing_more,
     rolled_back_enqueue_sends_nothing,
     inbox_lists_and_marks_read,
     smtp_outage_loses_nothing_and_duplicates_nothing,
