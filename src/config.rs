@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use domain::notifications::webhooks::ConfiguredEndpoint;
 use serde::Deserialize;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://fieldops.db";
@@ -137,6 +138,8 @@ pub struct FileConfig {
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
     pub notify_max_attempts: Option<u32>,
+    /// `[[webhooks]]` tables: endpoints kept in step with this file at startup.
+    pub webhooks: Option<Vec<ConfiguredEndpoint>>,
 }
 
 impl FileConfig {
@@ -190,6 +193,8 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     pub smtp_from: String,
     pub notify_max_attempts: u32,
+    /// Webhook endpoints from the file (file only: a secret does not belong on a command line).
+    pub webhooks: Vec<ConfiguredEndpoint>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -220,6 +225,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("smtp_from", &self.smtp_from)
             .field("notify_max_attempts", &self.notify_max_attempts)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -320,6 +326,7 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .or(file.notify_max_attempts)
             .unwrap_or(10)
             .clamp(1, 100),
+        webhooks: file.webhooks.clone().unwrap_or_default(),
     })
 }
 
@@ -410,6 +417,20 @@ mod tests {
             "a flag wins over the file"
         );
         assert!(ServeCli::try_parse_from(["serve", "--notify-max-attempts", "0"]).is_err());
+
+        let file: FileConfig = toml::from_str(
+            "[[webhooks]]\nurl = \"https://hooks.example.com/fieldops\"\nsecret = \"whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0\"\nevent_kinds = [\"task.assigned\"]",
+        )
+        .unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(s.webhooks.len(), 1);
+        assert_eq!(s.webhooks[0].url, "https://hooks.example.com/fieldops");
+        assert!(
+            !format!("{s:?}").contains("whsec_"),
+            "webhook secrets never reach logs"
+        );
+        let typo = toml::from_str::<FileConfig>("[[webhooks]]\nurl = \"http://x\"\nsecrte = \"x\"");
+        assert!(typo.is_err(), "unknown webhook keys are errors");
     }
 
     #[derive(Debug, clap::Parser)]

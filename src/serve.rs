@@ -56,6 +56,16 @@ pub async fn run(
         })?;
     store.migrate().await.context("applying migrations")?;
     first_run(&store).await?;
+    if role != Role::GatewayOnly {
+        let n = domain::notifications::webhooks::sync_configured(
+            &store,
+            &domain::Actor::system(),
+            &settings.webhooks,
+        )
+        .await
+        .context("webhook endpoints of the configuration file (`[[webhooks]]`)")?;
+        tracing::info!(enabled = n, "webhook endpoints from the configuration file");
+    }
 
     // Bind HTTP before starting anything long-lived, so a taken port fails fast and clearly.
     let listener = TcpListener::bind(settings.listen).await.with_context(|| {

@@ -16,6 +16,9 @@ CREATE TABLE webhook_endpoints (
     enabled     boolean NOT NULL,
     -- `whsec_…`: kept (not hashed) because every delivery is signed with it.
     secret      text NOT NULL,
+    -- `config`: declared in the configuration file and kept in step with it at startup;
+    -- `api`: registered over the API.
+    source      text NOT NULL CHECK (source IN ('api','config')),
     created_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL
 );

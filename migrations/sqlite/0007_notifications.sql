@@ -16,6 +16,9 @@ CREATE TABLE webhook_endpoints (
     enabled     INTEGER NOT NULL,
     -- `whsec_…`: kept (not hashed) because every delivery is signed with it.
     secret      TEXT NOT NULL,
+    -- `config`: declared in the configuration file and kept in step with it at startup;
+    -- `api`: registered over the API.
+    source      TEXT NOT NULL CHECK (source IN ('api','config')),
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL
 );

@@ -212,6 +212,10 @@ pub struct WebhookEndpoint {
     /// Notification kinds it receives; `["*"]` for all.
     pub event_kinds: Vec<String>,
     pub enabled: bool,
+    /// Declared in the server's configuration file: changes over the API last only until the
+    /// next start, which puts it back as configured.
+    #[serde(default)]
+    pub from_config: bool,
     pub created_at: DateTime<Utc>,
 }
 

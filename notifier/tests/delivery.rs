@@ -795,7 +795,109 @@ async fn disabled_endpoint_gets_nothing_more(mut env: Env) {
     assert_eq!(env.metrics.delivered.get_or_create(&labels).get(), 0);
 }
 
+/// Endpoints declared in the configuration file are created, updated and disabled to match it,
+/// sign with the operator's secret, and leave endpoints registered over the API alone.
+async fn configured_endpoints_follow_the_file(mut env: Env) {
+    use domain::notifications::webhooks::{sync_configured, ConfiguredEndpoint};
+    let store = env.db.store.clone();
+    let system = Actor::system();
+    let api_endpoint = env.endpoint(Some(vec!["other.kind"])).await;
+    let secret = format!("whsec_{}", STANDARD.encode([7u8; 32]));
+    let url = env.receiver.url();
+    let entry = |secret: &str, kinds: Option<Vec<&str>>| ConfiguredEndpoint {
+        url: url.clone(),
+        secret: secret.to_owned(),
+        event_kinds: kinds.map(|k| k.into_iter().map(String::from).collect()),
+        description: Some("from the file".into()),
+    };
+    let n = sync_configured(
+        &store,
+        &system,
+        &[entry(&secret, Some(vec!["asset.moved"]))],
+    )
+    .await
+    .expect("sync");
+    assert_eq!(n, 1);
+    let audit_len = || async {
+        env.db
+            .audit(domain::audit::AuditFilter {
+                entity: Some("webhook_endpoint".into()),
+                ..Default::default()
+            })
+            .await
+            .len()
+    };
+    let after_first = audit_len().await;
+    sync_configured(
+        &store,
+        &system,
+        &[entry(&secret, Some(vec!["asset.moved"]))],
+    )
+    .await
+    .expect("same again");
+    assert_eq!(
+        audit_len().await,
+        after_first,
+        "an unchanged file changes nothing"
+    );
+
+    *env.receiver.secret.lock().expect("lock") = Some(secret.clone());
+    env.start(env.settings());
+    env.notify("asset.moved", "configured", vec![]).await;
+    eventually(10, "the configured endpoint's webhook", || async {
+        !env.receiver.received().is_empty()
+    })
+    .await;
+    assert!(
+        env.receiver.received()[0].signature_ok,
+        "signed with the configured secret"
+    );
+
+    let rotated = format!("whsec_{}", STANDARD.encode([9u8; 32]));
+    sync_configured(&store, &system, &[entry(&rotated, None)])
+        .await
+        .expect("rotate");
+    *env.receiver.secret.lock().expect("lock") = Some(rotated);
+    env.notify("task.assigned", "rotated", vec![]).await;
+    eventually(10, "the webhook signed with the new secret", || async {
+        env.receiver.received().len() == 2
+    })
+    .await;
+    assert!(env.receiver.received()[1].signature_ok);
+
+    sync_configured(&store, &system, &[])
+        .await
+        .expect("removed from the file");
+    let listed = webhooks::list(&store, page()).await.expect("list").items;
+    let configured: Vec<_> = listed.iter().filter(|e| e.from_config).collect();
+    assert_eq!(configured.len(), 1);
+    assert!(
+        !configured[0].enabled,
+        "removed from the file: disabled, kept with its log"
+    );
+    let by_api = listed
+        .iter()
+        .find(|e| e.id == api_endpoint.endpoint.id)
+        .expect("api endpoint");
+    assert!(
+        by_api.enabled && !by_api.from_config,
+        "API endpoints are left alone"
+    );
+
+    let bad = sync_configured(&store, &system, &[entry("whsec_c2hvcnQ=", None)])
+        .await
+        .expect_err("a short secret");
+    match bad {
+        domain::DomainError::Validation(fields) => {
+            assert!(fields.contains_key("webhooks[0].secret"), "{fields:?}")
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    env.stop().await;
+}
+
 domain::backend_matrix!(Env:
+    configured_endpoints_follow_the_file,
     disabled_endpoint_gets_nothing_more,
     rolled_back_enqueue_sends_nothing,
     inbox_lists_and_marks_read,
