@@ -8,7 +8,7 @@ use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::worker::{Outcome, Send, Sent};
+use crate::worker::{Outcome, Sender, Sent};
 
 /// Where and as whom mail is sent.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ pub fn message_id(d: &Claimed) -> String {
     format!("<{}@fieldops>", d.id)
 }
 
-impl Send for EmailSender {
+impl Sender for EmailSender {
     async fn send(&self, d: &Claimed) -> Sent {
         let message = match self.message(d) {
             Ok(m) => m,

@@ -16,7 +16,7 @@ use domain::notifications::webhooks::SECRET_PREFIX;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::worker::{Outcome, Send, Sent};
+use crate::worker::{Outcome, Sender, Sent};
 
 /// `v1,<signature>` for a message, or why the secret is unusable.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
@@ -78,7 +78,7 @@ pub(crate) fn classify(status: u16) -> Outcome {
     }
 }
 
-impl Send for WebhookSender {
+impl Sender for WebhookSender {
     async fn send(&self, d: &Claimed) -> Sent {
         let (Some(url), Some(secret), Some(true)) =
             (&d.endpoint_url, &d.endpoint_secret, d.endpoint_enabled)

@@ -1,6 +1,6 @@
 //! One channel's worker: claim due deliveries, send them concurrently (up to a bound), record
 //! each attempt with the delivery's new state, and wait for a wake-up, the poll tick, a free
-//! slot or shutdown. Channels know only how to send ([`Send`]); the retry policy is here.
+//! slot or shutdown. Channels know only how to send ([`Sender`]); the retry policy is here.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -47,8 +47,8 @@ impl Sent {
 }
 
 /// A channel: sends one claimed delivery.
-pub(crate) trait Send: std::marker::Send + Sync + 'static {
-    fn send(&self, delivery: &Claimed) -> impl Future<Output = Sent> + std::marker::Send;
+pub(crate) trait Sender: Send + Sync + 'static {
+    fn send(&self, delivery: &Claimed) -> impl Future<Output = Sent> + Send;
 }
 
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ pub(crate) struct WorkerSettings {
     pub lease: Duration,
 }
 
-pub(crate) fn spawn<S: Send>(
+pub(crate) fn spawn<S: Sender>(
     store: Store,
     settings: WorkerSettings,
     sender: S,
@@ -72,7 +72,7 @@ pub(crate) fn spawn<S: Send>(
     tokio::spawn(run(store, settings, Arc::new(sender), metrics, shutdown).instrument(span))
 }
 
-async fn run<S: Send>(
+async fn run<S: Sender>(
     store: Store,
     settings: WorkerSettings,
     sender: Arc<S>,
@@ -130,7 +130,7 @@ async fn run<S: Send>(
 }
 
 /// Sends one delivery and records the attempt.
-async fn attempt<S: Send>(
+async fn attempt<S: Sender>(
     store: Store,
     settings: WorkerSettings,
     sender: Arc<S>,
