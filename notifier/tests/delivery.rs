@@ -481,7 +481,8 @@ async fn inbox_lists_and_marks_read(env: Env) {
 }
 
 /// The SMTP server is down when mails are enqueued: they wait (retried, pending); when it comes
-/// up every mail arrives exactly once, with its delivery id as Message-ID.
+/// up every mail arrives exactly once, with its delivery id as Message-ID. Then it stops again
+/// mid-stream and comes back: the same.
 async fn smtp_outage_loses_nothing_and_duplicates_nothing(mut env: Env) {
     let _tech = env
         .user("tech", Role::Technician, Some("tech@fieldops.test"))
@@ -515,18 +516,37 @@ async fn smtp_outage_loses_nothing_and_duplicates_nothing(mut env: Env) {
         .iter()
         .all(|a| a.outcome == "retry" && a.error.is_some()));
 
-    let _smtp = env.smtp().await;
-    eventually(15, "every mail after SMTP came back", || async {
+    let smtp = env.smtp().await;
+    let all_delivered = || async {
         env.deliveries(Channel::Email)
             .await
             .iter()
             .all(|d| d.state == DeliveryState::Delivered)
+    };
+    eventually(15, "every mail after SMTP came back", all_delivered).await;
+    assert_eq!(env.mails().len(), 6);
+
+    // It goes down again mid-stream: what is queued meanwhile waits, then arrives.
+    drop(smtp);
+    env.notify(
+        "task.assigned",
+        "during the second outage",
+        vec![Recipient::User(disp)],
+    )
+    .await;
+    eventually(10, "a failed attempt in the second outage", || async {
+        env.deliveries(Channel::Email)
+            .await
+            .iter()
+            .any(|d| d.state == DeliveryState::Pending && d.attempts >= 1)
     })
     .await;
+    let _smtp = env.smtp().await;
+    eventually(15, "the mail of the second outage", all_delivered).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     env.stop().await;
     let mails = env.mails();
-    assert_eq!(mails.len(), 6, "{mails:?}");
+    assert_eq!(mails.len(), 7, "{mails:?}");
     let ids: HashSet<String> = mails.iter().map(|m| m.0.clone()).collect();
     let expected: HashSet<String> = env
         .deliveries(Channel::Email)
@@ -556,7 +576,7 @@ async fn smtp_outage_loses_nothing_and_duplicates_nothing(mut env: Env) {
             channel: "email".into(),
         })
         .get();
-    assert_eq!(delivered, 6);
+    assert_eq!(delivered, 7);
 }
 
 /// A receiver answering 500 is retried with growing delays, then the delivery fails, visibly;
