@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use domain::notifications::webhooks::ConfiguredEndpoint;
 use serde::Deserialize;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://fieldops.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MQTT_LISTEN: &str = "127.0.0.1:1883";
 pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_SMTP_FROM: &str = "fieldops <fieldops@localhost>";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -100,6 +102,18 @@ pub struct ServeArgs {
     /// calendar services…); after downtime the first tick catches up. [default: 60]
     #[arg(long, env = "FIELDOPS_CLOCK_INTERVAL_SECS", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub clock_interval_secs: Option<u32>,
+    /// SMTP server for e-mail notifications: `smtp://host:port` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS), `smtps://host:465`; credentials as `smtp://user:password@host`. Without it,
+    /// e-mail notifications wait (pending) until one is configured.
+    #[arg(long, env = "FIELDOPS_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// `From:` of notification mails. [default: fieldops <fieldops@localhost>]
+    #[arg(long, env = "FIELDOPS_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// Attempts per notification delivery (e-mail, webhook) before it is marked failed; retries
+    /// back off from 5 s, doubling, to 1 h. [default: 10]
+    #[arg(long, env = "FIELDOPS_NOTIFY_MAX_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub notify_max_attempts: Option<u32>,
 }
 
 /// The TOML file: every key optional.
@@ -126,6 +140,11 @@ pub struct FileConfig {
     pub clock_interval_secs: Option<u32>,
     pub request_timeout_secs: Option<u64>,
     pub body_limit_bytes: Option<usize>,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
+    pub notify_max_attempts: Option<u32>,
+    /// `[[webhooks]]` tables: endpoints kept in step with this file at startup.
+    pub webhooks: Option<Vec<ConfiguredEndpoint>>,
 }
 
 impl FileConfig {
@@ -177,6 +196,11 @@ pub struct Settings {
     pub clock_interval_secs: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
+    pub notify_max_attempts: u32,
+    /// Webhook endpoints from the file (file only: a secret does not belong on a command line).
+    pub webhooks: Vec<ConfiguredEndpoint>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -202,6 +226,13 @@ impl std::fmt::Debug for Settings {
             .field("clock_interval_secs", &self.clock_interval_secs)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
+            .field(
+                "smtp_url",
+                &self.smtp_url.as_deref().map(domain::store::redact_url),
+            )
+            .field("smtp_from", &self.smtp_from)
+            .field("notify_max_attempts", &self.notify_max_attempts)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -296,6 +327,18 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .clamp(1, 3600),
         request_timeout_secs: file.request_timeout_secs.unwrap_or(30),
         body_limit_bytes: file.body_limit_bytes.unwrap_or(1024 * 1024),
+        smtp_url: s.smtp_url.clone().or_else(|| file.smtp_url.clone()),
+        smtp_from: s
+            .smtp_from
+            .clone()
+            .or_else(|| file.smtp_from.clone())
+            .unwrap_or_else(|| DEFAULT_SMTP_FROM.to_owned()),
+        notify_max_attempts: s
+            .notify_max_attempts
+            .or(file.notify_max_attempts)
+            .unwrap_or(10)
+            .clamp(1, 100),
+        webhooks: file.webhooks.clone().unwrap_or_default(),
     })
 }
 
@@ -328,6 +371,9 @@ mod tests {
             mqtt_broker_memory_mb: None,
             scan_max_age_days: None,
             clock_interval_secs: None,
+            smtp_url: None,
+            smtp_from: None,
+            notify_max_attempts: None,
         }
     }
 
@@ -351,6 +397,53 @@ mod tests {
         flags.listen = Some("127.0.0.1:0".parse().unwrap());
         let s = resolve(&none_common(), &flags, &file).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:0");
+    }
+
+    #[test]
+    fn smtp_settings_are_layered_and_redacted() {
+        use clap::Parser;
+        let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
+        assert_eq!(s.smtp_url, None, "no SMTP unless configured");
+        assert_eq!(s.smtp_from, DEFAULT_SMTP_FROM);
+        assert_eq!(s.notify_max_attempts, 10);
+        let file: FileConfig = toml::from_str(
+            "smtp_url = \"smtp://mailer:s3cret@mail:587?tls=required\"\nsmtp_from = \"ops <ops@x.test>\"\nnotify_max_attempts = 3",
+        )
+        .unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(
+            s.smtp_url.as_deref(),
+            Some("smtp://mailer:s3cret@mail:587?tls=required")
+        );
+        assert_eq!(s.smtp_from, "ops <ops@x.test>");
+        assert_eq!(s.notify_max_attempts, 3);
+        assert!(
+            !format!("{s:?}").contains("s3cret"),
+            "the SMTP password never reaches logs"
+        );
+        let flags =
+            ServeCli::try_parse_from(["serve", "--smtp-url", "smtp://127.0.0.1:2525"]).unwrap();
+        let s = resolve(&none_common(), &flags.serve, &file).unwrap();
+        assert_eq!(
+            s.smtp_url.as_deref(),
+            Some("smtp://127.0.0.1:2525"),
+            "a flag wins over the file"
+        );
+        assert!(ServeCli::try_parse_from(["serve", "--notify-max-attempts", "0"]).is_err());
+
+        let file: FileConfig = toml::from_str(
+            "[[webhooks]]\nurl = \"https://hooks.example.com/fieldops\"\nsecret = \"whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0\"\nevent_kinds = [\"task.assigned\"]",
+        )
+        .unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(s.webhooks.len(), 1);
+        assert_eq!(s.webhooks[0].url, "https://hooks.example.com/fieldops");
+        assert!(
+            !format!("{s:?}").contains("whsec_"),
+            "webhook secrets never reach logs"
+        );
+        let typo = toml::from_str::<FileConfig>("[[webhooks]]\nurl = \"http://x\"\nsecrte = \"x\"");
+        assert!(typo.is_err(), "unknown webhook keys are errors");
     }
 
     #[derive(Debug, clap::Parser)]

@@ -260,6 +260,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     username,
                     password: password.clone(),
                     role,
+                    email: None,
                 },
             )
             .await

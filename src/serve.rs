@@ -56,6 +56,16 @@ pub async fn run(
         })?;
     store.migrate().await.context("applying migrations")?;
     first_run(&store).await?;
+    if role != Role::GatewayOnly {
+        let n = domain::notifications::webhooks::sync_configured(
+            &store,
+            &domain::Actor::system(),
+            &settings.webhooks,
+        )
+        .await
+        .context("webhook endpoints of the configuration file (`[[webhooks]]`)")?;
+        tracing::info!(enabled = n, "webhook endpoints from the configuration file");
+    }
 
     // Bind HTTP before starting anything long-lived, so a taken port fails fast and clearly.
     let listener = TcpListener::bind(settings.listen).await.with_context(|| {
@@ -67,6 +77,7 @@ pub async fn run(
     let http_addr = listener.local_addr()?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let notifier_stop = stop_rx.clone();
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
@@ -78,6 +89,32 @@ pub async fn run(
     let gateway_metrics = iot_gateway::GatewayMetrics::default();
     gateway_metrics.register(api_metrics.registry_mut());
     let bus = domain::events::EventBus::default();
+    let notifier_metrics = notifier::NotifierMetrics::default();
+    notifier_metrics.register(api_metrics.registry_mut());
+    // The outbox is drained by the processes that serve the API (where notifications are
+    // enqueued), not by a gateway-only one.
+    let notifier = if role == Role::GatewayOnly {
+        None
+    } else {
+        let notify_settings = notifier::NotifierSettings {
+            smtp: settings.smtp_url.clone().map(|url| notifier::SmtpSettings {
+                url,
+                from: settings.smtp_from.clone(),
+                timeout: Duration::from_secs(30),
+            }),
+            max_attempts: i32::try_from(settings.notify_max_attempts).unwrap_or(10),
+            ..notifier::NotifierSettings::default()
+        };
+        Some(
+            notifier::Notifier::start(
+                store.clone(),
+                notify_settings,
+                notifier_metrics,
+                notifier_stop,
+            )
+            .context("starting notification delivery (see --smtp-url, --smtp-from)")?,
+        )
+    };
 
     // The clock runs with the API (`serve`, `api`), not in gateway-only processes: rules write
     // business data, and with several API processes the mark locks pick one evaluator.
@@ -238,6 +275,9 @@ pub async fn run(
     }
     if let Some(e) = embedded {
         e.join().await;
+    }
+    if let Some(n) = notifier {
+        n.join().await;
     }
     store.close().await;
     tracing::info!("stopped");

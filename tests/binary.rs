@@ -407,7 +407,108 @@ fn help_documents_every_flag_and_its_variable() {
         "--log-format",
         "FIELDOPS_DATABASE_URL",
         "FIELDOPS_MQTT_LISTEN",
+        "--smtp-url",
+        "--smtp-from",
+        "--notify-max-attempts",
+        "FIELDOPS_SMTP_URL",
     ] {
         assert!(help.contains(flag), "{flag} missing from help:\n{help}");
     }
+}
+
+/// Sends a request and reads its JSON answer.
+async fn json_of(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// The served process delivers notifications: a webhook test event registered and sent over the
+/// API reaches a real receiver and is counted in /metrics; an SMTP server that is not there
+/// does not make the process unready; SIGTERM still stops it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_delivers_webhooks_and_counts_them() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let tx = tx.clone();
+            async move {
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                tx.send(id).unwrap();
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let nothing_listens = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let smtp = format!("smtp://{nothing_listens}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fieldops.db").display());
+    let server = Server::start(
+        dir.path(),
+        &url,
+        &["--smtp-url", &smtp],
+        &[("FIELDOPS_ADMIN_PASSWORD", "a-long-admin-password")],
+    );
+    let client = reqwest::Client::new();
+    server.wait_ready(&client).await;
+    let token = login(&client, &server, "admin", "a-long-admin-password").await;
+    let created = json_of(
+        client
+            .post(server.url("/api/v1/webhooks"))
+            .bearer_auth(&token)
+            .json(&json!({"url": hook})),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let resp = client
+        .post(server.url(&format!("/api/v1/webhooks/{id}/test")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let delivery = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the test event within 10 s")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = client
+            .get(server.url("/metrics"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics
+            .contains("fieldops_notification_deliveries_delivered_total{channel=\"webhook\"} 1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "delivery not counted:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = json_of(
+        client
+            .get(server.url("/api/v1/notifications/deliveries?state=delivered"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(
+        log["items"][0]["id"],
+        delivery.as_str(),
+        "webhook-id is the delivery id"
+    );
+    assert!(server.terminate().success());
 }

@@ -151,7 +151,18 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tasks::cancel_task))
         .routes(routes!(tasks::task_kpi))
         .routes(routes!(users::list_users, users::create_user))
-        .routes(routes!(users::get_user))
+        .routes(routes!(users::get_user, users::patch_user))
+        .routes(routes!(notifications::inbox))
+        .routes(routes!(notifications::mark_read))
+        .routes(routes!(notifications::deliveries))
+        .routes(routes!(notifications::retry_delivery))
+        .routes(routes!(notifications::stats))
+        .routes(routes!(
+            notifications::list_webhooks,
+            notifications::create_webhook
+        ))
+        .routes(routes!(notifications::patch_webhook))
+        .routes(routes!(notifications::test_webhook))
         .routes(routes!(devices::list_devices, devices::create_device))
         .routes(routes!(audit::list_audit))
         .routes(routes!(scans::post_scan))

@@ -31,6 +31,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "tasks", description = "Tasks (\"my tasks\", work orders…) and the on-time KPI"),
         (name = "labels", description = "Printable asset labels"),
         (name = "maintenance", description = "Service plans, forecasts of the next service, services done"),
+        (name = "notifications", description = "In-app inbox, delivery log, webhook endpoints"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

@@ -604,8 +604,17 @@ async fn a_work_order_opens_in_the_lead_is_worked_and_completed_once(app: TestAp
     )
     .await;
     assert_eq!(sweep(&app).await, 0, "nothing in its lead yet");
+    let tech = app.user_with_role(mobile_shared::Role::Technician).await;
     set_hours(&app, &r, 246.0).await;
     assert_eq!(sweep(&app).await, 1);
+    // The technicians are told, in their inbox.
+    let inbox = app.get_ok("/api/v1/notifications", tech.as_str()).await;
+    let told = items(&inbox)
+        .iter()
+        .find(|n| n["kind"] == "work_order.opened")
+        .unwrap_or_else(|| panic!("no work order notification: {inbox}"))
+        .clone();
+    assert_eq!(told["subject_entity"], "work_order");
     assert_eq!(sweep(&app).await, 0, "one order per service");
     let open = app
         .get_ok("/api/v1/work-orders?state=open", app.admin())
@@ -616,8 +625,8 @@ async fn a_work_order_opens_in_the_lead_is_worked_and_completed_once(app: TestAp
     assert_eq!(order["automatic"], true);
     assert_eq!(order["service"], "Roller 250 h");
 
+    assert_eq!(told["subject_id"], order["id"]);
     // A technician sees it in "my tasks" and works it from there.
-    let tech = app.user_with_role(mobile_shared::Role::Technician).await;
     let mine = app.get_ok("/api/v1/tasks?assignee=me", tech.as_str()).await;
     let task = items(&mine)
         .iter()

@@ -24,6 +24,12 @@ domain::backend_matrix!(TestApp: documented_errors_happen, field_history_limit_i
 const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
     ("post", "/api/v1/auth/logout", None),
     ("get", "/api/v1/assets", Some(Action::AssetRead)),
+    ("get", "/api/v1/notifications", Some(Action::InboxRead)),
+    (
+        "post",
+        "/api/v1/notifications/{id}/read",
+        Some(Action::InboxRead),
+    ),
     ("get", "/api/v1/assets/{id}", Some(Action::AssetRead)),
     (
         "get",

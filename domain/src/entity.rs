@@ -11,12 +11,15 @@ pub enum Entity {
     Device,
     Identifier,
     MaintenancePlan,
+    Notification,
+    NotificationDelivery,
     Photo,
     Site,
     Stocktake,
     Task,
     User,
     WorkOrder,
+    WebhookEndpoint,
 }
 
 impl Entity {
@@ -27,12 +30,15 @@ impl Entity {
             Entity::Device => "device",
             Entity::Identifier => "identifier",
             Entity::MaintenancePlan => "maintenance_plan",
+            Entity::Notification => "notification",
+            Entity::NotificationDelivery => "notification_delivery",
             Entity::Photo => "photo",
             Entity::Site => "site",
             Entity::Stocktake => "stocktake",
             Entity::Task => "task",
             Entity::User => "user",
             Entity::WorkOrder => "work_order",
+            Entity::WebhookEndpoint => "webhook_endpoint",
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod events;
 pub mod geofence;
 pub mod identifiers;
 pub mod maintenance;
+pub mod notifications;
 pub mod pagination;
 pub mod photos;
 mod refs;

@@ -211,7 +211,7 @@ impl Scheduler {
         let mut tx = self.store.begin().await?;
         let sql = format!(
             "SELECT evaluated_through FROM schedule_marks WHERE rule = $1{}",
-            tx.row_lock(RowLock::UpdateSkipLocked)
+            tx.row_lock(RowLock::SkipLocked)
         );
         let mark: Option<DateTime<Utc>> = on_tx!(&mut tx, |c| sqlx::query_scalar(&sql)
             .bind(rule.name())

@@ -17,6 +17,7 @@ use crate::audit::{self, Change};
 use crate::clock;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
+use crate::notifications::{self, NewNotification, Recipient};
 use crate::pagination::PageRequest;
 use crate::store::{on_read, on_tx, RowLock, Store, Tx};
 
@@ -488,19 +489,45 @@ pub(crate) async fn mark_overdue(
     through: DateTime<Utc>,
 ) -> Result<u64, DomainError> {
     let sql = "UPDATE tasks SET overdue_at = $1 \
-               WHERE state = 'open' AND overdue_at IS NULL AND due_at <= $1 RETURNING id, due_at";
-    let marked: Vec<(Uuid, DateTime<Utc>)> =
-        on_tx!(tx, |c| sqlx::query_as(sql).bind(through).fetch_all(c).await)?;
-    for (id, due_at) in &marked {
+               WHERE state = 'open' AND overdue_at IS NULL AND due_at <= $1 \
+               RETURNING id, due_at, title, kind, assignee_user_id, assignee_role";
+    #[allow(clippy::type_complexity)]
+    let marked: Vec<(
+        Uuid,
+        DateTime<Utc>,
+        String,
+        String,
+        Option<Uuid>,
+        Option<String>,
+    )> = on_tx!(tx, |c| sqlx::query_as(sql).bind(through).fetch_all(c).await)?;
+    for (id, due_at, title, kind, user, role) in &marked {
         let change = Change::action("task.overdue", Entity::Task, *id)
             .after(&serde_json::json!({ "due_at": due_at, "overdue_at": through }));
         audit::record(tx, actor, change).await?;
+        // The person (or role) who should have done it hears of it, in the same transaction.
+        let recipients = match (user, role.as_deref().and_then(|r| r.parse::<Role>().ok())) {
+            (Some(user), _) => vec![Recipient::User(*user)],
+            (None, Some(role)) => vec![Recipient::Role(role)],
+            (None, None) => Vec::new(),
+        };
+        notifications::enqueue(
+            tx,
+            NewNotification {
+                kind: "task.overdue".into(),
+                title: format!("Overdue: {title}"),
+                body: format!("“{title}” was due {due_at} and is not done."),
+                data: serde_json::json!({ "task_id": id, "kind": kind, "due_at": due_at }),
+                subject: Some((Entity::Task, *id)),
+                recipients,
+            },
+        )
+        .await?;
     }
     Ok(marked.len() as u64)
 }
 
 /// The built-in clock rule `overdue_tasks`: stamps `overdue_at` on open tasks whose due time has
-/// passed (see [`mark_overdue`]); notifications and escalations build on the stamp.
+/// passed (see [`mark_overdue`]) and notifies whoever should have done it (`task.overdue`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OverdueRule;
 

@@ -25,6 +25,7 @@ struct UserRow {
     role: String,
     disabled: bool,
     created_at: DateTime<Utc>,
+    email: Option<String>,
 }
 
 impl UserRow {
@@ -38,11 +39,12 @@ impl UserRow {
             username: self.username,
             disabled: self.disabled,
             created_at: self.created_at,
+            email: self.email,
         })
     }
 }
 
-const USER_COLUMNS: &str = "id, username, role, disabled, created_at";
+const USER_COLUMNS: &str = "id, username, role, disabled, created_at, email";
 
 fn validate_username(v: &mut Validator, username: &str) {
     let ok_chars = username
@@ -74,9 +76,13 @@ fn validate_password(v: &mut Validator, password: &str) {
 /// Creates a user. Usernames are stored lower-case so logins are case-insensitive.
 pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, DomainError> {
     let username = new.username.trim().to_ascii_lowercase();
+    let email = normalize_email(new.email);
     let mut v = Validator::new();
     validate_username(&mut v, &username);
     validate_password(&mut v, &new.password);
+    if let Some(e) = &email {
+        validate_email(&mut v, e);
+    }
     v.finish()?;
     let hash = secrets::hash_password(new.password).await?;
     let now = clock::now();
@@ -86,11 +92,11 @@ pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, 
         role: new.role,
         disabled: false,
         created_at: now,
+        email,
     };
     let mut tx = store.begin().await?;
-    let sql =
-        "INSERT INTO users (id, username, password_hash, role, disabled, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $6)";
+    let sql = "INSERT INTO users (id, username, password_hash, role, disabled, created_at, \
+               updated_at, email) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)";
     on_tx!(
         &mut tx,
         execute(
@@ -101,6 +107,7 @@ pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, 
                 .bind(user.role.as_str())
                 .bind(false)
                 .bind(now)
+                .bind(&user.email)
         )
     )
     .map_err(|e| {
@@ -134,6 +141,68 @@ pub async fn list(store: &Store, page: PageRequest) -> Result<Page<User>, Domain
     page.try_page(rows, |r| r.id, UserRow::into_user)
 }
 
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// A plausible address: one `@` with something on both sides, a dot in the domain, no spaces or
+/// angle brackets (the SMTP server has the final word; this catches typos early).
+fn validate_email(v: &mut Validator, email: &str) {
+    let ok = email.len() <= MAX_EMAIL_LEN
+        && !email.contains(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if !ok {
+        v.add("email", "must be an e-mail address, at most 254 characters");
+    }
+}
+
+/// Trimmed; blank means none.
+fn normalize_email(email: Option<String>) -> Option<String> {
+    email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty())
+}
+
+/// Sets (or with `None` clears) the e-mail address notifications are sent to.
+pub async fn set_email(
+    store: &Store,
+    actor: &Actor,
+    id: Uuid,
+    email: Option<String>,
+) -> Result<User, DomainError> {
+    let email = normalize_email(email);
+    let mut tx = store.begin().await?;
+    tx.lock_row("users", id).await?;
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let row: Option<UserRow> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    let before = row
+        .ok_or(DomainError::not_found(Entity::User))?
+        .into_user()?;
+    // Checked after the lookup: a missing user is "not found" whatever the body says.
+    if let Some(e) = &email {
+        let mut v = Validator::new();
+        validate_email(&mut v, e);
+        v.finish()?;
+    }
+    let sql = "UPDATE users SET email = $1, updated_at = $2 WHERE id = $3";
+    on_tx!(
+        &mut tx,
+        execute(sqlx::query(sql).bind(&email).bind(clock::now()).bind(id))
+    )?;
+    let after = User {
+        email,
+        ..before.clone()
+    };
+    tx.commit_audited(actor, Change::updated(Entity::User, id, &before, &after))
+        .await?;
+    Ok(after)
+}
+
 /// On an empty database, creates the `admin` user. Returns the password when it was generated
 /// here (the caller shows it once); `None` when users already exist or a password was given.
 pub async fn ensure_first_admin(
@@ -154,6 +223,7 @@ pub async fn ensure_first_admin(
         username: "admin".into(),
         password: password.clone(),
         role: Role::Admin,
+        email: None,
     };
     create(store, &Actor::system(), new).await?;
     Ok(generated.then_some(password))
@@ -174,6 +244,7 @@ struct CredentialRow {
     role: String,
     disabled: bool,
     created_at: DateTime<Utc>,
+    email: Option<String>,
     password_hash: String,
 }
 
@@ -219,6 +290,7 @@ pub async fn login(
         role: row.role,
         disabled: row.disabled,
         created_at: row.created_at,
+        email: row.email,
     }
     .into_user()?;
     Ok(LoginResponse {

@@ -418,6 +418,7 @@ async fn users_login_sessions_and_logout(db: TestDb) {
             username: "Alice".into(),
             password: "correct horse battery".into(),
             role: Role::Technician,
+            email: None,
         },
     )
     .await
@@ -435,6 +436,7 @@ async fn users_login_sessions_and_logout(db: TestDb) {
             username: "alice".into(),
             password: "another password".into(),
             role: Role::Viewer,
+            email: None,
         },
     )
     .await
@@ -447,6 +449,7 @@ async fn users_login_sessions_and_logout(db: TestDb) {
             username: "bob".into(),
             password: "short".into(),
             role: Role::Viewer,
+            email: None,
         },
     )
     .await

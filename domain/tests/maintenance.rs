@@ -291,6 +291,12 @@ async fn racing_sweeps_open_one_order_per_service_and_never_reopen_a_cancelled_o
             .await,
         1
     );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM notifications WHERE kind = 'work_order.opened'")
+            .await,
+        1,
+        "one notification, in the order's transaction"
+    );
     // A planner cancels it (the service was done elsewhere and not recorded): the next sweep
     // does not open it again.
     orders::update(

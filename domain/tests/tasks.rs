@@ -59,6 +59,7 @@ async fn add_user(db: &TestDb, name: &str, role: Role) -> Actor {
         username: name.into(),
         password: "long-enough-pw".into(),
         role,
+        email: None,
     };
     let user = users::create(&db.store, &Actor::system(), new)
         .await
@@ -548,6 +549,11 @@ async fn overdue_rule_stamps_each_task_once(db: TestDb) {
         ("SELECT COUNT(*) FROM tasks WHERE overdue_at IS NOT NULL", 2),
         (
             "SELECT COUNT(*) FROM audit_log WHERE action = 'task.overdue'",
+            2,
+        ),
+        // Each overdue task notifies its assignee once, in the stamping transaction.
+        (
+            "SELECT COUNT(*) FROM notifications WHERE kind = 'task.overdue'",
             2,
         ),
     ])

@@ -49,10 +49,11 @@ impl Role {
         match (self, action) {
             (Admin, _) => true,
             // Everyone signed in can read the fleet and the sites: it is what they work with.
+            // And their own notifications (the inbox only ever shows the caller's).
             (
                 _,
                 AssetRead | SiteRead | CategoryRead | PositionRead | ResolveCode | StocktakeRead
-                | MaintenanceRead | TaskWork | WorkOrderRead,
+                | MaintenanceRead | TaskWork | WorkOrderRead | InboxRead,
             ) => true,
             (
                 Dispatcher,
@@ -134,10 +135,16 @@ pub enum Action {
     WorkOrderRead,
     /// Open, change, start and complete work orders.
     WorkOrderWrite,
+    /// Read and mark one's own in-app notifications.
+    InboxRead,
+    /// See every notification delivery (log, stats) and retry failed ones.
+    NotificationAdmin,
+    /// Create, enable/disable and test webhook endpoints.
+    WebhookManage,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 30] = [
         Action::AssetRead,
         Action::AssetWrite,
         Action::AssetDelete,
@@ -165,6 +172,9 @@ impl Action {
         Action::TaskManage,
         Action::WorkOrderRead,
         Action::WorkOrderWrite,
+        Action::InboxRead,
+        Action::NotificationAdmin,
+        Action::WebhookManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -196,6 +206,9 @@ impl Action {
             Action::TaskManage => "task.manage",
             Action::WorkOrderRead => "work_order.read",
             Action::WorkOrderWrite => "work_order.write",
+            Action::InboxRead => "notification.inbox",
+            Action::NotificationAdmin => "notification.admin",
+            Action::WebhookManage => "webhook.manage",
         }
     }
 }
@@ -208,36 +221,41 @@ mod tests {
     /// Columns follow `Action::ALL`.
     #[test]
     fn every_role_against_every_action() {
-        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV TW TM WR WW
-        let expected: [(Role, [u8; 27]); 5] = [
+        // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV TW TM WR WW IN NA WM
+        let expected: [(Role, [u8; 30]); 5] = [
             (
                 Role::Admin,
                 [
-                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                    1, 1, 1, 1,
                 ],
             ),
             (
                 Role::Dispatcher,
                 [
-                    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1,
+                    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1,
+                    1, 1, 0, 0,
                 ],
             ),
             (
                 Role::Technician,
                 [
-                    1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1,
+                    1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1,
+                    1, 1, 0, 0,
                 ],
             ),
             (
                 Role::RentalOffice,
                 [
-                    1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0,
+                    1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
+                    0, 1, 0, 0,
                 ],
             ),
             (
                 Role::Viewer,
                 [
-                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0,
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
+                    0, 1, 0, 0,
                 ],
             ),
         ];

@@ -9,6 +9,7 @@ pub mod authz;
 pub mod error_code;
 pub mod identifier;
 pub mod maintenance;
+pub mod notifications;
 pub mod scan;
 pub mod status;
 pub mod stocktake;

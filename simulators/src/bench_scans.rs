@@ -263,6 +263,7 @@ async fn seed_on(store: &domain::Store, args: &BenchScansArgs, password: &str) -
         username: USERNAME.into(),
         password: password.to_owned(),
         role: Role::Technician,
+        email: None,
     };
     domain::users::create(store, &actor, user).await?;
     progress(format!(

@@ -9,6 +9,7 @@ pub mod categories;
 pub mod devices;
 pub mod labels;
 pub mod maintenance;
+pub mod notifications;
 pub mod ops;
 pub mod scans;
 pub mod sites;

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::users;
+use mobile_shared::notifications::UserEmailPatch;
 use mobile_shared::wire::{NewUser, Page, Problem, User};
 use mobile_shared::Action;
 use uuid::Uuid;
@@ -51,4 +52,23 @@ pub async fn get_user(
 ) -> ApiResult<Json<User>> {
     user.require(Action::UserRead)?;
     Ok(Json(users::get(&state.store, id).await?))
+}
+
+/// Set or clear a user's e-mail address (where their e-mail notifications go).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = UserEmailPatch,
+    responses((status = 200, body = User), AuthErrors, JsonBodyErrors, NotFound))]
+pub async fn patch_user(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<UserEmailPatch>,
+) -> ApiResult<Json<User>> {
+    user.require(Action::UserWrite)?;
+    let email = patch
+        .email
+        .ok_or_else(|| domain::DomainError::field("email", "is required (null clears it)"))?;
+    Ok(Json(
+        users::set_email(&state.store, &user.actor(), id, email).await?,
+    ))
 }

@@ -24,6 +24,7 @@ use crate::actor::Actor;
 use crate::audit::{self, Change};
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
+use crate::notifications::{self, NewNotification, Recipient};
 use crate::pagination::PageRequest;
 use crate::store::{on_read, on_tx, RowLock, Store, Tx};
 use crate::tasks::{self, NewTask, Scope, WORK_ORDER_KIND};
@@ -178,6 +179,29 @@ async fn open_in(tx: &mut Tx, actor: &Actor, o: Opening) -> Result<Option<WorkOr
                 .bind(id)
         )
     )?;
+    // The maintenance team is told, in the order's transaction (the outbox rule): inbox, e-mail
+    // and `work_order.opened` webhooks.
+    notifications::enqueue(
+        tx,
+        NewNotification {
+            kind: "work_order.opened".into(),
+            title: format!("Work order: {}", o.title),
+            body: format!(
+                "Due {}. Open it in fieldops to schedule the work.",
+                o.due_on
+            ),
+            data: json!({
+                "work_order_id": id, "asset_id": o.asset_id, "plan_id": o.plan_id,
+                "service": o.service, "due_at": o.due_on, "automatic": o.automatic,
+            }),
+            subject: Some((Entity::WorkOrder, id)),
+            recipients: vec![match o.assignee {
+                Some(user) => Recipient::User(user),
+                None => Recipient::Role(Role::Technician),
+            }],
+        },
+    )
+    .await?;
     Ok(Some(load(tx, id).await?.0))
 }
 

@@ -70,7 +70,9 @@ pub(crate) enum Pools {
 
 /// A write transaction on either backend. Dropping it without [`Tx::commit`] rolls back.
 /// Services finish one with [`Tx::commit_audited`](crate::audit) when it changed business data.
-pub struct Tx(pub(crate) Conn);
+/// The flag is set when the transaction enqueued a notification delivery: committing it wakes
+/// the channel workers of this process ([`crate::notifications::wakeup`]).
+pub struct Tx(pub(crate) Conn, pub(crate) bool);
 
 pub(crate) enum Conn {
     Sqlite(Transaction<'static, Sqlite>),
@@ -189,12 +191,17 @@ impl Store {
 
     /// Begins a write transaction.
     pub async fn begin(&self) -> Result<Tx, DomainError> {
-        Ok(Tx(match &self.0 {
-            // IMMEDIATE takes the write lock up front: a deferred transaction that reads first
-            // fails with SQLITE_BUSY (no busy-timeout retry) when another process wrote since.
-            Pools::Sqlite { write, .. } => Conn::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Pools::Postgres(pool) => Conn::Postgres(pool.begin().await?),
-        }))
+        Ok(Tx(
+            match &self.0 {
+                // IMMEDIATE takes the write lock up front: a deferred transaction that reads first
+                // fails with SQLITE_BUSY (no busy-timeout retry) when another process wrote since.
+                Pools::Sqlite { write, .. } => {
+                    Conn::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?)
+                }
+                Pools::Postgres(pool) => Conn::Postgres(pool.begin().await?),
+            },
+            false,
+        ))
     }
 
     /// Checks that the database answers (for `/readyz`).
@@ -220,7 +227,16 @@ impl Tx {
             Conn::Sqlite(t) => t.commit().await?,
             Conn::Postgres(t) => t.commit().await?,
         }
+        if self.1 {
+            crate::notifications::wakeup().notify_waiters();
+        }
         Ok(())
+    }
+
+    /// Wake the notification workers when this transaction commits (it wrote deliveries);
+    /// waking them earlier would let them look before the rows are visible.
+    pub(crate) fn wake_outbox_on_commit(&mut self) {
+        self.1 = true;
     }
 
     pub fn backend(&self) -> Backend {
@@ -241,7 +257,7 @@ impl Tx {
             (Conn::Sqlite(_), _) => "",
             (Conn::Postgres(_), RowLock::Share) => " FOR SHARE",
             (Conn::Postgres(_), RowLock::Update) => " FOR UPDATE",
-            (Conn::Postgres(_), RowLock::UpdateSkipLocked) => " FOR UPDATE SKIP LOCKED",
+            (Conn::Postgres(_), RowLock::SkipLocked) => " FOR UPDATE SKIP LOCKED",
         }
     }
 
@@ -268,9 +284,10 @@ pub(crate) enum RowLock {
     Share,
     /// One transaction holds it; others wait to read it with a lock or write it.
     Update,
-    /// [`RowLock::Update`], except that a row another transaction holds is left out of the
-    /// result instead of waited for: "someone else is on it, skip it" (the clock's marks).
-    UpdateSkipLocked,
+    /// Like [`RowLock::Update`], but rows another transaction holds are left out instead of
+    /// waited for: concurrent workers claiming from one queue each take different rows, and a
+    /// clock rule another process is evaluating is skipped.
+    SkipLocked,
 }
 
 /// The backend a URL names, from its scheme alone.
