@@ -188,6 +188,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             maintenance::patch_work_order
         ))
         .routes(routes!(maintenance::complete_work_order))
+        .routes(routes!(maintenance::maintenance_kpis))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -480,6 +480,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             body: none,
         },
         Probe {
+            method: Method::GET,
+            path: "/api/v1/kpis/maintenance",
+            action: Action::WorkOrderRead,
+            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
             method: Method::POST,
             path: "/api/v1/work-orders",
             action: Action::WorkOrderWrite,

@@ -712,6 +712,37 @@ async fn a_work_order_opens_in_the_lead_is_worked_and_completed_once(app: TestAp
             "work_order.create"
         ]
     );
+    // The KPIs count it: one service, on time, a little downtime, no failure.
+    let k = app
+        .get_ok(
+            &format!("/api/v1/kpis/maintenance?asset_id={}", s(&r, "id")),
+            tech.as_str(),
+        )
+        .await;
+    assert_eq!(
+        (
+            &k["assets"],
+            &k["in_maintenance"],
+            &k["services_done"],
+            &k["services_on_time"]
+        ),
+        (&json!(1), &json!(0), &json!(1), &json!(1)),
+        "{k}"
+    );
+    assert_eq!(
+        (&k["failures"], &k["mtbf_hours"]),
+        (&json!(0), &Value::Null)
+    );
+    let down = k["downtime_hours"].as_f64().unwrap();
+    assert!(down > 0.0 && down < 0.1, "{k}");
+    assert_eq!(k["availability_now"], 1.0);
+    let bad = app
+        .get(
+            "/api/v1/kpis/maintenance?from=2030-01-01T00:00:00Z",
+            tech.as_str(),
+        )
+        .await;
+    expect_only_field(bad, "from").await;
 }
 
 async fn work_orders_opened_by_hand_are_validated_and_one_per_plan(app: TestApp) {

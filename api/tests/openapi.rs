@@ -79,6 +79,11 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
         "/api/v1/work-orders/{id}",
         Some(Action::WorkOrderRead),
     ),
+    (
+        "get",
+        "/api/v1/kpis/maintenance",
+        Some(Action::WorkOrderRead),
+    ),
     ("get", "/api/v1/categories", Some(Action::CategoryRead)),
     ("get", "/api/v1/sites", Some(Action::SiteRead)),
     ("get", "/api/v1/sites/{id}", Some(Action::SiteRead)),

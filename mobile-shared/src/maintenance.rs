@@ -500,6 +500,56 @@ pub struct CompleteWorkOrder {
     pub notes: Option<String>,
 }
 
+/// Filters of `GET /api/v1/kpis/maintenance`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct MaintenanceKpiQuery {
+    /// Start of the period (RFC 3339). Default: 30 days before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// End of the period (RFC 3339), at the latest now. Default: now.
+    pub to: Option<DateTime<Utc>>,
+    /// Only this category's assets.
+    pub category_id: Option<Uuid>,
+    /// Only this asset.
+    pub asset_id: Option<Uuid>,
+}
+
+/// Reliability KPIs over the period `[from, to)`, from the work orders' recorded times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MaintenanceKpi {
+    pub from: DateTime<Utc>,
+    /// The end of the period actually counted (`to`, at the latest now).
+    pub to: DateTime<Utc>,
+    /// Assets in scope (not retired).
+    pub assets: i64,
+    /// Of them, in maintenance now.
+    pub in_maintenance: i64,
+    /// (assets − in maintenance) ÷ assets, now. Target ≥ 0.92.
+    pub availability_now: Option<f64>,
+    /// 1 − downtime hours ÷ (assets × period hours): the share of the period the fleet was
+    /// not in a worked order.
+    pub availability_time_weighted: Option<f64>,
+    /// Hours of work orders in progress (started → completed or cancelled, or still running),
+    /// clipped to the period, summed over assets.
+    pub downtime_hours: f64,
+    /// Unplanned work orders (no plan: breakdowns, failed inspections) opened in the period.
+    pub failures: i64,
+    /// Mean time between failures: operating hours (assets × period hours − downtime) ÷
+    /// failures; `null` without failures.
+    pub mtbf_hours: Option<f64>,
+    /// Mean time to repair: over unplanned orders completed in the period, completion − start
+    /// (or − opening, if never started); `null` without any.
+    pub mttr_hours: Option<f64>,
+    /// Planned services (orders with a plan) completed in the period…
+    pub services_done: i64,
+    /// … by the end of their due day…
+    pub services_on_time: i64,
+    /// … or after it.
+    pub services_late: i64,
+}
+
 /// The maintenance view of one asset: each applying plan's next service, and the one that
 /// presses most.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,10 +3,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use domain::maintenance::{forecast, history, orders, plans};
+use domain::maintenance::{forecast, history, kpis, orders, plans};
 use mobile_shared::maintenance::{
-    AssetMaintenance, CompleteWorkOrder, NewPlan, NewServiceRecord, NewWorkOrder, Plan, PlanPatch,
-    ServiceRecord, WorkOrder, WorkOrderPatch, WorkOrderState,
+    AssetMaintenance, CompleteWorkOrder, MaintenanceKpi, MaintenanceKpiQuery, NewPlan,
+    NewServiceRecord, NewWorkOrder, Plan, PlanPatch, ServiceRecord, WorkOrder, WorkOrderPatch,
+    WorkOrderState,
 };
 use mobile_shared::wire::{Page, Problem};
 use mobile_shared::Action;
@@ -235,5 +236,28 @@ pub async fn complete_work_order(
     user.require(Action::WorkOrderWrite)?;
     Ok(Json(
         orders::complete(&state.store, &user.actor(), id, done).await?,
+    ))
+}
+
+/// Reliability KPIs of the fleet, a category or an asset over a period (default: the last 30
+/// days), from the work orders' recorded times. Definitions: `downtime_hours` = hours of work
+/// orders in progress (started → completed, cancelled, or still running), clipped to the period;
+/// `availability_now` = (assets − in maintenance) ÷ assets (target ≥ 0.92);
+/// `availability_time_weighted` = 1 − downtime ÷ (assets × period hours); `failures` =
+/// unplanned orders (no plan) opened in the period; `mtbf_hours` = (assets × period hours −
+/// downtime) ÷ failures; `mttr_hours` = mean of completion − start over unplanned orders
+/// completed in the period; `services_on_time` / `services_late` = planned orders completed in
+/// the period by / after the end of their due day. Ratios are `null` when their denominator is 0.
+#[utoipa::path(get, path = "/api/v1/kpis/maintenance", tag = "maintenance", security(("bearer" = [])),
+    params(MaintenanceKpiQuery),
+    responses((status = 200, body = MaintenanceKpi), Unauthenticated, QueryErrors))]
+pub async fn maintenance_kpis(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<MaintenanceKpiQuery>,
+) -> ApiResult<Json<MaintenanceKpi>> {
+    user.require(Action::WorkOrderRead)?;
+    Ok(Json(
+        kpis::maintenance(&state.store, &q, domain::clock::now()).await?,
     ))
 }

@@ -10,6 +10,7 @@
 //! - [`orders`]: work orders, opened by the clock's hourly sweep when a service enters its lead
 //!   window (one active per asset and plan, enforced by the database) or by hand; completing
 //!   one records the service.
+//! - [`kpis`]: downtime, availability, MTBF, MTTR and services on time, from the orders' times.
 //!
 //! Where the counting of an asset under a plan starts is one table, `maintenance_history`:
 //! occurrence 0 is the baseline taken when the plan began to apply, occurrence n the n-th
@@ -18,5 +19,6 @@
 
 pub mod forecast;
 pub mod history;
+pub mod kpis;
 pub mod orders;
 pub mod plans;
