@@ -58,19 +58,11 @@ async fn demo_plans(store: &Store, category: uuid::Uuid) -> anyhow::Result<uuid:
         lead_days: None,
         lead_hours: Some(10),
         anchor: None,
-        services: Some(
-            [
-                ("250 h service", 1),
-                ("500 h service", 2),
-                ("1000 h service", 4),
-            ]
-            .into_iter()
-            .map(|(name, multiple)| PlanService {
-                name: name.into(),
-                multiple,
-            })
-            .collect(),
-        ),
+        services: Some(PlanService::nested(&[
+            ("250 h service", 1),
+            ("500 h service", 2),
+            ("1000 h service", 4),
+        ])),
         starts_on: None,
     };
     let check = NewPlan {

@@ -112,6 +112,18 @@ pub struct PlanService {
     pub multiple: u32,
 }
 
+impl PlanService {
+    /// Nested services from `(name, multiple)` pairs: `[("250 h", 1), ("500 h", 2)]`.
+    pub fn nested(list: &[(&str, u32)]) -> Vec<PlanService> {
+        list.iter()
+            .map(|&(name, multiple)| PlanService {
+                name: name.into(),
+                multiple,
+            })
+            .collect()
+    }
+}
+
 /// A service plan, for a category (every excavator) or one asset. An asset's own plans replace
 /// its category's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -47,17 +47,11 @@ fn plan(name: &str, category: uuid::Uuid, metric: Metric, every: u32) -> NewPlan
         lead_hours: (metric == Metric::EngineHours).then_some(25),
         anchor: None,
         services: (metric == Metric::EngineHours).then(|| {
-            [
+            PlanService::nested(&[
                 ("250 h service", 1),
                 ("500 h service", 2),
                 ("1000 h service", 4),
-            ]
-            .into_iter()
-            .map(|(name, multiple)| PlanService {
-                name: name.into(),
-                multiple,
-            })
-            .collect()
+            ])
         }),
         starts_on: None,
     }
