@@ -22,6 +22,7 @@ domain::backend_matrix!(
     the_clock_takes_the_snapshots_and_catches_up_missed_days,
     racing_sweeps_open_one_order_per_service_and_never_reopen_a_cancelled_one,
     a_meter_plan_waits_for_the_first_reading,
+    the_clock_opens_orders_every_tick_from_where_it_left_off,
     concurrent_service_records_each_get_their_own_occurrence,
 );
 
@@ -356,4 +357,22 @@ async fn a_meter_plan_waits_for_the_first_reading(db: TestDb) {
         .next_service
         .unwrap();
     assert_eq!(next.due_at_hours, Some(3250.0), "anchored at 3,000 h");
+}
+
+async fn the_clock_opens_orders_every_tick_from_where_it_left_off(db: TestDb) {
+    let a = asset(&db, "TCK-1", Some(0.0)).await;
+    hour_plan(&db, a, 250).await;
+    let clock = domain::schedule::Scheduler::new(db.store.clone(), "test").with_builtin_rules();
+    let t0 = Utc::now();
+    clock.tick(t0).await;
+    let orders = || db.count("SELECT COUNT(*) FROM work_orders");
+    clock.tick(t0 + Duration::minutes(1)).await;
+    assert_eq!(orders().await, 0, "nothing due");
+    db.execute("UPDATE assets SET engine_hours = 248 WHERE code = 'TCK-1'")
+        .await;
+    let report = clock.tick(t0 + Duration::minutes(2)).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(orders().await, 1, "the next tick's slice opens it");
+    clock.tick(t0 + Duration::minutes(3)).await;
+    assert_eq!(orders().await, 1, "and only once");
 }

@@ -33,3 +33,9 @@ CREATE UNIQUE INDEX work_orders_auto_once ON work_orders(asset_id, plan_id, occu
     WHERE automatic;
 CREATE INDEX work_orders_state ON work_orders(state, id);
 CREATE INDEX work_orders_asset ON work_orders(asset_id, id);
+
+-- Where the clock's rolling sweep over the fleet continues (one row; NULL: from the start).
+CREATE TABLE maintenance_sweep (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    after_asset uuid
+);

@@ -7,7 +7,7 @@
 //!   `mobile_shared::maintenance` (whichever-first, lead, nested services, fixed grid); keeps
 //!   the daily meter snapshots utilisation is measured from.
 //! - [`history`]: services done, each re-anchoring the asset under its plan.
-//! - [`orders`]: work orders, opened by the clock's hourly sweep when a service enters its lead
+//! - [`orders`]: work orders, opened by the clock's rolling sweep when a service enters its lead
 //!   window (one active per asset and plan, enforced by the database) or by hand; completing
 //!   one records the service.
 //! - [`kpis`]: downtime, availability, MTBF, MTTR and services on time, from the orders' times.

@@ -1,5 +1,5 @@
 //! Work orders: the maintenance kind of task. The clock opens one when a planned service enters
-//! its lead window ([`open_due`]); people open them by hand for breakdowns and failed
+//! its lead window ([`OrdersRule`], a rolling sweep over the fleet); people open them by hand for breakdowns and failed
 //! inspections. Each order has a task (`tasks::create_in`, kind `work_order`) that carries the
 //! assignee and due time into "my tasks" and the on-time KPI, and closes with the order.
 //!
@@ -32,12 +32,8 @@ use crate::{assets, clock, refs};
 
 use super::{forecast, history, plans};
 
-/// The clock rule that opens orders evaluates this often (its windows are the clock's minute
-/// ticks; it acts when an hour boundary falls in one). Leads are days or tens of hours: an hour
-/// is timely, and the sweep reads the whole fleet.
-const SWEEP_EVERY_HOURS: i64 = 1;
-/// Assets read per sweep step.
-const SWEEP_CHUNK: usize = 500;
+/// Assets per slice of the sweep: what one clock tick evaluates.
+pub const SWEEP_SLICE: usize = 2_000;
 /// Longest checklist and notes.
 const MAX_CHECKLIST: usize = 100;
 const MAX_NOTES: usize = 10_000;
@@ -597,53 +593,72 @@ pub async fn complete(
     Ok(after)
 }
 
-/// The sweep: opens an order for every service that has entered its lead window (urgency
-/// `soon` or worse) and has none yet — reading the fleet in chunks through the one forecast
-/// loader, writing in `tx`. Returns the orders opened.
+/// The whole sweep at once: opens an order for every service of the fleet that has entered its
+/// lead window (urgency `soon` or worse) and has none yet, slice after slice, writing in `tx`.
+/// Returns the orders opened. The clock does the same a slice per tick ([`OrdersRule`]); this
+/// is for `fieldops demo` and tests.
 pub async fn open_due(store: &Store, tx: &mut Tx, now: DateTime<Utc>) -> Result<u64, DomainError> {
     let plans = plans::all(store).await?;
-    if plans.is_empty() {
-        return Ok(0);
-    }
-    let actor = Actor::system();
     let mut opened = 0;
     let mut after: Option<Uuid> = None;
     loop {
-        let ids = assets_with_plans(store, after).await?;
-        let Some(last) = ids.last().copied() else {
-            break;
-        };
-        after = Some(last);
-        for view in forecast::for_assets(store, &plans, &ids, now).await? {
-            for f in view.services.iter().filter(|f| f.urgency >= Urgency::Soon) {
-                let Some(plan) = plans.iter().find(|p| p.id == f.plan_id) else {
-                    continue;
-                };
-                let opening = Opening {
-                    asset_id: view.asset_id,
-                    plan_id: Some(plan.id),
-                    service: Some(f.service.clone()),
-                    occurrence: Some(f.occurrence),
-                    title: title(plan, &f.service),
-                    assignee: None,
-                    due_on: f.forecast_date.unwrap_or_else(|| now.date_naive()),
-                    checklist: Vec::new(),
-                    notes: None,
-                    automatic: true,
-                };
-                if let Some(order) = open_in(tx, &actor, opening).await? {
-                    audit::record(
-                        tx,
-                        &actor,
-                        Change::created(Entity::WorkOrder, order.id, &order),
-                    )
-                    .await?;
-                    opened += 1;
-                }
+        let (n, next) = open_due_slice(store, tx, &plans, after, now).await?;
+        opened += n;
+        match next {
+            Some(next) => after = Some(next),
+            None => return Ok(opened),
+        }
+    }
+}
+
+/// One slice of the sweep: the next [`SWEEP_SLICE`] assets after `after` that some plan applies
+/// to, read through the one forecast loader (the read side), their due orders opened in `tx`.
+/// Returns the orders opened and where the next slice starts (`None`: the fleet is done).
+async fn open_due_slice(
+    store: &Store,
+    tx: &mut Tx,
+    plans: &[Plan],
+    after: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(u64, Option<Uuid>), DomainError> {
+    if plans.is_empty() {
+        return Ok((0, None));
+    }
+    let ids = assets_with_plans(store, after).await?;
+    let next = (ids.len() == SWEEP_SLICE)
+        .then(|| ids.last().copied())
+        .flatten();
+    let actor = Actor::system();
+    let mut opened = 0;
+    for view in forecast::for_assets(store, plans, &ids, now).await? {
+        for f in view.services.iter().filter(|f| f.urgency >= Urgency::Soon) {
+            let Some(plan) = plans.iter().find(|p| p.id == f.plan_id) else {
+                continue;
+            };
+            let opening = Opening {
+                asset_id: view.asset_id,
+                plan_id: Some(plan.id),
+                service: Some(f.service.clone()),
+                occurrence: Some(f.occurrence),
+                title: title(plan, &f.service),
+                assignee: None,
+                due_on: f.forecast_date.unwrap_or_else(|| now.date_naive()),
+                checklist: Vec::new(),
+                notes: None,
+                automatic: true,
+            };
+            if let Some(order) = open_in(tx, &actor, opening).await? {
+                audit::record(
+                    tx,
+                    &actor,
+                    Change::created(Entity::WorkOrder, order.id, &order),
+                )
+                .await?;
+                opened += 1;
             }
         }
     }
-    Ok(opened)
+    Ok((opened, next))
 }
 
 fn title(plan: &Plan, service: &str) -> String {
@@ -662,14 +677,17 @@ async fn assets_with_plans(store: &Store, after: Option<Uuid>) -> Result<Vec<Uui
                ORDER BY a.id LIMIT $2";
     let ids: Vec<Uuid> = on_read!(store, |p| sqlx::query_scalar(sql)
         .bind(after)
-        .bind(SWEEP_CHUNK as i64)
+        .bind(SWEEP_SLICE as i64)
         .fetch_all(p)
         .await)?;
     Ok(ids)
 }
 
-/// The clock rule `maintenance_orders`: [`open_due`] once an hour (when an hour boundary falls
-/// in the window), reading through the store's read side and writing in the rule's transaction.
+/// The clock rule `maintenance_orders`: a rolling sweep, one slice of [`SWEEP_SLICE`] assets per
+/// tick, continuing from a cursor kept in the database (`maintenance_sweep`), so a fleet of
+/// 100,000 is covered about every 50 minutes and a small one every minute. A slice keeps each
+/// tick's transaction short — on SQLite it holds the one writer, which ingest needs too — where
+/// a whole-fleet pass would hold it for seconds (BENCHMARKS.md, "Maintenance sweep").
 pub struct OrdersRule {
     pub store: Store,
 }
@@ -685,11 +703,16 @@ impl crate::schedule::Rule for OrdersRule {
         window: crate::schedule::Window,
     ) -> crate::schedule::RuleFuture<'a> {
         Box::pin(async move {
-            let hour = |t: DateTime<Utc>| t.timestamp().div_euclid(3600 * SWEEP_EVERY_HOURS);
-            if hour(window.from) == hour(window.to) {
-                return Ok(0);
-            }
-            open_due(&self.store, tx, window.to).await
+            let sql = "SELECT after_asset FROM maintenance_sweep WHERE id = 1";
+            let after: Option<Option<Uuid>> =
+                on_tx!(tx, |c| sqlx::query_scalar(sql).fetch_optional(c).await)?;
+            let plans = plans::all(&self.store).await?;
+            let (opened, next) =
+                open_due_slice(&self.store, tx, &plans, after.flatten(), window.to).await?;
+            let sql = "INSERT INTO maintenance_sweep (id, after_asset) VALUES (1, $1) \
+                       ON CONFLICT (id) DO UPDATE SET after_asset = excluded.after_asset";
+            on_tx!(tx, execute(sqlx::query(sql).bind(next)))?;
+            Ok(opened)
         })
     }
 }
