@@ -519,17 +519,7 @@ pub async fn delete(store: &Store, actor: &Actor, id: Uuid) -> Result<(), Domain
     let mut tx = store.begin().await?;
     let before = load(&mut tx, id).await?;
     let now = clock::now();
-    on_tx!(
-        &mut tx,
-        execute(
-            sqlx::query(
-                "UPDATE assets SET deleted_at = $1, updated_at = $1, version = version + 1 \
-                 WHERE id = $2"
-            )
-            .bind(now)
-            .bind(id)
-        )
-    )?;
+    tx.soft_delete("assets", id, now).await?;
     on_tx!(
         &mut tx,
         execute(

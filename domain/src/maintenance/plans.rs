@@ -468,17 +468,7 @@ pub async fn delete(store: &Store, actor: &Actor, id: Uuid) -> Result<(), Domain
     let mut tx = store.begin().await?;
     let before = load(&mut tx, id).await?;
     let now = clock::now();
-    on_tx!(
-        &mut tx,
-        execute(
-            sqlx::query(
-                "UPDATE maintenance_plans SET deleted_at = $1, updated_at = $1, \
-                 version = version + 1 WHERE id = $2"
-            )
-            .bind(now)
-            .bind(id)
-        )
-    )?;
+    tx.soft_delete("maintenance_plans", id, now).await?;
     tx.commit_audited(actor, Change::deleted(Entity::MaintenancePlan, id, &before))
         .await
 }

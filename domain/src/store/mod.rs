@@ -261,6 +261,22 @@ impl Tx {
         }
     }
 
+    /// Soft-deletes one row of a versioned `table` (assets, maintenance plans): the row stays for
+    /// the history that refers to it, `deleted_at` hides it from the live views, and the version
+    /// moves so a client holding the old one gets a conflict. Returns the rows affected.
+    pub(crate) async fn soft_delete(
+        &mut self,
+        table: &'static str,
+        id: Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, DomainError> {
+        let sql = format!(
+            "UPDATE {table} SET deleted_at = $1, updated_at = $1, version = version + 1 \
+             WHERE id = $2"
+        );
+        on_tx!(self, execute(sqlx::query(&sql).bind(at).bind(id)))
+    }
+
     /// Locks one row of `table` by id for the rest of the transaction: for a read-modify-write
     /// whose read goes through a shared loader that does not lock.
     pub(crate) async fn lock_row(
