@@ -548,6 +548,15 @@ async fn an_assets_own_plans_replace_its_categorys(app: TestApp) {
         plan_ids(&maintenance(&app, &normal).await),
         [general["id"].clone()]
     );
+    // A service cannot be logged under the plan its own replaced.
+    let resp = app
+        .post(
+            &format!("/api/v1/assets/{}/maintenance/services", s(&tough, "id")),
+            app.admin(),
+            &json!({"plan_id": general["id"]}),
+        )
+        .await;
+    expect_only_field(resp, "plan_id").await;
     // Retiring the asset's own plan gives it its category's again.
     app.delete(
         &format!("/api/v1/maintenance/plans/{}", s(&own, "id")),

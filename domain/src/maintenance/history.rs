@@ -75,7 +75,6 @@ async fn already_recorded(
 
 #[derive(sqlx::FromRow)]
 struct Meters {
-    category_id: Option<Uuid>,
     engine_hours: Option<f64>,
     odometer_km: Option<f64>,
 }
@@ -113,7 +112,7 @@ pub(crate) async fn record_service_in(
     // The asset row is locked so two records for one asset are serialised (PostgreSQL; SQLite
     // has one writer): each sees the other's occurrence.
     tx.lock_row("assets", asset_id).await?;
-    let sql = "SELECT category_id, engine_hours, odometer_km FROM assets \
+    let sql = "SELECT engine_hours, odometer_km FROM assets \
                WHERE id = $1 AND deleted_at IS NULL";
     let asset: Meters = on_tx!(tx, |c| sqlx::query_as(sql)
         .bind(asset_id)
@@ -121,10 +120,8 @@ pub(crate) async fn record_service_in(
         .await)?
     .ok_or(DomainError::not_found(Entity::Asset))?;
     let plan = plans::load(tx, new.plan_id).await?;
-    let applies = plan.asset_id == Some(asset_id)
-        || (plan.asset_id.is_none()
-            && plan.category_id.is_some()
-            && plan.category_id == asset.category_id);
+    // The one rule of which plans apply (an asset's own replace its category's).
+    let applies = plans::applies(tx, &plan, asset_id).await?;
     let mut v = Validator::new();
     if !applies {
         v.add("plan_id", "the plan does not apply to this asset");
