@@ -33,6 +33,17 @@ impl Actor {
         }
     }
 
+    /// Telemetry ingest: what the trackers' readings cause (a work order opened when an hour
+    /// meter crosses its service's threshold).
+    pub fn ingest() -> Actor {
+        Actor {
+            user_id: None,
+            name: "ingest".into(),
+            role: None,
+            source: AuditSource::Mqtt,
+        }
+    }
+
     /// An operator at the command line.
     pub fn cli() -> Actor {
         Actor {

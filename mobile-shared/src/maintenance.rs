@@ -590,6 +590,39 @@ pub fn most_pressing(services: &[ServiceForecast]) -> Option<&ServiceForecast> {
     })
 }
 
+/// Whole days until a meter at `current` reaches `due_at` at `per_day` (> 0): the forecast's
+/// rule, also used by ingest when a reading crosses a threshold. 0 when reached or passed.
+pub fn days_until(due_at: f64, current: f64, per_day: f64) -> i64 {
+    let remaining = due_at - current;
+    if remaining <= 0.0 {
+        0
+    } else {
+        // The epsilon keeps 49.6 h at 6.2 h/day at 8 days, not 7.999….
+        (remaining / per_day + 1e-9).floor() as i64
+    }
+}
+
+impl MetricDue {
+    /// The meter value from which this metric's service is inside `plan`'s lead window, at the
+    /// usage per day it was forecast with; `None` for the calendar, or without a due point.
+    ///
+    /// The clock's sweep stores it for every service not yet in its window, and ingest compares
+    /// each new reading with it (`current >= opens_at`): the full forecast (30 days of
+    /// snapshots, anchors) is too costly per batch, this comparison is one indexed read. The
+    /// days part is "fewer than lead + 1 days of use left" ([`days_until`] rounds down), nudged
+    /// by a millionth of a day so that exactly lead + 1 days still reads as outside.
+    pub fn opens_at(&self, plan: &Plan) -> Option<f64> {
+        let due = self.due_at?;
+        let per_day = self.per_day.filter(|p| *p > 0.0)?;
+        let by_days = due - (f64::from(plan.lead_days) + 1.0) * per_day + per_day * 1e-6;
+        let by_hours = plan
+            .lead_hours
+            .filter(|_| self.metric == Metric::EngineHours)
+            .map(|h| due - f64::from(h));
+        Some(by_hours.map_or(by_days, |h| h.min(by_days)))
+    }
+}
+
 /// The service `occurrence` performs: the largest whose multiple divides it.
 pub fn service_for(services: &[PlanService], occurrence: u32) -> Option<&PlanService> {
     services
@@ -747,12 +780,7 @@ fn metric_due(
                 return (due, occurrence, skipped);
             };
             let remaining = due_at - current;
-            let days = if remaining <= 0.0 {
-                0
-            } else {
-                // The epsilon keeps 49.6 h at 6.2 h/day at 8 days, not 7.999….
-                (remaining / per_day + 1e-9).floor() as i64
-            };
+            let days = days_until(due_at, current, per_day);
             let date = today + chrono::Days::new(days.max(0) as u64);
             let lead_hours = plan.lead_hours.map(f64::from).filter(|_| hours);
             let urgency = if remaining < 0.0 {
@@ -907,6 +935,62 @@ mod tests {
         assert_eq!(at(243.0), Urgency::Due, "7 h left: reached today");
         assert_eq!(at(250.0), Urgency::Due, "exactly at the point");
         assert_eq!(at(250.5), Urgency::Overdue);
+    }
+
+    #[test]
+    fn a_meter_enters_the_lead_window_exactly_at_its_threshold() {
+        // What ingest compares readings with must agree with the forecast on both sides of it.
+        let a = anchored("2026-01-01", Some(0.0), None, 0);
+        let today = day("2026-05-01");
+        for (lead_hours, per_day, expected) in [
+            (None, 6.2, 250.0 - 11.0 * 6.2),
+            (None, 0.1, 250.0 - 11.0 * HOURS_PER_DAY_FLOOR), // the floor applies
+            (Some(80), 6.2, 170.0),                          // the hour lead is wider
+            (Some(20), 6.2, 250.0 - 11.0 * 6.2),             // the day lead is wider
+            (None, 400.0, 250.0 - 11.0 * 400.0),             // heavy use: soon from the start
+        ] {
+            let mut p = plan(&[(Metric::EngineHours, 250)], Anchor::Completion);
+            p.lead_hours = lead_hours;
+            let f = |h: f64| forecast(&p, &a, &usage(Some(h), Some(per_day)), today);
+            let opens = f(0.0).metrics[0].opens_at(&p).unwrap();
+            assert!((opens - expected).abs() < 1e-3, "{opens} vs {expected}");
+            if opens > 0.0 {
+                assert_eq!(f(opens).urgency, Urgency::Soon, "at {opens}");
+                assert_eq!(f(opens - 0.01).urgency, Urgency::Ok, "below {opens}");
+            }
+        }
+        // The odometer ignores the hour lead; the calendar has no threshold.
+        let mut p = plan(
+            &[(Metric::OdometerKm, 5000), (Metric::Days, 365)],
+            Anchor::Completion,
+        );
+        p.lead_hours = Some(4000);
+        let km = Usage {
+            odometer_km: Some(100.0),
+            km_per_day: Some(100.0),
+            ..Usage::default()
+        };
+        let f = forecast(&p, &anchored("2026-01-01", None, Some(0.0), 0), &km, today);
+        let by_metric = |m: Metric| f.metrics.iter().find(|d| d.metric == m).unwrap();
+        let opens = by_metric(Metric::OdometerKm).opens_at(&p).unwrap();
+        assert!((opens - (5000.0 - 1100.0)).abs() < 1e-3);
+        assert_eq!(by_metric(Metric::Days).opens_at(&p), None);
+        // Without a reading there is a due point and the floor: still a threshold.
+        let f = forecast(
+            &plan(&[(Metric::EngineHours, 250)], Anchor::Completion),
+            &a,
+            &Usage::default(),
+            today,
+        );
+        assert!(f.metrics[0].opens_at(&p).is_some());
+    }
+
+    #[test]
+    fn days_until_rounds_down_and_never_goes_negative() {
+        assert_eq!(days_until(250.0, 200.4, 6.2), 8);
+        assert_eq!(days_until(250.0, 250.0, 6.2), 0);
+        assert_eq!(days_until(250.0, 300.0, 6.2), 0);
+        assert_eq!(days_until(250.0, 0.0, 0.5), 500);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::store::{on_tx, Store, Tx};
 
-use super::plans;
+use super::{plans, triggers};
 
 /// How far ahead of the server clock a stated `done_at` may be (a phone's clock).
 const MAX_CLOCK_SKEW: Duration = Duration::minutes(10);
@@ -166,6 +166,8 @@ pub(crate) async fn record_service_in(
         }
     }
     v.finish()?;
+    // The plan counts from this service now: the threshold ingest held is the old count's.
+    triggers::forget_in(tx, asset_id, Some(plan.id)).await?;
 
     let engine_hours = new.engine_hours.or(asset.engine_hours);
     let odometer_km = new.odometer_km.or(asset.odometer_km);

@@ -7,9 +7,11 @@
 //!   `mobile_shared::maintenance` (whichever-first, lead, nested services, fixed grid); keeps
 //!   the daily meter snapshots utilisation is measured from.
 //! - [`history`]: services done, each re-anchoring the asset under its plan.
-//! - [`orders`]: work orders, opened by the clock's rolling sweep when a service enters its lead
-//!   window (one active per asset and plan, enforced by the database) or by hand; completing
-//!   one records the service.
+//! - [`orders`]: work orders, opened when a service enters its lead window (one active per asset
+//!   and plan, enforced by the database) or by hand; completing one records the service.
+//! - [`triggers`]: where hour and odometer services are evaluated as readings arrive: the meter
+//!   value at which each service enters its window, left by the clock's sweep and compared by
+//!   ingest in its own transaction. Calendar services are the sweep's.
 //! - [`kpis`]: downtime, availability, MTBF, MTTR and services on time, from the orders' times.
 //!
 //! Where the counting of an asset under a plan starts is one table, `maintenance_history`:
@@ -22,3 +24,4 @@ pub mod history;
 pub mod kpis;
 pub mod orders;
 pub mod plans;
+pub mod triggers;

@@ -1,6 +1,8 @@
-//! Work orders: the maintenance kind of task. The clock opens one when a planned service enters
-//! its lead window ([`OrdersRule`], a rolling sweep over the fleet); people open them by hand for breakdowns and failed
-//! inspections. Each order has a task (`tasks::create_in`, kind `work_order`) that carries the
+//! Work orders: the maintenance kind of task. One opens when a planned service enters its lead
+//! window: in the ingest transaction when a reading crosses the service's threshold
+//! ([`super::triggers`]), or on the clock's rolling sweep over the fleet ([`OrdersRule`]: calendar
+//! services, and any meter service ingest did not open); people open them by hand for breakdowns
+//! and failed inspections. Each order has a task (`tasks::create_in`, kind `work_order`) that carries the
 //! assignee and due time into "my tasks" and the on-time KPI, and closes with the order.
 //!
 //! Exactly one active order per asset and plan is the database's rule (a partial unique index),
@@ -30,7 +32,7 @@ use crate::store::{on_read, on_tx, RowLock, Store, Tx};
 use crate::tasks::{self, NewTask, Scope, WORK_ORDER_KIND};
 use crate::{assets, clock, refs};
 
-use super::{forecast, history, plans};
+use super::{forecast, history, plans, triggers};
 
 /// Assets per slice of the sweep: what one clock tick evaluates.
 pub const SWEEP_SLICE: usize = 2_000;
@@ -101,23 +103,27 @@ const COLUMNS: &str = "id, asset_id, plan_id, occurrence, service, title, state,
      started_at, completed_at, cancelled_at, engine_hours, odometer_km, version, created_at, \
      updated_at";
 
-/// An order to open, by hand or by the sweep.
-struct Opening {
-    asset_id: Uuid,
-    plan_id: Option<Uuid>,
-    service: Option<String>,
-    occurrence: Option<u32>,
-    title: String,
-    assignee: Option<Uuid>,
-    due_on: NaiveDate,
-    checklist: Vec<ChecklistItem>,
-    notes: Option<String>,
-    automatic: bool,
+/// An order to open, by hand, by the sweep or by ingest.
+pub(super) struct Opening {
+    pub(super) asset_id: Uuid,
+    pub(super) plan_id: Option<Uuid>,
+    pub(super) service: Option<String>,
+    pub(super) occurrence: Option<u32>,
+    pub(super) title: String,
+    pub(super) assignee: Option<Uuid>,
+    pub(super) due_on: NaiveDate,
+    pub(super) checklist: Vec<ChecklistItem>,
+    pub(super) notes: Option<String>,
+    pub(super) automatic: bool,
 }
 
 /// Inserts an order and its task; `None` when the database already holds the active order of
 /// this asset and plan (or, automatic, this occurrence's).
-async fn open_in(tx: &mut Tx, actor: &Actor, o: Opening) -> Result<Option<WorkOrder>, DomainError> {
+pub(super) async fn open_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    o: Opening,
+) -> Result<Option<WorkOrder>, DomainError> {
     let now = clock::now();
     let id = clock::new_id();
     let sql = format!(
@@ -630,7 +636,8 @@ async fn open_due_slice(
         .flatten();
     let actor = Actor::system();
     let mut opened = 0;
-    for view in forecast::for_assets(store, plans, &ids, now).await? {
+    let views = forecast::for_assets(store, plans, &ids, now).await?;
+    for view in &views {
         for f in view.services.iter().filter(|f| f.urgency >= Urgency::Soon) {
             let Some(plan) = plans.iter().find(|p| p.id == f.plan_id) else {
                 continue;
@@ -658,10 +665,13 @@ async fn open_due_slice(
             }
         }
     }
+    // What ingest compares the slice's next readings with.
+    triggers::refresh_in(tx, plans, &views, &ids, now).await?;
     Ok((opened, next))
 }
 
-fn title(plan: &Plan, service: &str) -> String {
+/// An automatic order's title: the service, and its plan when the names differ.
+pub(super) fn title(plan: &Plan, service: &str) -> String {
     if plan.name == service {
         service.to_owned()
     } else {

@@ -22,6 +22,8 @@ use crate::pagination::PageRequest;
 use crate::refs;
 use crate::store::{on_read, on_tx, Store, Tx};
 
+use super::triggers;
+
 /// Longest lead accepted: a year's notice is a calendar, not a lead.
 pub const MAX_LEAD_DAYS: u32 = 365;
 /// Most nested services in one plan (250 h … 8000 h is six).
@@ -253,6 +255,10 @@ pub async fn create(store: &Store, actor: &Actor, new: NewPlan) -> Result<Plan, 
         )
     )?;
     baselines(&mut tx, Some(plan.id), now).await?;
+    if let Some(asset) = plan.asset_id {
+        // The asset's own plans replace its category's: their thresholds no longer hold.
+        triggers::forget_in(&mut tx, asset, None).await?;
+    }
     tx.commit_audited(
         actor,
         Change::created(Entity::MaintenancePlan, plan.id, &plan),

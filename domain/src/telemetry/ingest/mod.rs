@@ -13,6 +13,8 @@
 //! - a meter that goes backwards is kept in history and flagged once (`meter_anomalies`), never
 //!   applied as a rollback;
 //! - a position that crosses a site's geofence records enter/exit events;
+//! - a meter that crosses a service's threshold opens its work order
+//!   (`maintenance::triggers`);
 //! - devices get last-seen, online state, and the state ignition accounting needs;
 //! - rejects (decoder rejects, unknown devices) are stored with the raw payload, bounded
 //!   ([`super::rejects`]).
@@ -37,6 +39,7 @@ use crate::clock;
 use crate::error::DomainError;
 use crate::events::{EventBus, FleetEvent};
 use crate::geofence::Geofences;
+use crate::maintenance::triggers;
 use crate::store::{on_read, on_tx, Conn, Store, Tx};
 
 mod postgres;
@@ -103,6 +106,8 @@ pub struct IngestReport {
     /// Readings already stored (redelivery, replay) or repeated within the batch.
     pub duplicates: usize,
     pub statuses: usize,
+    /// Work orders opened because a reading crossed a service's threshold.
+    pub orders_opened: u64,
     /// Rejects by reason code.
     pub rejected: BTreeMap<&'static str, u64>,
 }
@@ -331,6 +336,16 @@ impl Ingestor {
             self.asset_updates(states, &new_rows, &device_updates, &fences, &mut events);
 
         write_assets(&mut tx, &asset_updates).await?;
+        // Hour and odometer services, where the data arrives: the assets whose meters moved,
+        // against the thresholds the clock's sweep left (one read per batch).
+        let metered: Vec<Uuid> = events
+            .iter()
+            .filter_map(|e| match e {
+                FleetEvent::Meters { asset_id, .. } => Some(*asset_id),
+                _ => None,
+            })
+            .collect();
+        report.orders_opened = triggers::fire_in(&mut tx, &metered, now).await?;
         write_devices(&mut tx, &device_updates).await?;
         write_anomalies(&mut tx, &anomalies, now).await?;
         write_crossings(&mut tx, &crossings).await?;

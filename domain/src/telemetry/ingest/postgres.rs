@@ -3,9 +3,13 @@
 //! size, so each statement is prepared once per connection; a multi-row `VALUES` list has a new
 //! text (and a fresh parse and plan of thousands of parameters) for every batch size.
 //!
-//! Rows are locked `FOR UPDATE` in one global order — devices by `device_id` bytes, then assets
-//! by id — so two gateways on a shared subscription never deadlock and never both compute from
-//! the same state.
+//! Rows are locked in one global order — devices by `device_id` bytes, then assets by id — so two
+//! gateways on a shared subscription never deadlock and never both compute from the same state.
+//! Assets are locked `FOR NO KEY UPDATE` (what an UPDATE of non-key columns takes): it still
+//! excludes every other writer of the row, but not an insert elsewhere that merely references
+//! the asset (`FOR KEY SHARE`, e.g. the clock's sweep opening a work order), which would
+//! otherwise wait for the batch while the batch waits for the sweep's order of the same
+//! occurrence.
 
 use std::collections::HashSet;
 
@@ -43,7 +47,7 @@ pub(super) async fn load_assets(
     let rows = sqlx::query_as(
         "SELECT id, site_id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, \
          odometer_km, odometer_at, last_seen_at, geofence_site_id, hours_flagged, \
-         odometer_flagged FROM assets WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+         odometer_flagged FROM assets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
     )
     .bind(ids)
     .fetch_all(&mut *c)
