@@ -57,12 +57,15 @@ fn task_for(user: Option<Uuid>, role: Option<Role>, key: &str) -> NewTask {
     }
 }
 
+/// A task's id, assignee user and role, closer and state.
+type TaskRow = (Uuid, Option<Uuid>, Option<String>, Option<Uuid>, String);
+
 /// Everything 0012 could lose or break, read in one comparable form.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
     users: Vec<(Uuid, String, String, Option<String>)>,
     sessions: Vec<(String, Uuid)>,
-    tasks: Vec<(Uuid, Option<Uuid>, Option<String>, Option<Uuid>, String)>,
+    tasks: Vec<TaskRow>,
     work_orders: Vec<(Uuid, Option<Uuid>)>,
     deliveries: Vec<(Uuid, Option<Uuid>)>,
     /// The columns and indexes of the two rebuilt tables (the names and definitions SQLite
