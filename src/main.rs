@@ -84,6 +84,8 @@ enum UserCommand {
     Add {
         #[arg(long)]
         username: String,
+        /// admin, dispatcher, technician, rental_office, viewer or maintenance_planner
+        /// (plans maintenance and runs work orders; see README, "Roles").
         #[arg(long, value_parser = parse_role)]
         role: Role,
         #[arg(long)]

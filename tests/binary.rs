@@ -372,8 +372,32 @@ fn cli_user_and_device_add() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("password: "));
 
+    let out = run(
+        &[
+            "user",
+            "add",
+            "--username",
+            "planner1",
+            "--role",
+            "maintenance_planner",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("created user planner1 (maintenance_planner)"),
+        "{text}"
+    );
+
     let out = run(&["user", "add", "--username", "x", "--role", "root"], None);
     assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("maintenance_planner"),
+        "the refusal lists the roles"
+    );
+    let out = run(&["user", "add", "--help"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("maintenance_planner"));
 
     let out = run(&["device", "add", "--device-id", "trk-7"], None);
     assert!(out.status.success());

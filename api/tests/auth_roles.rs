@@ -16,6 +16,7 @@ domain::backend_matrix!(
     logout_revokes_the_token,
     each_role_reaches_exactly_its_routes,
     users_are_managed_by_admins,
+    maintenance_planner_plans_and_nothing_more,
 );
 
 async fn login_returns_token_expiry_and_user(app: TestApp) {
@@ -138,7 +139,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/assets",
             action: Action::AssetRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -146,7 +154,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/assets/{asset}",
             action: Action::AssetRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -178,7 +193,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/resolve?code=nothing-matches-this",
             action: Action::ResolveCode,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             // Allowed callers get as far as the lookup, which finds nothing.
             ok: StatusCode::NOT_FOUND,
             body: none,
@@ -195,7 +217,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/tasks?assignee=me&state=open",
             action: Action::TaskWork,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -203,7 +232,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/tasks/{task}",
             action: Action::TaskWork,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -211,7 +247,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::POST,
             path: "/api/v1/tasks/{task}/complete",
             action: Action::TaskWork,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -219,7 +262,7 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::POST,
             path: "/api/v1/tasks/{task}/cancel",
             action: Action::TaskManage,
-            allowed: &[Admin, Dispatcher],
+            allowed: &[Admin, Dispatcher, MaintenancePlanner],
             ok: StatusCode::OK,
             body: none,
         },
@@ -227,7 +270,7 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/kpis/tasks",
             action: Action::TaskManage,
-            allowed: &[Admin, Dispatcher],
+            allowed: &[Admin, Dispatcher, MaintenancePlanner],
             ok: StatusCode::OK,
             body: none,
         },
@@ -235,7 +278,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/sites",
             action: Action::SiteRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -251,7 +301,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/categories",
             action: Action::CategoryRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -303,7 +360,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/assets/{asset}/positions",
             action: Action::PositionRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -336,7 +400,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/notifications",
             action: Action::InboxRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -344,7 +415,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::POST,
             path: "/api/v1/notifications/0190f2a4-0000-7000-8000-000000000001/read",
             action: Action::InboxRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::NOT_FOUND,
             body: none,
         },
@@ -408,7 +486,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/maintenance/plans",
             action: Action::MaintenanceRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -416,7 +501,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/maintenance/plans/{plan}",
             action: Action::MaintenanceRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -424,7 +516,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/assets/{asset}/maintenance",
             action: Action::MaintenanceRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -432,7 +531,7 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::POST,
             path: "/api/v1/maintenance/plans",
             action: Action::MaintenancePlanWrite,
-            allowed: &[Admin],
+            allowed: &[Admin, MaintenancePlanner],
             ok: StatusCode::CREATED,
             body: |_| {
                 Some(json!({"name": "role probe", "category_id": null,
@@ -443,7 +542,7 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::PATCH,
             path: "/api/v1/maintenance/plans/{plan}",
             action: Action::MaintenancePlanWrite,
-            allowed: &[Admin],
+            allowed: &[Admin, MaintenancePlanner],
             ok: StatusCode::OK,
             body: |_| Some(json!({"version": 1, "lead_days": 5})),
         },
@@ -451,7 +550,7 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::DELETE,
             path: "/api/v1/maintenance/plans/{plan}",
             action: Action::MaintenancePlanWrite,
-            allowed: &[Admin],
+            allowed: &[Admin, MaintenancePlanner],
             ok: StatusCode::NO_CONTENT,
             body: none,
         },
@@ -459,7 +558,7 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::POST,
             path: "/api/v1/assets/{asset}/maintenance/services",
             action: Action::ServiceRecordWrite,
-            allowed: &[Admin, Technician],
+            allowed: &[Admin, Technician, MaintenancePlanner],
             ok: StatusCode::CREATED,
             body: |_| Some(json!({"plan_id": "{plan}"})),
         },
@@ -467,7 +566,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/work-orders",
             action: Action::WorkOrderRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -475,7 +581,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/work-orders/{order}",
             action: Action::WorkOrderRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -483,7 +596,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::GET,
             path: "/api/v1/kpis/maintenance",
             action: Action::WorkOrderRead,
-            allowed: &[Admin, Dispatcher, Technician, RentalOffice, Viewer],
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
             ok: StatusCode::OK,
             body: none,
         },
@@ -491,7 +611,7 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::POST,
             path: "/api/v1/work-orders",
             action: Action::WorkOrderWrite,
-            allowed: &[Admin, Dispatcher, Technician],
+            allowed: &[Admin, Dispatcher, Technician, MaintenancePlanner],
             ok: StatusCode::CREATED,
             body: |_| Some(json!({"asset_id": "{asset}", "title": "role probe"})),
         },
@@ -499,7 +619,7 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::PATCH,
             path: "/api/v1/work-orders/{order}",
             action: Action::WorkOrderWrite,
-            allowed: &[Admin, Dispatcher, Technician],
+            allowed: &[Admin, Dispatcher, Technician, MaintenancePlanner],
             ok: StatusCode::OK,
             body: |_| Some(json!({"version": 1, "notes": "probe"})),
         },
@@ -507,9 +627,45 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             method: Method::POST,
             path: "/api/v1/work-orders/{order}/complete",
             action: Action::WorkOrderWrite,
-            allowed: &[Admin, Dispatcher, Technician],
+            allowed: &[Admin, Dispatcher, Technician, MaintenancePlanner],
             ok: StatusCode::OK,
             body: |_| Some(json!({})),
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/stocktakes",
+            action: Action::StocktakeRead,
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/stocktakes/0190f2a4-0000-7000-8000-000000000001/complete",
+            action: Action::StocktakeWrite,
+            allowed: &[Admin, Dispatcher, Technician],
+            ok: StatusCode::NOT_FOUND,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/scans",
+            action: Action::FieldCommand,
+            allowed: &[Admin, Dispatcher, Technician],
+            ok: StatusCode::OK,
+            body: |n| {
+                Some(
+                    json!({"id": format!("0190f2a4-0000-7000-8000-{n:012}"), "action": "lookup",
+                    "asset_id": "{asset}", "device_time": chrono::Utc::now().to_rfc3339()}),
+                )
+            },
         },
         Probe {
             method: Method::GET,
@@ -769,4 +925,109 @@ async fn users_are_managed_by_admins(app: TestApp) {
         .await;
     assert!(log.contains("jane.doe"), "{log}");
     assert!(!log.contains("long-enough-pw"), "{log}");
+}
+
+/// Issue 12: a maintenance planner edits plans and runs work orders (audited under their own
+/// name), and manages neither users, trackers, tags nor the fleet's records.
+async fn maintenance_planner_plans_and_nothing_more(app: TestApp) {
+    let name = "planner.pia";
+    app.create(
+        "/api/v1/users",
+        &json!({"username": name, "password": "long-enough-pw", "role": "maintenance_planner"}),
+    )
+    .await;
+    let planner = app.login(name, "long-enough-pw").await;
+    let planner = planner.as_str();
+    let asset = app.asset("PLAN-1").await;
+
+    let created = app
+        .post(
+            "/api/v1/maintenance/plans",
+            planner,
+            &json!({"name": "250 h service", "asset_id": asset["id"],
+                    "intervals": [{"metric": "engine_hours", "every": 250}]}),
+        )
+        .await;
+    let plan = expect_json(created, StatusCode::CREATED).await;
+    let path = format!("/api/v1/maintenance/plans/{}", s(&plan, "id"));
+    let patched = app
+        .patch(
+            &path,
+            planner,
+            &json!({"version": plan["version"], "lead_days": 7}),
+        )
+        .await;
+    let patched = expect_json(patched, StatusCode::OK).await;
+    assert_eq!(patched["lead_days"], 7, "{patched}");
+    assert_eq!(patched["version"], 2, "{patched}");
+    let entries = app.audit(&[("entity_id", s(&plan, "id"))]).await;
+    let actions: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (s(e, "action"), s(e, "actor")))
+        .collect();
+    for verb in [".create", ".update"] {
+        assert!(
+            actions
+                .iter()
+                .any(|(a, who)| a.ends_with(verb) && *who == name),
+            "{verb} audited as the planner: {actions:?}"
+        );
+    }
+
+    // A breakdown: opened, scheduled and cancelled by the planner.
+    let order = app
+        .post(
+            "/api/v1/work-orders",
+            planner,
+            &json!({"asset_id": asset["id"], "title": "Hydraulic leak"}),
+        )
+        .await;
+    let order = expect_json(order, StatusCode::CREATED).await;
+    let order_path = format!("/api/v1/work-orders/{}", s(&order, "id"));
+    let cancelled = app
+        .patch(
+            &order_path,
+            planner,
+            &json!({"version": order["version"], "state": "cancelled"}),
+        )
+        .await;
+    assert_eq!(
+        expect_json(cancelled, StatusCode::OK).await["state"],
+        "cancelled"
+    );
+
+    // Not the planner's: users, trackers, tags, the asset register, the audit log.
+    let asset_path = format!("/api/v1/assets/{}", s(&asset, "id"));
+    let refused = [
+        (
+            Method::POST,
+            "/api/v1/users".to_owned(),
+            Some(json!({"username": "sneaky", "password": "long-enough-pw", "role": "admin"})),
+        ),
+        (Method::GET, "/api/v1/users".to_owned(), None),
+        (
+            Method::POST,
+            "/api/v1/devices".to_owned(),
+            Some(json!({"device_id": "planner-tracker"})),
+        ),
+        (
+            Method::POST,
+            format!("{asset_path}/identifiers"),
+            Some(json!({"kind": "qr", "value": "planner-tag"})),
+        ),
+        (
+            Method::PATCH,
+            asset_path.clone(),
+            Some(json!({"version": 1, "name": "renamed"})),
+        ),
+        (Method::GET, "/api/v1/audit-log".to_owned(), None),
+    ];
+    for (method, path, body) in refused {
+        expect_forbidden(app.send(method, &path, planner, body.as_ref()).await).await;
+    }
+    let users = app.get_ok("/api/v1/users", app.admin()).await;
+    assert!(
+        !users.to_string().contains("sneaky"),
+        "no user was created: {users}"
+    );
 }

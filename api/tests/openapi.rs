@@ -694,3 +694,12 @@ async fn field_history_limit_is_bounded(app: TestApp) {
     let resp = app.get(&path, app.admin()).await;
     expect_json(resp, StatusCode::OK).await;
 }
+
+/// Clients generated from the document know every role a user can have (issue 12 added one).
+#[test]
+fn the_role_schema_lists_every_role() {
+    let doc = document();
+    let schema = &doc["components"]["schemas"]["Role"];
+    let every: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    assert_eq!(schema["enum"], json!(every), "{schema}");
+}

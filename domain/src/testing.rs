@@ -198,12 +198,61 @@ impl TestDb {
     }
 
     pub async fn sqlite() -> TestDb {
+        let db = TestDb::sqlite_empty().await;
+        db.store.migrate().await.expect("migrate sqlite");
+        db
+    }
+
+    /// `None` after [`skip_or_fail`] when no PostgreSQL test URL is configured.
+    pub async fn postgres() -> Option<TestDb> {
+        let db = TestDb::postgres_empty().await?;
+        db.store.migrate().await.expect("migrate postgres");
+        Some(db)
+    }
+
+    /// A database on `backend` with only the migrations numbered below `version` applied, the
+    /// way the releases before `version` applied them (sqlx's migrator on the store's pool as
+    /// configured: on SQLite, foreign keys on). For tests of migration `version` on a database
+    /// with data in it: fill it through the services, then `store.migrate()` applies the rest.
+    /// `None` after [`skip_or_fail`].
+    pub async fn open_before(backend: Backend, version: i64) -> Option<TestDb> {
+        let db = match backend {
+            Backend::Sqlite => TestDb::sqlite_empty().await,
+            Backend::Postgres => TestDb::postgres_empty().await?,
+        };
+        // The tree as files, less the later migrations: sqlx's public way to run a prefix.
+        let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../migrations")
+            .join(backend.as_str());
+        let prefix = tempfile::tempdir().expect("temp dir");
+        for entry in std::fs::read_dir(&tree).expect("read the migrations tree") {
+            let path = entry.expect("a migration file").path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let number = name.split('_').next().and_then(|n| n.parse::<i64>().ok());
+            if number.is_some_and(|n| n < version) {
+                std::fs::copy(&path, prefix.path().join(name)).expect("copy a migration");
+            }
+        }
+        let migrator = sqlx::migrate::Migrator::new(prefix.path())
+            .await
+            .expect("read the migrations");
+        let applied = match &db.store.0 {
+            crate::store::Pools::Sqlite { write, .. } => migrator.run(write).await,
+            crate::store::Pools::Postgres(pool) => migrator.run(pool).await,
+        };
+        applied.unwrap_or_else(|e| panic!("migrate {backend:?} up to {version}: {e}"));
+        Some(db)
+    }
+
+    async fn sqlite_empty() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("fieldops.db").display());
         let store = Store::connect(&url, &StoreOptions::default())
             .await
             .expect("open sqlite");
-        store.migrate().await.expect("migrate sqlite");
         TestDb {
             store,
             url,
@@ -212,8 +261,7 @@ impl TestDb {
         }
     }
 
-    /// `None` after [`skip_or_fail`] when no PostgreSQL test URL is configured.
-    pub async fn postgres() -> Option<TestDb> {
+    async fn postgres_empty() -> Option<TestDb> {
         let admin_url = service_url(POSTGRES_URL_VAR, "PostgreSQL test")?;
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let name = format!(
@@ -234,7 +282,6 @@ impl TestDb {
         let store = Store::connect(&url, &StoreOptions::default())
             .await
             .expect("connect to test database");
-        store.migrate().await.expect("migrate postgres");
         Some(TestDb {
             store,
             url,

@@ -21,15 +21,19 @@ pub enum Role {
     RentalOffice,
     /// Reads, never writes.
     Viewer,
+    /// Plans the fleet's maintenance: service plans, work orders and their tasks, services done;
+    /// reads the fleet like a dispatcher. No users, trackers, tags, scans or system settings.
+    MaintenancePlanner,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Admin,
         Role::Dispatcher,
         Role::Technician,
         Role::RentalOffice,
         Role::Viewer,
+        Role::MaintenancePlanner,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +43,7 @@ impl Role {
             Role::Technician => "technician",
             Role::RentalOffice => "rental_office",
             Role::Viewer => "viewer",
+            Role::MaintenancePlanner => "maintenance_planner",
         }
     }
 
@@ -60,7 +65,7 @@ impl Role {
                 AssetWrite | IdentifierWrite | SiteWrite | CategoryWrite | DeviceRead
                 | TelemetryRejectRead | FieldCommand | StocktakeWrite | TaskManage | WorkOrderWrite,
             ) => true,
-            // Technicians do the services; plans are the admin's until a planner role exists.
+            // Technicians do the services; plans are the planner's (and the admin's).
             (
                 Technician,
                 IdentifierWrite | FieldCommand | StocktakeWrite | ServiceRecordWrite
@@ -68,6 +73,19 @@ impl Role {
             ) => true,
             // Customer sites are created by the office when a contract is signed.
             (RentalOffice, SiteWrite) => true,
+            // The planner decides what is serviced when and by whom: plans, work orders (open,
+            // assign, schedule, complete, cancel), the services they record, and every task,
+            // since work orders come with tasks the planner must be able to close or cancel
+            // (the matrix has no grain finer than `TaskManage`). It reads the fleet, positions,
+            // forecasts and KPIs through the rows above. Left out on purpose: asset, site,
+            // category and tag edits (the dispatcher's registry; plans only refer to it),
+            // field commands and stocktakes (done on site, by scanning), trackers and their
+            // rejected telemetry (installation, not planning), users, audit, metrics,
+            // notification delivery and webhooks (the admin's).
+            (
+                MaintenancePlanner,
+                MaintenancePlanWrite | ServiceRecordWrite | WorkOrderWrite | TaskManage,
+            ) => true,
             _ => false,
         }
     }
@@ -80,7 +98,10 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}` (expected admin, dispatcher, technician, rental_office or viewer)")]
+#[error(
+    "unknown role `{0}` (expected admin, dispatcher, technician, rental_office, viewer or \
+     maintenance_planner)"
+)]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -222,7 +243,7 @@ mod tests {
     #[test]
     fn every_role_against_every_action() {
         // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV TW TM WR WW IN NA WM
-        let expected: [(Role, [u8; 30]); 5] = [
+        let expected: [(Role, [u8; 30]); 6] = [
             (
                 Role::Admin,
                 [
@@ -258,6 +279,13 @@ mod tests {
                     0, 1, 0, 0,
                 ],
             ),
+            (
+                Role::MaintenancePlanner,
+                [
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1,
+                    1, 1, 0, 0,
+                ],
+            ),
         ];
         assert_eq!(expected.len(), Role::ALL.len());
         for (role, row) in expected {
@@ -271,7 +299,13 @@ mod tests {
     fn roles_round_trip() {
         for r in Role::ALL {
             assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+            // The wire name (serde) is the stored and parsed name.
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }
         assert!("root".parse::<Role>().is_err());
+        assert_eq!(
+            "maintenance_planner".parse::<Role>().unwrap(),
+            Role::MaintenancePlanner
+        );
     }
 }

@@ -183,7 +183,7 @@ impl Store {
     /// Applies the pending migrations of this backend's tree.
     pub async fn migrate(&self) -> Result<(), DomainError> {
         match &self.0 {
-            Pools::Sqlite { write, .. } => sqlite::MIGRATOR.run(write).await?,
+            Pools::Sqlite { write, .. } => sqlite::migrate(write).await?,
             Pools::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
         }
         Ok(())

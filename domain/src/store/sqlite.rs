@@ -4,7 +4,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
 
 use super::{Pools, StoreOptions};
 use crate::error::DomainError;
@@ -45,4 +48,70 @@ pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Pools, 
         .connect_with(base)
         .await?;
     Ok(Pools::Sqlite { write, read })
+}
+
+/// Applies the pending migrations on the writer connection with foreign keys off, then checks
+/// them, as SQLite's procedure for schema changes it cannot `ALTER` requires
+/// (<https://www.sqlite.org/lang_altertable.html#otheralter>): such a migration rebuilds a
+/// table (create, copy, drop, rename), and with foreign keys on, dropping a table that others
+/// reference deletes its rows first — cascading to theirs (`users` → `sessions`, 0012).
+///
+/// The switch has to be made here: `PRAGMA foreign_keys` is a no-op inside a transaction and
+/// sqlx's SQLite driver runs every migration file in one (it ignores `-- no-transaction`).
+/// A rebuilding migration checks its own references before it commits (0012 does); the check
+/// here covers every migration of the run, and runs only when one was applied, so a start with
+/// nothing to migrate does not scan the database. The one writer connection is held
+/// throughout, so no other write runs with foreign keys off; on any failure it is closed rather
+/// than returned to the pool, so a new one comes with the pool's settings (foreign keys on).
+pub(super) async fn migrate(write: &SqlitePool) -> Result<(), DomainError> {
+    let mut conn = write.acquire().await?;
+    let result = migrate_without_foreign_keys(&mut conn).await;
+    if result.is_err() {
+        conn.close_on_drop();
+    }
+    result
+}
+
+async fn migrate_without_foreign_keys(conn: &mut SqliteConnection) -> Result<(), DomainError> {
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await?;
+    let before = applied_migrations(conn).await?;
+    MIGRATOR.run(&mut *conn).await?;
+    if applied_migrations(conn).await? != before {
+        let violations: Vec<(String, Option<i64>, String)> =
+            sqlx::query_as("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check")
+                .fetch_all(&mut *conn)
+                .await?;
+        if let Some((table, rowid, parent)) = violations.first() {
+            return Err(DomainError::Internal(format!(
+                "after migrating, {} row(s) reference missing rows; first: {table} row {} \
+                 references {parent}",
+                violations.len(),
+                rowid.map_or_else(|| "?".to_owned(), |r| r.to_string()),
+            )));
+        }
+    }
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// How many migrations the database records as applied (none before the first run).
+async fn applied_migrations(conn: &mut SqliteConnection) -> Result<i64, DomainError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' \
+         AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !exists {
+        return Ok(0);
+    }
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&mut *conn)
+            .await?,
+    )
 }
