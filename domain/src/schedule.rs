@@ -219,9 +219,13 @@ impl Scheduler {
             .await)?;
         // The mark exists (ensure_marks), so no row means another transaction holds it.
         let Some(from) = mark else {
+            tx.rollback().await?;
             return Ok(Step::Busy);
         };
         if from >= now {
+            // Released now, not when sqlx gets round to it: the next tick (this process or
+            // another) must find the mark free.
+            tx.rollback().await?;
             return Ok(Step::UpToDate);
         }
         let window = Window {

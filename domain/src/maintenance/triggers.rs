@@ -127,7 +127,9 @@ pub(crate) async fn fire_in(
 /// How many thresholds are laid (benchmarks and operators' curiosity).
 pub async fn count(store: &Store) -> Result<i64, DomainError> {
     let sql = "SELECT COUNT(*) FROM maintenance_triggers";
-    Ok(on_read!(store, |p| sqlx::query_scalar(sql).fetch_one(p).await)?)
+    Ok(on_read!(store, |p| sqlx::query_scalar(sql)
+        .fetch_one(p)
+        .await)?)
 }
 
 /// Deletes an asset's triggers (of one plan, or all): when an order opens, a service is

@@ -233,6 +233,18 @@ impl Tx {
         Ok(())
     }
 
+    /// Ends the transaction without writing, now. Dropping a `Tx` rolls back too, but sqlx
+    /// sends that rollback only when the connection is next used or returned to the pool, in
+    /// the background: until then the connection keeps its row locks, and a `SKIP LOCKED` read
+    /// on another connection (the clock's mark) sees the row as taken.
+    pub async fn rollback(self) -> Result<(), DomainError> {
+        match self.0 {
+            Conn::Sqlite(t) => t.rollback().await?,
+            Conn::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
     /// Wake the notification workers when this transaction commits (it wrote deliveries);
     /// waking them earlier would let them look before the rows are visible.
     pub(crate) fn wake_outbox_on_commit(&mut self) {
