@@ -96,6 +96,17 @@ pub enum Condition {
     Damaged,
 }
 
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Good => "good",
+            Condition::Fair => "fair",
+            Condition::Poor => "poor",
+            Condition::Damaged => "damaged",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]

@@ -10,6 +10,8 @@
 //! - [`orders`]: work orders, opened by the clock's rolling sweep when a service enters its lead
 //!   window (one active per asset and plan, enforced by the database) or by hand; completing
 //!   one records the service.
+//! - `field`: what field commands do to work orders (`start_work`, `complete_work`, and the
+//!   order a failed return inspection opens or joins), through `orders`' own functions.
 //! - [`kpis`]: downtime, availability, MTBF, MTTR and services on time, from the orders' times.
 //!
 //! Where the counting of an asset under a plan starts is one table, `maintenance_history`:
@@ -17,6 +19,7 @@
 //! service done. A forecast reads only the latest row, so recording a service re-anchors the
 //! plan without touching the plan.
 
+pub(crate) mod field;
 pub mod forecast;
 pub mod history;
 pub mod kpis;
