@@ -35,7 +35,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ResolutionNotApplicable
         | ServiceAlreadyRecorded
         | WorkOrderOpen
-        | WorkOrderClosed => StatusCode::CONFLICT,
+        | WorkOrderClosed
+        | NoActiveWorkOrder
+        | AmbiguousWorkOrder => StatusCode::CONFLICT,
         PayloadTooLarge | ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ValidationFailed | InvalidReference | UnknownPhoto | UnsupportedImage | CorruptImage

@@ -1,5 +1,6 @@
 //! Field commands from technicians' phones: lookup, deliver, return, inspect, transfer, meter,
-//! audit (stocktake count). Each command is applied exactly once, in its own transaction,
+//! audit (stocktake count), start_work and complete_work (work orders,
+//! `maintenance::field`). Each command is applied exactly once, in its own transaction,
 //! recording who, when (device time and server time), where (phone position), and what changed.
 //!
 //! Rules (ARCHITECTURE.md, "Field commands and offline sync"):
@@ -17,8 +18,13 @@
 //!   at an absurd time).
 //! - The phone's position moves the asset only if it is newer than the asset's position.
 //! - An engine-hour reading applies only if newer than the applied one and not lower.
+//! - A refused command changes nothing but its own record: its transaction is rolled back and
+//!   the refusal recorded in a fresh one.
+//! - A return whose inspection failed also opens (or joins) the asset's repair work order, in
+//!   the same transaction.
 
 use chrono::{DateTime, Utc};
+use mobile_shared::maintenance::WorkOrder;
 use mobile_shared::scan::{
     CommandError, CommandResult, CommandStatus, Condition, FieldAction, FieldCommand, MAX_BATCH,
     MAX_NOTES, MAX_PHOTOS,
@@ -33,6 +39,7 @@ use crate::actor::Actor;
 use crate::audit::{self, Change};
 use crate::entity::Entity;
 use crate::error::{DomainError, FieldErrors, Validator};
+use crate::maintenance::field;
 use crate::store::{on_read, on_tx, RowLock, Store, Tx};
 use crate::{assets, clock, identifiers, photos, sites, stocktake};
 
@@ -72,6 +79,7 @@ struct Refusal {
     code: ErrorCode,
     message: String,
     fields: Option<FieldErrors>,
+    detail: Option<serde_json::Value>,
 }
 
 impl Refusal {
@@ -80,6 +88,7 @@ impl Refusal {
             code,
             message: message.into(),
             fields: None,
+            detail: None,
         }
     }
 }
@@ -91,14 +100,24 @@ fn refusal(e: DomainError) -> Result<Refusal, DomainError> {
             code: ErrorCode::ValidationFailed,
             message: "the command has invalid fields".into(),
             fields: Some(fields),
+            detail: None,
+        },
+        // A conflict keeps its context (the current state, the work orders to choose from).
+        DomainError::Conflict {
+            code,
+            message,
+            detail,
+        } => Refusal {
+            detail,
+            ..Refusal::new(code, message)
         },
         // The asset a command is about gets its own code: the phone offers to register it.
         DomainError::NotFound {
             entity: Entity::Asset,
         } => Refusal::new(ErrorCode::AssetNotFound, "asset not found"),
-        e @ (DomainError::NotFound { .. }
-        | DomainError::Conflict { .. }
-        | DomainError::InvalidReference { .. }) => Refusal::new(e.code(), e.to_string()),
+        e @ (DomainError::NotFound { .. } | DomainError::InvalidReference { .. }) => {
+            Refusal::new(e.code(), e.to_string())
+        }
         other => return Err(other),
     })
 }
@@ -182,7 +201,17 @@ fn validate(cmd: &FieldCommand, policy: &Policy, now: DateTime<Utc>) -> Result<(
         }
         _ => {}
     }
+    if cmd.work_order_id.is_some() && !is_work_order_action(cmd.action) {
+        v.add(
+            "work_order_id",
+            "only start_work and complete_work name a work order",
+        );
+    }
     v.finish()
+}
+
+fn is_work_order_action(action: FieldAction) -> bool {
+    matches!(action, FieldAction::StartWork | FieldAction::CompleteWork)
 }
 
 /// Current state the rules need that the wire `Asset` does not carry.
@@ -289,6 +318,7 @@ pub async fn apply(
     let target = locate(store, cmd, &decoded_list).await;
     let located = target.as_ref().ok().copied();
     let mut tx = store.begin().await?;
+    let mut work_order = None;
     // The asset the command turned out to be about (also when found from a decoded photo).
     let mut found: Option<Uuid> = None;
     let outcome = match validate(cmd, policy, now) {
@@ -304,8 +334,11 @@ pub async fn apply(
                         format!("upload these photos first: {}", missing.join(", ")),
                     ))
                 } else {
-                    match act(&mut tx, actor, cmd, &asset, now).await {
-                        Ok(after) => Ok(after),
+                    match act(&mut tx, actor, cmd, &asset, &photo_keys, now).await {
+                        Ok((after, order)) => {
+                            work_order = order;
+                            Ok(after)
+                        }
                         Err(e) => Err(refusal(e)?),
                     }
                 }
@@ -321,10 +354,15 @@ pub async fn apply(
                 error: None,
                 decoded: decoded.clone(),
                 photos: photo_keys.clone(),
+                work_order,
             },
             Some(asset.id),
         ),
         Err(r) => {
+            // Whatever the action wrote before it was refused is undone (a work-order action
+            // may refuse after its first writes): only the record of the refusal is kept.
+            drop(tx);
+            tx = store.begin().await?;
             // A refused command still answers with the asset's current state when known.
             let current = match found.or(cmd.asset_id).or(located) {
                 Some(id) => assets::load(&mut tx, id).await.ok(),
@@ -339,9 +377,11 @@ pub async fn apply(
                         error: r.code,
                         message: r.message,
                         fields: r.fields,
+                        detail: r.detail,
                     }),
                     decoded: decoded.clone(),
                     photos: vec![],
+                    work_order: None,
                 },
                 current.map(|a| a.id),
             )
@@ -423,15 +463,24 @@ async fn record_event(
     Ok(())
 }
 
-/// The action itself; returns the asset after it.
+/// The action itself; returns the asset after it, and the work order it worked on or opened.
+/// `photos` are the command's, known to be uploaded.
 async fn act(
     tx: &mut Tx,
     actor: &Actor,
     cmd: &FieldCommand,
     before: &Asset,
+    photos: &[String],
     now: DateTime<Utc>,
-) -> Result<Asset, DomainError> {
+) -> Result<(Asset, Option<WorkOrder>), DomainError> {
+    // The asset row first, then any work order (the lock order in `maintenance::orders`).
     let state = lock_state(tx, before.id).await?;
+    // The work order moves the asset's status itself (into maintenance, or back), so it goes
+    // first and the re-read below sees its result.
+    let mut work_order = None;
+    if is_work_order_action(cmd.action) {
+        work_order = Some(field::work_in(tx, actor, cmd, before.id, photos).await?);
+    }
     // `before` was read before the row lock: on PostgreSQL another command on this asset may
     // have committed since. Re-read it under the lock, or the UPDATE below would write back the
     // stale status, site, hours and position (a lost update) and the rules would check them.
@@ -538,7 +587,7 @@ async fn act(
         || next.engine_hours != before.engine_hours
         || next.position != before.position;
     if !changed && field_at == state.field_at {
-        return Ok(next);
+        return Ok((next, work_order));
     }
     let sql = "UPDATE assets SET status = $1, site_id = $2, engine_hours = $3, hours_at = $4, \
                pos_lat = $5, pos_lon = $6, pos_at = $7, pos_source = $8, field_at = $9, \
@@ -570,7 +619,10 @@ async fn act(
     .before(before)
     .after(&after);
     audit::record(tx, actor, change).await?;
-    Ok(after)
+    if cmd.action == FieldAction::Return && after.status == AssetStatus::InMaintenance {
+        work_order = Some(field::failed_return_in(tx, actor, cmd, after.id, photos).await?);
+    }
+    Ok((after, work_order))
 }
 
 /// 409 with the current state unless the asset is in one of `from` (and may become `to`).

@@ -103,6 +103,11 @@ error_codes! {
     WorkOrderOpen => "work_order_open",
     /// The work order is done or cancelled.
     WorkOrderClosed => "work_order_closed",
+    /// A work-order field action found no active work order for the asset; `detail` says so.
+    NoActiveWorkOrder => "no_active_work_order",
+    /// A work-order field action without `work_order_id` found several active orders for the
+    /// asset; `detail.work_order_ids` lists them: send one as `work_order_id`.
+    AmbiguousWorkOrder => "ambiguous_work_order",
 
     // --- The server: try again later, or report it. ---------------------------------------------
     Unavailable => "unavailable",

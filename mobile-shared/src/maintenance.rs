@@ -406,6 +406,32 @@ pub struct ChecklistItem {
     pub done: bool,
 }
 
+/// Most part lines on one work order.
+pub const MAX_PARTS: usize = 100;
+/// Most units of one part line: a sanity bound (a typo of 1000000 filters is refused).
+pub const MAX_PART_QUANTITY: u32 = 100_000;
+/// Most photos on one work order.
+pub const MAX_ORDER_PHOTOS: usize = 50;
+
+/// One line of the parts used on a work order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WorkOrderPart {
+    /// The manufacturer's or the store's part number.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    pub part_no: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub description: String,
+    /// A count of units (parts are counted, not measured: a litre of oil is a unit too).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100_000))]
+    pub quantity: u32,
+    /// The price of one unit, in integer minor units.
+    #[serde(default)]
+    pub unit_cost: Option<crate::money::Money>,
+}
+
 /// A work order: the maintenance kind of task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -434,6 +460,15 @@ pub struct WorkOrder {
     /// The meters when it was completed.
     pub engine_hours: Option<f64>,
     pub odometer_km: Option<f64>,
+    /// Parts used.
+    #[serde(default)]
+    pub parts: Vec<WorkOrderPart>,
+    /// SHA-256 (hex) of photos uploaded with `POST /api/v1/photos`.
+    #[serde(default)]
+    pub photos: Vec<String>,
+    /// The field command (scan event) that opened this order: a return whose inspection failed.
+    #[serde(default)]
+    pub scan_event_id: Option<Uuid>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -494,6 +529,14 @@ pub struct WorkOrderPatch {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 10000))]
     pub notes: Option<String>,
+    /// Replaces the part list.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
+    pub parts: Option<Vec<WorkOrderPart>>,
+    /// Replaces the photo list (SHA-256 of uploaded photos).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
+    pub photos: Option<Vec<String>>,
 }
 
 /// Completing a work order: the meters when the work was done (default: the asset's now).
@@ -510,6 +553,14 @@ pub struct CompleteWorkOrder {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 10000))]
     pub notes: Option<String>,
+    /// Replaces the part list.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
+    pub parts: Option<Vec<WorkOrderPart>>,
+    /// Added to the order's photos (SHA-256 of uploaded photos).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
+    pub photos: Vec<String>,
 }
 
 /// Filters of `GET /api/v1/kpis/maintenance`.

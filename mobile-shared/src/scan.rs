@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::maintenance::WorkOrder;
 use crate::wire::Asset;
 use crate::ErrorCode;
 
@@ -43,6 +44,12 @@ pub enum FieldAction {
     Meter,
     /// Count it in a stocktake.
     Audit,
+    /// Start work on the machine's work order (`work_order_id`, or its one active order): the
+    /// order goes in progress and an available machine into maintenance.
+    StartWork,
+    /// Complete the work order: the meter reading (`engine_hours`), notes and photos go on the
+    /// order, the service is recorded under its plan, the machine comes out of maintenance.
+    CompleteWork,
 }
 
 impl FieldAction {
@@ -55,11 +62,20 @@ impl FieldAction {
             FieldAction::Transfer => "transfer",
             FieldAction::Meter => "meter",
             FieldAction::Audit => "audit",
+            FieldAction::StartWork => "start_work",
+            FieldAction::CompleteWork => "complete_work",
         }
     }
 
     /// Whether the action moves the asset's status or site. Such a command whose device time is
     /// older than the asset's last applied one is kept as history but not applied (`superseded`).
+    ///
+    /// `start_work` and `complete_work` are not among them, although they may move the status
+    /// between available and in maintenance: that move belongs to the work order, whose own
+    /// state machine orders them (a start synced after the completion finds the order closed
+    /// and is refused `work_order_closed`), and whose end restores the status only if nothing
+    /// else moved the machine meanwhile. Counting them here would let a stale work-order scan
+    /// push `field_at` forward and supersede a genuine return or transfer made in between.
     pub fn changes_state(self) -> bool {
         matches!(
             self,
@@ -78,6 +94,17 @@ pub enum Condition {
     Poor,
     /// Not fit to rent: a return with this grade sends the machine to maintenance.
     Damaged,
+}
+
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Good => "good",
+            Condition::Fair => "fair",
+            Condition::Poor => "poor",
+            Condition::Damaged => "damaged",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -149,6 +176,9 @@ pub struct FieldCommand {
     /// Audit: the stocktake this count belongs to.
     #[serde(default)]
     pub stocktake_id: Option<Uuid>,
+    /// start_work / complete_work: the order; default: the machine's one active order.
+    #[serde(default)]
+    pub work_order_id: Option<Uuid>,
     /// With a photo upload: keep the photo as evidence even if no code is found in it.
     #[serde(default)]
     pub keep_photo: bool,
@@ -176,6 +206,7 @@ impl FieldCommand {
             fuel_pct: None,
             inspection_passed: None,
             stocktake_id: None,
+            work_order_id: None,
             keep_photo: false,
         }
     }
@@ -201,6 +232,11 @@ pub struct CommandError {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<String, String>>,
+    /// Machine-readable context, e.g. the current state, or `work_order_ids` to choose from
+    /// when a work-order action found no single active order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub detail: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,6 +255,9 @@ pub struct CommandResult {
     /// The photos stored with this command.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub photos: Vec<String>,
+    /// The work order the command started, completed, or (a failed return) opened or joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_order: Option<WorkOrder>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,6 +299,24 @@ mod tests {
         assert!(c.photos.is_empty());
         assert!(FieldAction::Deliver.changes_state());
         assert!(!FieldAction::Inspect.changes_state());
+    }
+
+    #[test]
+    fn work_order_actions_have_stable_wire_names_and_do_not_move_field_state() {
+        for (action, wire) in [
+            (FieldAction::StartWork, "start_work"),
+            (FieldAction::CompleteWork, "complete_work"),
+        ] {
+            assert_eq!(action.as_str(), wire);
+            assert_eq!(serde_json::to_value(action).unwrap(), wire);
+            assert!(!action.changes_state());
+        }
+        let c: FieldCommand = serde_json::from_str(
+            r#"{"id":"01a20626-7392-7405-a24d-3b3a6b8018ee","action":"complete_work","code":"EX-1","device_time":"2026-11-23T08:15:02Z","work_order_id":"01a20626-7392-7405-a24d-3b3a6b8018ef","engine_hours":512.5}"#,
+        )
+        .unwrap();
+        assert_eq!(c.action, FieldAction::CompleteWork);
+        assert!(c.work_order_id.is_some());
     }
 
     #[test]

@@ -200,7 +200,10 @@ pub async fn get_work_order(
     Ok(Json(orders::get(&state.store, id).await?))
 }
 
-/// Change a work order: assignee, due date, schedule, checklist, notes, and its state
+/// Change a work order: assignee, due date, schedule, checklist, notes, parts (replaced:
+/// integer quantities, unit costs in minor units + ISO 4217 currency), photos (replaced:
+/// SHA-256 of photos uploaded with `POST /api/v1/photos`; an unknown one is 422 `photos[i]`),
+/// and its state
 /// (open ⇄ scheduled → in progress → scheduled; any active state → cancelled). Going
 /// `in_progress` puts an available asset into maintenance until the order ends: that window is
 /// the downtime. Send the `version` you read.
@@ -220,9 +223,11 @@ pub async fn patch_work_order(
     ))
 }
 
-/// Complete a work order: records the meters (default: the asset's now), the service under its
-/// plan (the plan re-anchors), closes its task, and takes the asset out of maintenance. A
-/// closed order answers 409 `work_order_closed` with its state.
+/// Complete a work order: records the meters (default: the asset's now), the parts used
+/// (replacing the list), photos (added), the service under its plan (the plan re-anchors),
+/// closes its task, and takes the asset out of maintenance. A closed order answers 409
+/// `work_order_closed` with its state. Technicians can do the same from the phone with the
+/// field command `complete_work`.
 #[utoipa::path(post, path = "/api/v1/work-orders/{id}/complete", tag = "maintenance", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = CompleteWorkOrder,
     responses((status = 200, body = WorkOrder), AuthErrors, NotFound, JsonBodyErrors,

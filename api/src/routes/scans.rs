@@ -148,13 +148,21 @@ fn result_response(result: CommandResult) -> ApiResult<Json<CommandResult>> {
 
 /// Apply one field command: JSON, or `multipart/form-data` with a part `command` (the JSON) and
 /// a part `photo`. Without `code` and `asset_id`, the photo is decoded (QR) to find the asset.
+///
+/// `start_work` / `complete_work` work the asset's work order (`work_order_id`, or its one
+/// active order): start puts it in progress (an available asset into maintenance); complete
+/// records `engine_hours`, `notes` and the photos on the order, the service under its plan, and
+/// takes the asset out of maintenance. The answer's `work_order` is the order after. A `return`
+/// whose inspection failed (`inspection_passed: false` or `condition: damaged`) also opens a
+/// repair order linked to the command (`work_order.scan_event_id`), or joins the asset's active
+/// unplanned order.
 #[utoipa::path(post, path = "/api/v1/scans", tag = "scans", security(("bearer" = [])),
     request_body(content = FieldCommand, description = "JSON, or multipart with `command` + `photo`"),
     responses((status = 200, body = CommandResult, description = "applied, or duplicate (the original answer)"),
         AuthErrors, JsonBodyErrors,
         (status = 400, body = Problem, description = "the body is not valid JSON, or unreadable multipart"),
         (status = 404, body = Problem, description = "no asset for the code, id or photo, or an unknown referenced record"),
-        (status = 409, body = Problem, description = "illegal transition or superseded; `detail.asset` is the current state"),
+        (status = 409, body = Problem, description = "illegal transition or superseded; `detail.asset` is the current state. Work-order actions: `no_active_work_order`, `ambiguous_work_order` (`detail.error.detail.work_order_ids` to choose from), `work_order_closed`"),
         (status = 413, body = Problem, description = "the body or the photo is too large"),
         (status = 422, body = Problem, description = "invalid fields, unreadable image, or `no_code_found`")))]
 pub async fn post_scan(

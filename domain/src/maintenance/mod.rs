@@ -9,6 +9,8 @@
 //! - [`history`]: services done, each re-anchoring the asset under its plan.
 //! - [`orders`]: work orders, opened when a service enters its lead window (one active per asset
 //!   and plan, enforced by the database) or by hand; completing one records the service.
+//! - `field`: what field commands do to work orders (`start_work`, `complete_work`, and the
+//!   order a failed return inspection opens or joins), through `orders`' own functions.
 //! - [`triggers`]: where hour and odometer services are evaluated as readings arrive: the meter
 //!   value at which each service enters its window, left by the clock's sweep and compared by
 //!   ingest in its own transaction. Calendar services are the sweep's.
@@ -19,6 +21,7 @@
 //! service done. A forecast reads only the latest row, so recording a service re-anchors the
 //! plan without touching the plan.
 
+pub(crate) mod field;
 pub mod forecast;
 pub mod history;
 pub mod kpis;

@@ -9,11 +9,18 @@
 //! and an automatic order is opened at most once per occurrence of a plan (another), so sweeps
 //! racing in two processes open one order, and a cancelled automatic order is not re-opened by
 //! the next sweep.
+//!
+//! LOCK ORDER: a transaction that locks both an asset row and a work order locks the ASSET
+//! FIRST. Ingest locks its batch's asset rows and then opens orders; a transaction taking them
+//! the other way round could deadlock with it on PostgreSQL. So [`update_in`] and
+//! [`complete_in`] read the order's `asset_id` without a lock (it never changes), lock the
+//! asset row, and only then load the order `FOR UPDATE` ([`lock_order`]); field commands lock
+//! the asset before they touch its orders.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use mobile_shared::maintenance::{
     ChecklistItem, CompleteWorkOrder, NewServiceRecord, NewWorkOrder, Plan, Urgency, WorkOrder,
-    WorkOrderPatch, WorkOrderState,
+    WorkOrderPart, WorkOrderPatch, WorkOrderState, MAX_ORDER_PHOTOS, MAX_PARTS, MAX_PART_QUANTITY,
 };
 use mobile_shared::tasks::TaskState;
 use mobile_shared::wire::Page;
@@ -30,7 +37,7 @@ use crate::notifications::{self, NewNotification, Recipient};
 use crate::pagination::PageRequest;
 use crate::store::{on_read, on_tx, RowLock, Store, Tx};
 use crate::tasks::{self, NewTask, Scope, WORK_ORDER_KIND};
-use crate::{assets, clock, refs};
+use crate::{assets, clock, photos, refs};
 
 use super::{forecast, history, plans, triggers};
 
@@ -65,6 +72,9 @@ struct OrderRow {
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    parts: Json<Vec<WorkOrderPart>>,
+    photos: Json<Vec<String>>,
+    scan_event_id: Option<Uuid>,
 }
 
 impl OrderRow {
@@ -89,6 +99,9 @@ impl OrderRow {
             cancelled_at: self.cancelled_at,
             engine_hours: self.engine_hours,
             odometer_km: self.odometer_km,
+            parts: self.parts.0,
+            photos: self.photos.0,
+            scan_event_id: self.scan_event_id,
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -101,9 +114,9 @@ impl OrderRow {
 const COLUMNS: &str = "id, asset_id, plan_id, occurrence, service, title, state, \
      assignee_user_id, due_on, scheduled_for, checklist, notes, automatic, task_id, status_before, \
      started_at, completed_at, cancelled_at, engine_hours, odometer_km, version, created_at, \
-     updated_at";
+     updated_at, parts, photos, scan_event_id";
 
-/// An order to open, by hand, by the sweep or by ingest.
+/// An order to open: by hand, by the sweep, by ingest, or by a failed return inspection.
 pub(super) struct Opening {
     pub(super) asset_id: Uuid,
     pub(super) plan_id: Option<Uuid>,
@@ -128,8 +141,8 @@ pub(super) async fn open_in(
     let id = clock::new_id();
     let sql = format!(
         "INSERT INTO work_orders ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, \
-         $10, $11, $12, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, $13, $13) \
-         ON CONFLICT DO NOTHING"
+         $10, $11, $12, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, $13, $13, '[]', '[]', \
+         NULL) ON CONFLICT DO NOTHING"
     );
     let inserted = on_tx!(
         tx,
@@ -207,7 +220,12 @@ pub(super) async fn open_in(
     Ok(Some(load(tx, id).await?.0))
 }
 
-async fn load(tx: &mut Tx, id: Uuid) -> Result<(WorkOrder, Option<AssetStatus>), DomainError> {
+/// Loads an order `FOR UPDATE`. Lock its asset first ([`lock_order`]) when the transaction will
+/// touch the asset too.
+pub(super) async fn load(
+    tx: &mut Tx,
+    id: Uuid,
+) -> Result<(WorkOrder, Option<AssetStatus>), DomainError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM work_orders WHERE id = $1{}",
         tx.row_lock(RowLock::Update)
@@ -219,6 +237,99 @@ async fn load(tx: &mut Tx, id: Uuid) -> Result<(WorkOrder, Option<AssetStatus>),
     Ok(row
         .ok_or(DomainError::not_found(Entity::WorkOrder))?
         .into_order())
+}
+
+/// Locks an order's asset row, then loads the order `FOR UPDATE`: the lock order of the module
+/// doc. The asset id is read without a lock; an order never changes its asset.
+pub(super) async fn lock_order(
+    tx: &mut Tx,
+    id: Uuid,
+) -> Result<(WorkOrder, Option<AssetStatus>), DomainError> {
+    let asset_id: Option<Uuid> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT asset_id FROM work_orders WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?;
+    let asset_id = asset_id.ok_or(DomainError::not_found(Entity::WorkOrder))?;
+    tx.lock_row("assets", asset_id).await?;
+    load(tx, id).await
+}
+
+/// Checks a part list: 422 naming `parts[i].<field>`. Trims the texts.
+fn check_parts(v: &mut Validator, parts: &mut [WorkOrderPart]) {
+    if parts.len() > MAX_PARTS {
+        v.add("parts", format!("at most {MAX_PARTS} parts"));
+    }
+    for (i, p) in parts.iter_mut().enumerate() {
+        p.description = p.description.trim().to_owned();
+        if p.description.is_empty() || p.description.chars().count() > 200 {
+            v.add(
+                &format!("parts[{i}].description"),
+                "must be 1-200 characters",
+            );
+        }
+        p.part_no = p
+            .part_no
+            .take()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if p.part_no.as_ref().is_some_and(|n| n.chars().count() > 64) {
+            v.add(&format!("parts[{i}].part_no"), "at most 64 characters");
+        }
+        if !(1..=MAX_PART_QUANTITY).contains(&p.quantity) {
+            v.add(
+                &format!("parts[{i}].quantity"),
+                format!("must be a whole number 1-{MAX_PART_QUANTITY}"),
+            );
+        }
+        if let Some(cost) = &p.unit_cost {
+            for (field, message) in cost.problems() {
+                v.add(&format!("parts[{i}].unit_cost.{field}"), message);
+            }
+        }
+    }
+}
+
+/// Checks a photo list against the uploaded photos, in the caller's transaction: 422 naming
+/// `photos[i]` (the same check field commands make). Duplicates are dropped.
+async fn check_photos(
+    tx: &mut Tx,
+    v: &mut Validator,
+    list: &mut Vec<String>,
+) -> Result<(), DomainError> {
+    let mut seen = std::collections::HashSet::new();
+    list.retain(|p| seen.insert(p.clone()));
+    if list.len() > MAX_ORDER_PHOTOS {
+        v.add("photos", format!("at most {MAX_ORDER_PHOTOS} photos"));
+        return Ok(());
+    }
+    let missing = photos::missing(tx, list).await?;
+    for (i, p) in list.iter().enumerate() {
+        if !photos::is_photo_key(p) {
+            v.add(
+                &format!("photos[{i}]"),
+                "a lower-case hex SHA-256 from POST /api/v1/photos",
+            );
+        } else if missing.contains(p) {
+            v.add(
+                &format!("photos[{i}]"),
+                "no such photo: upload it with POST /api/v1/photos first",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `list` with `added` appended, each photo once, in order.
+pub(super) fn with_photos(list: &[String], added: &[String]) -> Vec<String> {
+    let mut out = list.to_vec();
+    for p in added {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
 }
 
 fn check_text(v: &mut Validator, checklist: &mut [ChecklistItem], notes: &mut Option<String>) {
@@ -355,7 +466,7 @@ fn closed(current: &WorkOrder) -> DomainError {
 }
 
 /// Writes an order's changed fields and its task's assignee and due time.
-async fn store_order(
+pub(super) async fn store_order(
     tx: &mut Tx,
     order: &WorkOrder,
     status_before: Option<AssetStatus>,
@@ -363,7 +474,8 @@ async fn store_order(
     let sql = "UPDATE work_orders SET state = $1, assignee_user_id = $2, due_on = $3, \
                scheduled_for = $4, checklist = $5, notes = $6, status_before = $7, \
                started_at = $8, completed_at = $9, cancelled_at = $10, engine_hours = $11, \
-               odometer_km = $12, version = version + 1, updated_at = $13 WHERE id = $14";
+               odometer_km = $12, version = version + 1, updated_at = $13, parts = $14, \
+               photos = $15 WHERE id = $16";
     on_tx!(
         tx,
         execute(
@@ -381,6 +493,8 @@ async fn store_order(
                 .bind(order.engine_hours)
                 .bind(order.odometer_km)
                 .bind(clock::now())
+                .bind(Json(&order.parts))
+                .bind(Json(&order.photos))
                 .bind(order.id)
         )
     )?;
@@ -405,7 +519,7 @@ async fn store_order(
 /// The asset goes into maintenance when work starts, and back to where it was when the order
 /// ends, if nothing else moved it meanwhile. An asset that is not available (on rent: serviced
 /// at the customer's site) keeps its status; the order's start and end still record downtime.
-async fn start_work(
+pub(super) async fn start_work(
     tx: &mut Tx,
     actor: &Actor,
     order: &mut WorkOrder,
@@ -435,7 +549,7 @@ async fn end_work(
     Ok(())
 }
 
-/// Changes a work order: assignee, dates, checklist, notes, and its state along
+/// Changes a work order: assignee, dates, checklist, notes, parts, photos, and its state along
 /// `WorkOrderState::can_become` (not to `done`: [`complete`] records the service).
 pub async fn update(
     store: &Store,
@@ -444,7 +558,23 @@ pub async fn update(
     patch: WorkOrderPatch,
 ) -> Result<WorkOrder, DomainError> {
     let mut tx = store.begin().await?;
-    let (before, mut status_before) = load(&mut tx, id).await?;
+    let (before, after) = update_in(&mut tx, actor, id, patch).await?;
+    tx.commit_audited(
+        actor,
+        Change::updated(Entity::WorkOrder, id, &before, &after),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// [`update`] inside the caller's transaction (which audits): the order before and after.
+pub(super) async fn update_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: Uuid,
+    patch: WorkOrderPatch,
+) -> Result<(WorkOrder, WorkOrder), DomainError> {
+    let (before, mut status_before) = lock_order(tx, id).await?;
     if patch.version != before.version {
         return Err(stale(&before));
     }
@@ -455,7 +585,7 @@ pub async fn update(
     let mut v = Validator::new();
     if let Some(assignee) = patch.assignee {
         if let Some(user) = assignee {
-            if !refs::user_exists(&mut tx, user).await? {
+            if !refs::user_exists(tx, user).await? {
                 v.add("assignee", "no such user");
             }
         }
@@ -474,6 +604,14 @@ pub async fn update(
         next.notes = patch.notes;
     }
     check_text(&mut v, &mut next.checklist, &mut next.notes);
+    if let Some(parts) = patch.parts {
+        next.parts = parts;
+    }
+    check_parts(&mut v, &mut next.parts);
+    if let Some(list) = patch.photos {
+        next.photos = list;
+        check_photos(tx, &mut v, &mut next.photos).await?;
+    }
     if let Some(state) = patch.state {
         if state == WorkOrderState::Done {
             v.add(
@@ -497,31 +635,25 @@ pub async fn update(
     let now = clock::now();
     match next.state {
         WorkOrderState::InProgress if before.state != WorkOrderState::InProgress => {
-            start_work(&mut tx, actor, &mut next, &mut status_before).await?;
+            start_work(tx, actor, &mut next, &mut status_before).await?;
         }
         WorkOrderState::Cancelled => {
             next.cancelled_at = Some(now);
-            end_work(&mut tx, actor, &next, status_before).await?;
+            end_work(tx, actor, &next, status_before).await?;
             if let Some(task) = next.task_id {
-                tasks::close_in(&mut tx, Scope::All, task, TaskState::Cancelled, actor, true)
-                    .await?;
+                tasks::close_in(tx, Scope::All, task, TaskState::Cancelled, actor, true).await?;
             }
         }
         _ => {}
     }
-    store_order(&mut tx, &next, status_before).await?;
-    let (after, _) = load(&mut tx, id).await?;
-    tx.commit_audited(
-        actor,
-        Change::updated(Entity::WorkOrder, id, &before, &after),
-    )
-    .await?;
-    Ok(after)
+    store_order(tx, &next, status_before).await?;
+    let (after, _) = load(tx, id).await?;
+    Ok((before, after))
 }
 
-/// Completes a work order: the meters at completion, the service recorded under its plan
-/// (re-anchoring the plan), its task done, the asset out of maintenance. Completing a closed
-/// order is a 409 with its current state.
+/// Completes a work order: the meters at completion, parts and photos, the service recorded
+/// under its plan (re-anchoring the plan), its task done, the asset out of maintenance.
+/// Completing a closed order is a 409 with its current state.
 pub async fn complete(
     store: &Store,
     actor: &Actor,
@@ -529,7 +661,28 @@ pub async fn complete(
     done: CompleteWorkOrder,
 ) -> Result<WorkOrder, DomainError> {
     let mut tx = store.begin().await?;
-    let (before, status_before) = load(&mut tx, id).await?;
+    let (before, after) = complete_in(&mut tx, actor, id, done).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Change::action("work_order.complete", Entity::WorkOrder, id)
+            .before(&before)
+            .after(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// [`complete`] inside the caller's transaction (which audits): the order before and after.
+/// `done.parts` replaces the part list; `done.photos` are added to the order's.
+pub(super) async fn complete_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: Uuid,
+    done: CompleteWorkOrder,
+) -> Result<(WorkOrder, WorkOrder), DomainError> {
+    let (before, status_before) = lock_order(tx, id).await?;
     if !before.state.is_active() {
         return Err(closed(&before));
     }
@@ -548,13 +701,29 @@ pub async fn complete(
         next.notes = done.notes;
     }
     check_text(&mut v, &mut next.checklist, &mut next.notes);
+    if let Some(parts) = done.parts {
+        next.parts = parts;
+    }
+    check_parts(&mut v, &mut next.parts);
+    if !done.photos.is_empty() {
+        // Only the added photos are checked: those already on the order were checked then.
+        let mut added = done.photos;
+        check_photos(tx, &mut v, &mut added).await?;
+        next.photos = with_photos(&next.photos, &added);
+        if next.photos.len() > MAX_ORDER_PHOTOS {
+            v.add(
+                "photos",
+                format!("at most {MAX_ORDER_PHOTOS} photos on an order"),
+            );
+        }
+    }
     v.finish()?;
-    let asset = assets::load(&mut tx, before.asset_id).await?;
+    let asset = assets::load(tx, before.asset_id).await?;
     next.engine_hours = done.engine_hours.or(asset.engine_hours);
     next.odometer_km = done.odometer_km.or(asset.odometer_km);
     if let Some(plan_id) = before.plan_id {
         let record = history::record_service_in(
-            &mut tx,
+            tx,
             before.asset_id,
             NewServiceRecord {
                 plan_id,
@@ -571,14 +740,14 @@ pub async fn complete(
     next.state = WorkOrderState::Done;
     next.started_at.get_or_insert(now);
     next.completed_at = Some(now);
-    end_work(&mut tx, actor, &next, status_before).await?;
+    end_work(tx, actor, &next, status_before).await?;
     if let Some(task) = next.task_id {
-        tasks::close_in(&mut tx, Scope::All, task, TaskState::Done, actor, true).await?;
+        tasks::close_in(tx, Scope::All, task, TaskState::Done, actor, true).await?;
     }
-    store_order(&mut tx, &next, status_before).await?;
+    store_order(tx, &next, status_before).await?;
     let sql = "UPDATE work_orders SET service = $1, occurrence = $2 WHERE id = $3";
     on_tx!(
-        &mut tx,
+        tx,
         execute(
             sqlx::query(sql)
                 .bind(&next.service)
@@ -586,17 +755,8 @@ pub async fn complete(
                 .bind(id)
         )
     )?;
-    let (after, _) = load(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        Change::action("work_order.complete", Entity::WorkOrder, id)
-            .before(&before)
-            .after(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let (after, _) = load(tx, id).await?;
+    Ok((before, after))
 }
 
 /// The whole sweep at once: opens an order for every service of the fleet that has entered its
