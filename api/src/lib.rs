@@ -178,6 +178,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             maintenance::delete_plan
         ))
         .routes(routes!(maintenance::asset_maintenance))
+        .routes(routes!(maintenance::service_due))
         .routes(routes!(maintenance::record_service))
         .routes(routes!(
             maintenance::list_work_orders,

@@ -514,6 +514,21 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
         },
         Probe {
             method: Method::GET,
+            path: "/api/v1/alerts/service-due",
+            action: Action::MaintenanceRead,
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
             path: "/api/v1/assets/{asset}/maintenance",
             action: Action::MaintenanceRead,
             allowed: &[

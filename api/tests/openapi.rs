@@ -73,6 +73,11 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
         "/api/v1/assets/{id}/maintenance",
         Some(Action::MaintenanceRead),
     ),
+    (
+        "get",
+        "/api/v1/alerts/service-due",
+        Some(Action::MaintenanceRead),
+    ),
     ("get", "/api/v1/work-orders", Some(Action::WorkOrderRead)),
     (
         "get",

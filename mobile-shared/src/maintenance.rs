@@ -234,6 +234,24 @@ impl Urgency {
             Urgency::Overdue => "overdue",
         }
     }
+
+    pub const ALL: [Urgency; 4] = [Urgency::Ok, Urgency::Soon, Urgency::Due, Urgency::Overdue];
+
+    /// Its place in the order of urgency (ok 0 … overdue 3): what the database sorts by.
+    pub fn rank(self) -> i16 {
+        match self {
+            Urgency::Ok => 0,
+            Urgency::Soon => 1,
+            Urgency::Due => 2,
+            Urgency::Overdue => 3,
+        }
+    }
+
+    pub fn from_rank(rank: i64) -> Option<Urgency> {
+        Urgency::ALL
+            .into_iter()
+            .find(|u| i64::from(u.rank()) == rank)
+    }
 }
 
 /// Where the counting starts for one asset under one plan: the last completion, or the
@@ -628,6 +646,33 @@ pub struct AssetMaintenance {
     /// The most urgent service, then the soonest: what a dispatcher is told.
     pub next_service: Option<ServiceForecast>,
     pub services: Vec<ServiceForecast>,
+}
+
+/// An asset whose most pressing service is in its lead window or past it: a line of the
+/// dispatcher's "due for service" list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ServiceDue {
+    pub asset_id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub status: crate::AssetStatus,
+    pub site_id: Option<Uuid>,
+    /// Forecast now, when the list is read.
+    pub next_service: ServiceForecast,
+    /// The active work order of that service's plan, if one is open.
+    pub work_order_id: Option<Uuid>,
+}
+
+/// `GET /api/v1/alerts/service-due`: a page of the list, and how many assets it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ServiceDueList {
+    pub items: Vec<ServiceDue>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// Assets in the list (as of the clock's last pass over each).
+    pub total: i64,
 }
 
 /// The service that presses most: the most urgent, then the soonest.
@@ -1034,6 +1079,19 @@ mod tests {
             today,
         );
         assert!(f.metrics[0].opens_at(&p).is_some());
+    }
+
+    #[test]
+    fn urgency_ranks_follow_its_order_and_round_trip() {
+        for pair in Urgency::ALL.windows(2) {
+            assert!(pair[0] < pair[1]);
+            assert!(pair[0].rank() < pair[1].rank());
+        }
+        for u in Urgency::ALL {
+            assert_eq!(Urgency::from_rank(i64::from(u.rank())), Some(u));
+        }
+        assert_eq!(Urgency::from_rank(4), None);
+        assert_eq!(Urgency::from_rank(-1), None);
     }
 
     #[test]

@@ -3,11 +3,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use domain::maintenance::{forecast, history, kpis, orders, plans};
+use domain::maintenance::{due, forecast, history, kpis, orders, plans};
 use mobile_shared::maintenance::{
     AssetMaintenance, CompleteWorkOrder, MaintenanceKpi, MaintenanceKpiQuery, NewPlan,
-    NewServiceRecord, NewWorkOrder, Plan, PlanPatch, ServiceRecord, WorkOrder, WorkOrderPatch,
-    WorkOrderState,
+    NewServiceRecord, NewWorkOrder, Plan, PlanPatch, ServiceDueList, ServiceRecord, Urgency,
+    WorkOrder, WorkOrderPatch, WorkOrderState,
 };
 use mobile_shared::wire::{Page, Problem};
 use mobile_shared::Action;
@@ -127,6 +127,44 @@ pub async fn asset_maintenance(
     user.require(Action::MaintenanceRead)?;
     Ok(Json(
         forecast::for_asset(&state.store, id, domain::clock::now()).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ServiceDueQuery {
+    /// The least urgency listed: `soon`, `due` (default) or `overdue`.
+    pub urgency: Option<Urgency>,
+    /// Page size, 1-500 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Assets due or overdue for service (or, with `urgency=soon`, within their lead too): each
+/// asset's most pressing service forecast now (see `GET /api/v1/assets/{id}/maintenance` for
+/// the rule), with the active work order of that plan if one is open. Most urgent first, then
+/// the soonest date. The ranking and `total` are as of the clock's last pass over each asset
+/// (its rolling sweep covers 100,000 assets within the hour); each item is forecast when read,
+/// and an asset serviced since the pass is left out.
+#[utoipa::path(get, path = "/api/v1/alerts/service-due", tag = "maintenance", security(("bearer" = [])),
+    params(ServiceDueQuery),
+    responses((status = 200, body = ServiceDueList), Unauthenticated, QueryErrors))]
+pub async fn service_due(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<ServiceDueQuery>,
+) -> ApiResult<Json<ServiceDueList>> {
+    user.require(Action::MaintenanceRead)?;
+    Ok(Json(
+        due::list(
+            &state.store,
+            q.urgency.unwrap_or(Urgency::Due),
+            q.limit,
+            q.cursor.as_deref(),
+            domain::clock::now(),
+        )
+        .await?,
     ))
 }
 

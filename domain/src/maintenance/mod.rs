@@ -14,6 +14,7 @@
 //! - [`triggers`]: where hour and odometer services are evaluated as readings arrive: the meter
 //!   value at which each service enters its window, left by the clock's sweep and compared by
 //!   ingest in its own transaction. Calendar services are the sweep's.
+//! - [`due`]: the fleet's "due for service" list, from the pressing services the sweep keeps.
 //! - [`kpis`]: downtime, availability, MTBF, MTTR and services on time, from the orders' times.
 //!
 //! Where the counting of an asset under a plan starts is one table, `maintenance_history`:
@@ -21,6 +22,7 @@
 //! service done. A forecast reads only the latest row, so recording a service re-anchors the
 //! plan without touching the plan.
 
+pub mod due;
 pub(crate) mod field;
 pub mod forecast;
 pub mod history;

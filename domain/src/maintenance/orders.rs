@@ -39,7 +39,7 @@ use crate::store::{on_read, on_tx, RowLock, Store, Tx};
 use crate::tasks::{self, NewTask, Scope, WORK_ORDER_KIND};
 use crate::{assets, clock, photos, refs};
 
-use super::{forecast, history, plans, triggers};
+use super::{due, forecast, history, plans, triggers};
 
 /// Assets per slice of the sweep: what one clock tick evaluates.
 pub const SWEEP_SLICE: usize = 2_000;
@@ -827,6 +827,8 @@ async fn open_due_slice(
     }
     // What ingest compares the slice's next readings with.
     triggers::refresh_in(tx, plans, &views, &ids, now).await?;
+    // And what the "due for service" list ranks by.
+    due::refresh_in(tx, &views, &ids, now).await?;
     Ok((opened, next))
 }
 

@@ -33,7 +33,7 @@ use crate::store::{on_read, on_tx, Conn, Store, Tx};
 use super::orders::{self, Opening};
 
 /// Rows per statement on SQLite (bind parameters stay far under its limit of 32,766).
-const CHUNK: usize = 1000;
+pub(super) const CHUNK: usize = 1000;
 
 #[derive(sqlx::FromRow)]
 struct Crossed {
@@ -256,7 +256,7 @@ async fn active_orders(
 }
 
 /// Appends ` IN ($1, $2, …)` binding `ids`.
-fn in_list<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, ids: &'a [Uuid])
+pub(super) fn in_list<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, ids: &'a [Uuid])
 where
     DB: sqlx::Database,
     Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
