@@ -202,7 +202,11 @@ struct StaleRow {
 }
 
 impl StaleRow {
-    fn into_item(self, now: DateTime<Utc>, cutoff: DateTime<Utc>) -> Result<StaleAsset, DomainError> {
+    fn into_item(
+        self,
+        now: DateTime<Utc>,
+        cutoff: DateTime<Utc>,
+    ) -> Result<StaleAsset, DomainError> {
         let last_position = position(self.pos_lat, self.pos_lon, self.pos_at);
         let mut reasons = Vec::new();
         match self.pos_at {
@@ -403,7 +407,10 @@ struct SiteCountRow {
 
 /// Per site: live assets recorded there by status, and how many of them are stale. One grouped
 /// read (site × status); sites without assets are listed with zeros.
-pub async fn site_table(store: &Store, threshold: StaleThreshold) -> Result<SiteTable, DomainError> {
+pub async fn site_table(
+    store: &Store,
+    threshold: StaleThreshold,
+) -> Result<SiteTable, DomainError> {
     let cutoff = threshold.cutoff(crate::clock::now());
     let sql = format!(
         "SELECT s.id, s.name, s.kind, s.lat, s.lon, a.status, COUNT(a.id) AS n, \
