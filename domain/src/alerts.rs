@@ -346,16 +346,14 @@ pub async fn off_site(
     page: AlertPageRequest,
 ) -> Result<AlertPage<OffSiteAsset>, DomainError> {
     // $1 cursor id, $2 cursor time, $3 limit.
-    let from_where = format!(
-        "FROM assets a \
+    let from_where = "FROM assets a \
          LEFT JOIN geofence_events g ON g.id = (SELECT g2.id FROM geofence_events g2 \
               WHERE g2.asset_id = a.id AND g2.kind = 'exit' ORDER BY g2.ts DESC LIMIT 1) \
          LEFT JOIN sites s ON s.id = a.site_id \
          LEFT JOIN sites ls ON ls.id = g.site_id \
          WHERE a.geofence_site_id IS NULL AND a.pos_at IS NOT NULL AND a.deleted_at IS NULL \
          AND a.status NOT IN ('on_rent', 'retired') \
-         AND EXISTS (SELECT 1 FROM sites f WHERE f.geofence IS NOT NULL)"
-    );
+         AND EXISTS (SELECT 1 FROM sites f WHERE f.geofence IS NOT NULL)";
     let list = format!(
         "SELECT * FROM (SELECT a.id, a.code, a.name, a.status, a.site_id, s.name AS site_name, \
          a.pos_lat, a.pos_lon, a.pos_at, g.ts AS left_at, g.site_id AS left_site_id, \

@@ -51,7 +51,7 @@ async fn site(db: &TestDb, name: &str, fence: bool) -> Uuid {
         name: name.into(),
         kind: SiteKind::Depot,
         address: None,
-        location: Some(center.clone()),
+        location: Some(center),
         geofence: fence.then_some(Geofence::Circle {
             center,
             radius_m: 500.0,
