@@ -235,6 +235,7 @@ pub async fn run(
         company_name: "fieldops".into(),
         data_dir: settings.data_dir.clone(),
         scan_policy: domain::scans::Policy::with_max_age_days(settings.scan_max_age_days),
+        stale_after_hours: settings.stale_after_hours,
         ..api::ApiConfig::default()
     };
     if let Some(token) = &settings.metrics_token {

@@ -58,6 +58,9 @@ pub struct ApiConfig {
     pub photo_limit: usize,
     /// Bounds on field commands' device times.
     pub scan_policy: domain::scans::Policy,
+    /// Hours without a position after which an asset is stale, when a request does not say
+    /// (`--stale-after-hours`).
+    pub stale_after_hours: u32,
 }
 
 impl Default for ApiConfig {
@@ -73,6 +76,7 @@ impl Default for ApiConfig {
             data_dir: std::path::PathBuf::from("./data"),
             photo_limit: 15 * 1024 * 1024,
             scan_policy: domain::scans::Policy::default(),
+            stale_after_hours: domain::alerts::DEFAULT_STALE_AFTER_HOURS,
         }
     }
 }
@@ -170,6 +174,9 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scans::upload_photo))
         .routes(routes!(scans::field_history))
         .routes(routes!(telemetry::positions))
+        .routes(routes!(alerts::stale))
+        .routes(routes!(alerts::off_site))
+        .routes(routes!(map::sites))
         .routes(routes!(telemetry::list_rejects))
         .routes(routes!(maintenance::list_plans, maintenance::create_plan))
         .routes(routes!(

@@ -2,6 +2,7 @@
 //! [`CurrentUser`](crate::auth::CurrentUser)), authorises with `require`, and calls one domain
 //! service; no handler touches the database directly.
 
+pub mod alerts;
 pub mod assets;
 pub mod audit;
 pub mod auth;
@@ -9,6 +10,7 @@ pub mod categories;
 pub mod devices;
 pub mod labels;
 pub mod maintenance;
+pub mod map;
 pub mod notifications;
 pub mod ops;
 pub mod scans;

@@ -529,7 +529,7 @@ impl Ingestor {
         let now = clock::now();
         let cutoff = now - silent_after;
         let mut tx = self.store.begin().await?;
-        let sql = "UPDATE devices SET online = $1, status_at = $2 \
+        let sql = "UPDATE devices SET online = $1, status_at = $2, offline_cause = 'silence' \
                    WHERE online = $3 AND (last_seen_at IS NULL OR last_seen_at < $4) \
                    RETURNING device_id, asset_id, last_seen_at";
         let rows: Vec<(String, Option<Uuid>, Option<DateTime<Utc>>)> = on_tx!(&mut tx, |c| {
@@ -748,7 +748,8 @@ async fn write_statuses(
             execute(
                 sqlx::query(
                     "UPDATE devices SET online = $1, status_at = $2, \
-                     last_seen_at = CASE WHEN $1 THEN $2 ELSE last_seen_at END WHERE id = $3"
+                     last_seen_at = CASE WHEN $1 THEN $2 ELSE last_seen_at END, \
+                     offline_cause = CASE WHEN $1 THEN NULL ELSE 'status' END WHERE id = $3"
                 )
                 .bind(online)
                 .bind(*at)

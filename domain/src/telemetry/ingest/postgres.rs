@@ -159,8 +159,8 @@ pub(super) async fn write_devices(
     // Receiving telemetry means the device is online.
     sqlx::query(
         "UPDATE devices SET last_seen_at = v.last_seen_at, last_ts = v.last_ts, \
-         last_ignition = v.last_ignition, has_hour_meter = v.has_hour_meter, online = true \
-         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::bool[], $5::bool[]) \
+         last_ignition = v.last_ignition, has_hour_meter = v.has_hour_meter, online = true, \
+         offline_cause = NULL FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::bool[], $5::bool[]) \
          AS v(id, last_seen_at, last_ts, last_ignition, has_hour_meter) \
          WHERE devices.id = v.id",
     )

@@ -150,8 +150,8 @@ pub(super) async fn write_devices(
         // Receiving telemetry means the device is online.
         qb.push(
             ") UPDATE devices SET last_seen_at = v.last_seen_at, last_ts = v.last_ts, \
-             last_ignition = v.last_ignition, has_hour_meter = v.has_hour_meter, online = 1 \
-             FROM v WHERE devices.id = v.id AND devices.id IN (",
+             last_ignition = v.last_ignition, has_hour_meter = v.has_hour_meter, online = 1, \
+             offline_cause = NULL FROM v WHERE devices.id = v.id AND devices.id IN (",
         );
         let mut ids = qb.separated(", ");
         for d in chunk {
