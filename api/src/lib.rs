@@ -58,6 +58,8 @@ pub struct ApiConfig {
     pub photo_limit: usize,
     /// Bounds on field commands' device times.
     pub scan_policy: domain::scans::Policy,
+    /// The live stream (`GET /api/v1/events`): coalescing period, resume ring, client queue.
+    pub live: domain::events::LiveSettings,
 }
 
 impl Default for ApiConfig {
@@ -73,6 +75,7 @@ impl Default for ApiConfig {
             data_dir: std::path::PathBuf::from("./data"),
             photo_limit: 15 * 1024 * 1024,
             scan_policy: domain::scans::Policy::default(),
+            live: domain::events::LiveSettings::default(),
         }
     }
 }
@@ -86,6 +89,8 @@ pub struct AppState {
     pub mqtt_connected: Option<watch::Receiver<bool>>,
     /// Live fleet changes (positions, geofence crossings, device status) for live views.
     pub events: domain::events::EventBus,
+    /// This process's live stream, fed from the database's events (started by [`serve`]).
+    pub live: domain::events::LiveHub,
     /// Where photo bytes are kept (content-addressed).
     pub blobs: Arc<dyn domain::photos::BlobStore>,
     /// Bounds concurrent QR decodes: each is CPU-bound on the blocking pool, so more at once
@@ -101,6 +106,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             mqtt_connected: None,
             events: domain::events::EventBus::default(),
+            live: domain::events::LiveHub::new(config.live.clone()),
             blobs: Arc::new(domain::photos::FsBlobStore::new(
                 config.data_dir.join("photos"),
             )),
@@ -171,6 +177,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scans::field_history))
         .routes(routes!(telemetry::positions))
         .routes(routes!(telemetry::list_rejects))
+        .routes(routes!(events::events))
         .routes(routes!(maintenance::list_plans, maintenance::create_plan))
         .routes(routes!(
             maintenance::get_plan,
@@ -242,13 +249,27 @@ pub async fn serve_ops(
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+/// Also runs the live stream's hub: its event streams end at shutdown (they would otherwise
+/// keep graceful shutdown waiting forever), and its database listener is released before this
+/// returns, so the caller can close the store.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let hub = state.live.clone();
+    let pump = hub.start(state.store.clone(), state.events.clone());
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let stopping = hub.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.stop();
+        })
+        .await;
+    hub.stop();
+    if let Some(pump) = pump {
+        let _ = pump.await;
+    }
+    served
 }
