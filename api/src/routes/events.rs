@@ -131,3 +131,62 @@ fn stream(sub: Subscription) -> impl Stream<Item = Result<Event, Infallible>> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use domain::events::live::{LiveHub, LiveSettings, Pending};
+    use domain::events::{LiveItem, Numbered};
+    use futures::StreamExt;
+
+    fn position(lat: f64) -> Numbered {
+        Numbered {
+            seq: 0,
+            first: 0,
+            items: vec![LiveItem::from_json(format!(
+                "{{\"type\":\"position\",\"asset_id\":\"0190f2a4-0000-7000-8000-000000000001\",\"lat\":{lat}}}"
+            ))]
+            .into(),
+        }
+    }
+
+    /// Renders an SSE event as sent on the wire.
+    async fn wire(ev: Event) -> String {
+        let sse = Sse::new(futures::stream::iter([Ok::<_, Infallible>(ev)]));
+        let resp = axum::response::IntoResponse::into_response(sse);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_falls_behind_gets_resync_then_the_newest() {
+        let hub = LiveHub::new(LiveSettings {
+            client_frames: 2,
+            ..LiveSettings::default()
+        });
+        let mut events = Box::pin(stream(hub.subscribe(None)));
+        let ready = wire(events.next().await.unwrap().unwrap()).await;
+        assert!(ready.contains("event: ready"), "{ready}");
+        // Five frames while the client reads nothing; its queue holds two.
+        let mut pending = Pending::default();
+        for seq in 1..=5u32 {
+            let mut b = position(f64::from(seq));
+            b.seq = u64::from(seq);
+            hub.feed_for_test(&mut pending, b);
+            hub.flush_for_test(&mut pending);
+        }
+        let resync = wire(events.next().await.unwrap().unwrap()).await;
+        assert!(
+            resync.contains("event: resync") && resync.contains("lagged"),
+            "{resync}"
+        );
+        let next = wire(events.next().await.unwrap().unwrap()).await;
+        assert!(next.contains("id: 4000000") && next.contains("\"lat\":4"), "{next}");
+        let last = wire(events.next().await.unwrap().unwrap()).await;
+        assert!(last.contains("id: 5000000"), "{last}");
+        // Shutdown ends the stream.
+        hub.stop();
+        assert!(events.next().await.is_none());
+    }
+}
