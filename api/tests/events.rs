@@ -165,7 +165,10 @@ async fn ingested_position_arrives_as_an_event(app: TestApp) {
     let ready_id = ready.id.expect("ready has an id");
 
     let t = Utc::now() - chrono::Duration::seconds(5);
-    let report = ingestor(&app).ingest(&[fix(&device, t, 48.25)]).await.unwrap();
+    let report = ingestor(&app)
+        .ingest(&[fix(&device, t, 48.25)])
+        .await
+        .unwrap();
     assert_eq!(report.applied, 1);
     let seen = stream
         .until(WITHIN, |e| is_position_of(e, &asset, 48.25))
@@ -285,7 +288,11 @@ async fn refused_without_a_valid_token(app: TestApp) {
     expect_unauthenticated(app.get("/api/v1/events", "garbage-token").await).await;
     let revoked = app.user_with_role(Role::Dispatcher).await;
     let resp = app
-        .request(reqwest::Method::POST, "/api/v1/auth/logout", revoked.as_str())
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            revoked.as_str(),
+        )
         .send()
         .await
         .unwrap();
@@ -338,10 +345,18 @@ async fn postgres_fans_out_across_processes() {
     // Ingest in process A (A's store, A's bus).
     let t = Utc::now() - chrono::Duration::minutes(1);
     ingestor(&a).ingest(&[fix(&device, t, 45.5)]).await.unwrap();
-    let seen_b = on_b.until(WITHIN, |e| is_position_of(e, &asset, 45.5)).await;
-    let seen_a = on_a.until(WITHIN, |e| is_position_of(e, &asset, 45.5)).await;
+    let seen_b = on_b
+        .until(WITHIN, |e| is_position_of(e, &asset, 45.5))
+        .await;
+    let seen_a = on_a
+        .until(WITHIN, |e| is_position_of(e, &asset, 45.5))
+        .await;
     let id = seen_b.last().unwrap().id.unwrap();
-    assert_eq!(id, seen_a.last().unwrap().id.unwrap(), "one id on every process");
+    assert_eq!(
+        id,
+        seen_a.last().unwrap().id.unwrap(),
+        "one id on every process"
+    );
     drop(on_b);
 
     // A second change while the client is away; it resumes on the other process.
@@ -349,7 +364,8 @@ async fn postgres_fans_out_across_processes() {
         .ingest(&[fix(&device, t + chrono::Duration::seconds(1), 45.6)])
         .await
         .unwrap();
-    on_a.until(WITHIN, |e| is_position_of(e, &asset, 45.6)).await;
+    on_a.until(WITHIN, |e| is_position_of(e, &asset, 45.6))
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut resumed = Stream::open(&a, a.admin(), Some(&id.to_string())).await;
     let first = resumed.next(WITHIN).await.unwrap();

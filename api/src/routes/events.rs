@@ -91,7 +91,9 @@ fn stream(sub: Subscription) -> impl Stream<Item = Result<Event, Infallible>> {
             client.last_sent = id;
         }
         Start::Resync { id } => {
-            client.queue.push_back(control("resync", id, "not_retained"));
+            client
+                .queue
+                .push_back(control("resync", id, "not_retained"));
             client.last_sent = id;
         }
         Start::Replay(entries) => {
@@ -155,7 +157,9 @@ mod tests {
     async fn wire(ev: Event) -> String {
         let sse = Sse::new(futures::stream::iter([Ok::<_, Infallible>(ev)]));
         let resp = axum::response::IntoResponse::into_response(sse);
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
         String::from_utf8(body.to_vec()).unwrap()
     }
 
@@ -182,7 +186,10 @@ mod tests {
             "{resync}"
         );
         let next = wire(events.next().await.unwrap().unwrap()).await;
-        assert!(next.contains("id: 4000000") && next.contains("\"lat\":4"), "{next}");
+        assert!(
+            next.contains("id: 4000000") && next.contains("\"lat\":4"),
+            "{next}"
+        );
         let last = wire(events.next().await.unwrap().unwrap()).await;
         assert!(last.contains("id: 5000000"), "{last}");
         // Shutdown ends the stream.

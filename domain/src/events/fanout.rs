@@ -56,7 +56,9 @@ pub async fn stage(tx: &mut Tx, events: &[FleetEvent]) -> Result<Staged, DomainE
         .iter()
         .map(|e| {
             serde_json::to_string(e)
-                .map_err(|err| tracing::error!(kind = e.kind(), "live event not serialisable: {err}"))
+                .map_err(|err| {
+                    tracing::error!(kind = e.kind(), "live event not serialisable: {err}")
+                })
                 .ok()
         })
         .collect();
@@ -103,7 +105,10 @@ fn encode_parts(seq: u64, items: &[Option<String>]) -> Vec<String> {
         }
         let head = format!("{{\"s\":{seq},\"i\":{index},\"e\":[");
         if head.len() + json.len() + 2 > MAX_PAYLOAD {
-            tracing::error!(bytes = json.len(), "live event larger than a NOTIFY payload, left out");
+            tracing::error!(
+                bytes = json.len(),
+                "live event larger than a NOTIFY payload, left out"
+            );
             continue;
         }
         current = Some((head + json, 1));

@@ -307,7 +307,11 @@ impl Shared {
             Some((ls, ni)) if s < ls || (s == ls && i < ni) => return,
             Some(_) => {
                 // A hole in the numbering: a part never arrived.
-                tracing::warn!(seq = s, index = i, "live events: numbering hole, clients resync");
+                tracing::warn!(
+                    seq = s,
+                    index = i,
+                    "live events: numbering hole, clients resync"
+                );
                 self.flush(pending);
                 let at = event_id(s, i).saturating_sub(1);
                 self.lock_ring().reset(at);
@@ -383,7 +387,10 @@ mod tests {
         let mut sub = hub.subscribe(None);
         assert_eq!(sub.start, Start::Fresh { id: 0 });
         let mut p = Pending::default();
-        hub.feed_for_test(&mut p, batch(5, 0, vec![position(1, 48.0), position(2, 49.0)]));
+        hub.feed_for_test(
+            &mut p,
+            batch(5, 0, vec![position(1, 48.0), position(2, 49.0)]),
+        );
         hub.feed_for_test(&mut p, batch(6, 0, vec![position(1, 48.5)]));
         hub.flush_for_test(&mut p);
         let Ok(Frame::Entries(frame)) = sub.frames.try_recv() else {
@@ -441,7 +448,10 @@ mod tests {
         // Transaction 2 never arrived.
         hub.feed_for_test(&mut p, batch(3, 0, vec![position(1, 3.0)]));
         hub.flush_for_test(&mut p);
-        assert!(matches!(sub.frames.try_recv(), Ok(Frame::Resync(2_999_999))));
+        assert!(matches!(
+            sub.frames.try_recv(),
+            Ok(Frame::Resync(2_999_999))
+        ));
         assert!(matches!(sub.frames.try_recv(), Ok(Frame::Entries(_))));
         assert_eq!(
             hub.subscribe(Some(1_000_000)).start,

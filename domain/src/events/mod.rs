@@ -124,7 +124,11 @@ impl LiveItem {
             "meter_anomaly" => format!("meter_anomaly:{}", head.meter.unwrap_or_default()),
             other => other.to_owned(),
         };
-        let subject = match (head.kind.starts_with("device_"), head.asset_id, head.device_id) {
+        let subject = match (
+            head.kind.starts_with("device_"),
+            head.asset_id,
+            head.device_id,
+        ) {
             (true, _, Some(d)) => format!("device:{d}"),
             (_, Some(a), _) => format!("asset:{a}"),
             (_, None, Some(d)) => format!("device:{d}"),

@@ -545,11 +545,13 @@ impl Ingestor {
         let n = rows.len();
         let events: Vec<FleetEvent> = rows
             .into_iter()
-            .map(|(device_id, asset_id, last_seen_at)| FleetEvent::DeviceSilent {
-                device_id,
-                asset_id,
-                last_seen_at,
-            })
+            .map(
+                |(device_id, asset_id, last_seen_at)| FleetEvent::DeviceSilent {
+                    device_id,
+                    asset_id,
+                    last_seen_at,
+                },
+            )
             .collect();
         let staged = events::stage(&mut tx, &events).await?;
         tx.commit().await?;
