@@ -371,7 +371,15 @@ async fn postgres_fans_out_across_processes() {
     let first = resumed.next(WITHIN).await.unwrap();
     assert!(is_position_of(&first, &asset, 45.6), "{first:?}");
 
+    // Shutdown ends open streams instead of waiting for them forever.
+    let mut open_on_b = Stream::open_at(&base_b, a.admin(), None).await;
+    assert_eq!(open_on_b.next(WITHIN).await.unwrap().event, "ready");
     let _ = stop_b.send(());
-    server_b.await.unwrap().unwrap();
+    tokio::time::timeout(WITHIN, server_b)
+        .await
+        .expect("B stops with a stream open")
+        .unwrap()
+        .unwrap();
+    assert!(open_on_b.next(WITHIN).await.is_none(), "the stream ended");
     store_b.close().await;
 }
