@@ -57,6 +57,7 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
         "/api/v1/assets/{id}/positions",
         Some(Action::PositionRead),
     ),
+    ("get", "/api/v1/events", Some(Action::PositionRead)),
     ("get", "/api/v1/resolve", Some(Action::ResolveCode)),
     (
         "get",

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod categories;
 pub mod devices;
+pub mod events;
 pub mod labels;
 pub mod maintenance;
 pub mod map;

@@ -37,7 +37,7 @@ use uuid::Uuid;
 use super::rejects::{write_rejects, RejectRow};
 use crate::clock;
 use crate::error::DomainError;
-use crate::events::{EventBus, FleetEvent};
+use crate::events::{self, EventBus, FleetEvent};
 use crate::geofence::Geofences;
 use crate::maintenance::triggers;
 use crate::store::{on_read, on_tx, Conn, Store, Tx};
@@ -354,8 +354,9 @@ impl Ingestor {
             *report.rejected.entry(r.reason).or_default() += 1;
         }
         write_rejects(&mut tx, &rejects, self.options.max_rejects_kept).await?;
+        let staged = events::stage(&mut tx, &events).await?;
         tx.commit().await?;
-        self.bus.publish(events);
+        self.bus.publish_staged(staged, events);
         Ok(report)
     }
 
@@ -541,16 +542,20 @@ impl Ingestor {
                 .fetch_all(c)
                 .await
         })?;
-        tx.commit().await?;
         let n = rows.len();
-        self.bus
-            .publish(rows.into_iter().map(|(device_id, asset_id, last_seen_at)| {
-                FleetEvent::DeviceSilent {
+        let events: Vec<FleetEvent> = rows
+            .into_iter()
+            .map(
+                |(device_id, asset_id, last_seen_at)| FleetEvent::DeviceSilent {
                     device_id,
                     asset_id,
                     last_seen_at,
-                }
-            }));
+                },
+            )
+            .collect();
+        let staged = events::stage(&mut tx, &events).await?;
+        tx.commit().await?;
+        self.bus.publish_staged(staged, events);
         Ok(n)
     }
 }
