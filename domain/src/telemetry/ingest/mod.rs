@@ -156,6 +156,19 @@ struct AssetState {
     geofence_site_id: Option<Uuid>,
     hours_flagged: bool,
     odometer_flagged: bool,
+    /// The lowest meter values at which one of the asset's services enters its lead window
+    /// (`maintenance_thresholds`, left by the clock's sweep); read, never written, by ingest.
+    hours_opens_at: Option<f64>,
+    km_opens_at: Option<f64>,
+}
+
+impl AssetState {
+    /// Whether the (new) meters reach a maintenance threshold.
+    fn crosses_threshold(&self) -> bool {
+        let reaches = |value: Option<f64>, at: Option<f64>| matches!((value, at), (Some(v), Some(t)) if v >= t);
+        reaches(self.engine_hours, self.hours_opens_at)
+            || reaches(self.odometer_km, self.km_opens_at)
+    }
 }
 
 /// A reading ready to store.
@@ -336,16 +349,22 @@ impl Ingestor {
             self.asset_updates(states, &new_rows, &device_updates, &fences, &mut events);
 
         write_assets(&mut tx, &asset_updates).await?;
-        // Hour and odometer services, where the data arrives: the assets whose meters moved,
-        // against the thresholds the clock's sweep left (one read per batch).
-        let metered: Vec<Uuid> = events
+        // Hour and odometer services, where the data arrives: the assets whose meters moved
+        // past the lowest threshold the clock's sweep left for them (read with the asset rows
+        // above); only those cost a statement, which opens their orders.
+        let metered: HashSet<Uuid> = events
             .iter()
             .filter_map(|e| match e {
                 FleetEvent::Meters { asset_id, .. } => Some(*asset_id),
                 _ => None,
             })
             .collect();
-        report.orders_opened = triggers::fire_in(&mut tx, &metered, now).await?;
+        let crossed: Vec<Uuid> = asset_updates
+            .iter()
+            .filter(|s| metered.contains(&s.id) && s.crosses_threshold())
+            .map(|s| s.id)
+            .collect();
+        report.orders_opened = triggers::fire_in(&mut tx, &crossed, now).await?;
         write_devices(&mut tx, &device_updates).await?;
         write_anomalies(&mut tx, &anomalies, now).await?;
         write_crossings(&mut tx, &crossings).await?;
