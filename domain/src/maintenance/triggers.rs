@@ -27,8 +27,6 @@ use mobile_shared::maintenance::{days_until, AssetMaintenance, Metric, Plan, Urg
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::audit::{self, Change};
-use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::store::{on_read, on_tx, Conn, Store, Tx};
 
@@ -111,15 +109,7 @@ pub(crate) async fn fire_in(
             notes: None,
             automatic: true,
         };
-        if let Some(order) = orders::open_in(tx, &actor, opening).await? {
-            audit::record(
-                tx,
-                &actor,
-                Change::created(Entity::WorkOrder, order.id, &order),
-            )
-            .await?;
-            opened += 1;
-        }
+        opened += u64::from(orders::open_automatic_in(tx, &actor, opening).await?);
     }
     // Every threshold these assets reached is spent: its order is open now (or was already),
     // or it was stale (plan changed or retired, asset re-planned) and the sweep will lay a new
@@ -143,13 +133,8 @@ pub(crate) async fn fire_in(
 /// Sets each asset's lowest threshold per meter (`maintenance_thresholds`, what ingest reads
 /// with the asset rows) to the lowest of its triggers; an asset without triggers gets no row.
 async fn rethreshold_in(tx: &mut Tx, asset_ids: &[Uuid]) -> Result<(), DomainError> {
+    delete_rows_of(tx, "maintenance_thresholds", asset_ids).await?;
     for chunk in asset_ids.chunks(CHUNK) {
-        on_tx!(tx, |c| {
-            let mut qb =
-                sqlx::QueryBuilder::new("DELETE FROM maintenance_thresholds WHERE asset_id");
-            in_list(&mut qb, chunk);
-            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
-        })?;
         on_tx!(tx, |c| {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO maintenance_thresholds (asset_id, hours_opens_at, km_opens_at) \
@@ -214,13 +199,7 @@ pub(super) async fn refresh_in(
     asset_ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<u64, DomainError> {
-    for chunk in asset_ids.chunks(CHUNK) {
-        on_tx!(tx, |c| {
-            let mut qb = sqlx::QueryBuilder::new("DELETE FROM maintenance_triggers WHERE asset_id");
-            in_list(&mut qb, chunk);
-            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
-        })?;
-    }
+    delete_rows_of(tx, "maintenance_triggers", asset_ids).await?;
     let active = active_orders(tx, asset_ids).await?;
     let mut rows: Vec<Trigger> = Vec::new();
     for view in views {
@@ -302,6 +281,23 @@ async fn active_orders(
         out.extend(rows);
     }
     Ok(out)
+}
+
+/// Deletes the rows of `assets` from one of the sweep's per-asset caches (`table`, a constant).
+pub(super) async fn delete_rows_of(
+    tx: &mut Tx,
+    table: &'static str,
+    assets: &[Uuid],
+) -> Result<u64, DomainError> {
+    let mut deleted = 0;
+    for chunk in assets.chunks(CHUNK) {
+        deleted += on_tx!(tx, |c| {
+            let mut qb = sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE asset_id"));
+            in_list(&mut qb, chunk);
+            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(deleted)
 }
 
 /// Appends ` IN ($1, $2, …)` binding `ids`.
