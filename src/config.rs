@@ -63,6 +63,15 @@ pub struct ServeArgs {
     /// Lifetime of a login token, in hours. [default: 12]
     #[arg(long, env = "FIELDOPS_SESSION_TTL_HOURS")]
     pub session_ttl_hours: Option<u32>,
+    /// MapLibre style URL for the console's map (OSM raster tiles, a self-hosted style); its
+    /// origin is allowed by the console's Content-Security-Policy. [default: the built-in
+    /// offline basemap]
+    #[arg(long, env = "FIELDOPS_MAP_STYLE_URL")]
+    pub map_style_url: Option<String>,
+    /// Mark the console's session cookie `Secure` (set it when users reach fieldops over HTTPS,
+    /// e.g. behind a TLS-terminating proxy).
+    #[arg(long, env = "FIELDOPS_SECURE_COOKIES")]
+    pub secure_cookies: Option<bool>,
     /// MQTT client id of this gateway; each gateway process needs its own. [default: fieldops-gateway]
     #[arg(long, env = "FIELDOPS_MQTT_CLIENT_ID")]
     pub mqtt_client_id: Option<String>,
@@ -128,6 +137,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub metrics_token: Option<String>,
     pub session_ttl_hours: Option<u32>,
+    pub map_style_url: Option<String>,
+    pub secure_cookies: Option<bool>,
     pub mqtt_client_id: Option<String>,
     pub mqtt_share_group: Option<String>,
     pub mqtt_links: Option<u16>,
@@ -184,6 +195,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub metrics_token: Option<String>,
     pub session_ttl_hours: u32,
+    pub map_style_url: Option<String>,
+    pub secure_cookies: bool,
     pub mqtt_client_id: String,
     /// `None`: not set anywhere (the role decides); `Some("none")`: plain subscription.
     pub mqtt_share_group: Option<String>,
@@ -217,6 +230,8 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("session_ttl_hours", &self.session_ttl_hours)
+            .field("map_style_url", &self.map_style_url)
+            .field("secure_cookies", &self.secure_cookies)
             .field("mqtt_client_id", &self.mqtt_client_id)
             .field("mqtt_share_group", &self.mqtt_share_group)
             .field("mqtt_links", &self.mqtt_links)
@@ -291,6 +306,11 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .clone()
             .or_else(|| file.metrics_token.clone()),
         session_ttl_hours: s.session_ttl_hours.or(file.session_ttl_hours).unwrap_or(12),
+        map_style_url: s
+            .map_style_url
+            .clone()
+            .or_else(|| file.map_style_url.clone()),
+        secure_cookies: s.secure_cookies.or(file.secure_cookies).unwrap_or(false),
         mqtt_client_id: s
             .mqtt_client_id
             .clone()
@@ -362,6 +382,8 @@ mod tests {
             data_dir: None,
             metrics_token: None,
             session_ttl_hours: None,
+            map_style_url: None,
+            secure_cookies: None,
             mqtt_client_id: None,
             mqtt_share_group: None,
             mqtt_links: None,

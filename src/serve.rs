@@ -235,6 +235,8 @@ pub async fn run(
         company_name: "fieldops".into(),
         data_dir: settings.data_dir.clone(),
         scan_policy: domain::scans::Policy::with_max_age_days(settings.scan_max_age_days),
+        map_style_url: settings.map_style_url.clone(),
+        secure_cookies: settings.secure_cookies,
         ..api::ApiConfig::default()
     };
     if let Some(token) = &settings.metrics_token {

@@ -1,0 +1,348 @@
+// The dispatcher console: fleet counts, the map of assets with positions (coloured by status,
+// clustered when zoomed out), filters, and a drawer for the selected asset.
+//
+// State lives in the URL (DESIGN.md §6): `status`, `category`, `asset` (the selection) and
+// `lang` in the query string, the map view in the hash (`#map=zoom/lat/lon`), so a link shows a
+// colleague the same thing and back/forward work.
+//
+// Test hooks (read by api/tests/console_browser.rs): `body[data-assets-loaded]` (assets in the
+// map's source), `body[data-map]` (`ready` or `failed`), `window.fieldopsConsole.map`.
+import * as maplibregl from '/static/vendor/maplibre-gl/dist/maplibre-gl.mjs';
+import { loadCatalogue, translate } from './i18n.mjs';
+import { api, listAll } from './api.mjs';
+
+const STATUSES = ['available', 'on_rent', 'in_maintenance', 'out_of_service', 'lost', 'retired'];
+// One colour per status; high contrast on the light basemap (readable in a yard).
+const STATUS_COLOURS = {
+  available: '#1a7f37',
+  on_rent: '#0b5cad',
+  in_maintenance: '#c77700',
+  out_of_service: '#6e40c9',
+  lost: '#d1242f',
+  retired: '#57606a',
+};
+
+const violations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  violations.push(`${e.violatedDirective} ${e.blockedURI}`);
+  document.body.dataset.cspViolations = violations.join('\n');
+});
+
+const { lang, t } = await loadCatalogue();
+translate(document, t);
+document.title = t('console.title');
+const $ = (id) => document.getElementById(id);
+const state = { assets: [], map: null };
+window.fieldopsConsole = state;
+
+// ---- URL state ------------------------------------------------------------------------------
+
+function params() {
+  return new URLSearchParams(location.search);
+}
+
+/** Changes query parameters (null deletes) and pushes a history entry. */
+function setParams(changes, { replace = false } = {}) {
+  const q = params();
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null || v === '') q.delete(k);
+    else q.set(k, v);
+  }
+  const url = `${location.pathname}${q.size ? `?${q}` : ''}${location.hash}`;
+  if (replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+}
+
+// ---- header ---------------------------------------------------------------------------------
+
+function renderCounts(assets) {
+  const counts = $('counts');
+  counts.replaceChildren();
+  const add = (key, n, status) => {
+    const li = document.createElement('li');
+    li.dataset.count = status || key;
+    if (status) li.style.setProperty('--dot', STATUS_COLOURS[status]);
+    li.textContent = t(key, { n });
+    counts.append(li);
+  };
+  add('console.count.total', assets.length);
+  add('console.count.positioned', assets.filter((a) => a.position).length);
+  for (const s of STATUSES) {
+    const n = assets.filter((a) => a.status === s).length;
+    if (n) add(`status.${s}.count`, n, s);
+  }
+}
+
+// ---- filters ----------------------------------------------------------------------------------
+
+function option(value, label) {
+  const o = document.createElement('option');
+  o.value = value;
+  o.textContent = label;
+  return o;
+}
+
+async function setUpFilters() {
+  const status = $('filter-status');
+  status.append(option('', t('console.filter.any')), ...STATUSES.map((s) => option(s, t(`status.${s}`))));
+  const category = $('filter-category');
+  category.append(option('', t('console.filter.any')));
+  try {
+    const cats = await listAll('/api/v1/categories', {}, 4);
+    category.append(...cats.map((c) => option(c.name, c.name)));
+  } catch {
+    // A role that may not list categories still filters by the one in the URL.
+  }
+  const syncFromUrl = () => {
+    const q = params();
+    status.value = q.get('status') || '';
+    const cat = q.get('category') || '';
+    if (cat && ![...category.options].some((o) => o.value === cat)) category.append(option(cat, cat));
+    category.value = cat;
+  };
+  syncFromUrl();
+  status.addEventListener('change', () => { setParams({ status: status.value }); refresh(); });
+  category.addEventListener('change', () => { setParams({ category: category.value }); refresh(); });
+  window.addEventListener('popstate', () => { syncFromUrl(); refresh(); });
+}
+
+// ---- map --------------------------------------------------------------------------------------
+
+/** The built-in basemap: Natural Earth land and countries (vendored), no network needed. */
+async function offlineStyle() {
+  const topo = await (await fetch('/static/vendor/world-atlas/countries-110m.json')).json();
+  const countries = window.topojson.feature(topo, topo.objects.countries);
+  const borders = window.topojson.mesh(topo, topo.objects.countries, (a, b) => a !== b);
+  return {
+    version: 8,
+    sources: {
+      countries: { type: 'geojson', data: countries },
+      borders: { type: 'geojson', data: borders },
+    },
+    layers: [
+      { id: 'sea', type: 'background', paint: { 'background-color': '#d6e6f2' } },
+      { id: 'land', type: 'fill', source: 'countries', paint: { 'fill-color': '#f4f1ea' } },
+      { id: 'coast', type: 'line', source: 'countries', paint: { 'line-color': '#8aa1b4', 'line-width': 0.8 } },
+      { id: 'borders', type: 'line', source: 'borders', paint: { 'line-color': '#b9b2a3', 'line-width': 0.6 } },
+    ],
+  };
+}
+
+function featureCollection(assets) {
+  return {
+    type: 'FeatureCollection',
+    features: assets
+      .filter((a) => a.position)
+      .map((a) => ({
+        type: 'Feature',
+        geometry: { type: 'Point', coordinates: [a.position.lon, a.position.lat] },
+        properties: { id: a.id, code: a.code, name: a.name, status: a.status },
+      })),
+  };
+}
+
+function addAssetLayers(map) {
+  map.addSource('assets', {
+    type: 'geojson',
+    data: featureCollection(state.assets),
+    cluster: true,
+    clusterRadius: 40,
+    clusterMaxZoom: 12,
+  });
+  // Clusters are circles sized by their count; the count itself needs a glyph server, which the
+  // offline basemap does not have, so it is in the header instead.
+  map.addLayer({
+    id: 'asset-clusters',
+    type: 'circle',
+    source: 'assets',
+    filter: ['has', 'point_count'],
+    paint: {
+      'circle-color': '#0b5cad',
+      'circle-opacity': 0.75,
+      'circle-stroke-color': '#ffffff',
+      'circle-stroke-width': 2,
+      'circle-radius': ['step', ['get', 'point_count'], 14, 10, 20, 100, 28, 1000, 36],
+    },
+  });
+  map.addLayer({
+    id: 'asset-points',
+    type: 'circle',
+    source: 'assets',
+    filter: ['!', ['has', 'point_count']],
+    paint: {
+      'circle-color': ['match', ['get', 'status'], ...Object.entries(STATUS_COLOURS).flat(), '#000000'],
+      'circle-radius': 8,
+      'circle-stroke-color': '#ffffff',
+      'circle-stroke-width': 2,
+    },
+  });
+  map.on('click', 'asset-points', (e) => {
+    const id = e.features?.[0]?.properties?.id;
+    if (id) select(id);
+  });
+  map.on('click', 'asset-clusters', async (e) => {
+    const feature = e.features?.[0];
+    if (!feature) return;
+    const zoom = await map.getSource('assets').getClusterExpansionZoom(feature.properties.cluster_id);
+    map.easeTo({ center: feature.geometry.coordinates, zoom });
+  });
+  for (const layer of ['asset-points', 'asset-clusters']) {
+    map.on('mouseenter', layer, () => { map.getCanvas().style.cursor = 'pointer'; });
+    map.on('mouseleave', layer, () => { map.getCanvas().style.cursor = ''; });
+  }
+}
+
+async function setUpMap() {
+  const configured = document.querySelector('meta[name="fieldops:map-style"]')?.content || '';
+  let map;
+  try {
+    const style = configured || (await offlineStyle());
+    map = new maplibregl.Map({
+      container: 'map',
+      style,
+      center: [105, 35],
+      zoom: 2,
+      hash: 'map',
+      attributionControl: { compact: true },
+    });
+  } catch (e) {
+    // No WebGL (or a broken style): the lists and the drawer still work.
+    console.error('map unavailable', e);
+    document.body.dataset.map = 'failed';
+    $('map').textContent = t('console.map.unavailable');
+    return;
+  }
+  map.addControl(new maplibregl.NavigationControl(), 'top-right');
+  state.map = map;
+  map.on('error', (e) => console.error('map error', e.error || e));
+  await new Promise((resolve) => map.once('load', resolve));
+  addAssetLayers(map);
+  document.body.dataset.map = 'ready';
+}
+
+function showAssetsOnMap() {
+  const source = state.map?.getSource('assets');
+  if (source) source.setData(featureCollection(state.assets));
+  document.body.dataset.assetsLoaded = String(state.assets.filter((a) => a.position).length);
+}
+
+// ---- list and drawer --------------------------------------------------------------------------
+
+function renderList(assets) {
+  const list = $('asset-list');
+  list.replaceChildren(
+    ...assets.slice(0, 200).map((a) => {
+      const li = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.dataset.assetId = a.id;
+      button.style.setProperty('--dot', STATUS_COLOURS[a.status]);
+      button.textContent = `${a.code} · ${a.name}`;
+      button.addEventListener('click', () => select(a.id));
+      li.append(button);
+      return li;
+    }),
+  );
+  if (assets.length > 200) {
+    const li = document.createElement('li');
+    li.className = 'muted';
+    li.textContent = t('console.list.more', { n: assets.length - 200 });
+    list.append(li);
+  }
+}
+
+function age(iso) {
+  const minutes = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000));
+  if (minutes < 60) return t('age.minutes', { n: minutes });
+  if (minutes < 48 * 60) return t('age.hours', { n: Math.round(minutes / 60) });
+  return t('age.days', { n: Math.round(minutes / 1440) });
+}
+
+function select(id) {
+  setParams({ asset: id });
+  showSelection();
+}
+
+async function showSelection() {
+  const id = params().get('asset');
+  const drawer = $('drawer');
+  if (!id) {
+    drawer.hidden = true;
+    return;
+  }
+  let asset;
+  try {
+    asset = await api('GET', `/api/v1/assets/${encodeURIComponent(id)}`);
+  } catch (e) {
+    $('status-line').textContent = t('console.error.load', { message: e.message });
+    drawer.hidden = true;
+    return;
+  }
+  $('drawer-title').textContent = `${asset.code} · ${asset.name}`;
+  const rows = [
+    ['asset.status', t(`status.${asset.status}`)],
+    ['asset.category', asset.category],
+    ['asset.make_model', [asset.make, asset.model].filter(Boolean).join(' ')],
+    ['asset.serial', asset.serial],
+    ['asset.engine_hours', asset.engine_hours == null ? null : asset.engine_hours.toLocaleString(lang)],
+    ['asset.position', asset.position
+      ? `${asset.position.lat.toFixed(5)}, ${asset.position.lon.toFixed(5)} (${age(asset.position.at)})`
+      : t('asset.no_position')],
+  ];
+  const body = $('drawer-body');
+  body.replaceChildren();
+  for (const [key, value] of rows) {
+    const dt = document.createElement('dt');
+    dt.textContent = t(key);
+    const dd = document.createElement('dd');
+    dd.textContent = value || '—';
+    dd.dataset.field = key;
+    body.append(dt, dd);
+  }
+  drawer.dataset.assetId = asset.id;
+  drawer.hidden = false;
+  if (asset.position && state.map) state.map.easeTo({ center: [asset.position.lon, asset.position.lat] });
+}
+
+// ---- loading ----------------------------------------------------------------------------------
+
+async function refresh() {
+  const q = params();
+  const filter = {};
+  if (q.get('status')) filter.status = q.get('status');
+  if (q.get('category')) filter.category = q.get('category');
+  $('status-line').textContent = t('console.loading');
+  try {
+    state.assets = await listAll('/api/v1/assets', filter);
+  } catch (e) {
+    if (e.status === 401) {
+      location.reload(); // the session ended: the server answers with the login page
+      return;
+    }
+    $('status-line').textContent = t('console.error.load', { message: e.message });
+    return;
+  }
+  renderCounts(state.assets);
+  renderList(state.assets);
+  showAssetsOnMap();
+  $('status-line').textContent = '';
+  await showSelection();
+}
+
+async function setUpHeader() {
+  try {
+    const me = await api('GET', '/api/v1/auth/session');
+    $('whoami').textContent = t('console.signed_in_as', { user: me.username, role: t(`role.${me.role}`) });
+  } catch {
+    // Shown without the name; the data calls report the error.
+  }
+  $('logout').addEventListener('click', async () => {
+    await api('DELETE', '/api/v1/auth/session').catch(() => null);
+    location.assign('/');
+  });
+  $('drawer-close').addEventListener('click', () => { setParams({ asset: null }); showSelection(); });
+}
+
+await Promise.all([setUpHeader(), setUpFilters(), setUpMap()]);
+await refresh();
+document.body.dataset.ready = '1';
