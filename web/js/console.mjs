@@ -6,7 +6,9 @@
 // colleague the same thing and back/forward work.
 //
 // Test hooks (read by api/tests/console_browser.rs): `body[data-assets-loaded]` (assets in the
-// map's source), `body[data-map]` (`ready` or `failed`), `window.fieldopsConsole.map`.
+// map's source), `body[data-map]` (`ready` or `failed`), `body[data-errors]` (errors.mjs),
+// `window.fieldopsConsole.map`.
+import { record } from './errors.mjs';
 import * as maplibregl from '/static/vendor/maplibre-gl/dist/maplibre-gl.mjs';
 import { loadCatalogue, translate } from './i18n.mjs';
 import { api, listAll } from './api.mjs';
@@ -21,12 +23,6 @@ const STATUS_COLOURS = {
   lost: '#d1242f',
   retired: '#57606a',
 };
-
-const violations = [];
-document.addEventListener('securitypolicyviolation', (e) => {
-  violations.push(`${e.violatedDirective} ${e.blockedURI}`);
-  document.body.dataset.cspViolations = violations.join('\n');
-});
 
 const { lang, t } = await loadCatalogue();
 translate(document, t);
@@ -208,13 +204,17 @@ async function setUpMap() {
   } catch (e) {
     // No WebGL (or a broken style): the lists and the drawer still work.
     console.error('map unavailable', e);
+    record(`map unavailable: ${e.message}`);
     document.body.dataset.map = 'failed';
     $('map').textContent = t('console.map.unavailable');
     return;
   }
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
   state.map = map;
-  map.on('error', (e) => console.error('map error', e.error || e));
+  map.on('error', (e) => {
+    console.error('map error', e.error || e);
+    record(`map: ${e.error?.message || e}`);
+  });
   await new Promise((resolve) => map.once('load', resolve));
   addAssetLayers(map);
   document.body.dataset.map = 'ready';

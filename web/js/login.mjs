@@ -1,6 +1,7 @@
 // The login form: posts the credentials as JSON to POST /api/v1/auth/session, which sets the
 // HttpOnly session cookie; then the console opens. Shown at `/` and, without a session, at
 // `/console` itself, where a reload keeps the link's filters.
+import './errors.mjs';
 import { loadCatalogue, translate } from './i18n.mjs';
 import { api } from './api.mjs';
 
