@@ -399,3 +399,86 @@ async fn static_files_have_types_and_etags(app: TestApp) {
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+// ---- i18n catalogues (no server) ----------------------------------------------------------------
+
+fn web_file(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../web/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn catalogue_keys(lang: &str) -> std::collections::BTreeSet<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(&web_file(&format!("i18n/{lang}.json"))).unwrap();
+    let map = v.as_object().unwrap();
+    for (key, value) in map {
+        assert!(
+            value.as_str().is_some_and(|s| !s.trim().is_empty()),
+            "{lang}: {key} is not a non-empty string"
+        );
+    }
+    map.keys().cloned().collect()
+}
+
+/// Every language has every string: a key missing in one catalogue would show as its key.
+#[test]
+fn the_catalogues_have_the_same_keys() {
+    let en = catalogue_keys("en");
+    let zh = catalogue_keys("zh-CN");
+    let only_en: Vec<_> = en.difference(&zh).collect();
+    let only_zh: Vec<_> = zh.difference(&en).collect();
+    assert!(
+        only_en.is_empty() && only_zh.is_empty(),
+        "only in en: {only_en:?}; only in zh-CN: {only_zh:?}"
+    );
+}
+
+/// Every key the pages name exists: `data-i18n*` attributes, `t('…')` literals, and the keys
+/// built from the server's enums (`status.<status>`, `status.<status>.count`, `role.<role>`).
+#[test]
+fn every_key_the_pages_use_is_in_the_catalogue() {
+    let en = catalogue_keys("en");
+    let mut used = std::collections::BTreeSet::new();
+    let attribute = |src: &str, attr: &str, out: &mut std::collections::BTreeSet<String>| {
+        let needle = format!("{attr}=\"");
+        for part in src.split(&needle).skip(1) {
+            out.insert(part.split('"').next().unwrap().to_owned());
+        }
+    };
+    for page in ["pages/login.html", "pages/console.html"] {
+        let html = web_file(page);
+        for attr in ["data-i18n", "data-i18n-title", "data-i18n-placeholder"] {
+            attribute(&html, attr, &mut used);
+        }
+    }
+    for script in ["js/login.mjs", "js/console.mjs"] {
+        let js = web_file(script);
+        // `t('key'` where `t` is the whole name (not `get('`, `createElement('`).
+        for (at, _) in js.match_indices("t('") {
+            let before = js[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let rest = &js[at + 3..];
+            used.insert(rest.split('\'').next().unwrap().to_owned());
+        }
+    }
+    for status in mobile_shared::AssetStatus::ALL {
+        let wire = serde_json::to_value(status).unwrap();
+        let wire = wire.as_str().unwrap();
+        used.insert(format!("status.{wire}"));
+        used.insert(format!("status.{wire}.count"));
+        assert!(
+            web_file("js/console.mjs").contains(&format!("{wire}: '#")),
+            "no colour for {wire}"
+        );
+    }
+    for role in Role::ALL {
+        used.insert(format!("role.{role}"));
+    }
+    assert!(used.len() > 30, "the scan found too few keys: {used:?}");
+    let missing: Vec<_> = used.difference(&en).collect();
+    assert!(
+        missing.is_empty(),
+        "keys used but not in the catalogue: {missing:?}"
+    );
+}

@@ -27,6 +27,7 @@ domain::backend_matrix!(
     a_wrong_password_stays_on_the_login_page,
     the_console_without_a_session_is_the_login_page,
     a_chinese_browser_gets_the_chinese_catalogue,
+    a_configured_style_url_replaces_the_offline_basemap,
 );
 
 /// How long a page may take to get somewhere (software WebGL on a shared 2-core machine).
@@ -242,16 +243,12 @@ async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {
     let cookie = c.get_named_cookie("fieldops_session").await.unwrap();
     assert_eq!(cookie.http_only(), Some(true));
 
-    let map = c
-        .execute("return document.body.dataset.map", vec![])
-        .await
-        .unwrap();
-    assert_eq!(
-        map,
-        json!("ready"),
-        "the map did not start: {}",
-        page_errors(&c).await
-    );
+    wait_for(
+        &c,
+        "the map",
+        "return document.body.dataset.map === 'ready'",
+    )
+    .await;
     assert_eq!(
         c.execute("return document.body.dataset.assetsLoaded", vec![])
             .await
@@ -285,11 +282,11 @@ async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {
     // The header counts the whole (filtered) fleet, including the asset without a position.
     let counts = text(&c, "#counts").await;
     assert!(
-        counts.contains("3 assets") && counts.contains("2 with a position"),
+        counts.contains("Assets: 3") && counts.contains("With a position: 2"),
         "{counts}"
     );
     assert!(
-        counts.contains("2 on rent") && counts.contains("1 available"),
+        counts.contains("On rent: 2") && counts.contains("Available: 1"),
         "{counts}"
     );
     assert!(text(&c, "#whoami").await.starts_with("admin"));
@@ -333,7 +330,7 @@ async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {
             .unwrap(),
         json!(["0", "available"])
     );
-    assert!(text(&c, "#counts").await.contains("1 assets"));
+    assert!(text(&c, "#counts").await.contains("Assets: 1"));
     assert_eq!(page_errors(&c).await, "", "the page recorded errors");
 
     // Signing out ends the session server-side and returns to the login page.
@@ -479,5 +476,65 @@ async fn a_chinese_browser_gets_the_chinese_catalogue(app: BrowserApp) {
         text(&c, "#logout").await,
         catalogue("en")["console.logout"].as_str().unwrap()
     );
+    c.close().await.unwrap();
+}
+
+/// `--map-style-url`: the page loads that style (here from a second local server, another
+/// origin, which the CSP must then allow) instead of the offline basemap, and still adds the
+/// assets on top.
+async fn a_configured_style_url_replaces_the_offline_basemap(app: BrowserApp) {
+    use axum::response::IntoResponse;
+    let style = json!({
+        "version": 8,
+        "sources": {},
+        "layers": [{"id": "hosted-background", "type": "background",
+                    "paint": {"background-color": "#223344"}}],
+    });
+    let router =
+        axum::Router::new().route(
+            "/style.json",
+            axum::routing::get(move || {
+                let style = style.clone();
+                async move {
+                    ([("access-control-allow-origin", "*")], axum::Json(style)).into_response()
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let style_url = format!("http://{}/style.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let styled = TestApp::start(
+        app.app.backend,
+        api::ApiConfig {
+            map_style_url: Some(style_url),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let c = app.browser("en-US").await;
+    c.goto(&styled.url("/")).await.unwrap();
+    fill_login(&c, "admin", ADMIN_PASSWORD).await;
+    wait_for(
+        &c,
+        "the console",
+        "return location.pathname === '/console' && document.body.dataset.map === 'ready'",
+    )
+    .await;
+    let layers = wait_for(
+        &c,
+        "the hosted style",
+        "const m = window.fieldopsConsole.map;
+         return m && m.isStyleLoaded() && m.getStyle().layers.map(l => l.id)",
+    )
+    .await;
+    assert_eq!(
+        layers,
+        json!(["hosted-background", "asset-clusters", "asset-points"]),
+        "errors: {}",
+        page_errors(&c).await
+    );
+    assert_eq!(page_errors(&c).await, "");
     c.close().await.unwrap();
 }

@@ -214,13 +214,17 @@ async function setUpMap() {
   map.on('error', (e) => {
     console.error('map error', e.error || e);
     record(`map: ${e.error?.message || e}`);
+    if (!map.loaded()) $('status-line').textContent = t('console.map.style_failed');
   });
-  await new Promise((resolve) => map.once('load', resolve));
-  addAssetLayers(map);
-  document.body.dataset.map = 'ready';
+  // The lists do not wait for the map: a style that fails to load leaves them working.
+  map.once('load', () => {
+    addAssetLayers(map);
+    document.body.dataset.map = 'ready';
+  });
 }
 
 function showAssetsOnMap() {
+  // Before the map has loaded there is no source yet; addAssetLayers then takes state.assets.
   const source = state.map?.getSource('assets');
   if (source) source.setData(featureCollection(state.assets));
   document.body.dataset.assetsLoaded = String(state.assets.filter((a) => a.position).length);
@@ -311,7 +315,8 @@ async function refresh() {
   const filter = {};
   if (q.get('status')) filter.status = q.get('status');
   if (q.get('category')) filter.category = q.get('category');
-  $('status-line').textContent = t('console.loading');
+  const status = $('status-line');
+  if (!status.textContent) status.textContent = t('console.loading');
   try {
     state.assets = await listAll('/api/v1/assets', filter);
   } catch (e) {
@@ -325,7 +330,7 @@ async function refresh() {
   renderCounts(state.assets);
   renderList(state.assets);
   showAssetsOnMap();
-  $('status-line').textContent = '';
+  if (status.textContent === t('console.loading')) status.textContent = '';
   await showSelection();
 }
 
