@@ -281,6 +281,21 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
         anyhow::bail!(REMOVED_BROKER_MEMORY);
     }
     let (database_url, log_format) = common(c, file);
+    let map_style_url = s
+        .map_style_url
+        .clone()
+        .or_else(|| file.map_style_url.clone());
+    if let Some(url) = &map_style_url {
+        // The console fetches it and its origin enters the Content-Security-Policy.
+        let ok =
+            (url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+                && !url.contains(|c: char| c.is_whitespace() || c == ';' || c == '"');
+        if !ok {
+            anyhow::bail!(
+                "map_style_url must be an http(s) URL or a path on this server, not {url:?}"
+            );
+        }
+    }
     let mqtt = match s.mqtt_url.clone().or_else(|| file.mqtt_url.clone()) {
         Some(url) => Mqtt::External(url),
         None => Mqtt::Embedded(match s.mqtt_listen.or(file.mqtt_listen) {
@@ -306,10 +321,7 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .clone()
             .or_else(|| file.metrics_token.clone()),
         session_ttl_hours: s.session_ttl_hours.or(file.session_ttl_hours).unwrap_or(12),
-        map_style_url: s
-            .map_style_url
-            .clone()
-            .or_else(|| file.map_style_url.clone()),
+        map_style_url,
         secure_cookies: s.secure_cookies.or(file.secure_cookies).unwrap_or(false),
         mqtt_client_id: s
             .mqtt_client_id
@@ -573,5 +585,36 @@ mod tests {
     #[test]
     fn unknown_file_keys_are_errors() {
         assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+    }
+
+    #[test]
+    fn map_style_url_is_an_http_url_or_a_path() {
+        let mut flags = none_serve();
+        flags.map_style_url = Some("https://tiles.example.org/style.json".into());
+        let s = resolve(&none_common(), &flags, &FileConfig::default()).unwrap();
+        assert_eq!(
+            s.map_style_url.as_deref(),
+            Some("https://tiles.example.org/style.json")
+        );
+        assert!(!s.secure_cookies);
+        let file = FileConfig {
+            map_style_url: Some("/styles/local.json".into()),
+            secure_cookies: Some(true),
+            ..FileConfig::default()
+        };
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(s.map_style_url.as_deref(), Some("/styles/local.json"));
+        assert!(s.secure_cookies);
+        for bad in [
+            "javascript:alert(1)",
+            "tiles.example.org/style.json",
+            "https://x.org/a b",
+        ] {
+            flags.map_style_url = Some(bad.into());
+            assert!(
+                resolve(&none_common(), &flags, &FileConfig::default()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -279,6 +279,26 @@ async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {
     if let Ok(path) = std::env::var("FIELDOPS_TEST_SCREENSHOT") {
         std::fs::write(path, c.screenshot().await.unwrap()).unwrap();
     }
+    // Zoomed out to the whole world, Shanghai and Beijing are one cluster of two; zoomed in, two
+    // points again (what is drawn, not only what the source holds).
+    let rendered = |zoom: u32| {
+        format!(
+            "const m = window.fieldopsConsole.map;
+             if (!window.zoomed{zoom}) {{ window.zoomed{zoom} = true; m.jumpTo({{center: [118, 35], zoom: {zoom}}}); return false; }}
+             if (!m.loaded() || m.isMoving()) return false;
+             const clusters = m.queryRenderedFeatures({{layers: ['asset-clusters']}}).map(f => f.properties.point_count);
+             const points = m.queryRenderedFeatures({{layers: ['asset-points']}}).map(f => f.properties.code).sort();
+             return (clusters.length + points.length) ? [clusters, points] : false;"
+        )
+    };
+    assert_eq!(
+        wait_for(&c, "a cluster", &rendered(0)).await,
+        json!([[2], []])
+    );
+    assert_eq!(
+        wait_for(&c, "two points", &rendered(5)).await,
+        json!([[], ["BR-0", "BR-1"]])
+    );
     // The header counts the whole (filtered) fleet, including the asset without a position.
     let counts = text(&c, "#counts").await;
     assert!(
