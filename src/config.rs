@@ -107,6 +107,11 @@ pub struct ServeArgs {
     /// refused (422 naming `device_time`) as a wrong phone clock. [default: 90]
     #[arg(long, env = "FIELDOPS_SCAN_MAX_AGE_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub scan_max_age_days: Option<u32>,
+    /// Hours without a position after which an asset is flagged stale (possibly lost or
+    /// damaged) in the alert list, the header count and the site table, unless a request gives
+    /// its own `threshold_hours`. [default: 24]
+    #[arg(long, env = "FIELDOPS_STALE_AFTER_HOURS", value_parser = clap::value_parser!(u32).range(1..=8784))]
+    pub stale_after_hours: Option<u32>,
     /// Seconds between two ticks of the clock that runs time-based rules (overdue tasks,
     /// calendar services…); after downtime the first tick catches up. [default: 60]
     #[arg(long, env = "FIELDOPS_CLOCK_INTERVAL_SECS", value_parser = clap::value_parser!(u32).range(1..=3600))]
@@ -148,6 +153,7 @@ pub struct FileConfig {
     /// Removed (see [`REMOVED_BROKER_MEMORY`]); any value is refused with that message.
     pub mqtt_broker_memory_mb: Option<toml::Value>,
     pub scan_max_age_days: Option<u32>,
+    pub stale_after_hours: Option<u32>,
     pub clock_interval_secs: Option<u32>,
     pub request_timeout_secs: Option<u64>,
     pub body_limit_bytes: Option<usize>,
@@ -206,6 +212,7 @@ pub struct Settings {
     /// (certificate chain, private key) files for the embedded endpoint's TLS.
     pub mqtt_tls: Option<(PathBuf, PathBuf)>,
     pub scan_max_age_days: u32,
+    pub stale_after_hours: u32,
     pub clock_interval_secs: u32,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
@@ -238,6 +245,7 @@ impl std::fmt::Debug for Settings {
             .field("silent_after_minutes", &self.silent_after_minutes)
             .field("mqtt_tls", &self.mqtt_tls)
             .field("scan_max_age_days", &self.scan_max_age_days)
+            .field("stale_after_hours", &self.stale_after_hours)
             .field("clock_interval_secs", &self.clock_interval_secs)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("body_limit_bytes", &self.body_limit_bytes)
@@ -352,6 +360,11 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .or(file.scan_max_age_days)
             .unwrap_or(domain::scans::DEFAULT_MAX_AGE_DAYS)
             .clamp(1, 3650),
+        stale_after_hours: s
+            .stale_after_hours
+            .or(file.stale_after_hours)
+            .unwrap_or(domain::alerts::DEFAULT_STALE_AFTER_HOURS)
+            .clamp(1, domain::alerts::MAX_STALE_AFTER_HOURS),
         clock_interval_secs: s
             .clock_interval_secs
             .or(file.clock_interval_secs)
@@ -404,6 +417,7 @@ mod tests {
             mqtt_tls_key: None,
             mqtt_broker_memory_mb: None,
             scan_max_age_days: None,
+            stale_after_hours: None,
             clock_interval_secs: None,
             smtp_url: None,
             smtp_from: None,
@@ -521,15 +535,26 @@ mod tests {
     #[test]
     fn bounded_settings_are_checked_and_layered() {
         use clap::Parser;
-        let cases = [Bounded {
-            flag: "--scan-max-age-days",
-            bad: &["0", "3651", "-1", "week"],
-            default: domain::scans::DEFAULT_MAX_AGE_DAYS,
-            file: "scan_max_age_days = 100000",
-            clamped: 3650,
-            flag_value: "30",
-            read: |s| s.scan_max_age_days,
-        }];
+        let cases = [
+            Bounded {
+                flag: "--scan-max-age-days",
+                bad: &["0", "3651", "-1", "week"],
+                default: domain::scans::DEFAULT_MAX_AGE_DAYS,
+                file: "scan_max_age_days = 100000",
+                clamped: 3650,
+                flag_value: "30",
+                read: |s| s.scan_max_age_days,
+            },
+            Bounded {
+                flag: "--stale-after-hours",
+                bad: &["0", "8785", "-1", "day"],
+                default: domain::alerts::DEFAULT_STALE_AFTER_HOURS,
+                file: "stale_after_hours = 100000",
+                clamped: domain::alerts::MAX_STALE_AFTER_HOURS,
+                flag_value: "6",
+                read: |s| s.stale_after_hours,
+            },
+        ];
         for case in cases {
             for bad in case.bad {
                 let arg = format!("{}={bad}", case.flag);

@@ -64,6 +64,11 @@ pub struct ApiConfig {
     /// Mark the session cookie `Secure` (users reach the server over HTTPS). Also set when
     /// `public_url` is `https://`.
     pub secure_cookies: bool,
+    /// Hours without a position after which an asset is stale, when a request does not say
+    /// (`--stale-after-hours`).
+    pub stale_after_hours: u32,
+    /// The live stream (`GET /api/v1/events`): coalescing period, resume ring, client queue.
+    pub live: domain::events::LiveSettings,
 }
 
 impl Default for ApiConfig {
@@ -81,6 +86,8 @@ impl Default for ApiConfig {
             scan_policy: domain::scans::Policy::default(),
             map_style_url: None,
             secure_cookies: false,
+            stale_after_hours: domain::alerts::DEFAULT_STALE_AFTER_HOURS,
+            live: domain::events::LiveSettings::default(),
         }
     }
 }
@@ -94,6 +101,8 @@ pub struct AppState {
     pub mqtt_connected: Option<watch::Receiver<bool>>,
     /// Live fleet changes (positions, geofence crossings, device status) for live views.
     pub events: domain::events::EventBus,
+    /// This process's live stream, fed from the database's events (started by [`serve`]).
+    pub live: domain::events::LiveHub,
     /// Where photo bytes are kept (content-addressed).
     pub blobs: Arc<dyn domain::photos::BlobStore>,
     /// Bounds concurrent QR decodes: each is CPU-bound on the blocking pool, so more at once
@@ -109,6 +118,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             mqtt_connected: None,
             events: domain::events::EventBus::default(),
+            live: domain::events::LiveHub::new(config.live.clone()),
             blobs: Arc::new(domain::photos::FsBlobStore::new(
                 config.data_dir.join("photos"),
             )),
@@ -183,7 +193,11 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scans::upload_photo))
         .routes(routes!(scans::field_history))
         .routes(routes!(telemetry::positions))
+        .routes(routes!(alerts::stale))
+        .routes(routes!(alerts::off_site))
+        .routes(routes!(map::sites))
         .routes(routes!(telemetry::list_rejects))
+        .routes(routes!(events::events))
         .routes(routes!(maintenance::list_plans, maintenance::create_plan))
         .routes(routes!(
             maintenance::get_plan,
@@ -258,13 +272,27 @@ pub async fn serve_ops(
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+/// Also runs the live stream's hub: its event streams end at shutdown (they would otherwise
+/// keep graceful shutdown waiting forever), and its database listener is released before this
+/// returns, so the caller can close the store.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let hub = state.live.clone();
+    let pump = hub.start(state.store.clone(), state.events.clone());
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let stopping = hub.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.stop();
+        })
+        .await;
+    hub.stop();
+    if let Some(pump) = pump {
+        let _ = pump.await;
+    }
+    served
 }

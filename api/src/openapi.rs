@@ -32,6 +32,8 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "labels", description = "Printable asset labels"),
         (name = "maintenance", description = "Service plans, forecasts of the next service, services done"),
         (name = "notifications", description = "In-app inbox, delivery log, webhook endpoints"),
+        (name = "alerts", description = "The dispatcher's alert lists: stale or silent assets, assets off-site"),
+        (name = "map", description = "Map aggregates: the per-site status table"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

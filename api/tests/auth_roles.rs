@@ -373,6 +373,51 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
         },
         Probe {
             method: Method::GET,
+            path: "/api/v1/alerts/stale",
+            action: Action::PositionRead,
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/alerts/off-site",
+            action: Action::PositionRead,
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/map/sites",
+            action: Action::PositionRead,
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
             path: "/api/v1/telemetry/rejects",
             action: Action::TelemetryRejectRead,
             allowed: &[Admin, Dispatcher],
@@ -579,6 +624,21 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
         },
         Probe {
             method: Method::GET,
+            path: "/api/v1/events",
+            action: Action::PositionRead,
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
             path: "/api/v1/work-orders",
             action: Action::WorkOrderRead,
             allowed: &[
@@ -760,7 +820,16 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             let what = format!("{role} {} {path}", p.method);
             if role.may(p.action) {
                 let status = resp.status();
-                let text = resp.text().await.unwrap();
+                // An event stream never ends: its status is the answer.
+                let streams = resp
+                    .headers()
+                    .get("content-type")
+                    .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+                let text = if streams {
+                    String::new()
+                } else {
+                    resp.text().await.unwrap()
+                };
                 assert_eq!(status, p.ok, "{what}: {text}");
             } else {
                 let body = expect_forbidden(resp).await;

@@ -59,6 +59,7 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
         "/api/v1/assets/{id}/positions",
         Some(Action::PositionRead),
     ),
+    ("get", "/api/v1/events", Some(Action::PositionRead)),
     ("get", "/api/v1/resolve", Some(Action::ResolveCode)),
     (
         "get",
@@ -91,6 +92,9 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
         "/api/v1/kpis/maintenance",
         Some(Action::WorkOrderRead),
     ),
+    ("get", "/api/v1/alerts/stale", Some(Action::PositionRead)),
+    ("get", "/api/v1/alerts/off-site", Some(Action::PositionRead)),
+    ("get", "/api/v1/map/sites", Some(Action::PositionRead)),
     ("get", "/api/v1/categories", Some(Action::CategoryRead)),
     ("get", "/api/v1/sites", Some(Action::SiteRead)),
     ("get", "/api/v1/sites/{id}", Some(Action::SiteRead)),

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actor;
+pub mod alerts;
 pub mod assets;
 pub mod audit;
 pub mod categories;

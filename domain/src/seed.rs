@@ -277,3 +277,40 @@ pub async fn assets_with_hours(store: &Store) -> Result<u64, DomainError> {
     let n: i64 = on_read!(store, |p| sqlx::query_scalar(sql).fetch_one(p).await)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
+
+/// A benchmark fleet under service plans, as a rental company runs it: an engine-hour, an
+/// odometer and a calendar plan on every asset of `category`, and one pass of the clock's sweep,
+/// which leaves each meter service's threshold that ingest compares new meters with. The
+/// intervals (20,000 h, 500,000 km) lie beyond any simulated meter, so no order opens while a
+/// benchmark runs: what ingest then pays is the steady state's evaluation. Returns the
+/// thresholds laid.
+pub async fn service_plans(
+    store: &Store,
+    actor: &Actor,
+    category: Uuid,
+) -> Result<i64, DomainError> {
+    use crate::maintenance::{orders, plans, triggers};
+    use mobile_shared::maintenance::{Interval, Metric, NewPlan};
+    for (name, metric, every) in [
+        ("Engine overhaul", Metric::EngineHours, 20_000),
+        ("Chassis service", Metric::OdometerKm, 500_000),
+        ("Yearly inspection", Metric::Days, 365),
+    ] {
+        let plan = NewPlan {
+            name: name.into(),
+            category_id: Some(category),
+            asset_id: None,
+            intervals: vec![Interval { metric, every }],
+            lead_days: None,
+            lead_hours: None,
+            anchor: None,
+            services: None,
+            starts_on: None,
+        };
+        plans::create(store, actor, plan).await?;
+    }
+    let mut tx = store.begin().await?;
+    orders::open_due(store, &mut tx, clock::now()).await?;
+    tx.commit().await?;
+    triggers::count(store).await
+}

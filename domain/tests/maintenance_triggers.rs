@@ -115,6 +115,15 @@ async fn a_reading_that_crosses_the_threshold_opens_the_order_in_its_batch(db: T
         1,
         "the sweep leaves the threshold"
     );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM maintenance_thresholds WHERE hours_opens_at > 244.49 \
+             AND hours_opens_at < 244.51 AND km_opens_at IS NULL"
+        )
+        .await,
+        1,
+        "and the asset's lowest one, which ingest reads with the asset row"
+    );
 
     let r = ingest
         .ingest(&[reading("trk-trg", 60, Some(244.4), None)])
@@ -153,6 +162,12 @@ async fn a_reading_that_crosses_the_threshold_opens_the_order_in_its_batch(db: T
         db.count("SELECT COUNT(*) FROM maintenance_triggers").await,
         0,
         "spent"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM maintenance_thresholds")
+            .await,
+        0,
+        "no threshold left to send later batches to the triggers"
     );
 
     // More readings, and the sweep, open nothing more; the sweep leaves no threshold for a
@@ -294,6 +309,15 @@ async fn stale_thresholds_open_nothing(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.orders_opened, 0, "a changed plan's threshold is ignored");
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM maintenance_triggers t JOIN assets a ON a.id = t.asset_id \
+             WHERE a.code = 'TRG-3'"
+        )
+        .await,
+        0,
+        "and dropped: it would send every later batch of the asset to the triggers"
+    );
 
     // The asset gets its own plan, which replaces the category's: its thresholds are gone.
     sweep(&db).await;

@@ -19,3 +19,11 @@ CREATE TABLE maintenance_triggers (
     computed_at  timestamptz NOT NULL,
     PRIMARY KEY (asset_id, plan_id, metric)
 );
+
+-- Per asset, the lowest threshold of each meter (see the SQLite file): read by ingest with the
+-- asset rows it locks, without locking these.
+CREATE TABLE maintenance_thresholds (
+    asset_id       uuid PRIMARY KEY,
+    hours_opens_at double precision,
+    km_opens_at    double precision
+);

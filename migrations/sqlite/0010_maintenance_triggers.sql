@@ -27,3 +27,14 @@ CREATE TABLE maintenance_triggers (
     computed_at  TEXT NOT NULL,
     PRIMARY KEY (asset_id, plan_id, metric)
 ) WITHOUT ROWID;
+
+-- Per asset, the lowest threshold of each meter over its services: what ingest reads, with a
+-- LEFT JOIN in the very statement that loads and locks the batch's asset rows, so a batch that
+-- crosses nothing costs one primary-key probe per asset and no extra statement. Only an asset
+-- whose new meter reaches its threshold sends ingest to `maintenance_triggers` for the details.
+-- Kept equal to the MIN over the asset's triggers by everything that writes them.
+CREATE TABLE maintenance_thresholds (
+    asset_id       BLOB PRIMARY KEY NOT NULL,
+    hours_opens_at REAL,
+    km_opens_at    REAL
+) WITHOUT ROWID;

@@ -5,6 +5,7 @@
 //! permissions). It does no I/O and depends on no runtime, so it builds for mobile targets.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod authz;
 pub mod error_code;
 pub mod identifier;

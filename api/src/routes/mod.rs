@@ -2,13 +2,16 @@
 //! [`CurrentUser`](crate::auth::CurrentUser)), authorises with `require`, and calls one domain
 //! service; no handler touches the database directly.
 
+pub mod alerts;
 pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod categories;
 pub mod devices;
+pub mod events;
 pub mod labels;
 pub mod maintenance;
+pub mod map;
 pub mod notifications;
 pub mod ops;
 pub mod scans;

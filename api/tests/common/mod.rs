@@ -32,6 +32,9 @@ pub struct TestApp {
     /// Bearer token of the first admin (`admin`).
     pub admin_token: String,
     pub backend: Backend,
+    /// The server's in-process event bus: an `Ingestor` publishing to it reaches the server's
+    /// live stream on SQLite (on PostgreSQL the database carries the events).
+    pub events: domain::events::EventBus,
     stop: Option<oneshot::Sender<()>>,
     // Declared last so it is dropped after the server has been told to stop.
     pub db: TestDb,
@@ -62,6 +65,7 @@ impl TestApp {
             .await
             .expect("create first admin");
         let state = api::AppState::new(db.store.clone(), config);
+        let events = state.events.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -76,6 +80,7 @@ impl TestApp {
             client,
             admin_token: String::new(),
             backend,
+            events,
             stop: Some(stop),
             db,
         };

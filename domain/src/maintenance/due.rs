@@ -21,7 +21,7 @@ use crate::error::DomainError;
 use crate::pagination::PageRequest;
 use crate::store::{on_read, on_tx, Store, Tx};
 
-use super::triggers::{in_list, CHUNK};
+use super::triggers::{delete_rows_of, in_list, CHUNK};
 use super::{forecast, plans};
 
 /// Rewrites the status rows of a slice of the fleet from its fresh forecasts (the sweep's).
@@ -31,13 +31,7 @@ pub(super) async fn refresh_in(
     asset_ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<u64, DomainError> {
-    for chunk in asset_ids.chunks(CHUNK) {
-        on_tx!(tx, |c| {
-            let mut qb = sqlx::QueryBuilder::new("DELETE FROM asset_service_status WHERE asset_id");
-            in_list(&mut qb, chunk);
-            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
-        })?;
-    }
+    delete_rows_of(tx, "asset_service_status", asset_ids).await?;
     let pressing: Vec<(
         Uuid,
         &mobile_shared::maintenance::ServiceForecast,

@@ -220,6 +220,25 @@ pub(super) async fn open_in(
     Ok(Some(load(tx, id).await?.0))
 }
 
+/// Opens an automatic order (the sweep's, or ingest's when a reading crosses a threshold) and
+/// audits it; `false` when the database already holds it.
+pub(super) async fn open_automatic_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    opening: Opening,
+) -> Result<bool, DomainError> {
+    let Some(order) = open_in(tx, actor, opening).await? else {
+        return Ok(false);
+    };
+    audit::record(
+        tx,
+        actor,
+        Change::created(Entity::WorkOrder, order.id, &order),
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Loads an order `FOR UPDATE`. Lock its asset first ([`lock_order`]) when the transaction will
 /// touch the asset too.
 pub(super) async fn load(
@@ -814,15 +833,7 @@ async fn open_due_slice(
                 notes: None,
                 automatic: true,
             };
-            if let Some(order) = open_in(tx, &actor, opening).await? {
-                audit::record(
-                    tx,
-                    &actor,
-                    Change::created(Entity::WorkOrder, order.id, &order),
-                )
-                .await?;
-                opened += 1;
-            }
+            opened += u64::from(open_automatic_in(tx, &actor, opening).await?);
         }
     }
     // What ingest compares the slice's next readings with.

@@ -6,8 +6,10 @@
 //! much per batch. But the forecast is monotonic in the meter: for a service not yet in its lead
 //! window, there is one meter value from which it is ([`MetricDue::opens_at`]). The clock's sweep
 //! computes the forecast anyway, so it leaves that value in `maintenance_triggers`
-//! ([`refresh_in`]); ingest, after writing the batch's meters, selects the triggers its assets
-//! crossed ([`fire_in`]) and opens their orders in the same transaction. Calendar services stay
+//! ([`refresh_in`]), and each asset's lowest one per meter in `maintenance_thresholds`. Ingest
+//! reads the latter with the asset rows it loads and locks anyway (a LEFT JOIN: no extra
+//! statement), and only for the assets whose new meters reach it selects the triggers crossed
+//! ([`fire_in`]) and opens their orders in the same transaction. Calendar services stay
 //! with the clock, whose tick is the only thing that moves them.
 //!
 //! A trigger is a cache, never the truth: ingest joins the plan (same version, not deleted) and
@@ -25,8 +27,6 @@ use mobile_shared::maintenance::{days_until, AssetMaintenance, Metric, Plan, Urg
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::audit::{self, Change};
-use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::store::{on_read, on_tx, Conn, Store, Tx};
 
@@ -109,19 +109,50 @@ pub(crate) async fn fire_in(
             notes: None,
             automatic: true,
         };
-        // Spent either way: an order exists for it now, or did already.
-        forget_in(tx, c.asset_id, Some(c.plan_id)).await?;
-        if let Some(order) = orders::open_in(tx, &actor, opening).await? {
-            audit::record(
-                tx,
-                &actor,
-                Change::created(Entity::WorkOrder, order.id, &order),
-            )
-            .await?;
-            opened += 1;
-        }
+        opened += u64::from(orders::open_automatic_in(tx, &actor, opening).await?);
     }
+    // Every threshold these assets reached is spent: its order is open now (or was already),
+    // or it was stale (plan changed or retired, asset re-planned) and the sweep will lay a new
+    // one. Without this an asset in its window would send every later batch here.
+    for chunk in asset_ids.chunks(CHUNK) {
+        on_tx!(tx, |c| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "DELETE FROM maintenance_triggers WHERE opens_at <= (SELECT CASE \
+                   maintenance_triggers.metric WHEN 'engine_hours' THEN a.engine_hours \
+                   ELSE a.odometer_km END FROM assets a WHERE a.id = maintenance_triggers.asset_id) \
+                 AND asset_id",
+            );
+            in_list(&mut qb, chunk);
+            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    rethreshold_in(tx, asset_ids).await?;
     Ok(opened)
+}
+
+/// Sets each asset's lowest threshold per meter (`maintenance_thresholds`, what ingest reads
+/// with the asset rows) to the lowest of its triggers; an asset without triggers gets no row.
+async fn rethreshold_in(tx: &mut Tx, asset_ids: &[Uuid]) -> Result<(), DomainError> {
+    delete_rows_of(tx, "maintenance_thresholds", asset_ids).await?;
+    for chunk in asset_ids.chunks(CHUNK) {
+        on_tx!(tx, |c| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO maintenance_thresholds (asset_id, hours_opens_at, km_opens_at) \
+                 SELECT asset_id, \
+                   MIN(CASE WHEN metric = 'engine_hours' THEN opens_at END), \
+                   MIN(CASE WHEN metric = 'odometer_km' THEN opens_at END) \
+                 FROM maintenance_triggers WHERE asset_id",
+            );
+            in_list(&mut qb, chunk);
+            // Two sweeps (processes) may rewrite one slice at once: the last one wins.
+            qb.push(
+                " GROUP BY asset_id ON CONFLICT (asset_id) DO UPDATE SET \
+                 hours_opens_at = excluded.hours_opens_at, km_opens_at = excluded.km_opens_at",
+            );
+            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
 }
 
 /// How many thresholds are laid (benchmarks and operators' curiosity).
@@ -141,7 +172,9 @@ pub(crate) async fn forget_in(
 ) -> Result<u64, DomainError> {
     let sql = "DELETE FROM maintenance_triggers WHERE asset_id = $1 \
                AND ($2 IS NULL OR plan_id = $2)";
-    on_tx!(tx, execute(sqlx::query(sql).bind(asset_id).bind(plan_id)))
+    let n = on_tx!(tx, execute(sqlx::query(sql).bind(asset_id).bind(plan_id)))?;
+    rethreshold_in(tx, &[asset_id]).await?;
+    Ok(n)
 }
 
 struct Trigger<'a> {
@@ -166,13 +199,7 @@ pub(super) async fn refresh_in(
     asset_ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<u64, DomainError> {
-    for chunk in asset_ids.chunks(CHUNK) {
-        on_tx!(tx, |c| {
-            let mut qb = sqlx::QueryBuilder::new("DELETE FROM maintenance_triggers WHERE asset_id");
-            in_list(&mut qb, chunk);
-            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
-        })?;
-    }
+    delete_rows_of(tx, "maintenance_triggers", asset_ids).await?;
     let active = active_orders(tx, asset_ids).await?;
     let mut rows: Vec<Trigger> = Vec::new();
     for view in views {
@@ -232,6 +259,7 @@ pub(super) async fn refresh_in(
             )
         )?;
     }
+    rethreshold_in(tx, asset_ids).await?;
     Ok(written)
 }
 
@@ -253,6 +281,23 @@ async fn active_orders(
         out.extend(rows);
     }
     Ok(out)
+}
+
+/// Deletes the rows of `assets` from one of the sweep's per-asset caches (`table`, a constant).
+pub(super) async fn delete_rows_of(
+    tx: &mut Tx,
+    table: &'static str,
+    assets: &[Uuid],
+) -> Result<u64, DomainError> {
+    let mut deleted = 0;
+    for chunk in assets.chunks(CHUNK) {
+        deleted += on_tx!(tx, |c| {
+            let mut qb = sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE asset_id"));
+            in_list(&mut qb, chunk);
+            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(deleted)
 }
 
 /// Appends ` IN ($1, $2, …)` binding `ids`.

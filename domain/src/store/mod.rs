@@ -210,6 +210,14 @@ impl Store {
         Ok(())
     }
 
+    /// Whether [`Store::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        match &self.0 {
+            Pools::Sqlite { write, .. } => write.is_closed(),
+            Pools::Postgres(pool) => pool.is_closed(),
+        }
+    }
+
     pub async fn close(&self) {
         match &self.0 {
             Pools::Sqlite { write, read } => {

@@ -62,43 +62,11 @@ async fn seed_on(
         started.elapsed().as_secs_f64()
     ));
     let started = Instant::now();
-    let thresholds = seed_maintenance(store, seeded.category_id).await?;
+    let thresholds =
+        domain::seed::service_plans(store, &domain::Actor::cli(), seeded.category_id).await?;
     progress(format!(
         "3 service plans over the fleet, {thresholds} ingest thresholds laid in {:.1} s",
         started.elapsed().as_secs_f64()
     ));
     Ok(())
-}
-
-/// The fleet under service plans, as a rental company runs it: an engine-hour, an odometer and
-/// a calendar plan on every asset, and the sweep's pass that leaves each meter service's
-/// threshold, which ingest compares every batch's new meters with. The intervals lie beyond
-/// any simulated meter (`tracker-sim` starts at 50–5,000 h and 500–80,000 km), so no order
-/// opens during the run: what is measured is the steady state's cost, one read per batch.
-async fn seed_maintenance(store: &domain::Store, category: uuid::Uuid) -> Result<i64> {
-    use domain::maintenance::{orders, plans};
-    use mobile_shared::maintenance::{Interval, Metric, NewPlan};
-    let actor = domain::Actor::cli();
-    for (name, metric, every) in [
-        ("Engine overhaul", Metric::EngineHours, 20_000),
-        ("Chassis service", Metric::OdometerKm, 500_000),
-        ("Yearly inspection", Metric::Days, 365),
-    ] {
-        let plan = NewPlan {
-            name: name.into(),
-            category_id: Some(category),
-            asset_id: None,
-            intervals: vec![Interval { metric, every }],
-            lead_days: None,
-            lead_hours: None,
-            anchor: None,
-            services: None,
-            starts_on: None,
-        };
-        plans::create(store, &actor, plan).await?;
-    }
-    let mut tx = store.begin().await?;
-    orders::open_due(store, &mut tx, chrono::Utc::now()).await?;
-    tx.commit().await?;
-    Ok(domain::maintenance::triggers::count(store).await?)
 }

@@ -37,7 +37,7 @@ use uuid::Uuid;
 use super::rejects::{write_rejects, RejectRow};
 use crate::clock;
 use crate::error::DomainError;
-use crate::events::{EventBus, FleetEvent};
+use crate::events::{self, EventBus, FleetEvent};
 use crate::geofence::Geofences;
 use crate::maintenance::triggers;
 use crate::store::{on_read, on_tx, Conn, Store, Tx};
@@ -156,6 +156,19 @@ struct AssetState {
     geofence_site_id: Option<Uuid>,
     hours_flagged: bool,
     odometer_flagged: bool,
+    /// The lowest meter values at which one of the asset's services enters its lead window
+    /// (`maintenance_thresholds`, left by the clock's sweep); read, never written, by ingest.
+    hours_opens_at: Option<f64>,
+    km_opens_at: Option<f64>,
+}
+
+impl AssetState {
+    /// Whether the (new) meters reach a maintenance threshold.
+    fn crosses_threshold(&self) -> bool {
+        let reaches = |value: Option<f64>, at: Option<f64>| matches!((value, at), (Some(v), Some(t)) if v >= t);
+        reaches(self.engine_hours, self.hours_opens_at)
+            || reaches(self.odometer_km, self.km_opens_at)
+    }
 }
 
 /// A reading ready to store.
@@ -336,16 +349,22 @@ impl Ingestor {
             self.asset_updates(states, &new_rows, &device_updates, &fences, &mut events);
 
         write_assets(&mut tx, &asset_updates).await?;
-        // Hour and odometer services, where the data arrives: the assets whose meters moved,
-        // against the thresholds the clock's sweep left (one read per batch).
-        let metered: Vec<Uuid> = events
+        // Hour and odometer services, where the data arrives: the assets whose meters moved
+        // past the lowest threshold the clock's sweep left for them (read with the asset rows
+        // above); only those cost a statement, which opens their orders.
+        let metered: HashSet<Uuid> = events
             .iter()
             .filter_map(|e| match e {
                 FleetEvent::Meters { asset_id, .. } => Some(*asset_id),
                 _ => None,
             })
             .collect();
-        report.orders_opened = triggers::fire_in(&mut tx, &metered, now).await?;
+        let crossed: Vec<Uuid> = asset_updates
+            .iter()
+            .filter(|s| metered.contains(&s.id) && s.crosses_threshold())
+            .map(|s| s.id)
+            .collect();
+        report.orders_opened = triggers::fire_in(&mut tx, &crossed, now).await?;
         write_devices(&mut tx, &device_updates).await?;
         write_anomalies(&mut tx, &anomalies, now).await?;
         write_crossings(&mut tx, &crossings).await?;
@@ -354,8 +373,9 @@ impl Ingestor {
             *report.rejected.entry(r.reason).or_default() += 1;
         }
         write_rejects(&mut tx, &rejects, self.options.max_rejects_kept).await?;
+        let staged = events::stage(&mut tx, &events).await?;
         tx.commit().await?;
-        self.bus.publish(events);
+        self.bus.publish_staged(staged, events);
         Ok(report)
     }
 
@@ -529,7 +549,7 @@ impl Ingestor {
         let now = clock::now();
         let cutoff = now - silent_after;
         let mut tx = self.store.begin().await?;
-        let sql = "UPDATE devices SET online = $1, status_at = $2 \
+        let sql = "UPDATE devices SET online = $1, status_at = $2, offline_cause = 'silence' \
                    WHERE online = $3 AND (last_seen_at IS NULL OR last_seen_at < $4) \
                    RETURNING device_id, asset_id, last_seen_at";
         let rows: Vec<(String, Option<Uuid>, Option<DateTime<Utc>>)> = on_tx!(&mut tx, |c| {
@@ -541,16 +561,20 @@ impl Ingestor {
                 .fetch_all(c)
                 .await
         })?;
-        tx.commit().await?;
         let n = rows.len();
-        self.bus
-            .publish(rows.into_iter().map(|(device_id, asset_id, last_seen_at)| {
-                FleetEvent::DeviceSilent {
+        let events: Vec<FleetEvent> = rows
+            .into_iter()
+            .map(
+                |(device_id, asset_id, last_seen_at)| FleetEvent::DeviceSilent {
                     device_id,
                     asset_id,
                     last_seen_at,
-                }
-            }));
+                },
+            )
+            .collect();
+        let staged = events::stage(&mut tx, &events).await?;
+        tx.commit().await?;
+        self.bus.publish_staged(staged, events);
         Ok(n)
     }
 }
@@ -748,7 +772,8 @@ async fn write_statuses(
             execute(
                 sqlx::query(
                     "UPDATE devices SET online = $1, status_at = $2, \
-                     last_seen_at = CASE WHEN $1 THEN $2 ELSE last_seen_at END WHERE id = $3"
+                     last_seen_at = CASE WHEN $1 THEN $2 ELSE last_seen_at END, \
+                     offline_cause = CASE WHEN $1 THEN NULL ELSE 'status' END WHERE id = $3"
                 )
                 .bind(online)
                 .bind(*at)

@@ -45,9 +45,11 @@ pub(super) async fn load_assets(
     // Locked before any reading is inserted, in id order: the same lock order in every
     // transaction.
     let rows = sqlx::query_as(
-        "SELECT id, site_id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, \
-         odometer_km, odometer_at, last_seen_at, geofence_site_id, hours_flagged, \
-         odometer_flagged FROM assets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+        "SELECT a.id, a.site_id, a.pos_lat, a.pos_lon, a.pos_at, a.pos_source, a.engine_hours, \
+         a.hours_at, a.odometer_km, a.odometer_at, a.last_seen_at, a.geofence_site_id, \
+         a.hours_flagged, a.odometer_flagged, t.hours_opens_at, t.km_opens_at FROM assets a \
+         LEFT JOIN maintenance_thresholds t ON t.asset_id = a.id \
+         WHERE a.id = ANY($1) ORDER BY a.id FOR NO KEY UPDATE OF a",
     )
     .bind(ids)
     .fetch_all(&mut *c)
@@ -159,8 +161,8 @@ pub(super) async fn write_devices(
     // Receiving telemetry means the device is online.
     sqlx::query(
         "UPDATE devices SET last_seen_at = v.last_seen_at, last_ts = v.last_ts, \
-         last_ignition = v.last_ignition, has_hour_meter = v.has_hour_meter, online = true \
-         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::bool[], $5::bool[]) \
+         last_ignition = v.last_ignition, has_hour_meter = v.has_hour_meter, online = true, \
+         offline_cause = NULL FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::bool[], $5::bool[]) \
          AS v(id, last_seen_at, last_ts, last_ignition, has_hour_meter) \
          WHERE devices.id = v.id",
     )

@@ -38,15 +38,17 @@ pub(super) async fn load_assets(
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT id, site_id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, \
-             odometer_km, odometer_at, last_seen_at, geofence_site_id, hours_flagged, \
-             odometer_flagged FROM assets WHERE id IN (",
+            "SELECT a.id, a.site_id, a.pos_lat, a.pos_lon, a.pos_at, a.pos_source, \
+             a.engine_hours, a.hours_at, a.odometer_km, a.odometer_at, a.last_seen_at, \
+             a.geofence_site_id, a.hours_flagged, a.odometer_flagged, t.hours_opens_at, \
+             t.km_opens_at FROM assets a \
+             LEFT JOIN maintenance_thresholds t ON t.asset_id = a.id WHERE a.id IN (",
         );
         let mut sep = qb.separated(", ");
         for id in chunk {
             sep.push_bind(*id);
         }
-        qb.push(") ORDER BY id");
+        qb.push(") ORDER BY a.id");
         out.extend(qb.build_query_as().fetch_all(&mut *c).await?);
     }
     Ok(out)
@@ -150,8 +152,8 @@ pub(super) async fn write_devices(
         // Receiving telemetry means the device is online.
         qb.push(
             ") UPDATE devices SET last_seen_at = v.last_seen_at, last_ts = v.last_ts, \
-             last_ignition = v.last_ignition, has_hour_meter = v.has_hour_meter, online = 1 \
-             FROM v WHERE devices.id = v.id AND devices.id IN (",
+             last_ignition = v.last_ignition, has_hour_meter = v.has_hour_meter, online = 1, \
+             offline_cause = NULL FROM v WHERE devices.id = v.id AND devices.id IN (",
         );
         let mut ids = qb.separated(", ");
         for d in chunk {
