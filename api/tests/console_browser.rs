@@ -62,7 +62,15 @@ impl Fixture for BrowserApp {
             );
             return None;
         };
-        let app = TestApp::open(backend).await?;
+        // Stale after one hour: the seeded positions (a day old) are flagged red.
+        let app = TestApp::start(
+            backend,
+            api::ApiConfig {
+                stale_after_hours: 1,
+                ..Default::default()
+            },
+        )
+        .await?;
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -98,8 +106,8 @@ impl Fixture for BrowserApp {
     }
 }
 
-/// Two delivered assets with phone positions (Shanghai, Beijing: on rent) and one at the depot
-/// without a position.
+/// Two delivered assets with phone positions a day old (Shanghai, Beijing: on rent) and one at
+/// the depot without a position (and no tracker, so not stale).
 async fn seed(app: &TestApp) -> Vec<Value> {
     let fx = ScanFixture::new(app).await;
     let mut assets = fx.assets(app, "BR", 3).await;
@@ -259,12 +267,12 @@ async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {
     let codes = c
         .execute(
             "return window.fieldopsConsole.map.getSource('assets').getData()
-               .then(d => d.features.map(f => f.properties.code + ':' + f.properties.status).sort())",
+               .then(d => d.features.map(f => [f.properties.code, f.properties.status, f.properties.stale].join(':')).sort())",
             vec![],
         )
         .await
         .unwrap();
-    assert_eq!(codes, json!(["BR-0:on_rent", "BR-1:on_rent"]));
+    assert_eq!(codes, json!(["BR-0:on_rent:true", "BR-1:on_rent:true"]));
     // The basemap is the offline one and has drawn: its layers are there and a frame rendered.
     let basemap = wait_for(
         &c,
@@ -306,7 +314,10 @@ async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {
         "{counts}"
     );
     assert!(
-        counts.contains("On rent: 2") && counts.contains("Available: 1"),
+        counts.contains("On rent: 2")
+            && counts.contains("Available: 1")
+            && counts.contains("Possibly lost: 2")
+            && counts.contains("Off site: 0"),
         "{counts}"
     );
     assert!(text(&c, "#whoami").await.starts_with("admin"));
@@ -326,6 +337,10 @@ async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {
     )
     .await;
     assert_eq!(text(&c, "#drawer-title").await, "BR-1 · Machine BR-1");
+    assert_eq!(
+        text(&c, "dd[data-field='asset.stale']").await,
+        catalogue("en")["asset.stale.yes"].as_str().unwrap()
+    );
     assert!(c
         .current_url()
         .await

@@ -14,21 +14,23 @@ import { loadCatalogue, translate } from './i18n.mjs';
 import { api, listAll } from './api.mjs';
 
 const STATUSES = ['available', 'on_rent', 'in_maintenance', 'out_of_service', 'lost', 'retired'];
-// One colour per status; high contrast on the light basemap (readable in a yard).
+// One colour per status; high contrast on the light basemap (readable in a yard). Red is kept
+// for stale assets (possibly lost or damaged, GET /api/v1/alerts/stale), whatever their status.
 const STATUS_COLOURS = {
   available: '#1a7f37',
   on_rent: '#0b5cad',
   in_maintenance: '#c77700',
   out_of_service: '#6e40c9',
-  lost: '#d1242f',
+  lost: '#3d0a0a',
   retired: '#57606a',
 };
+const STALE_COLOUR = '#e5252a';
 
 const { lang, t } = await loadCatalogue();
 translate(document, t);
 document.title = t('console.title');
 const $ = (id) => document.getElementById(id);
-const state = { assets: [], map: null };
+const state = { assets: [], stale: new Set(), counts: {}, map: null };
 window.fieldopsConsole = state;
 
 // ---- URL state ------------------------------------------------------------------------------
@@ -63,6 +65,14 @@ function renderCounts(assets) {
   };
   add('console.count.total', assets.length);
   add('console.count.positioned', assets.filter((a) => a.position).length);
+  // Counted on the server (`total`), not from the list above.
+  for (const key of ['stale', 'off_site']) {
+    if (state.counts[key] != null) {
+      add(`console.count.${key}`, state.counts[key]);
+      counts.lastChild.dataset.count = key;
+      if (key === 'stale') counts.lastChild.style.setProperty('--dot', STALE_COLOUR);
+    }
+  }
   for (const s of STATUSES) {
     const n = assets.filter((a) => a.status === s).length;
     if (n) add(`status.${s}.count`, n, s);
@@ -132,7 +142,7 @@ function featureCollection(assets) {
       .map((a) => ({
         type: 'Feature',
         geometry: { type: 'Point', coordinates: [a.position.lon, a.position.lat] },
-        properties: { id: a.id, code: a.code, name: a.name, status: a.status },
+        properties: { id: a.id, code: a.code, name: a.name, status: a.status, stale: state.stale.has(a.id) },
       })),
   };
 }
@@ -166,10 +176,11 @@ function addAssetLayers(map) {
     source: 'assets',
     filter: ['!', ['has', 'point_count']],
     paint: {
-      'circle-color': ['match', ['get', 'status'], ...Object.entries(STATUS_COLOURS).flat(), '#000000'],
-      'circle-radius': 8,
-      'circle-stroke-color': '#ffffff',
-      'circle-stroke-width': 2,
+      'circle-color': ['case', ['get', 'stale'], STALE_COLOUR,
+        ['match', ['get', 'status'], ...Object.entries(STATUS_COLOURS).flat(), '#000000']],
+      'circle-radius': ['case', ['get', 'stale'], 10, 8],
+      'circle-stroke-color': ['case', ['get', 'stale'], '#7a0000', '#ffffff'],
+      'circle-stroke-width': ['case', ['get', 'stale'], 3, 2],
     },
   });
   map.on('click', 'asset-points', (e) => {
@@ -285,6 +296,7 @@ async function showSelection() {
   $('drawer-title').textContent = `${asset.code} · ${asset.name}`;
   const rows = [
     ['asset.status', t(`status.${asset.status}`)],
+    ['asset.stale', state.stale.has(asset.id) ? t('asset.stale.yes') : null],
     ['asset.category', asset.category],
     ['asset.make_model', [asset.make, asset.model].filter(Boolean).join(' ')],
     ['asset.serial', asset.serial],
@@ -296,6 +308,7 @@ async function showSelection() {
   const body = $('drawer-body');
   body.replaceChildren();
   for (const [key, value] of rows) {
+    if (key === 'asset.stale' && !value) continue;
     const dt = document.createElement('dt');
     dt.textContent = t(key);
     const dd = document.createElement('dd');
@@ -310,6 +323,24 @@ async function showSelection() {
 
 // ---- loading ----------------------------------------------------------------------------------
 
+/** An alert list (its `total` and up to 10 pages of items); null if it cannot be read. */
+async function alertList(path, params) {
+  try {
+    const first = await api('GET', `${path}?${new URLSearchParams({ ...params, limit: '500' })}`);
+    const items = [...first.items];
+    let cursor = first.next_cursor;
+    for (let page = 1; cursor && page < 10; page += 1) {
+      const next = await api('GET', `${path}?${new URLSearchParams({ ...params, limit: '500', cursor })}`);
+      items.push(...next.items);
+      cursor = next.next_cursor;
+    }
+    return { total: first.total, items };
+  } catch (e) {
+    if (e.status === 401) throw e;
+    return null; // the header shows what it could count
+  }
+}
+
 async function refresh() {
   const q = params();
   const filter = {};
@@ -318,7 +349,15 @@ async function refresh() {
   const status = $('status-line');
   if (!status.textContent) status.textContent = t('console.loading');
   try {
-    state.assets = await listAll('/api/v1/assets', filter);
+    const staleFilter = filter.category ? { category: filter.category } : {};
+    const [assets, stale, offSite] = await Promise.all([
+      listAll('/api/v1/assets', filter),
+      alertList('/api/v1/alerts/stale', staleFilter),
+      alertList('/api/v1/alerts/off-site', {}),
+    ]);
+    state.assets = assets;
+    state.stale = new Set((stale?.items || []).map((s) => s.asset_id));
+    state.counts = { stale: stale?.total, off_site: offSite?.total };
   } catch (e) {
     if (e.status === 401) {
       location.reload(); // the session ended: the server answers with the login page
