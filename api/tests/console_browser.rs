@@ -28,6 +28,7 @@ domain::backend_matrix!(
     the_console_without_a_session_is_the_login_page,
     a_chinese_browser_gets_the_chinese_catalogue,
     a_configured_style_url_replaces_the_offline_basemap,
+    an_ingested_position_moves_the_marker_without_a_reload,
 );
 
 /// How long a page may take to get somewhere (software WebGL on a shared 2-core machine).
@@ -570,6 +571,77 @@ async fn a_configured_style_url_replaces_the_offline_basemap(app: BrowserApp) {
         "errors: {}",
         page_errors(&c).await
     );
+    assert_eq!(page_errors(&c).await, "");
+    c.close().await.unwrap();
+}
+
+/// A tracker's position ingested while the console is open reaches the map over SSE: the asset
+/// that had no position appears, within the issue's 2 s (plus the test's polling), and the page
+/// was not reloaded.
+async fn an_ingested_position_moves_the_marker_without_a_reload(app: BrowserApp) {
+    use domain::telemetry::{IngestOptions, Ingestor, Message, MessageKind};
+    let asset = &app.seeded[2];
+    let asset_id: uuid::Uuid = s(asset, "id").parse().unwrap();
+    app.app.db.add_device("trk-br-2", Some(asset_id)).await;
+
+    let c = app.browser("en-US").await;
+    c.goto(&app.app.url("/")).await.unwrap();
+    fill_login(&c, "admin", ADMIN_PASSWORD).await;
+    wait_for(
+        &c,
+        "the live console",
+        "return document.body.dataset.map === 'ready' && document.body.dataset.live === 'open'",
+    )
+    .await;
+    assert_eq!(
+        c.execute(
+            "window.notReloaded = true; return document.body.dataset.assetsLoaded",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!("2")
+    );
+
+    let mut reading = mobile_shared::telemetry::Reading::at(chrono::Utc::now());
+    reading.lat = Some(22.54);
+    reading.lon = Some(114.06);
+    let report = Ingestor::new(
+        app.app.db.store.clone(),
+        app.app.events.clone(),
+        IngestOptions::default(),
+    )
+    .ingest(&[Message {
+        topic: "fieldops/v1/trk-br-2/telemetry".into(),
+        received_at: chrono::Utc::now(),
+        kind: MessageKind::Readings {
+            device_id: "trk-br-2".into(),
+            readings: vec![reading],
+        },
+    }])
+    .await
+    .unwrap();
+    assert_eq!(report.applied, 1);
+
+    let started = std::time::Instant::now();
+    wait_for(
+        &c,
+        "the new marker",
+        "return document.body.dataset.assetsLoaded === '3'",
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let moved = c
+        .execute(
+            "return window.fieldopsConsole.map.getSource('assets').getData().then(d => [window.notReloaded,
+               d.features.filter(f => f.properties.code === 'BR-2').map(f => f.geometry.coordinates)])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, json!([true, [[114.06, 22.54]]]));
+    assert!(text(&c, "#counts").await.contains("With a position: 3"));
     assert_eq!(page_errors(&c).await, "");
     c.close().await.unwrap();
 }

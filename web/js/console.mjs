@@ -1,6 +1,10 @@
 // The dispatcher console: fleet counts, the map of assets with positions (coloured by status,
 // clustered when zoomed out), filters, and a drawer for the selected asset.
 //
+// Live: positions arrive over Server-Sent Events (GET /api/v1/events, the session cookie
+// authenticates it) and move the markers in place; the browser reconnects by itself with
+// `Last-Event-ID`, a `resync` reloads, a lost connection shows in the header.
+//
 // State lives in the URL (DESIGN.md §6): `status`, `category`, `asset` (the selection) and
 // `lang` in the query string, the map view in the hash (`#map=zoom/lat/lon`), so a link shows a
 // colleague the same thing and back/forward work.
@@ -30,7 +34,7 @@ const { lang, t } = await loadCatalogue();
 translate(document, t);
 document.title = t('console.title');
 const $ = (id) => document.getElementById(id);
-const state = { assets: [], stale: new Set(), counts: {}, map: null };
+const state = { assets: [], byId: new Map(), stale: new Set(), counts: {}, map: null };
 window.fieldopsConsole = state;
 
 // ---- URL state ------------------------------------------------------------------------------
@@ -356,6 +360,7 @@ async function refresh() {
       alertList('/api/v1/alerts/off-site', {}),
     ]);
     state.assets = assets;
+    state.byId = new Map(assets.map((a) => [a.id, a]));
     state.stale = new Set((stale?.items || []).map((s) => s.asset_id));
     state.counts = { stale: stale?.total, off_site: offSite?.total };
   } catch (e) {
@@ -387,6 +392,46 @@ async function setUpHeader() {
   $('drawer-close').addEventListener('click', () => { setParams({ asset: null }); showSelection(); });
 }
 
+// ---- live updates -------------------------------------------------------------------------------
+
+let renderQueued = false;
+
+/** Redraws the map and counts once per animation frame, however many events arrived. */
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    showAssetsOnMap();
+    renderCounts(state.assets);
+  });
+}
+
+function startLive() {
+  const indicator = $('live');
+  const events = new EventSource('/api/v1/events');
+  events.addEventListener('open', () => {
+    document.body.dataset.live = 'open';
+    indicator.textContent = t('console.live.on');
+    indicator.classList.remove('bad');
+  });
+  events.addEventListener('error', () => {
+    document.body.dataset.live = 'lost';
+    indicator.textContent = t('console.live.lost');
+    indicator.classList.add('bad');
+  });
+  // Events were missed (too slow, or the resume id is gone): load the current state again.
+  events.addEventListener('resync', () => refresh());
+  events.addEventListener('position', (e) => {
+    const change = JSON.parse(e.data);
+    const asset = state.byId.get(change.asset_id);
+    if (!asset) return; // not in the filtered list
+    asset.position = { ...(asset.position || {}), lat: change.lat, lon: change.lon, at: change.at };
+    scheduleRender();
+  });
+}
+
 await Promise.all([setUpHeader(), setUpFilters(), setUpMap()]);
 await refresh();
+startLive();
 document.body.dataset.ready = '1';
