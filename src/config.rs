@@ -63,6 +63,15 @@ pub struct ServeArgs {
     /// Lifetime of a login token, in hours. [default: 12]
     #[arg(long, env = "FIELDOPS_SESSION_TTL_HOURS")]
     pub session_ttl_hours: Option<u32>,
+    /// MapLibre style URL for the console's map (OSM raster tiles, a self-hosted style); its
+    /// origin is allowed by the console's Content-Security-Policy. [default: the built-in
+    /// offline basemap]
+    #[arg(long, env = "FIELDOPS_MAP_STYLE_URL")]
+    pub map_style_url: Option<String>,
+    /// Mark the console's session cookie `Secure` (set it when users reach fieldops over HTTPS,
+    /// e.g. behind a TLS-terminating proxy).
+    #[arg(long, env = "FIELDOPS_SECURE_COOKIES")]
+    pub secure_cookies: Option<bool>,
     /// MQTT client id of this gateway; each gateway process needs its own. [default: fieldops-gateway]
     #[arg(long, env = "FIELDOPS_MQTT_CLIENT_ID")]
     pub mqtt_client_id: Option<String>,
@@ -133,6 +142,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub metrics_token: Option<String>,
     pub session_ttl_hours: Option<u32>,
+    pub map_style_url: Option<String>,
+    pub secure_cookies: Option<bool>,
     pub mqtt_client_id: Option<String>,
     pub mqtt_share_group: Option<String>,
     pub mqtt_links: Option<u16>,
@@ -190,6 +201,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub metrics_token: Option<String>,
     pub session_ttl_hours: u32,
+    pub map_style_url: Option<String>,
+    pub secure_cookies: bool,
     pub mqtt_client_id: String,
     /// `None`: not set anywhere (the role decides); `Some("none")`: plain subscription.
     pub mqtt_share_group: Option<String>,
@@ -224,6 +237,8 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("session_ttl_hours", &self.session_ttl_hours)
+            .field("map_style_url", &self.map_style_url)
+            .field("secure_cookies", &self.secure_cookies)
             .field("mqtt_client_id", &self.mqtt_client_id)
             .field("mqtt_share_group", &self.mqtt_share_group)
             .field("mqtt_links", &self.mqtt_links)
@@ -274,6 +289,21 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
         anyhow::bail!(REMOVED_BROKER_MEMORY);
     }
     let (database_url, log_format) = common(c, file);
+    let map_style_url = s
+        .map_style_url
+        .clone()
+        .or_else(|| file.map_style_url.clone());
+    if let Some(url) = &map_style_url {
+        // The console fetches it and its origin enters the Content-Security-Policy.
+        let ok =
+            (url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+                && !url.contains(|c: char| c.is_whitespace() || c == ';' || c == '"');
+        if !ok {
+            anyhow::bail!(
+                "map_style_url must be an http(s) URL or a path on this server, not {url:?}"
+            );
+        }
+    }
     let mqtt = match s.mqtt_url.clone().or_else(|| file.mqtt_url.clone()) {
         Some(url) => Mqtt::External(url),
         None => Mqtt::Embedded(match s.mqtt_listen.or(file.mqtt_listen) {
@@ -299,6 +329,8 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .clone()
             .or_else(|| file.metrics_token.clone()),
         session_ttl_hours: s.session_ttl_hours.or(file.session_ttl_hours).unwrap_or(12),
+        map_style_url,
+        secure_cookies: s.secure_cookies.or(file.secure_cookies).unwrap_or(false),
         mqtt_client_id: s
             .mqtt_client_id
             .clone()
@@ -375,6 +407,8 @@ mod tests {
             data_dir: None,
             metrics_token: None,
             session_ttl_hours: None,
+            map_style_url: None,
+            secure_cookies: None,
             mqtt_client_id: None,
             mqtt_share_group: None,
             mqtt_links: None,
@@ -576,5 +610,36 @@ mod tests {
     #[test]
     fn unknown_file_keys_are_errors() {
         assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+    }
+
+    #[test]
+    fn map_style_url_is_an_http_url_or_a_path() {
+        let mut flags = none_serve();
+        flags.map_style_url = Some("https://tiles.example.org/style.json".into());
+        let s = resolve(&none_common(), &flags, &FileConfig::default()).unwrap();
+        assert_eq!(
+            s.map_style_url.as_deref(),
+            Some("https://tiles.example.org/style.json")
+        );
+        assert!(!s.secure_cookies);
+        let file = FileConfig {
+            map_style_url: Some("/styles/local.json".into()),
+            secure_cookies: Some(true),
+            ..FileConfig::default()
+        };
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(s.map_style_url.as_deref(), Some("/styles/local.json"));
+        assert!(s.secure_cookies);
+        for bad in [
+            "javascript:alert(1)",
+            "tiles.example.org/style.json",
+            "https://x.org/a b",
+        ] {
+            flags.map_style_url = Some(bad.into());
+            assert!(
+                resolve(&none_common(), &flags, &FileConfig::default()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

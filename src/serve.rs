@@ -235,6 +235,8 @@ pub async fn run(
         company_name: "fieldops".into(),
         data_dir: settings.data_dir.clone(),
         scan_policy: domain::scans::Policy::with_max_age_days(settings.scan_max_age_days),
+        map_style_url: settings.map_style_url.clone(),
+        secure_cookies: settings.secure_cookies,
         stale_after_hours: settings.stale_after_hours,
         ..api::ApiConfig::default()
     };

@@ -1,14 +1,25 @@
-//! Authentication (bearer tokens → the signed-in user) and authorisation by role. Handlers take
-//! [`CurrentUser`] and call [`CurrentUser::require`]; the decision itself is `Role::may`, the one
-//! permission matrix in `mobile_shared::authz`.
+//! Authentication (a bearer token or the console's session cookie → the signed-in user) and
+//! authorisation by role. Handlers take [`CurrentUser`] and call [`CurrentUser::require`]; the
+//! decision itself is `Role::may`, the one permission matrix in `mobile_shared::authz`, whichever
+//! way the user signed in.
+//!
+//! The cookie holds a session token of the same table as bearer tokens (stored hashed), so
+//! revoking, expiry and disabled users work the same. A browser sends cookies on its own, so a
+//! cookie-authenticated request that may change something (not GET/HEAD/OPTIONS) must also carry
+//! [`CSRF_HEADER`] (a page of another site cannot set a custom header without a CORS preflight,
+//! which this server never grants) and, when the browser names an `Origin`, come from this
+//! server's origin; the cookie itself is `SameSite=Strict`. Bearer tokens are never sent by a
+//! browser on its own, so they need neither.
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
 use domain::users::{self, AuthUser};
 use domain::Actor;
 use mobile_shared::wire::AuditSource;
 use mobile_shared::Action;
+use mobile_shared::ErrorCode;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -22,6 +33,122 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
     }
     let token = token.trim();
     (!token.is_empty()).then_some(token)
+}
+
+/// Name of the console's session cookie.
+pub const SESSION_COOKIE: &str = "fieldops_session";
+
+/// Header the console sends with every cookie-authenticated write (value `1`).
+pub const CSRF_HEADER: &str = "x-fieldops-csrf";
+
+/// The session token in the request's `Cookie` headers, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+/// The `Set-Cookie` value that stores `token` for `max_age`, or (with `None`) deletes the cookie.
+pub fn session_set_cookie(
+    token: Option<&str>,
+    max_age: chrono::Duration,
+    secure: bool,
+) -> HeaderValue {
+    let (value, max_age) = match token {
+        Some(t) => (t, max_age.num_seconds().max(0)),
+        None => ("", 0),
+    };
+    let secure = if secure { "; Secure" } else { "" };
+    // Tokens are URL-safe characters, so the value needs no quoting.
+    let cookie = format!(
+        "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    );
+    HeaderValue::from_str(&cookie)
+        .unwrap_or_else(|_| HeaderValue::from_static("fieldops_session=; Path=/; Max-Age=0"))
+}
+
+/// Whether the session cookie is marked `Secure` under this configuration.
+pub fn cookie_is_secure(config: &crate::ApiConfig) -> bool {
+    config.secure_cookies || config.public_url.starts_with("https://")
+}
+
+/// How a request authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    Bearer(&'a str),
+    Cookie(&'a str),
+}
+
+impl<'a> Credential<'a> {
+    /// The bearer token if the request sent one, else the session cookie.
+    pub fn of(parts: &'a Parts) -> Option<Credential<'a>> {
+        bearer_token(parts)
+            .map(Credential::Bearer)
+            .or_else(|| session_cookie(&parts.headers).map(Credential::Cookie))
+    }
+
+    pub fn token(self) -> &'a str {
+        match self {
+            Credential::Bearer(t) | Credential::Cookie(t) => t,
+        }
+    }
+}
+
+/// Refuses a request whose `Origin` (when the browser sends one) is not this server: the
+/// `Host` it was sent to, or the configured public URL.
+pub fn check_origin(headers: &HeaderMap, config: &crate::ApiConfig) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    let same_host = origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| Some(rest) == host);
+    let public = config.public_url.trim_end_matches('/');
+    if same_host || origin == public {
+        Ok(())
+    } else {
+        tracing::info!(origin, "refused: cross-origin request");
+        Err(ApiError::new(
+            ErrorCode::CsrfRejected,
+            "the request comes from another origin",
+        ))
+    }
+}
+
+/// The CSRF rules for a cookie-authenticated request (see the module documentation).
+fn check_csrf(parts: &Parts, config: &crate::ApiConfig) -> Result<(), ApiError> {
+    if parts.method.is_safe() {
+        return Ok(());
+    }
+    if parts.headers.get(CSRF_HEADER).is_none_or(|v| v != "1") {
+        tracing::info!("refused: cookie-authenticated write without the CSRF header");
+        return Err(ApiError::new(
+            ErrorCode::CsrfRejected,
+            format!("a write signed in by cookie must send the header `{CSRF_HEADER}: 1`"),
+        ));
+    }
+    check_origin(&parts.headers, config)
+}
+
+/// The user behind a session token, if it is valid: for pages, which show the login page
+/// instead of an error.
+pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<AuthUser> {
+    let token = session_cookie(headers)?;
+    match users::authenticate(&state.store, token).await {
+        Ok(user) => user,
+        Err(e) => {
+            tracing::warn!("session check failed: {e}");
+            None
+        }
+    }
 }
 
 /// The signed-in user. Extracting it fails with 401 when the token is missing or invalid.
@@ -57,8 +184,11 @@ impl FromRequestParts<AppState> for CurrentUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or_else(ApiError::unauthenticated)?;
-        let user = users::authenticate(&state.store, token)
+        let credential = Credential::of(parts).ok_or_else(ApiError::unauthenticated)?;
+        if let Credential::Cookie(_) = credential {
+            check_csrf(parts, &state.config)?;
+        }
+        let user = users::authenticate(&state.store, credential.token())
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
         tracing::Span::current().record("user", user.username.as_str());

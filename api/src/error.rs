@@ -16,7 +16,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         BadRequest | MalformedJson | BadMultipart => StatusCode::BAD_REQUEST,
         Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
-        Forbidden => StatusCode::FORBIDDEN,
+        Forbidden | CsrfRejected => StatusCode::FORBIDDEN,
         NotFound | AssetNotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Timeout => StatusCode::REQUEST_TIMEOUT,

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -58,6 +59,11 @@ pub struct ApiConfig {
     pub photo_limit: usize,
     /// Bounds on field commands' device times.
     pub scan_policy: domain::scans::Policy,
+    /// MapLibre style URL for the console's map; `None`: the built-in offline basemap.
+    pub map_style_url: Option<String>,
+    /// Mark the session cookie `Secure` (users reach the server over HTTPS). Also set when
+    /// `public_url` is `https://`.
+    pub secure_cookies: bool,
     /// Hours without a position after which an asset is stale, when a request does not say
     /// (`--stale-after-hours`).
     pub stale_after_hours: u32,
@@ -78,6 +84,8 @@ impl Default for ApiConfig {
             data_dir: std::path::PathBuf::from("./data"),
             photo_limit: 15 * 1024 * 1024,
             scan_policy: domain::scans::Policy::default(),
+            map_style_url: None,
+            secure_cookies: false,
             stale_after_hours: domain::alerts::DEFAULT_STALE_AFTER_HOURS,
             live: domain::events::LiveSettings::default(),
         }
@@ -128,6 +136,11 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
+        .routes(routes!(
+            auth::create_session,
+            auth::get_session,
+            auth::delete_session
+        ))
         .routes(routes!(assets::list_assets, assets::create_asset))
         .routes(routes!(
             assets::get_asset,
@@ -219,13 +232,15 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = api_routes();
     let doc = Arc::new(doc);
-    let routes = routes.route(
-        "/api/openapi.json",
-        get(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc.as_ref().clone()) }
-        }),
-    );
+    let routes = routes
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .merge(console::routes());
     middleware::wrap(
         routes
             .fallback(middleware::not_found)

@@ -8,7 +8,7 @@
 
 use mobile_shared::tasks::TaskStateFilter;
 use mobile_shared::wire::Problem;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -19,7 +19,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
     // parameters do not register the enums they name either.
     components(schemas(Problem, TaskStateFilter)),
     tags(
-        (name = "auth", description = "Login and logout"),
+        (name = "auth", description = "Login and logout (bearer tokens; the console's session cookie)"),
         (name = "assets", description = "Asset registry, tags and scanned-code resolution"),
         (name = "sites", description = "Depots, customer sites, workshops"),
         (name = "users", description = "Users and roles (admin)"),
@@ -111,6 +111,17 @@ impl Modify for BearerAuth {
                     .description(Some("Token from POST /api/v1/auth/login"))
                     .build(),
             ),
+        );
+        // Every route that takes the bearer token also takes the console's cookie instead;
+        // declared here once, named on the session routes.
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "fieldops_session",
+                "Console session from POST /api/v1/auth/session. Accepted wherever the bearer \
+                 token is; writes signed in by it must send `X-Fieldops-Csrf: 1` (else 403 \
+                 `csrf_rejected`).",
+            ))),
         );
     }
 }

@@ -23,6 +23,8 @@ domain::backend_matrix!(TestApp: documented_errors_happen, field_history_limit_i
 /// must. Checked against `Role::may` below and against the server in `documented_errors_happen`.
 const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
     ("post", "/api/v1/auth/logout", None),
+    ("get", "/api/v1/auth/session", None),
+    ("delete", "/api/v1/auth/session", None),
     ("get", "/api/v1/assets", Some(Action::AssetRead)),
     ("get", "/api/v1/notifications", Some(Action::InboxRead)),
     (

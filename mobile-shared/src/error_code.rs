@@ -59,6 +59,9 @@ error_codes! {
     Unauthenticated => "unauthenticated",
     InvalidCredentials => "invalid_credentials",
     Forbidden => "forbidden",
+    /// A write authenticated by the console's session cookie came without the anti-CSRF header
+    /// or from another origin.
+    CsrfRejected => "csrf_rejected",
 
     // --- What is asked about does not exist. ---------------------------------------------------
     NotFound => "not_found",

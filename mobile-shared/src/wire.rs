@@ -63,6 +63,15 @@ pub struct LoginResponse {
     pub user: User,
 }
 
+/// A console session opened by `POST /api/v1/auth/session`: the token travels only in the
+/// HttpOnly cookie, never in the body, so page scripts cannot read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SessionInfo {
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
 // ---- users -----------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,13 +1,17 @@
-//! Login and logout.
+//! Login and logout: bearer tokens for API clients, the session cookie for the console.
 
 use axum::extract::State;
+use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{AppendHeaders, IntoResponse};
 use axum::Json;
 use domain::users;
-use mobile_shared::wire::{LoginRequest, LoginResponse, Problem};
+use mobile_shared::wire::{LoginRequest, LoginResponse, Problem, SessionInfo, User};
 
-use crate::auth::{bearer_token, CurrentUser};
+use crate::auth::{
+    bearer_token, check_origin, cookie_is_secure, session_set_cookie, Credential, CurrentUser,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::openapi::{JsonBodyErrors, Unauthenticated};
@@ -21,6 +25,11 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
+    Ok(Json(open_session(&state, &req).await?))
+}
+
+/// Checks the credentials and opens a session (one rule for both ways of logging in).
+async fn open_session(state: &AppState, req: &LoginRequest) -> ApiResult<LoginResponse> {
     if req.username.len() > 256 || req.password.len() > domain::users::MAX_PASSWORD_LEN * 4 {
         return Err(domain::DomainError::InvalidCredentials.into());
     }
@@ -32,7 +41,71 @@ pub async fn login(
     )
     .await?;
     tracing::info!(user = %resp.user.username, "login");
-    Ok(Json(resp))
+    Ok(resp)
+}
+
+/// Log in for the console: the session token is set as an HttpOnly, `SameSite=Strict` cookie
+/// (`Secure` over HTTPS) and is not in the body. The cookie then authenticates every API route
+/// like a bearer token, with the same role checks; writes signed in by cookie must send
+/// `X-Fieldops-Csrf: 1` and come from this server's origin.
+#[utoipa::path(post, path = "/api/v1/auth/session", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = SessionInfo, headers(("set-cookie" = String, description = "`fieldops_session=…; HttpOnly; SameSite=Strict`"))),
+        JsonBodyErrors,
+        (status = 401, body = Problem, description = "wrong username or password, or the user is disabled"),
+        (status = 403, body = Problem, description = "`csrf_rejected`: the request comes from another origin")))]
+pub async fn create_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<impl IntoResponse> {
+    // No session exists yet, so no CSRF header is asked; the JSON content type already needs a
+    // CORS preflight from another site, and a foreign Origin is refused outright (login CSRF).
+    check_origin(&headers, &state.config)?;
+    let resp = open_session(&state, &req).await?;
+    let cookie = session_set_cookie(
+        Some(&resp.token),
+        state.config.session_ttl,
+        cookie_is_secure(&state.config),
+    );
+    Ok((
+        AppendHeaders([(SET_COOKIE, cookie)]),
+        Json(SessionInfo {
+            expires_at: resp.expires_at,
+            user: resp.user,
+        }),
+    ))
+}
+
+/// The signed-in user (by cookie or bearer token): the console reads who is signed in.
+#[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = User), Unauthenticated))]
+pub async fn get_session(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<Json<User>> {
+    Ok(Json(users::get(&state.store, user.0.id).await?))
+}
+
+/// Log out: revokes the session this request is signed in with (cookie or bearer token) and
+/// deletes the cookie.
+#[utoipa::path(delete, path = "/api/v1/auth/session", tag = "auth", security(("bearer" = []), ("session" = [])),
+    responses((status = 204, headers(("set-cookie" = String, description = "deletes the cookie"))), Unauthenticated))]
+pub async fn delete_session(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    parts: Parts,
+) -> ApiResult<impl IntoResponse> {
+    let credential = Credential::of(&parts).ok_or_else(ApiError::unauthenticated)?;
+    users::logout(&state.store, credential.token()).await?;
+    let cookie = session_set_cookie(
+        None,
+        state.config.session_ttl,
+        cookie_is_secure(&state.config),
+    );
+    Ok((
+        StatusCode::NO_CONTENT,
+        AppendHeaders([(SET_COOKIE, cookie)]),
+    ))
 }
 
 /// Revoke the bearer token of this request.
