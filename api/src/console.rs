@@ -7,20 +7,26 @@
 //! extension. Pages are not API routes: they are outside OpenAPI, answer HTML, and a visitor
 //! without a valid session cookie gets the login page (never data; the data comes from the
 //! API, which checks the role of every call).
+//!
+//! `/maps/…` serves an operator's own basemap files from `<data_dir>/maps/` (a PMTiles archive,
+//! its style JSON, sprites, glyphs) with HTTP range requests, so a yard without internet can
+//! still show streets: see [`map_file`].
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION,
     REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use rust_embed::RustEmbed;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
 
-use crate::auth::session_user;
+use crate::auth::{session_user, CurrentUser};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -38,12 +44,55 @@ struct Static;
 #[folder = "../web/pages/"]
 struct Pages;
 
-/// The console's routes: `/`, `/console`, `/static/{*path}`.
+/// The console's routes: `/`, `/console`, `/static/{*path}`, `/maps/{*path}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/console", get(console))
         .route("/static/{*path}", get(static_file))
+        .route("/maps/{*path}", get(map_file))
+}
+
+/// Folder under the data dir whose files `/maps/…` serves.
+pub const MAP_FILES_DIR: &str = "maps";
+
+/// A file of the operator's basemap, for a signed-in user (cookie or bearer; any role: a
+/// basemap is not fleet data, but nothing on this server is anonymous).
+///
+/// A PMTiles archive is one file the browser reads by HTTP range requests (the header and
+/// root directory first, then each tile's bytes), so serving it needs no tile server: tower-http's
+/// `ServeDir` answers `Range` (206, 416 for an unsatisfiable range), `If-Modified-Since` and
+/// `HEAD`, refuses paths that climb out of the folder, and streams from disk without loading a
+/// file of gigabytes into memory. Files are revalidated (`no-cache`): an operator may replace
+/// the archive under the same name.
+async fn map_file(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(path): Path<String>,
+    req: Request,
+) -> Response {
+    let dir = state.config.data_dir.join(MAP_FILES_DIR);
+    // ServeDir resolves the request's own path under `dir`: give it the part after `/maps`.
+    let (mut parts, body) = req.into_parts();
+    let Ok(uri) = format!("/{}", path.trim_start_matches('/')).parse::<Uri>() else {
+        return ApiError::for_status(StatusCode::NOT_FOUND).into_response();
+    };
+    parts.uri = uri;
+    let served = ServeDir::new(dir)
+        .append_index_html_on_directories(false)
+        .oneshot(Request::from_parts(parts, body))
+        .await;
+    let mut resp = match served {
+        Ok(resp) if resp.status() == StatusCode::NOT_FOUND => {
+            return ApiError::for_status(StatusCode::NOT_FOUND).into_response();
+        }
+        Ok(resp) => resp.map(Body::new),
+        Err(never) => match never {},
+    };
+    let h = resp.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
 }
 
 /// The login page, or on to the console when the session cookie is valid.
@@ -220,6 +269,8 @@ mod tests {
             "i18n/en.json",
             "i18n/zh-CN.json",
             "vendor/maplibre-gl/dist/maplibre-gl.mjs",
+            "vendor/pmtiles/dist/pmtiles.js",
+            "js/basemap.mjs",
         ] {
             assert!(Static::get(file).is_some(), "{file}");
         }

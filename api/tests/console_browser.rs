@@ -29,6 +29,7 @@ domain::backend_matrix!(
     a_chinese_browser_gets_the_chinese_catalogue,
     a_configured_style_url_replaces_the_offline_basemap,
     an_ingested_position_moves_the_marker_without_a_reload,
+    a_pmtiles_basemap_loads_by_range_requests,
 );
 
 /// How long a page may take to get somewhere (software WebGL on a shared 2-core machine).
@@ -642,6 +643,65 @@ async fn an_ingested_position_moves_the_marker_without_a_reload(app: BrowserApp)
         .unwrap();
     assert_eq!(moved, json!([true, [[114.06, 22.54]]]));
     assert!(text(&c, "#counts").await.contains("With a position: 3"));
+    assert_eq!(page_errors(&c).await, "");
+    c.close().await.unwrap();
+}
+
+/// An operator's offline basemap: a PMTiles archive and its style in `<data_dir>/maps/`, the
+/// style configured as `/maps/style.json`. MapLibre reads the archive through the vendored
+/// `pmtiles://` protocol, which sends range requests and refuses a server that answers them
+/// with the whole file, so a loaded source proves the ranges were served.
+async fn a_pmtiles_basemap_loads_by_range_requests(app: BrowserApp) {
+    use pmtiles::{PmTilesWriter, TileCoord, TileType};
+    let data_dir = tempfile::tempdir().unwrap();
+    let maps = data_dir.path().join(api::console::MAP_FILES_DIR);
+    std::fs::create_dir_all(&maps).unwrap();
+    // One 256 px tile of the whole world at zoom 0, a flat colour.
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(256, 256, image::Rgb([40, 120, 90]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let file = std::fs::File::create(maps.join("region.pmtiles")).unwrap();
+    let mut writer = PmTilesWriter::new(TileType::Png)
+        .max_zoom(0)
+        .create(file)
+        .unwrap();
+    writer
+        .add_tile(TileCoord::new(0, 0, 0).unwrap(), &png)
+        .unwrap();
+    writer.finalize().unwrap();
+    let style = json!({
+        "version": 8,
+        "sources": {"base": {"type": "raster", "url": "pmtiles:///maps/region.pmtiles",
+                             "tileSize": 256}},
+        "layers": [{"id": "pmtiles-base", "type": "raster", "source": "base"}],
+    });
+    std::fs::write(maps.join("style.json"), style.to_string()).unwrap();
+    let served = TestApp::start(
+        app.app.backend,
+        api::ApiConfig {
+            map_style_url: Some("/maps/style.json".into()),
+            data_dir: data_dir.path().to_owned(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let c = app.browser("en-US").await;
+    c.goto(&served.url("/")).await.unwrap();
+    fill_login(&c, "admin", ADMIN_PASSWORD).await;
+    let loaded = wait_for(
+        &c,
+        "the PMTiles basemap",
+        "const m = window.fieldopsConsole.map;
+         return m && m.isStyleLoaded() && m.getStyle().layers[0].id === 'pmtiles-base'
+           && m.isSourceLoaded('base') && m.areTilesLoaded()
+           && performance.getEntriesByType('resource')
+                .filter(r => r.name.endsWith('/maps/region.pmtiles')).length",
+    )
+    .await;
+    assert!(loaded.as_u64().unwrap() >= 1, "{loaded}");
     assert_eq!(page_errors(&c).await, "");
     c.close().await.unwrap();
 }

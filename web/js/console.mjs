@@ -14,6 +14,7 @@
 // `window.fieldopsConsole.map`.
 import { record } from './errors.mjs';
 import * as maplibregl from '/static/vendor/maplibre-gl/dist/maplibre-gl.mjs';
+import './basemap.mjs'; // the pmtiles:// protocol, before the map exists
 import { loadCatalogue, translate } from './i18n.mjs';
 import { api, listAll } from './api.mjs';
 
