@@ -536,3 +536,109 @@ async fn serve_delivers_webhooks_and_counts_them() {
     );
     assert!(server.terminate().success());
 }
+
+/// DESIGN.md §5: with several processes on PostgreSQL, live changes fan out through
+/// LISTEN/NOTIFY. Two real `fieldops serve` processes on one database: a tracker publishes to
+/// process A's embedded MQTT endpoint, and a dispatcher's event stream on process B receives
+/// the position. (The in-process variant with resume: `api/tests/events.rs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_reach_a_second_process_over_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let password = "a-long-admin-password";
+    let env = [("FIELDOPS_ADMIN_PASSWORD", password)];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start(dir_a.path(), &db.url, &[], &env);
+    let b = Server::start(dir_b.path(), &db.url, &[], &env);
+    let client = reqwest::Client::new();
+    a.wait_ready(&client).await;
+    b.wait_ready(&client).await;
+    let mqtt = a
+        .stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("fieldops: MQTT endpoint for trackers on mqtt://"))
+        .expect("A's MQTT address")
+        .to_owned();
+    let (host, port) = mqtt.rsplit_once(':').unwrap();
+
+    let token = login(&client, &a, "admin", password).await;
+    let asset = json_of(
+        client
+            .post(a.url("/api/v1/assets"))
+            .bearer_auth(&token)
+            .json(&json!({"code": "TWO-1", "name": "Excavator"})),
+    )
+    .await;
+    let asset_id = asset["id"].as_str().unwrap().to_owned();
+    let device = json_of(
+        client
+            .post(a.url("/api/v1/devices"))
+            .bearer_auth(&token)
+            .json(&json!({"device_id": "trk-two-1", "asset_id": asset_id})),
+    )
+    .await;
+    let mqtt_password = device["mqtt_password"].as_str().unwrap().to_owned();
+
+    // The dispatcher's stream, on process B.
+    let token_b = login(&client, &b, "admin", password).await;
+    let mut stream = client
+        .get(b.url("/api/v1/events"))
+        .bearer_auth(&token_b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    read_until(&mut stream, "event: ready").await;
+
+    // The tracker, on process A.
+    let mut options = rumqttc::MqttOptions::new("trk-two-1", host, port.parse().unwrap());
+    options.set_credentials("trk-two-1", mqtt_password);
+    let (mqtt_client, mut events) = rumqttc::AsyncClient::new(options, 10);
+    // `ts` in Unix seconds, which the payload also takes (DESIGN.md §4).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let fix = json!({"ts": now, "lat": 31.2304, "lon": 121.4737});
+    mqtt_client
+        .publish(
+            "fieldops/v1/trk-two-1/telemetry",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            fix.to_string(),
+        )
+        .await
+        .unwrap();
+    let acked = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) =
+                events.poll().await.expect("MQTT connection to A")
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(acked.is_ok(), "A acknowledged the fix (after its commit)");
+
+    let seen = read_until(&mut stream, &format!("\"asset_id\":\"{asset_id}\"")).await;
+    assert!(seen.contains("event: position"), "{seen}");
+    assert!(seen.contains("121.4737"), "{seen}");
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}
+
+/// Reads an event stream until `needle` appears (bounded); returns what was read.
+async fn read_until(stream: &mut reqwest::Response, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!("no `{needle}` on the stream ({other:?}); got: {seen}"),
+        }
+    }
+    seen
+}
