@@ -135,8 +135,12 @@ function decorateCounts() {
       ctx.t('list.count.service_due', { n: serviceDue })));
   }
   for (const li of counts.querySelectorAll('li[data-count]')) {
-    if (!LISTS.includes(li.dataset.count) || li.dataset.list) continue;
-    li.dataset.list = li.dataset.count;
+    if (li.dataset.list) continue;
+    const c = li.dataset.count;
+    // A status count opens the asset list filtered by that status; the totals, the list.
+    if (ctx.statusColours[c]) li.dataset.status = c;
+    else if (!LISTS.includes(c) && c !== 'console.count.total' && c !== 'console.count.positioned') continue;
+    li.dataset.list = LISTS.includes(c) ? c : 'assets';
     li.tabIndex = 0;
     li.setAttribute('role', 'link');
     li.title = ctx.t('list.open');
@@ -149,8 +153,15 @@ function linkHeaderCounts() {
   new MutationObserver(decorateCounts).observe(counts, { childList: true });
   decorateCounts();
   const open = (e) => {
-    const list = e.target.closest('li[data-list]')?.dataset.list;
-    if (list) openList(list);
+    const li = e.target.closest('li[data-list]');
+    if (!li) return;
+    if (li.dataset.status) {
+      ctx.setParams({ status: li.dataset.status, list: null });
+      $('filter-status').value = li.dataset.status;
+      ctx.refresh(); // the map, the counts and the list, with the status filter (console.mjs)
+      return;
+    }
+    openList(li.dataset.list);
   };
   counts.addEventListener('click', open);
   counts.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') open(e); });
