@@ -139,6 +139,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(
             auth::create_session,
             auth::get_session,
+            auth::patch_session,
             auth::delete_session
         ))
         .routes(routes!(assets::list_assets, assets::create_asset))
@@ -191,6 +192,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scans::post_scan))
         .routes(routes!(scans::post_batch))
         .routes(routes!(scans::upload_photo))
+        .routes(routes!(scans::get_photo))
         .routes(routes!(scans::field_history))
         .routes(routes!(telemetry::positions))
         .routes(routes!(alerts::stale))

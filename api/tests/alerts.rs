@@ -34,6 +34,7 @@ domain::backend_matrix!(
     stale_list_orders_flags_and_respects_the_threshold,
     off_site_and_the_site_table,
     bad_parameters_are_422_naming_them,
+    one_asset_carries_its_tracker,
 );
 
 const DEPOT: (f64, f64) = (52.0, 4.0);
@@ -261,4 +262,52 @@ async fn bad_parameters_are_422_naming_them(app: ShortStaleApp) {
         .get("/api/v1/alerts/stale?threshold_hours=lots", app.admin())
         .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// `GET /api/v1/assets/{id}` carries the asset's tracker as the alert lists show it (the
+/// console's drawer reads it); an asset without one has no `tracker`, and lists never do.
+async fn one_asset_carries_its_tracker(app: ShortStaleApp) {
+    let app = app.0;
+    fleet(&app).await;
+    let viewer = app.user_with_role(mobile_shared::Role::Viewer).await;
+    let one = |code: &'static str| {
+        let app = &app;
+        let viewer = viewer.clone();
+        async move {
+            let found = app
+                .get_ok(&format!("/api/v1/assets?q={code}"), viewer.as_str())
+                .await;
+            let id = items(&found)
+                .iter()
+                .find(|a| a["code"] == code)
+                .map(|a| s(a, "id").to_owned())
+                .unwrap();
+            app.get_ok(&format!("/api/v1/assets/{id}"), viewer.as_str())
+                .await
+        }
+    };
+    let silent = one("SILENT").await;
+    assert_eq!(silent["tracker"]["device_id"], "trk-silent", "{silent}");
+    assert_eq!(
+        silent["tracker"]["online"], false,
+        "the silence watch: {silent}"
+    );
+    let fresh = one("FRESH").await;
+    assert_eq!(fresh["tracker"]["device_id"], "trk-fresh", "{fresh}");
+    let seen: DateTime<Utc> = s(&fresh["tracker"], "last_seen_at").parse().unwrap();
+    assert!(Utc::now() - seen < Duration::minutes(30), "{fresh}");
+    let bare = app
+        .create_asset(json!({"code": "BARE", "name": "No tracker"}))
+        .await;
+    let bare = app
+        .get_ok(
+            &format!("/api/v1/assets/{}", s(&bare, "id")),
+            viewer.as_str(),
+        )
+        .await;
+    assert!(bare.get("tracker").is_none(), "{bare}");
+    let list = app
+        .get_ok("/api/v1/assets?limit=500", viewer.as_str())
+        .await;
+    assert!(items(&list).iter().all(|a| a.get("tracker").is_none()));
 }

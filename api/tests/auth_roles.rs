@@ -402,6 +402,38 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             body: none,
         },
         Probe {
+            method: Method::PATCH,
+            path: "/api/v1/auth/session",
+            // Every role sets its own language: no role check.
+            action: Action::AssetRead,
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({"locale": "zh-CN"})),
+        },
+        // A hash no photo has: 404 once authorised.
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/photos/0000000000000000000000000000000000000000000000000000000000000000",
+            action: Action::AssetRead,
+            allowed: &[
+                Admin,
+                Dispatcher,
+                Technician,
+                RentalOffice,
+                Viewer,
+                MaintenancePlanner,
+            ],
+            ok: StatusCode::NOT_FOUND,
+            body: none,
+        },
+        Probe {
             method: Method::GET,
             path: "/api/v1/map/sites",
             action: Action::PositionRead,

@@ -19,6 +19,7 @@ domain::backend_matrix!(
     deleting_the_session_revokes_it_and_clears_the_cookie,
     pages_need_a_session_and_carry_a_strict_csp,
     static_files_have_types_and_etags,
+    every_role_sets_its_own_language,
 );
 
 /// Logs in through the console route; returns the `Cookie` header value and the response body.
@@ -450,7 +451,12 @@ fn every_key_the_pages_use_is_in_the_catalogue() {
             attribute(&html, attr, &mut used);
         }
     }
-    for script in ["js/login.mjs", "js/console.mjs"] {
+    for script in [
+        "js/login.mjs",
+        "js/console.mjs",
+        "js/drawer.mjs",
+        "js/lists.mjs",
+    ] {
         let js = web_file(script);
         // `t('key'` where `t` is the whole name (not `get('`, `createElement('`).
         for (at, _) in js.match_indices("t('") {
@@ -475,10 +481,131 @@ fn every_key_the_pages_use_is_in_the_catalogue() {
     for role in Role::ALL {
         used.insert(format!("role.{role}"));
     }
+    // Keys the drawer and the lists build from the server's enums.
+    let wire = |v: serde_json::Value| v.as_str().unwrap().to_owned();
+    {
+        use mobile_shared::scan::FieldAction::*;
+        for action in [
+            Lookup,
+            Deliver,
+            Return,
+            Inspect,
+            Transfer,
+            Meter,
+            Audit,
+            StartWork,
+            CompleteWork,
+        ] {
+            used.insert(format!("drawer.scan.action.{}", action.as_str()));
+        }
+    }
+    for urgency in mobile_shared::maintenance::Urgency::ALL {
+        used.insert(format!(
+            "drawer.urgency.{}",
+            wire(serde_json::to_value(urgency).unwrap())
+        ));
+    }
+    for reason in [
+        mobile_shared::alerts::StaleReason::PositionOld,
+        mobile_shared::alerts::StaleReason::NoPosition,
+        mobile_shared::alerts::StaleReason::TrackerOffline,
+        mobile_shared::alerts::StaleReason::TrackerSilent,
+    ] {
+        used.insert(format!(
+            "list.reason.{}",
+            wire(serde_json::to_value(reason).unwrap())
+        ));
+    }
+    for state in mobile_shared::maintenance::WorkOrderState::ALL {
+        let state = wire(serde_json::to_value(state).unwrap());
+        if state != "done" && state != "cancelled" {
+            used.insert(format!("drawer.work_order.state.{state}"));
+        }
+    }
+    for list in ["assets", "stale", "off_site", "service_due", "sites"] {
+        used.insert(format!("list.{list}"));
+    }
     assert!(used.len() > 30, "the scan found too few keys: {used:?}");
     let missing: Vec<_> = used.difference(&en).collect();
     assert!(
         missing.is_empty(),
         "keys used but not in the catalogue: {missing:?}"
+    );
+}
+
+/// `PATCH /api/v1/auth/session {locale}`: each role sets its own console language (by cookie
+/// with the CSRF header, or by bearer token), the session answer carries it, `null` clears it,
+/// anything else is a 422 naming `locale`, and the change is audited.
+async fn every_role_sets_its_own_language(app: TestApp) {
+    let me = app.get_ok("/api/v1/auth/session", app.admin()).await;
+    assert_eq!(me["locale"], serde_json::Value::Null, "{me}");
+    for role in Role::ALL {
+        let token = app.user_with_role(role).await;
+        let set = expect_json(
+            app.patch(
+                "/api/v1/auth/session",
+                token.as_str(),
+                &json!({"locale": "zh-CN"}),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(set["locale"], "zh-CN", "{role:?}: {set}");
+        let me = app.get_ok("/api/v1/auth/session", token.as_str()).await;
+        assert_eq!(me["locale"], "zh-CN", "{role:?}");
+        // Only their own: the admin's stays unset.
+        assert_eq!(
+            app.get_ok("/api/v1/auth/session", app.admin()).await["locale"],
+            serde_json::Value::Null
+        );
+    }
+    for bad in [
+        json!({"locale": "fr"}),
+        json!({"locale": "zh-cn"}),
+        json!({"locale": 7}),
+        json!({}),
+    ] {
+        let resp = app.patch("/api/v1/auth/session", app.admin(), &bad).await;
+        expect_only_field(resp, "locale").await;
+    }
+    // By cookie, as the console does: the CSRF header is required.
+    let (cookie, _) = cookie_login(&app, "admin", ADMIN_PASSWORD).await;
+    let refused = with_cookie(&app, Method::PATCH, "/api/v1/auth/session", &cookie)
+        .json(&json!({"locale": "en"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let set = expect_json(
+        with_cookie(&app, Method::PATCH, "/api/v1/auth/session", &cookie)
+            .header("x-fieldops-csrf", "1")
+            .json(&json!({"locale": "en"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(set["locale"], "en");
+    let cleared = expect_json(
+        app.patch(
+            "/api/v1/auth/session",
+            app.admin(),
+            &json!({"locale": null}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(cleared["locale"], serde_json::Value::Null);
+    let changes = app.audit(&[("entity", "user")]).await;
+    assert!(
+        changes
+            .iter()
+            .filter(|e| e["after"].get("locale").is_some_and(|l| l == "en"))
+            .count()
+            >= 1,
+        "{changes:?}"
     );
 }

@@ -29,6 +29,9 @@ domain::backend_matrix!(
     a_chinese_browser_gets_the_chinese_catalogue,
     a_configured_style_url_replaces_the_offline_basemap,
     an_ingested_position_moves_the_marker_without_a_reload,
+    the_drawer_shows_service_orders_scans_and_the_day_track,
+    lists_search_and_the_site_table,
+    the_user_language_setting_chooses_the_catalogue,
     a_pmtiles_basemap_loads_by_range_requests,
 );
 
@@ -643,6 +646,391 @@ async fn an_ingested_position_moves_the_marker_without_a_reload(app: BrowserApp)
         .unwrap();
     assert_eq!(moved, json!([true, [[114.06, 22.54]]]));
     assert!(text(&c, "#counts").await.contains("With a position: 3"));
+    assert_eq!(page_errors(&c).await, "");
+    c.close().await.unwrap();
+}
+
+/// Ingests tracker fixes (lat, lon, at) for `device` as the MQTT gateway would.
+async fn ingest(
+    app: &BrowserApp,
+    device: &str,
+    fixes: &[(f64, f64, chrono::DateTime<chrono::Utc>)],
+) {
+    use domain::telemetry::{IngestOptions, Ingestor, Message, MessageKind};
+    let readings = fixes
+        .iter()
+        .map(|&(lat, lon, at)| {
+            let mut r = mobile_shared::telemetry::Reading::at(at);
+            r.lat = Some(lat);
+            r.lon = Some(lon);
+            r
+        })
+        .collect();
+    let report = Ingestor::new(
+        app.app.db.store.clone(),
+        app.app.events.clone(),
+        IngestOptions::default(),
+    )
+    .ingest(&[Message {
+        topic: format!("fieldops/v1/{device}/telemetry"),
+        received_at: chrono::Utc::now(),
+        kind: MessageKind::Readings {
+            device_id: device.into(),
+            readings,
+        },
+    }])
+    .await
+    .unwrap();
+    assert_eq!(report.applied, fixes.len(), "{report:?}");
+}
+
+async fn signed_in(app: &BrowserApp, lang: &str, path: &str) -> Client {
+    let c = app.browser(lang).await;
+    c.goto(&app.app.url(path)).await.unwrap();
+    fill_login(&c, "admin", ADMIN_PASSWORD).await;
+    wait_for(
+        &c,
+        "the console",
+        "return !!document.getElementById('map') && document.body.dataset.ready === '1'",
+    )
+    .await;
+    c
+}
+
+/// The drawer of an asset with a service plan, an open work order, an inspection with a photo
+/// and a day of tracker positions: every section shows it, the photo thumbnail loads (through
+/// `GET /api/v1/photos/{sha256}`), the tracker shows, and the day's track is a line layer.
+async fn the_drawer_shows_service_orders_scans_and_the_day_track(app: BrowserApp) {
+    let asset = &app.seeded[1];
+    let id = s(asset, "id").to_owned();
+    let admin = app.app.admin().to_owned();
+    app.app
+        .create(
+            "/api/v1/maintenance/plans",
+            &json!({"name": "Half-year service", "asset_id": id,
+                    "intervals": [{"metric": "days", "every": 180}]}),
+        )
+        .await;
+    app.app
+        .create(
+            "/api/v1/work-orders",
+            &json!({"asset_id": id, "title": "Hydraulic leak"}),
+        )
+        .await;
+    let png = tiny_png();
+    let stored = expect_json(
+        app.app.upload_photo(admin.as_str(), "image/png", png).await,
+        reqwest::StatusCode::CREATED,
+    )
+    .await;
+    let sha = s(&stored, "sha256").to_owned();
+    let at = (chrono::Utc::now() - chrono::Duration::minutes(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    app.app
+        .scan_ok(
+            &admin,
+            &command(
+                "inspect",
+                asset,
+                &at,
+                json!({"condition": "good", "photos": [sha]}),
+            ),
+        )
+        .await;
+    // Yesterday 10:00-11:00 UTC: in the past whenever the test runs, and on yesterday's date
+    // in any browser time zone within ±10 h.
+    let asset_id: uuid::Uuid = id.parse().unwrap();
+    app.app.db.add_device("trk-br-1", Some(asset_id)).await;
+    let day = (chrono::Utc::now() - chrono::Duration::days(1)).date_naive();
+    let at = |h: u32, m: u32| day.and_hms_opt(h, m, 0).unwrap().and_utc();
+    ingest(
+        &app,
+        "trk-br-1",
+        &[
+            (39.90, 116.40, at(10, 0)),
+            (39.95, 116.45, at(10, 30)),
+            (40.0, 116.5, at(11, 0)),
+        ],
+    )
+    .await;
+
+    let c = signed_in(&app, "en-US", &format!("/console?asset={id}&day={day}")).await;
+    wait_for(
+        &c,
+        "the drawer's sections",
+        &format!("return document.getElementById('drawer').dataset.loaded === '{id}'"),
+    )
+    .await;
+    let section = |name: &str| format!("[data-section='{name}'] .section-body");
+    let service = text(&c, &section("service")).await;
+    assert!(service.contains("Half-year service"), "{service}");
+    let orders = text(&c, &section("work-orders")).await;
+    assert!(orders.contains("Hydraulic leak"), "{orders}");
+    let scans = text(&c, &section("scans")).await;
+    assert!(scans.contains("Inspected by admin"), "{scans}");
+    let thumb = wait_for(
+        &c,
+        "the photo thumbnail",
+        "const img = document.querySelector(\"[data-section='scans'] img.thumb\");
+         return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src')",
+    )
+    .await;
+    assert_eq!(thumb, json!(format!("/api/v1/photos/{sha}")));
+    let tracker = text(&c, "dd[data-field='drawer.tracker']").await;
+    assert!(tracker.contains("trk-br-1"), "{tracker}");
+    assert_eq!(
+        c.execute("return document.getElementById('track-day').value", vec![])
+            .await
+            .unwrap(),
+        json!(day.to_string())
+    );
+    let track = wait_for(
+        &c,
+        "the track layer",
+        "const m = window.fieldopsConsole.map;
+         const layer = m && m.getLayer('track');
+         if (!layer) return false;
+         return m.getSource('track').getData().then(d => [layer.type, d.geometry.coordinates.length]);",
+    )
+    .await;
+    assert_eq!(track, json!(["line", 3]));
+    // Another day without positions removes the line.
+    c.execute(
+        "const i = document.getElementById('track-day');
+         i.value = '2020-01-01'; i.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &c,
+        "the track to go",
+        "return document.getElementById('track-summary').dataset.points === '0'
+           && !window.fieldopsConsole.map.getLayer('track') && location.search.includes('day=2020-01-01')",
+    )
+    .await;
+    assert_eq!(page_errors(&c).await, "");
+    c.close().await.unwrap();
+}
+
+/// The stale list (opened from the header count) puts the silent asset (a tracker that never
+/// reported) first, in red with its reason; the site table renders and a row filters the site;
+/// the search finds a code, and a scanned label URL + Enter opens its asset.
+async fn lists_search_and_the_site_table(app: BrowserApp) {
+    let silent = &app.seeded[2];
+    let silent_id: uuid::Uuid = s(silent, "id").parse().unwrap();
+    app.app.db.add_device("trk-br-2", Some(silent_id)).await;
+    let c = signed_in(&app, "en-US", "/console").await;
+
+    c.find(Locator::Css("#counts li[data-count='stale']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        "the stale list",
+        "const p = document.getElementById('list-panel'); return p.dataset.loaded === 'stale'",
+    )
+    .await;
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .query()
+        .unwrap_or("")
+        .contains("list=stale"));
+    let rows = c
+        .execute(
+            "return [...document.querySelectorAll('#list-body button[data-asset-id]')]
+               .map(b => [b.querySelector('.row-title').textContent, b.classList.contains('stale'), b.innerText])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[0][0], "BR-2 · Machine BR-2", "{rows:?}");
+    assert_eq!(rows[0][1], true);
+    assert!(
+        rows[0][2].as_str().unwrap().contains("no position yet"),
+        "{rows:?}"
+    );
+
+    // `5` opens the site table: one row per site of GET /api/v1/map/sites.
+    c.execute(
+        "document.body.dispatchEvent(new KeyboardEvent('keydown', {key: '5', bubbles: true}))",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &c,
+        "the site table",
+        "return document.getElementById('list-panel').dataset.loaded === 'sites'",
+    )
+    .await;
+    let table = app.app.get_ok("/api/v1/map/sites", app.app.admin()).await;
+    let sites = table["sites"].as_array().unwrap();
+    let rendered = c
+        .execute(
+            "return [...document.querySelectorAll('table.sites tbody tr')].map(r => [r.dataset.siteId, r.cells[1].textContent])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let expected: Vec<Value> = sites
+        .iter()
+        .map(|s| json!([s["site_id"], s["total"].to_string()]))
+        .collect();
+    assert_eq!(rendered, json!(expected));
+    let customer = sites.iter().find(|s| s["total"] == 2).unwrap();
+    let site_id = s(customer, "site_id").to_owned();
+    c.find(Locator::Css(&format!("tr[data-site-id='{site_id}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        "the site's assets",
+        &format!(
+            "return location.search.includes('site_id={site_id}')
+               && document.getElementById('list-panel').dataset.loaded === 'assets'
+               && document.querySelectorAll('#list-body button[data-asset-id]').length === 2"
+        ),
+    )
+    .await;
+    c.execute(
+        "document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true}));
+         history.replaceState(null, '', '/console'); document.getElementById('filter-site').value = '';",
+        vec![],
+    )
+    .await
+    .unwrap();
+
+    // `/` focuses the search; a code finds its asset, one page from the server.
+    c.execute(
+        "document.body.dispatchEvent(new KeyboardEvent('keydown', {key: '/', bubbles: true}))",
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.execute("return document.activeElement.id", vec![])
+            .await
+            .unwrap(),
+        json!("search")
+    );
+    let search = c.find(Locator::Css("#search")).await.unwrap();
+    search.send_keys("br-1").await.unwrap();
+    let found = wait_for(
+        &c,
+        "the search result",
+        "const rows = [...document.querySelectorAll('#list-body button[data-asset-id]')];
+         return location.search.includes('q=br-1') && rows.length === 1 && rows[0].querySelector('.row-title').textContent",
+    )
+    .await;
+    assert_eq!(found, json!("BR-1 · Machine BR-1"));
+    // A scanned label's URL is its code; Enter on the one match opens it.
+    search.clear().await.unwrap();
+    search
+        .send_keys("https://fieldops.example/a/BR-2\u{E007}")
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        "the scanned asset's drawer",
+        &format!(
+            "return document.getElementById('drawer').dataset.assetId === '{silent_id}'
+               && document.getElementById('search').value === 'BR-2'"
+        ),
+    )
+    .await;
+    assert_eq!(page_errors(&c).await, "");
+    c.close().await.unwrap();
+}
+
+/// A user's language setting beats the browser's: an English browser signed in as a user who
+/// chose Chinese sees Chinese; the header's picker saves another choice. Without a session,
+/// a link into the console (a list, an asset) is the login page and shows no data.
+async fn the_user_language_setting_chooses_the_catalogue(app: BrowserApp) {
+    let zh = catalogue("zh-CN");
+    let en = catalogue("en");
+    let anonymous = app.browser("en-US").await;
+    anonymous
+        .goto(&app.app.url(&format!(
+            "/console?list=stale&asset={}",
+            s(&app.seeded[0], "id")
+        )))
+        .await
+        .unwrap();
+    wait_for(
+        &anonymous,
+        "the login form",
+        "return document.body.dataset.ready === '1'",
+    )
+    .await;
+    assert_eq!(
+        anonymous
+            .execute(
+                "return [!!document.getElementById('login-form'), !!document.getElementById('drawer'), document.body.innerText.includes('BR-')]",
+                vec![],
+            )
+            .await
+            .unwrap(),
+        json!([true, false, false])
+    );
+    anonymous.close().await.unwrap();
+
+    let set = app
+        .app
+        .patch(
+            "/api/v1/auth/session",
+            app.app.admin(),
+            &json!({"locale": "zh-CN"}),
+        )
+        .await;
+    assert_eq!(set.status(), reqwest::StatusCode::OK);
+    let c = signed_in(&app, "en-US", "/").await;
+    assert_eq!(
+        c.execute("return document.documentElement.lang", vec![])
+            .await
+            .unwrap(),
+        json!("zh-CN")
+    );
+    assert_eq!(
+        text(&c, "#logout").await,
+        zh["console.logout"].as_str().unwrap()
+    );
+    assert_eq!(
+        text(&c, "#tab-stale").await,
+        zh["list.stale"].as_str().unwrap()
+    );
+    // The picker saves English and the page follows.
+    c.execute(
+        "const p = document.getElementById('lang-picker'); p.value = 'en'; p.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &c,
+        "the English console",
+        "return document.documentElement.lang === 'en' && document.body.dataset.ready === '1'",
+    )
+    .await;
+    assert_eq!(
+        text(&c, "#logout").await,
+        en["console.logout"].as_str().unwrap()
+    );
+    let me = app
+        .app
+        .get_ok("/api/v1/auth/session", app.app.admin())
+        .await;
+    assert_eq!(me["locale"], "en");
     assert_eq!(page_errors(&c).await, "");
     c.close().await.unwrap();
 }

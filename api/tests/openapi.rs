@@ -24,6 +24,8 @@ domain::backend_matrix!(TestApp: documented_errors_happen, field_history_limit_i
 const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
     ("post", "/api/v1/auth/logout", None),
     ("get", "/api/v1/auth/session", None),
+    ("patch", "/api/v1/auth/session", None),
+    ("get", "/api/v1/photos/{sha256}", Some(Action::AssetRead)),
     ("delete", "/api/v1/auth/session", None),
     ("get", "/api/v1/assets", Some(Action::AssetRead)),
     ("get", "/api/v1/notifications", Some(Action::InboxRead)),
@@ -535,7 +537,13 @@ fn example(doc: &Value, schema: &Value) -> Value {
 /// The path with every `{placeholder}` replaced by `value`.
 fn concrete(path: &str, value: &str) -> String {
     placeholders(path).iter().fold(path.to_owned(), |p, hole| {
-        p.replace(&format!("{{{hole}}}"), value)
+        // A photo is named by its SHA-256, not an id: a well-formed hash no photo has.
+        let value = if *hole == "sha256" {
+            "0".repeat(64)
+        } else {
+            value.to_owned()
+        };
+        p.replace(&format!("{{{hole}}}"), &value)
     })
 }
 

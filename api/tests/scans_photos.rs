@@ -19,6 +19,7 @@ domain::backend_matrix!(
     photo_of_a_qr_label_finds_the_asset,
     photo_without_a_code_is_no_code_found,
     unreadable_images_are_refused_before_the_command,
+    stored_photos_are_served_by_hash_and_cached_forever,
 );
 
 fn sha256(bytes: &[u8]) -> String {
@@ -442,4 +443,59 @@ async fn unreadable_images_are_refused_before_the_command(app: ScanApp) {
     .await;
     assert_eq!(r["status"], "applied", "{r}");
     assert_eq!(r["asset"]["id"], asset["id"]);
+}
+
+/// `GET /api/v1/photos/{sha256}`: the bytes with the type recorded at upload, an ETag that is
+/// the hash (a revalidation is a 304), immutable caching; every role that reads field history
+/// reads them; unknown is 404, a malformed hash 422 naming `sha256`.
+async fn stored_photos_are_served_by_hash_and_cached_forever(app: ScanApp) {
+    use mobile_shared::Role;
+    let fx = ScanFixture::new(&app).await;
+    let png = tiny_png();
+    let key = sha256(&png);
+    expect_json(
+        app.upload_photo(fx.tech.as_str(), "image/png", png.clone())
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let path = format!("/api/v1/photos/{key}");
+    let viewer = app.user_with_role(Role::Viewer).await;
+    for token in [app.admin(), viewer.as_str(), fx.tech.as_str()] {
+        let resp = app.get(&path, token).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(header(&resp, "content-type"), "image/png");
+        assert_eq!(header(&resp, "etag"), format!("\"{key}\""));
+        assert!(header(&resp, "cache-control").contains("immutable"));
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), &png[..]);
+    }
+    let revalidated = app
+        .request(reqwest::Method::GET, &path, app.admin())
+        .header("if-none-match", format!("\"{key}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    assert!(revalidated.bytes().await.unwrap().is_empty());
+
+    expect_unauthenticated(app.get(&path, None).await).await;
+    expect_not_found(
+        app.get(&format!("/api/v1/photos/{}", sha256(b"never")), app.admin())
+            .await,
+    )
+    .await;
+    for bad in [
+        "abc",
+        &key.to_uppercase(),
+        &format!("{key}0"),
+        "../../etc/passwd",
+    ] {
+        let resp = app
+            .get(
+                &format!("/api/v1/photos/{}", bad.replace('/', "%2F")),
+                app.admin(),
+            )
+            .await;
+        expect_only_field(resp, "sha256").await;
+    }
 }

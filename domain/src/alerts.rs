@@ -43,6 +43,27 @@ fn stale_rule(cutoff: &str) -> String {
     )
 }
 
+/// The tracker the alert lists show for asset `asset_id` (its most recently seen one), for the
+/// console's drawer; `None` without a tracker.
+pub async fn tracker_of(
+    store: &Store,
+    asset_id: Uuid,
+) -> Result<Option<TrackerState>, DomainError> {
+    let row: Option<(String, Option<bool>, Option<DateTime<Utc>>)> =
+        on_read!(store, |p| sqlx::query_as(
+            "SELECT device_id, online, last_seen_at FROM devices WHERE asset_id = $1 \
+             ORDER BY last_seen_at DESC NULLS LAST LIMIT 1"
+        )
+        .bind(asset_id)
+        .fetch_optional(p)
+        .await)?;
+    Ok(row.map(|(device_id, online, last_seen_at)| TrackerState {
+        device_id,
+        online: online.unwrap_or(false),
+        last_seen_at,
+    }))
+}
+
 /// A validated stale threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StaleThreshold(u32);

@@ -93,6 +93,7 @@ impl AssetRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             next_service: None,
+            tracker: None,
         })
     }
 }

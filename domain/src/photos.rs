@@ -17,7 +17,7 @@ use crate::audit::{self, Change};
 use crate::clock;
 use crate::entity::Entity;
 use crate::error::DomainError;
-use crate::store::{on_tx, Store, Tx};
+use crate::store::{on_read, on_tx, Store, Tx};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -130,6 +130,40 @@ pub async fn store(
     }
     tx.commit().await?;
     Ok(stored)
+}
+
+/// A stored photo: its content type (as recorded at upload) and bytes.
+#[derive(Debug, Clone)]
+pub struct Photo {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The photo stored under `key` (a [`is_photo_key`] hash); not found when no photo has it.
+/// The content type comes from the photos table, which only records probed images, so a
+/// served photo is never an arbitrary upload with a guessed type.
+pub async fn get(store: &Store, blobs: &dyn BlobStore, key: &str) -> Result<Photo, DomainError> {
+    if !is_photo_key(key) {
+        return Err(DomainError::field(
+            "sha256",
+            "must be 64 lower-case hex digits",
+        ));
+    }
+    let content_type: Option<String> = on_read!(store, |p| sqlx::query_scalar(
+        "SELECT content_type FROM photos WHERE sha256 = $1"
+    )
+    .bind(key)
+    .fetch_optional(p)
+    .await)?;
+    let content_type = content_type.ok_or(DomainError::not_found(Entity::Photo))?;
+    // A row without bytes means the blob store lost them: an operator problem, not a 404.
+    let bytes = blobs.get(key).await?.ok_or_else(|| {
+        DomainError::Internal(format!("photo {key} is recorded but not in the blob store"))
+    })?;
+    Ok(Photo {
+        content_type,
+        bytes,
+    })
 }
 
 /// The hashes among `keys` that are not stored photos.

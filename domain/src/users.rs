@@ -26,6 +26,7 @@ struct UserRow {
     disabled: bool,
     created_at: DateTime<Utc>,
     email: Option<String>,
+    locale: Option<String>,
 }
 
 impl UserRow {
@@ -40,11 +41,12 @@ impl UserRow {
             disabled: self.disabled,
             created_at: self.created_at,
             email: self.email,
+            locale: self.locale,
         })
     }
 }
 
-const USER_COLUMNS: &str = "id, username, role, disabled, created_at, email";
+const USER_COLUMNS: &str = "id, username, role, disabled, created_at, email, locale";
 
 fn validate_username(v: &mut Validator, username: &str) {
     let ok_chars = username
@@ -93,6 +95,7 @@ pub async fn create(store: &Store, actor: &Actor, new: NewUser) -> Result<User, 
         disabled: false,
         created_at: now,
         email,
+        locale: None,
     };
     let mut tx = store.begin().await?;
     let sql = "INSERT INTO users (id, username, password_hash, role, disabled, created_at, \
@@ -203,6 +206,50 @@ pub async fn set_email(
     Ok(after)
 }
 
+/// The console languages a user may choose (web/i18n/<locale>.json).
+pub const LOCALES: [&str; 2] = ["en", "zh-CN"];
+
+/// Sets (or with `None` clears) the console language of user `id`; a user sets their own
+/// (`PATCH /api/v1/auth/session`). Audited like every change to a user.
+pub async fn set_locale(
+    store: &Store,
+    actor: &Actor,
+    id: Uuid,
+    locale: Option<String>,
+) -> Result<User, DomainError> {
+    // Checked before the lookup: the caller is the signed-in user, who exists.
+    if let Some(l) = &locale {
+        if !LOCALES.contains(&l.as_str()) {
+            return Err(DomainError::field(
+                "locale",
+                format!("must be one of {}", LOCALES.join(", ")),
+            ));
+        }
+    }
+    let mut tx = store.begin().await?;
+    tx.lock_row("users", id).await?;
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let row: Option<UserRow> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    let before = row
+        .ok_or(DomainError::not_found(Entity::User))?
+        .into_user()?;
+    let sql = "UPDATE users SET locale = $1, updated_at = $2 WHERE id = $3";
+    on_tx!(
+        &mut tx,
+        execute(sqlx::query(sql).bind(&locale).bind(clock::now()).bind(id))
+    )?;
+    let after = User {
+        locale,
+        ..before.clone()
+    };
+    tx.commit_audited(actor, Change::updated(Entity::User, id, &before, &after))
+        .await?;
+    Ok(after)
+}
+
 /// On an empty database, creates the `admin` user. Returns the password when it was generated
 /// here (the caller shows it once); `None` when users already exist or a password was given.
 pub async fn ensure_first_admin(
@@ -245,6 +292,7 @@ struct CredentialRow {
     disabled: bool,
     created_at: DateTime<Utc>,
     email: Option<String>,
+    locale: Option<String>,
     password_hash: String,
 }
 
@@ -291,6 +339,7 @@ pub async fn login(
         disabled: row.disabled,
         created_at: row.created_at,
         email: row.email,
+        locale: row.locale,
     }
     .into_user()?;
     Ok(LoginResponse {

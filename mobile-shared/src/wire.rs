@@ -85,6 +85,21 @@ pub struct User {
     /// Where e-mail notifications go; none without it.
     #[serde(default)]
     pub email: Option<String>,
+    /// The console language the user chose (`en` or `zh-CN`); `null`: the browser's.
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+/// `PATCH /api/v1/auth/session`: the signed-in user's own settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SessionPatch {
+    /// Required: `en` or `zh-CN`; `null` goes back to the browser's languages. (Absent reads
+    /// as `None`, present-but-null as `Some(None)`.)
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, required = true, example = "zh-CN"))]
+    pub locale: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -308,6 +323,10 @@ pub struct Asset {
     /// `next_service` of `GET /assets/{id}/maintenance`); absent when none applies, and in lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_service: Option<crate::maintenance::ServiceForecast>,
+    /// On `GET /assets/{id}`: its tracker (the most recently seen, as the alert lists show it),
+    /// online or not and when last seen; absent without one, and in lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracker: Option<crate::alerts::TrackerState>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

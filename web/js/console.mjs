@@ -5,18 +5,23 @@
 // authenticates it) and move the markers in place; the browser reconnects by itself with
 // `Last-Event-ID`, a `resync` reloads, a lost connection shows in the header.
 //
-// State lives in the URL (DESIGN.md §6): `status`, `category`, `asset` (the selection) and
-// `lang` in the query string, the map view in the hash (`#map=zoom/lat/lon`), so a link shows a
+// State lives in the URL (DESIGN.md §6): `status`, `category`, `site_id`, `q` (the search),
+// `list` (the left panel's list), `asset` (the selection), `day` (its track) and `lang` in the
+// query string, the map view in the hash (`#map=zoom/lat/lon`), so a link shows a
 // colleague the same thing and back/forward work.
 //
 // Test hooks (read by api/tests/console_browser.rs): `body[data-assets-loaded]` (assets in the
 // map's source), `body[data-map]` (`ready` or `failed`), `body[data-errors]` (errors.mjs),
 // `window.fieldopsConsole.map`.
+//
+// The drawer is web/js/drawer.mjs, the lists and the search web/js/lists.mjs.
 import { record } from './errors.mjs';
 import * as maplibregl from '/static/vendor/maplibre-gl/dist/maplibre-gl.mjs';
 import './basemap.mjs'; // the pmtiles:// protocol, before the map exists
 import { loadCatalogue, translate } from './i18n.mjs';
 import { api, listAll } from './api.mjs';
+import { initDrawer, select as selectAsset, showSelection } from './drawer.mjs';
+import { initLists, reload as reloadList, followLive } from './lists.mjs';
 
 const STATUSES = ['available', 'on_rent', 'in_maintenance', 'out_of_service', 'lost', 'retired'];
 // One colour per status; high contrast on the light basemap (readable in a yard). Red is kept
@@ -31,7 +36,9 @@ const STATUS_COLOURS = {
 };
 const STALE_COLOUR = '#e5252a';
 
-const { lang, t } = await loadCatalogue();
+// Who is signed in first: their language setting chooses the catalogue (after `?lang=`).
+const me = await api('GET', '/api/v1/auth/session').catch(() => null);
+const { lang, t } = await loadCatalogue({ user: me?.locale });
 translate(document, t);
 document.title = t('console.title');
 const $ = (id) => document.getElementById(id);
@@ -248,29 +255,6 @@ function showAssetsOnMap() {
 
 // ---- list and drawer --------------------------------------------------------------------------
 
-function renderList(assets) {
-  const list = $('asset-list');
-  list.replaceChildren(
-    ...assets.slice(0, 200).map((a) => {
-      const li = document.createElement('li');
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.dataset.assetId = a.id;
-      button.style.setProperty('--dot', STATUS_COLOURS[a.status]);
-      button.textContent = `${a.code} · ${a.name}`;
-      button.addEventListener('click', () => select(a.id));
-      li.append(button);
-      return li;
-    }),
-  );
-  if (assets.length > 200) {
-    const li = document.createElement('li');
-    li.className = 'muted';
-    li.textContent = t('console.list.more', { n: assets.length - 200 });
-    list.append(li);
-  }
-}
-
 function age(iso) {
   const minutes = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000));
   if (minutes < 60) return t('age.minutes', { n: minutes });
@@ -278,52 +262,9 @@ function age(iso) {
   return t('age.days', { n: Math.round(minutes / 1440) });
 }
 
+/** Opens the drawer for asset `id` (the map's click handler calls it). */
 function select(id) {
-  setParams({ asset: id });
-  showSelection();
-}
-
-async function showSelection() {
-  const id = params().get('asset');
-  const drawer = $('drawer');
-  if (!id) {
-    drawer.hidden = true;
-    return;
-  }
-  let asset;
-  try {
-    asset = await api('GET', `/api/v1/assets/${encodeURIComponent(id)}`);
-  } catch (e) {
-    $('status-line').textContent = t('console.error.load', { message: e.message });
-    drawer.hidden = true;
-    return;
-  }
-  $('drawer-title').textContent = `${asset.code} · ${asset.name}`;
-  const rows = [
-    ['asset.status', t(`status.${asset.status}`)],
-    ['asset.stale', state.stale.has(asset.id) ? t('asset.stale.yes') : null],
-    ['asset.category', asset.category],
-    ['asset.make_model', [asset.make, asset.model].filter(Boolean).join(' ')],
-    ['asset.serial', asset.serial],
-    ['asset.engine_hours', asset.engine_hours == null ? null : asset.engine_hours.toLocaleString(lang)],
-    ['asset.position', asset.position
-      ? `${asset.position.lat.toFixed(5)}, ${asset.position.lon.toFixed(5)} (${age(asset.position.at)})`
-      : t('asset.no_position')],
-  ];
-  const body = $('drawer-body');
-  body.replaceChildren();
-  for (const [key, value] of rows) {
-    if (key === 'asset.stale' && !value) continue;
-    const dt = document.createElement('dt');
-    dt.textContent = t(key);
-    const dd = document.createElement('dd');
-    dd.textContent = value || '—';
-    dd.dataset.field = key;
-    body.append(dt, dd);
-  }
-  drawer.dataset.assetId = asset.id;
-  drawer.hidden = false;
-  if (asset.position && state.map) state.map.easeTo({ center: [asset.position.lon, asset.position.lat] });
+  selectAsset(id);
 }
 
 // ---- loading ----------------------------------------------------------------------------------
@@ -351,10 +292,13 @@ async function refresh() {
   const filter = {};
   if (q.get('status')) filter.status = q.get('status');
   if (q.get('category')) filter.category = q.get('category');
+  if (q.get('site_id')) filter.site_id = q.get('site_id');
   const status = $('status-line');
   if (!status.textContent) status.textContent = t('console.loading');
   try {
-    const staleFilter = filter.category ? { category: filter.category } : {};
+    const staleFilter = {};
+    if (filter.category) staleFilter.category = filter.category;
+    if (filter.site_id) staleFilter.site_id = filter.site_id;
     const [assets, stale, offSite] = await Promise.all([
       listAll('/api/v1/assets', filter),
       alertList('/api/v1/alerts/stale', staleFilter),
@@ -373,24 +317,37 @@ async function refresh() {
     return;
   }
   renderCounts(state.assets);
-  renderList(state.assets);
+  reloadList();
   showAssetsOnMap();
   if (status.textContent === t('console.loading')) status.textContent = '';
   await showSelection();
 }
 
 async function setUpHeader() {
-  try {
-    const me = await api('GET', '/api/v1/auth/session');
-    $('whoami').textContent = t('console.signed_in_as', { user: me.username, role: t(`role.${me.role}`) });
-  } catch {
-    // Shown without the name; the data calls report the error.
-  }
+  // Without `me` the name is not shown; the data calls report the error.
+  if (me) $('whoami').textContent = t('console.signed_in_as', { user: me.username, role: t(`role.${me.role}`) });
+  const picker = $('lang-picker');
+  picker.value = lang;
+  picker.addEventListener('change', async () => {
+    try {
+      await api('PATCH', '/api/v1/auth/session', { locale: picker.value });
+    } catch (e) {
+      $('status-line').textContent = t('settings.language.failed', { message: e.message });
+      picker.value = lang;
+      return;
+    }
+    // The saved setting applies; a `lang=` in the URL would override it, so it goes.
+    setParams({ lang: null }, { replace: true });
+    location.reload();
+  });
   $('logout').addEventListener('click', async () => {
     await api('DELETE', '/api/v1/auth/session').catch(() => null);
     location.assign('/');
   });
-  $('drawer-close').addEventListener('click', () => { setParams({ asset: null }); showSelection(); });
+  const context = { t, lang, params, setParams, state, age, select, refresh,
+    statusColours: STATUS_COLOURS, staleColour: STALE_COLOUR };
+  initDrawer(context);
+  await initLists(context);
 }
 
 // ---- live updates -------------------------------------------------------------------------------
@@ -423,6 +380,7 @@ function startLive() {
   });
   // Events were missed (too slow, or the resume id is gone): load the current state again.
   events.addEventListener('resync', () => refresh());
+  followLive(events);
   events.addEventListener('position', (e) => {
     const change = JSON.parse(e.data);
     const asset = state.byId.get(change.asset_id);

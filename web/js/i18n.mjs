@@ -1,7 +1,8 @@
 // Every user-visible string comes from one catalogue per language (web/i18n/<lang>.json); a new
 // language is a new file plus a line in LANGUAGES. The language is `?lang=` when the URL names
-// one (links carry it), else the browser's preferred languages, else English. (Users have no
-// language setting on the server yet; when they do, it goes first.)
+// one (links carry it), else the signed-in user's setting (`locale` of GET
+// /api/v1/auth/session, chosen with the header's picker), else the browser's preferred
+// languages, else English.
 
 export const LANGUAGES = ['en', 'zh-CN'];
 
@@ -18,10 +19,13 @@ export function pickLanguage(wanted) {
   return 'en';
 }
 
-/** Loads the catalogue and returns `t(key, vars)`; unknown keys show as themselves. */
-export async function loadCatalogue() {
+/**
+ * Loads the catalogue and returns `t(key, vars)`; unknown keys show as themselves. `user`: the
+ * signed-in user's language setting, if any.
+ */
+export async function loadCatalogue({ user = null } = {}) {
   const fromUrl = new URLSearchParams(location.search).get('lang');
-  const lang = pickLanguage([fromUrl, ...(navigator.languages || [navigator.language])].filter(Boolean));
+  const lang = pickLanguage([fromUrl, user, ...(navigator.languages || [navigator.language])].filter(Boolean));
   const resp = await fetch(`/static/i18n/${lang}.json`);
   const catalogue = resp.ok ? await resp.json() : {};
   document.documentElement.lang = lang;

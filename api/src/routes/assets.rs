@@ -62,7 +62,8 @@ pub async fn create_asset(
     Ok((StatusCode::CREATED, Json(asset)))
 }
 
-/// Read one asset, with the service that presses most (`next_service`).
+/// Read one asset, with the service that presses most (`next_service`) and its tracker
+/// (`tracker`: online or not, last seen).
 #[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = Asset), Unauthenticated, NotFound))]
 pub async fn get_asset(
@@ -77,6 +78,8 @@ pub async fn get_asset(
         domain::maintenance::forecast::for_asset(&state.store, id, domain::clock::now())
             .await?
             .next_service;
+    // Every role that reads assets reads positions and the alert lists' tracker state too.
+    asset.tracker = domain::alerts::tracker_of(&state.store, id).await?;
     Ok(Json(asset))
 }
 

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse};
 use axum::Json;
 use domain::users;
-use mobile_shared::wire::{LoginRequest, LoginResponse, Problem, SessionInfo, User};
+use mobile_shared::wire::{LoginRequest, LoginResponse, Problem, SessionInfo, SessionPatch, User};
 
 use crate::auth::{
     bearer_token, check_origin, cookie_is_secure, session_set_cookie, Credential, CurrentUser,
@@ -84,6 +84,24 @@ pub async fn get_session(
     user: CurrentUser,
 ) -> ApiResult<Json<User>> {
     Ok(Json(users::get(&state.store, user.0.id).await?))
+}
+
+/// The signed-in user's own settings: `locale`, the console's language. Every role may change
+/// its own (no role check: it is nobody else's data); audited as a change to the user.
+#[utoipa::path(patch, path = "/api/v1/auth/session", tag = "auth", security(("bearer" = []), ("session" = [])),
+    request_body = SessionPatch,
+    responses((status = 200, body = User), Unauthenticated, JsonBodyErrors))]
+pub async fn patch_session(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(patch): ApiJson<SessionPatch>,
+) -> ApiResult<Json<User>> {
+    let locale = patch
+        .locale
+        .ok_or_else(|| domain::DomainError::field("locale", "is required (null clears it)"))?;
+    Ok(Json(
+        users::set_locale(&state.store, &user.actor(), user.0.id, locale).await?,
+    ))
 }
 
 /// Log out: revokes the session this request is signed in with (cookie or bearer token) and

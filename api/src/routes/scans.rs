@@ -2,9 +2,10 @@
 //! offline commands, photo uploads, and an asset's field history.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::{photos, scans};
 use mobile_shared::scan::{
@@ -267,6 +268,50 @@ pub async fn upload_photo(
     };
     let stored = keep_photo(&state, &user, bytes).await?;
     Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// A stored photo's bytes, for the console's field-scan thumbnails. Photos are
+/// content-addressed, so a response never changes: the ETag is the hash and browsers may keep
+/// it for a year (`private`: it was served to a signed-in user). Readable by whoever may read
+/// an asset's field history (`AssetRead`).
+#[utoipa::path(get, path = "/api/v1/photos/{sha256}", tag = "scans", security(("bearer" = []), ("session" = [])),
+    params(("sha256" = String, Path, description = "The photo's SHA-256, 64 lower-case hex digits")),
+    responses((status = 200, description = "The image (`image/jpeg`, `image/png` or `image/webp`)", content_type = "image/*",
+            headers(("etag" = String), ("cache-control" = String))),
+        (status = 304, description = "`If-None-Match` named this photo"),
+        Unauthenticated, NotFound,
+        (status = 422, body = Problem, description = "`sha256` is not 64 lower-case hex digits")))]
+pub async fn get_photo(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    user.require(Action::AssetRead)?;
+    let etag = format!("\"{sha256}\"");
+    let cached = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    // Checked (and found) before a 304, so a revalidation never confirms a photo that is gone.
+    let photo = photos::get(&state.store, state.blobs.as_ref(), &sha256).await?;
+    let mut resp = if cached {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        photo.bytes.into_response()
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&photo.content_type) {
+        h.insert(CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(ETAG, v);
+    }
+    h.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    Ok(resp)
 }
 
 /// Most entries one field-history request returns.
