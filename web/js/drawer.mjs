@@ -172,9 +172,11 @@ export function showTrack(map, coords) {
       });
     }
   };
-  // Before the style has loaded, sources cannot be added yet.
+  // Sources cannot be added while the style is loading. `isStyleLoaded()` is also false for a
+  // moment after the first load (a source being updated), when 'load' will not fire again:
+  // 'idle' always comes once the loading is done.
   if (map.isStyleLoaded()) apply();
-  else map.once('load', apply);
+  else map.once('idle', apply);
 }
 
 function fail(body, mine) {
