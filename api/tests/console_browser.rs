@@ -46,6 +46,9 @@ struct BrowserApp {
     /// Killed when the fixture is dropped (`kill_on_drop`).
     _driver: Child,
     seeded: Vec<Value>,
+    /// The server's data dir (uploaded photos), removed with the fixture; the default
+    /// `./data` would write into the checkout.
+    _data_dir: tempfile::TempDir,
 }
 
 fn on_path(names: &[&str]) -> Option<PathBuf> {
@@ -68,10 +71,12 @@ impl Fixture for BrowserApp {
             return None;
         };
         // Stale after one hour: the seeded positions (a day old) are flagged red.
+        let data_dir = tempfile::tempdir().expect("data dir");
         let app = TestApp::start(
             backend,
             api::ApiConfig {
                 stale_after_hours: 1,
+                data_dir: data_dir.path().to_owned(),
                 ..Default::default()
             },
         )
@@ -107,6 +112,7 @@ impl Fixture for BrowserApp {
             driver_url,
             _driver: driver,
             seeded,
+            _data_dir: data_dir,
         })
     }
 }
