@@ -11,6 +11,7 @@ pub mod error_code;
 pub mod geo_cell;
 pub mod identifier;
 pub mod maintenance;
+pub mod map;
 pub mod money;
 pub mod notifications;
 pub mod scan;

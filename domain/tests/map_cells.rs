@@ -1,0 +1,66 @@
+//! Migration 0016 on a database whose assets already have positions: `Store::migrate` fills
+//! their map cell keys after the migration (in batches), leaves unpositioned assets without
+//! one, and a second migrate has nothing to do. Runs on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use domain::testing::{Fixture, TestDb};
+use domain::Backend;
+use mobile_shared::geo_cell;
+use uuid::Uuid;
+
+struct Before0016(TestDb);
+
+impl Fixture for Before0016 {
+    async fn open(backend: Backend) -> Option<Self> {
+        TestDb::open_before(backend, 16).await.map(Before0016)
+    }
+}
+
+domain::backend_matrix!(Before0016: migrate_backfills_the_cells_of_positioned_assets);
+
+async fn migrate_backfills_the_cells_of_positioned_assets(db: Before0016) {
+    let db = db.0;
+    // More than one backfill batch (1,000).
+    let n = 1_500;
+    domain::seed::seed_fleet(
+        &db.store,
+        &domain::Actor::cli(),
+        &domain::seed::FleetSeed {
+            assets: n,
+            code_prefix: "BF".into(),
+            device_prefix: "bf".into(),
+            password_hash: "x".into(),
+            depots: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    // Spread positions over the world; one asset stays unpositioned.
+    db.execute(
+        "UPDATE assets SET pos_lat = 48.0 + (CAST(substr(code, 4) AS INTEGER) % 40) * 0.5, \
+         pos_lon = -170.0 + (CAST(substr(code, 4) AS INTEGER) % 340), \
+         pos_at = created_at WHERE code <> 'BF-000001'",
+    )
+    .await;
+    db.store.migrate().await.unwrap();
+
+    let rows: Vec<(Uuid, Option<f64>, Option<f64>, Option<i64>)> = db
+        .rows("SELECT id, pos_lat, pos_lon, map_cell FROM assets")
+        .await;
+    assert_eq!(rows.len(), n);
+    for (id, lat, lon, cell) in rows {
+        match (lat, lon) {
+            (Some(lat), Some(lon)) => {
+                assert_eq!(cell, Some(geo_cell::cell_of(lat, lon)), "{id}")
+            }
+            _ => assert_eq!(cell, None, "{id}"),
+        }
+    }
+    // Idempotent: nothing left to fill.
+    db.store.migrate().await.unwrap();
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM assets WHERE map_cell IS NULL")
+            .await,
+        1
+    );
+}
