@@ -1,25 +1,17 @@
-//! Migration 0016 on a database whose assets already have positions: `Store::migrate` fills
-//! their map cell keys after the migration (in batches), leaves unpositioned assets without
-//! one, and a second migrate has nothing to do. Runs on SQLite and PostgreSQL.
+//! Migration 0016's backfill: assets positioned before it (here: positions written past every
+//! service, so `map_cell` is NULL as on a database migrated from 0015) get their cell keys from
+//! `Store::migrate` (in batches); unpositioned assets get none, and a second migrate has
+//! nothing to do. (`TestDb::open_before(…, 16)` cannot be used on SQLite: the harness runs
+//! migration 0012 with foreign keys on, which 0012 refuses.) Runs on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use domain::testing::{Fixture, TestDb};
-use domain::Backend;
+use domain::testing::TestDb;
 use mobile_shared::geo_cell;
 use uuid::Uuid;
 
-struct Before0016(TestDb);
+domain::backend_matrix!(TestDb: migrate_backfills_the_cells_of_positioned_assets);
 
-impl Fixture for Before0016 {
-    async fn open(backend: Backend) -> Option<Self> {
-        TestDb::open_before(backend, 16).await.map(Before0016)
-    }
-}
-
-domain::backend_matrix!(Before0016: migrate_backfills_the_cells_of_positioned_assets);
-
-async fn migrate_backfills_the_cells_of_positioned_assets(db: Before0016) {
-    let db = db.0;
+async fn migrate_backfills_the_cells_of_positioned_assets(db: TestDb) {
     // More than one backfill batch (1,000).
     let n = 1_500;
     domain::seed::seed_fleet(
