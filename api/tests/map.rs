@@ -109,7 +109,9 @@ async fn assets_in_a_bbox_with_filters_stale_flags_and_edges(app: TestApp) {
     let viewer = app.user_with_role(mobile_shared::Role::Viewer).await;
     let url = |q: &str| format!("/api/v1/map/assets?bbox={NL_BBOX}&zoom=9{q}");
 
-    let fc = app.get_ok(&url("&threshold_hours=2"), viewer.as_str()).await;
+    let fc = app
+        .get_ok(&url("&threshold_hours=2"), viewer.as_str())
+        .await;
     assert_eq!(fc["type"], "FeatureCollection");
     assert_eq!(fc["total"], 2, "{fc}");
     assert_eq!(fc["clustered"], false);
@@ -135,18 +137,29 @@ async fn assets_in_a_bbox_with_filters_stale_flags_and_edges(app: TestApp) {
     }
     // The server's default threshold (24 h): nothing stale.
     let fc = app.get_ok(&url(""), app.admin()).await;
-    assert!(features(&fc).iter().all(|f| f["properties"]["stale"] == false));
+    assert!(features(&fc)
+        .iter()
+        .all(|f| f["properties"]["stale"] == false));
 
     // Filters as in /api/v1/assets.
     for (q, want) in [
         ("&status=on_rent", vec!["OLD"]),
         ("&category=Excavators", vec!["FRESH"]),
-        (&format!("&category={}", s(&cat, "id")) as &str, vec!["FRESH"]),
+        (
+            &format!("&category={}", s(&cat, "id")) as &str,
+            vec!["FRESH"],
+        ),
         ("&category=Cranes", vec![]),
         ("&q=fre", vec!["FRESH"]),
         ("&q=%25", vec![]),
-        (&format!("&site_id={}", s(&depot, "id")) as &str, vec!["FRESH", "OLD"]),
-        (&format!("&site_id={}", uuid::Uuid::now_v7()) as &str, vec![]),
+        (
+            &format!("&site_id={}", s(&depot, "id")) as &str,
+            vec!["FRESH", "OLD"],
+        ),
+        (
+            &format!("&site_id={}", uuid::Uuid::now_v7()) as &str,
+            vec![],
+        ),
     ] {
         let fc = app.get_ok(&url(q), app.admin()).await;
         assert_eq!(codes(&fc), want, "{q}: {fc}");
@@ -160,7 +173,10 @@ async fn assets_in_a_bbox_with_filters_stale_flags_and_edges(app: TestApp) {
         .await;
     assert_eq!(codes(&fc), ["FRESH"]);
     let fc = app
-        .get_ok("/api/v1/map/assets?bbox=-180,-90,180,90&zoom=0", app.admin())
+        .get_ok(
+            "/api/v1/map/assets?bbox=-180,-90,180,90&zoom=0",
+            app.admin(),
+        )
         .await;
     assert_eq!(codes(&fc), ["DATELINE", "FAR", "FRESH", "OLD"]);
     let fc = app
@@ -213,7 +229,10 @@ async fn heat_cells_count_status_and_utilisation(app: TestApp) {
     assert_eq!(ring[0], ring[4]);
     // Default metric is count; a finer zoom splits the two assets (30 km apart).
     let fine = app
-        .get_ok(&format!("/api/v1/map/heat?bbox={NL_BBOX}&zoom=9"), app.admin())
+        .get_ok(
+            &format!("/api/v1/map/heat?bbox={NL_BBOX}&zoom=9"),
+            app.admin(),
+        )
         .await;
     assert_eq!(fine["metric"], "count");
     assert_eq!(features(&fine).len(), 2, "{fine}");
@@ -255,7 +274,10 @@ async fn heat_cells_count_status_and_utilisation(app: TestApp) {
     assert_eq!(features(&fc).len(), 1, "{fc}");
     let p = &features(&fc)[0]["properties"];
     assert_eq!(p["count"], 1);
-    assert!((p["engine_hours"].as_f64().unwrap() - 3.5).abs() < 1e-9, "{p}");
+    assert!(
+        (p["engine_hours"].as_f64().unwrap() - 3.5).abs() < 1e-9,
+        "{p}"
+    );
     assert_eq!(p["km"], 0.0);
     assert!(fc["from_day"].is_string() && fc["to_day"].is_string());
     // A period that ended before the work: nothing.
@@ -329,8 +351,14 @@ async fn above_the_limit_the_server_clusters(app: TestApp) {
         assert_eq!(p["stale"], 0);
         assert_eq!(p["by_status"]["available"], p["count"]);
         assert!(p["expansion_zoom"].as_u64().unwrap() >= 5, "{p}");
-        let [lon, lat] = [c["geometry"]["coordinates"][0].as_f64().unwrap(), c["geometry"]["coordinates"][1].as_f64().unwrap()];
-        assert!((47.0..54.0).contains(&lat) && (4.0..13.0).contains(&lon), "{c}");
+        let [lon, lat] = [
+            c["geometry"]["coordinates"][0].as_f64().unwrap(),
+            c["geometry"]["coordinates"][1].as_f64().unwrap(),
+        ];
+        assert!(
+            (47.0..54.0).contains(&lat) && (4.0..13.0).contains(&lon),
+            "{c}"
+        );
         sum += p["count"].as_u64().unwrap();
     }
     assert_eq!(sum, n as u64);
@@ -373,14 +401,21 @@ async fn bad_parameters_are_422_naming_them(app: TestApp) {
         (format!("{h}?zoom=3"), "bbox"),
         (format!("{h}?bbox=4,52,5,53&zoom=99"), "zoom"),
         (format!("{h}?{ok}&metric=heat"), "metric"),
-        (format!("{h}?{ok}&metric=utilisation&from=yesterday"), "from"),
+        (
+            format!("{h}?{ok}&metric=utilisation&from=yesterday"),
+            "from",
+        ),
         (format!("{h}?{ok}&metric=utilisation&to=soon"), "to"),
         (
-            format!("{h}?{ok}&metric=utilisation&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"),
+            format!(
+                "{h}?{ok}&metric=utilisation&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"
+            ),
             "from",
         ),
         (
-            format!("{h}?{ok}&metric=utilisation&from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z"),
+            format!(
+                "{h}?{ok}&metric=utilisation&from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z"
+            ),
             "from",
         ),
     ] {

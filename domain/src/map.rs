@@ -48,7 +48,8 @@ const BACKFILL_BATCH: i64 = 1_000;
 
 /// A `bbox` parameter: 422 naming `bbox` when it is not one.
 pub fn parse_bbox(s: Option<&str>) -> Result<Bbox, DomainError> {
-    let s = s.ok_or_else(|| DomainError::field("bbox", "is required: minLon,minLat,maxLon,maxLat"))?;
+    let s =
+        s.ok_or_else(|| DomainError::field("bbox", "is required: minLon,minLat,maxLon,maxLat"))?;
     Bbox::parse(s).map_err(|e| DomainError::field("bbox", e.to_string()))
 }
 
@@ -72,7 +73,10 @@ pub struct Period {
 impl Period {
     /// `from..to` (default: the last 7 days up to now): 422 naming `from` unless
     /// `from < to` and at most 366 days apart.
-    pub fn new(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Period, DomainError> {
+    pub fn new(
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Period, DomainError> {
         let to = to.unwrap_or_else(crate::clock::now);
         let from = from.unwrap_or(to - Duration::days(DEFAULT_PERIOD_DAYS));
         if from >= to {
@@ -465,7 +469,10 @@ pub async fn heat(
                 let b = geo_cell::bounds(r.cell, level);
                 let overlaps = b.south <= bbox.north
                     && b.north >= bbox.south
-                    && bbox.parts().iter().any(|p| b.west <= p.east && b.east >= p.west);
+                    && bbox
+                        .parts()
+                        .iter()
+                        .any(|p| b.west <= p.east && b.east >= p.west);
                 if !overlaps {
                     continue;
                 }
@@ -542,17 +549,20 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn names(e: DomainError, field: &str) -> bool {
+        matches!(e, DomainError::Validation(f) if f.len() == 1 && f.contains_key(field))
+    }
+
     #[test]
     fn zooms_and_bboxes_name_their_parameter() {
         assert_eq!(parse_zoom(Some(7.9)).unwrap(), 7);
         assert_eq!(parse_zoom(Some(22.0)).unwrap(), 22);
         for bad in [None, Some(-1.0), Some(22.5), Some(f64::NAN)] {
-            let e = parse_zoom(bad).unwrap_err();
-            assert!(e.to_string().contains("zoom"), "{e}");
+            assert!(names(parse_zoom(bad).unwrap_err(), "zoom"), "{bad:?}");
         }
         assert!(parse_bbox(Some("1,2,3,4")).is_ok());
         for bad in [None, Some("1,2,3"), Some("1,4,3,2")] {
-            assert!(parse_bbox(bad).unwrap_err().to_string().contains("bbox"));
+            assert!(names(parse_bbox(bad).unwrap_err(), "bbox"), "{bad:?}");
         }
     }
 
@@ -564,8 +574,13 @@ mod tests {
         assert_eq!(p.to_day.to_string(), "2026-11-07");
         let p = Period::new(t("2026-11-01T10:00:00Z"), t("2026-11-01T11:00:00Z")).unwrap();
         assert_eq!(p.from_day, p.to_day);
-        assert!(Period::new(t("2026-11-08T00:00:00Z"), t("2026-11-01T00:00:00Z")).is_err());
-        assert!(Period::new(t("2024-01-01T00:00:00Z"), t("2026-01-01T00:00:00Z")).is_err());
+        for (from, to) in [
+            ("2026-11-08T00:00:00Z", "2026-11-01T00:00:00Z"),
+            ("2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z"),
+            ("2024-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+        ] {
+            assert!(names(Period::new(t(from), t(to)).unwrap_err(), "from"));
+        }
         assert!(Period::new(None, None).is_ok());
     }
 

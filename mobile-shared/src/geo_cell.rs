@@ -36,7 +36,10 @@ pub struct Bounds {
 
 impl Bounds {
     pub fn centre(&self) -> (f64, f64) {
-        ((self.south + self.north) / 2.0, (self.west + self.east) / 2.0)
+        (
+            (self.south + self.north) / 2.0,
+            (self.west + self.east) / 2.0,
+        )
     }
 }
 
@@ -300,7 +303,14 @@ mod tests {
 
     #[test]
     fn morton_round_trips() {
-        for (x, y) in [(0, 0), (1, 0), (0, 1), (3, 5), (0xF_FFFF, 0), (0xF_FFFF, 0xF_FFFF)] {
+        for (x, y) in [
+            (0, 0),
+            (1, 0),
+            (0, 1),
+            (3, 5),
+            (0xF_FFFF, 0),
+            (0xF_FFFF, 0xF_FFFF),
+        ] {
             assert_eq!(deinterleave(interleave(x, y)), (x, y));
         }
         assert_eq!(interleave(1, 0), 1);
@@ -311,7 +321,12 @@ mod tests {
 
     #[test]
     fn prefixes_are_parents_at_every_zoom() {
-        for (lat, lon) in [(48.1371, 11.5754), (-33.86, 151.2), (0.0, 0.0), (64.1, -21.9)] {
+        for (lat, lon) in [
+            (48.1371, 11.5754),
+            (-33.86, 151.2),
+            (0.0, 0.0),
+            (64.1, -21.9),
+        ] {
             let cell = cell_of(lat, lon);
             for z in 0..=FINE_ZOOM {
                 let (x, y) = tile_xy(lat, lon, z);
@@ -395,8 +410,14 @@ mod tests {
         ] {
             let b = Bbox::parse(bbox).unwrap();
             let ranges = bbox_ranges(&b);
-            assert!(!ranges.is_empty() && ranges.len() <= 2 * 16, "{bbox}: {ranges:?}");
-            assert!(ranges.windows(2).all(|w| w[0].1 + 1 < w[1].0), "merged and sorted");
+            assert!(
+                !ranges.is_empty() && ranges.len() <= 2 * 16,
+                "{bbox}: {ranges:?}"
+            );
+            assert!(
+                ranges.windows(2).all(|w| w[0].1 + 1 < w[1].0),
+                "merged and sorted"
+            );
             for part in b.parts() {
                 for i in 0..=10 {
                     for j in 0..=10 {
