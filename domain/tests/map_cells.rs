@@ -9,6 +9,9 @@ use domain::testing::TestDb;
 use mobile_shared::geo_cell;
 use uuid::Uuid;
 
+/// (id, lat, lon, map_cell) of an asset row.
+type CellRow = (Uuid, Option<f64>, Option<f64>, Option<i64>);
+
 domain::backend_matrix!(TestDb: migrate_backfills_the_cells_of_positioned_assets);
 
 async fn migrate_backfills_the_cells_of_positioned_assets(db: TestDb) {
@@ -36,7 +39,7 @@ async fn migrate_backfills_the_cells_of_positioned_assets(db: TestDb) {
     .await;
     db.store.migrate().await.unwrap();
 
-    let rows: Vec<(Uuid, Option<f64>, Option<f64>, Option<i64>)> = db
+    let rows: Vec<CellRow> = db
         .rows("SELECT id, pos_lat, pos_lon, map_cell FROM assets")
         .await;
     assert_eq!(rows.len(), n);
