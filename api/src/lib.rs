@@ -198,6 +198,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::stale))
         .routes(routes!(alerts::off_site))
         .routes(routes!(map::sites))
+        .routes(routes!(map::assets))
+        .routes(routes!(map::heat))
         .routes(routes!(telemetry::list_rejects))
         .routes(routes!(events::events))
         .routes(routes!(maintenance::list_plans, maintenance::create_plan))

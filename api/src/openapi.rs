@@ -33,7 +33,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "maintenance", description = "Service plans, forecasts of the next service, services done"),
         (name = "notifications", description = "In-app inbox, delivery log, webhook endpoints"),
         (name = "alerts", description = "The dispatcher's alert lists: stale or silent assets, assets off-site"),
-        (name = "map", description = "Map aggregates: the per-site status table"),
+        (name = "map", description = "Map aggregates: the per-site status table, the assets of a bbox (clustered on the server), heat cells"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

@@ -97,6 +97,8 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
     ("get", "/api/v1/alerts/stale", Some(Action::PositionRead)),
     ("get", "/api/v1/alerts/off-site", Some(Action::PositionRead)),
     ("get", "/api/v1/map/sites", Some(Action::PositionRead)),
+    ("get", "/api/v1/map/assets", Some(Action::PositionRead)),
+    ("get", "/api/v1/map/heat", Some(Action::PositionRead)),
     ("get", "/api/v1/categories", Some(Action::CategoryRead)),
     ("get", "/api/v1/sites", Some(Action::SiteRead)),
     ("get", "/api/v1/sites/{id}", Some(Action::SiteRead)),

@@ -64,6 +64,14 @@ pub async fn tracker_of(
     }))
 }
 
+/// The stale rule for the other read models of the fleet (the map): the join it needs on the
+/// asset alias `a` and its predicate, with the position cutoff in the bind parameter `cutoff`.
+/// One place, so a change of the rule (e.g. the tracker's state moving onto the asset row,
+/// which drops the join) reaches the map with the alert lists.
+pub(crate) fn stale_sql(cutoff: &str) -> (&'static str, String) {
+    (TRACKER_JOIN, stale_rule(cutoff))
+}
+
 /// A validated stale threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StaleThreshold(u32);
@@ -85,7 +93,7 @@ impl StaleThreshold {
         self.0
     }
 
-    fn cutoff(self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn cutoff(self, now: DateTime<Utc>) -> DateTime<Utc> {
         now - Duration::hours(i64::from(self.0))
     }
 }

@@ -274,7 +274,7 @@ pub async fn get(store: &Store, id: Uuid) -> Result<Asset, DomainError> {
 }
 
 /// Escapes LIKE wildcards so user text matches literally.
-fn like_pattern(q: &str) -> String {
+pub(crate) fn like_pattern(q: &str) -> String {
     let mut out = String::with_capacity(q.len() + 2);
     out.push('%');
     for ch in q.trim().to_lowercase().chars() {

@@ -19,6 +19,7 @@ pub mod events;
 pub mod geofence;
 pub mod identifiers;
 pub mod maintenance;
+pub mod map;
 pub mod notifications;
 pub mod pagination;
 pub mod photos;

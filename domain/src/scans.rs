@@ -589,10 +589,15 @@ async fn act(
     if !changed && field_at == state.field_at {
         return Ok((next, work_order));
     }
+    // The map cell goes with the position; a meter reading that rose is use (the heat map's
+    // idle rule), as it is when a tracker reports it.
     let sql = "UPDATE assets SET status = $1, site_id = $2, engine_hours = $3, hours_at = $4, \
                pos_lat = $5, pos_lon = $6, pos_at = $7, pos_source = $8, field_at = $9, \
-               version = version + 1, updated_at = $10 WHERE id = $11";
+               version = version + 1, updated_at = $10, map_cell = $12, \
+               used_at = COALESCE($13, used_at) WHERE id = $11";
     let pos = next.position.as_ref();
+    let used_at = matches!((before.engine_hours, next.engine_hours), (Some(b), Some(a)) if a > b)
+        .then_some(cmd.device_time);
     on_tx!(
         tx,
         execute(
@@ -608,6 +613,8 @@ async fn act(
                 .bind(field_at)
                 .bind(now)
                 .bind(before.id)
+                .bind(pos.map(|p| mobile_shared::geo_cell::cell_of(p.lat, p.lon)))
+                .bind(used_at)
         )
     )?;
     let after = assets::load(tx, before.id).await?;

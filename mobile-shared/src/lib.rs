@@ -8,8 +8,10 @@
 pub mod alerts;
 pub mod authz;
 pub mod error_code;
+pub mod geo_cell;
 pub mod identifier;
 pub mod maintenance;
+pub mod map;
 pub mod money;
 pub mod notifications;
 pub mod scan;

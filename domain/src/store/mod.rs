@@ -186,7 +186,8 @@ impl Store {
             Pools::Sqlite { write, .. } => sqlite::migrate(write).await?,
             Pools::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
         }
-        Ok(())
+        // Data a migration cannot compute in SQL (migration 0016's cell keys).
+        crate::map::backfill_after_migrate(self).await
     }
 
     /// Begins a write transaction.

@@ -154,6 +154,10 @@ struct AssetState {
     odometer_at: Option<DateTime<Utc>>,
     last_seen_at: Option<DateTime<Utc>>,
     geofence_site_id: Option<Uuid>,
+    /// The position's map cell (`mobile_shared::geo_cell`), kept with the position.
+    map_cell: Option<i64>,
+    /// When the meters last rose (the heat map's idle rule).
+    used_at: Option<DateTime<Utc>>,
     hours_flagged: bool,
     odometer_flagged: bool,
     /// The lowest meter values at which one of the asset's services enters its lead window
@@ -187,6 +191,18 @@ struct Anomaly {
     meter: &'static str,
     previous: f64,
     reading: f64,
+}
+
+/// One asset's usage in a batch, for the daily rollup (`asset_usage_daily`): its meters
+/// before and after, on the UTC day of its newest reading, in its cell at the end.
+struct Usage {
+    asset: Uuid,
+    day: chrono::NaiveDate,
+    map_cell: Option<i64>,
+    hours_lo: Option<f64>,
+    hours_hi: Option<f64>,
+    km_lo: Option<f64>,
+    km_hi: Option<f64>,
 }
 
 struct Crossing {
@@ -345,10 +361,11 @@ impl Ingestor {
 
         let mut events = Vec::new();
         let device_updates = device_updates(&devices, &new_rows, &self.options);
-        let (asset_updates, anomalies, crossings) =
+        let (asset_updates, anomalies, crossings, usage) =
             self.asset_updates(states, &new_rows, &device_updates, &fences, &mut events);
 
         write_assets(&mut tx, &asset_updates).await?;
+        write_usage(&mut tx, &usage).await?;
         // Hour and odometer services, where the data arrives: the assets whose meters moved
         // past the lowest threshold the clock's sweep left for them (read with the asset rows
         // above); only those cost a statement, which opens their orders.
@@ -387,7 +404,7 @@ impl Ingestor {
         devices: &[DeviceUpdate],
         fences: &Geofences,
         events: &mut Vec<FleetEvent>,
-    ) -> (Vec<AssetState>, Vec<Anomaly>, Vec<Crossing>) {
+    ) -> (Vec<AssetState>, Vec<Anomaly>, Vec<Crossing>, Vec<Usage>) {
         let mut by_asset: BTreeMap<Uuid, Vec<&Row>> = BTreeMap::new();
         for r in rows {
             if let Some(a) = r.asset {
@@ -408,6 +425,7 @@ impl Ingestor {
         states.retain(|s| by_asset.contains_key(&s.id));
         let mut anomalies = Vec::new();
         let mut crossings = Vec::new();
+        let mut usage = Vec::new();
         for state in &mut states {
             let Some(rows) = by_asset.get_mut(&state.id) else {
                 continue;
@@ -428,6 +446,7 @@ impl Ingestor {
                     state.pos_lon = Some(lon);
                     state.pos_at = Some(fix.ts);
                     state.pos_source = Some("gps".into());
+                    state.map_cell = Some(mobile_shared::geo_cell::cell_of(lat, lon));
                     events.push(FleetEvent::Position {
                         asset_id: state.id,
                         lat,
@@ -529,6 +548,23 @@ impl Ingestor {
                 state.hours_at = Some(state.hours_at.map_or(*at, |h| h.max(*at)));
             }
             if (state.engine_hours, state.odometer_km) != before {
+                let rose = |b: Option<f64>, a: Option<f64>| matches!((b, a), (Some(b), Some(a)) if a > b + METER_EPSILON);
+                if let Some(last) = rows.last() {
+                    if rose(before.0, state.engine_hours) || rose(before.1, state.odometer_km) {
+                        state.used_at = Some(state.used_at.map_or(last.ts, |u| u.max(last.ts)));
+                    }
+                    // The day's low mark starts from the value before the batch, so hours run
+                    // across midnight count on the day they were reported.
+                    usage.push(Usage {
+                        asset: state.id,
+                        day: last.ts.date_naive(),
+                        map_cell: state.map_cell,
+                        hours_lo: before.0.or(state.engine_hours),
+                        hours_hi: state.engine_hours,
+                        km_lo: before.1.or(state.odometer_km),
+                        km_hi: state.odometer_km,
+                    });
+                }
                 events.push(FleetEvent::Meters {
                     asset_id: state.id,
                     engine_hours: state.engine_hours,
@@ -540,7 +576,7 @@ impl Ingestor {
                 });
             }
         }
-        (states, anomalies, crossings)
+        (states, anomalies, crossings, usage)
     }
 
     /// Marks devices silent for longer than `silent_after` offline; returns how many. Their
@@ -698,6 +734,14 @@ async fn write_assets(tx: &mut Tx, states: &[AssetState]) -> Result<(), DomainEr
     match &mut tx.0 {
         Conn::Sqlite(t) => sqlite::write_assets(t, states).await,
         Conn::Postgres(t) => postgres::write_assets(t, states).await,
+    }
+}
+
+/// Upserts the batch's usage into the daily rollup: one statement (per chunk on SQLite).
+async fn write_usage(tx: &mut Tx, usage: &[Usage]) -> Result<(), DomainError> {
+    match &mut tx.0 {
+        Conn::Sqlite(t) => sqlite::write_usage(t, usage).await,
+        Conn::Postgres(t) => postgres::write_usage(t, usage).await,
     }
 }
 

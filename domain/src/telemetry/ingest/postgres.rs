@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{AssetState, DeviceRow, DeviceUpdate, Row};
+use super::{AssetState, DeviceRow, DeviceUpdate, Row, Usage};
 use crate::error::DomainError;
 
 pub(super) async fn load_devices(
@@ -47,7 +47,7 @@ pub(super) async fn load_assets(
     let rows = sqlx::query_as(
         "SELECT a.id, a.site_id, a.pos_lat, a.pos_lon, a.pos_at, a.pos_source, a.engine_hours, \
          a.hours_at, a.odometer_km, a.odometer_at, a.last_seen_at, a.geofence_site_id, \
-         a.hours_flagged, a.odometer_flagged, t.hours_opens_at, t.km_opens_at FROM assets a \
+         a.map_cell, a.used_at, a.hours_flagged, a.odometer_flagged, t.hours_opens_at, t.km_opens_at FROM assets a \
          LEFT JOIN maintenance_thresholds t ON t.asset_id = a.id \
          WHERE a.id = ANY($1) ORDER BY a.id FOR NO KEY UPDATE OF a",
     )
@@ -110,12 +110,14 @@ pub(super) async fn write_assets(
          pos_source = v.pos_source, engine_hours = v.engine_hours, hours_at = v.hours_at, \
          odometer_km = v.odometer_km, odometer_at = v.odometer_at, \
          last_seen_at = v.last_seen_at, geofence_site_id = v.geofence_site_id, \
-         hours_flagged = v.hours_flagged, odometer_flagged = v.odometer_flagged \
+         hours_flagged = v.hours_flagged, odometer_flagged = v.odometer_flagged, \
+         map_cell = v.map_cell, used_at = v.used_at \
          FROM UNNEST($1::uuid[], $2::float8[], $3::float8[], $4::timestamptz[], $5::text[], \
          $6::float8[], $7::timestamptz[], $8::float8[], $9::timestamptz[], $10::timestamptz[], \
-         $11::uuid[], $12::bool[], $13::bool[]) \
+         $11::uuid[], $12::bool[], $13::bool[], $14::int8[], $15::timestamptz[]) \
          AS v(id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, odometer_km, \
-         odometer_at, last_seen_at, geofence_site_id, hours_flagged, odometer_flagged) \
+         odometer_at, last_seen_at, geofence_site_id, hours_flagged, odometer_flagged, \
+         map_cell, used_at) \
          WHERE assets.id = v.id",
     )
     .bind(states.iter().map(|s| s.id).collect::<Vec<_>>())
@@ -146,6 +148,37 @@ pub(super) async fn write_assets(
             .map(|s| s.odometer_flagged)
             .collect::<Vec<_>>(),
     )
+    .bind(states.iter().map(|s| s.map_cell).collect::<Vec<_>>())
+    .bind(t(|s| s.used_at))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn write_usage(c: &mut PgConnection, usage: &[Usage]) -> Result<(), DomainError> {
+    if usage.is_empty() {
+        return Ok(());
+    }
+    let f = |g: fn(&Usage) -> Option<f64>| usage.iter().map(g).collect::<Vec<_>>();
+    // LEAST/GREATEST skip NULLs, so a day's first meter value stays until a lower one comes.
+    sqlx::query(
+        "INSERT INTO asset_usage_daily (asset_id, day, map_cell, hours_lo, hours_hi, km_lo, km_hi) \
+         SELECT * FROM UNNEST($1::uuid[], $2::date[], $3::int8[], $4::float8[], $5::float8[], \
+         $6::float8[], $7::float8[]) \
+         ON CONFLICT (asset_id, day) DO UPDATE SET \
+         map_cell = COALESCE(excluded.map_cell, asset_usage_daily.map_cell), \
+         hours_lo = LEAST(asset_usage_daily.hours_lo, excluded.hours_lo), \
+         hours_hi = GREATEST(asset_usage_daily.hours_hi, excluded.hours_hi), \
+         km_lo = LEAST(asset_usage_daily.km_lo, excluded.km_lo), \
+         km_hi = GREATEST(asset_usage_daily.km_hi, excluded.km_hi)",
+    )
+    .bind(usage.iter().map(|u| u.asset).collect::<Vec<_>>())
+    .bind(usage.iter().map(|u| u.day).collect::<Vec<_>>())
+    .bind(usage.iter().map(|u| u.map_cell).collect::<Vec<_>>())
+    .bind(f(|u| u.hours_lo))
+    .bind(f(|u| u.hours_hi))
+    .bind(f(|u| u.km_lo))
+    .bind(f(|u| u.km_hi))
     .execute(&mut *c)
     .await?;
     Ok(())

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::{AssetState, DeviceRow, DeviceUpdate, Row, CHUNK};
+use super::{AssetState, DeviceRow, DeviceUpdate, Row, Usage, CHUNK};
 use crate::error::DomainError;
 
 pub(super) async fn load_devices(
@@ -40,7 +40,7 @@ pub(super) async fn load_assets(
         let mut qb = QueryBuilder::<Sqlite>::new(
             "SELECT a.id, a.site_id, a.pos_lat, a.pos_lon, a.pos_at, a.pos_source, \
              a.engine_hours, a.hours_at, a.odometer_km, a.odometer_at, a.last_seen_at, \
-             a.geofence_site_id, a.hours_flagged, a.odometer_flagged, t.hours_opens_at, \
+             a.geofence_site_id, a.map_cell, a.used_at, a.hours_flagged, a.odometer_flagged, t.hours_opens_at, \
              t.km_opens_at FROM assets a \
              LEFT JOIN maintenance_thresholds t ON t.asset_id = a.id WHERE a.id IN (",
         );
@@ -98,7 +98,8 @@ pub(super) async fn write_assets(
     for chunk in states.chunks(CHUNK / 2) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "WITH v(id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, odometer_km, \
-             odometer_at, last_seen_at, geofence_site_id, hours_flagged, odometer_flagged) AS (",
+             odometer_at, last_seen_at, geofence_site_id, map_cell, used_at, hours_flagged, \
+             odometer_flagged) AS (",
         );
         qb.push_values(chunk, |mut b, s| {
             b.push_bind(s.id)
@@ -112,6 +113,8 @@ pub(super) async fn write_assets(
                 .push_bind(s.odometer_at)
                 .push_bind(s.last_seen_at)
                 .push_bind(s.geofence_site_id)
+                .push_bind(s.map_cell)
+                .push_bind(s.used_at)
                 .push_bind(s.hours_flagged)
                 .push_bind(s.odometer_flagged);
         });
@@ -120,7 +123,7 @@ pub(super) async fn write_assets(
              pos_source = v.pos_source, engine_hours = v.engine_hours, hours_at = v.hours_at, \
              odometer_km = v.odometer_km, odometer_at = v.odometer_at, \
              last_seen_at = v.last_seen_at, geofence_site_id = v.geofence_site_id, \
-             hours_flagged = v.hours_flagged, odometer_flagged = v.odometer_flagged \
+             map_cell = v.map_cell, used_at = v.used_at, hours_flagged = v.hours_flagged, odometer_flagged = v.odometer_flagged \
              FROM v WHERE assets.id = v.id AND assets.id IN (",
         );
         // Naming the ids lets the planner drive the update from the primary key.
@@ -129,6 +132,42 @@ pub(super) async fn write_assets(
             ids.push_bind(st.id);
         }
         qb.push(")");
+        qb.build().execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn write_usage(
+    c: &mut SqliteConnection,
+    usage: &[Usage],
+) -> Result<(), DomainError> {
+    for chunk in usage.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO asset_usage_daily (asset_id, day, map_cell, hours_lo, hours_hi, km_lo, \
+             km_hi) ",
+        );
+        qb.push_values(chunk, |mut b, u| {
+            b.push_bind(u.asset)
+                .push_bind(u.day)
+                .push_bind(u.map_cell)
+                .push_bind(u.hours_lo)
+                .push_bind(u.hours_hi)
+                .push_bind(u.km_lo)
+                .push_bind(u.km_hi);
+        });
+        // SQLite's two-argument min()/max() are NULL if either is: COALESCE keeps the known one.
+        qb.push(
+            " ON CONFLICT (asset_id, day) DO UPDATE SET \
+             map_cell = COALESCE(excluded.map_cell, asset_usage_daily.map_cell), \
+             hours_lo = min(COALESCE(asset_usage_daily.hours_lo, excluded.hours_lo), \
+                            COALESCE(excluded.hours_lo, asset_usage_daily.hours_lo)), \
+             hours_hi = max(COALESCE(asset_usage_daily.hours_hi, excluded.hours_hi), \
+                            COALESCE(excluded.hours_hi, asset_usage_daily.hours_hi)), \
+             km_lo = min(COALESCE(asset_usage_daily.km_lo, excluded.km_lo), \
+                         COALESCE(excluded.km_lo, asset_usage_daily.km_lo)), \
+             km_hi = max(COALESCE(asset_usage_daily.km_hi, excluded.km_hi), \
+                         COALESCE(excluded.km_hi, asset_usage_daily.km_hi))",
+        );
         qb.build().execute(&mut *c).await?;
     }
     Ok(())
