@@ -31,6 +31,13 @@ pub(super) struct Driver {
 
 impl Driver {
     pub(super) async fn start(chromium: &Path, chromedriver: &Path) -> Result<Driver> {
+        // chromedriver wants the browser as a path, not a name to look up.
+        let chromium = on_path(chromium).with_context(|| {
+            format!(
+                "{} not found (apt-get install -y chromium chromium-driver)",
+                chromium.display()
+            )
+        })?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("finding a free port for chromedriver")?
@@ -55,7 +62,7 @@ impl Driver {
                 if resp.status().is_success() {
                     return Ok(Driver {
                         url,
-                        chromium: chromium.to_owned(),
+                        chromium,
                         _child: child,
                     });
                 }
@@ -92,6 +99,17 @@ impl Driver {
             .await
             .map_err(|e| anyhow!("starting a chromium session: {e}"))
     }
+}
+
+/// `exe` itself when it names a path, else the first file of that name on `PATH`.
+fn on_path(exe: &Path) -> Option<PathBuf> {
+    if exe.components().count() > 1 {
+        return exe.is_file().then(|| exe.to_owned());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(exe))
+        .find(|p| p.is_file())
 }
 
 /// Runs `script` (a function body) until it returns something truthy; that value. Fails with

@@ -283,8 +283,9 @@ fn placement(
     } else if tracker_silent {
         Duration::hours(6)
     } else {
-        // Fresh: within the last half hour.
-        Duration::seconds((age_roll * 1_800.0) as i64)
+        // Fresh: within the last 5 minutes. The server's silence watch marks a tracker quiet
+        // for 15 (the default) offline, so older "fresh" positions would turn stale mid-run.
+        Duration::seconds((age_roll * 300.0) as i64)
     };
     domain::seed::Placement {
         asset_id,
