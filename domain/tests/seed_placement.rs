@@ -49,9 +49,21 @@ async fn placed_assets_read_back_and_feed_the_alert_lists(db: TestDb) {
         // In the depot's fence, fresh.
         place(0, AssetStatus::Available, true, Duration::minutes(5), false),
         // Out of every fence without a delivery: off-site.
-        place(1, AssetStatus::Available, false, Duration::minutes(5), false),
+        place(
+            1,
+            AssetStatus::Available,
+            false,
+            Duration::minutes(5),
+            false,
+        ),
         // A three-day-old position: stale.
-        place(2, AssetStatus::InMaintenance, true, Duration::days(3), false),
+        place(
+            2,
+            AssetStatus::InMaintenance,
+            true,
+            Duration::days(3),
+            false,
+        ),
         // On rent, tracker silent: stale, not off-site.
         place(3, AssetStatus::OnRent, false, Duration::hours(6), true),
     ];

@@ -19,6 +19,8 @@ use super::progress;
 /// How long the console may take to get somewhere: 100,000 assets drawn with software WebGL on
 /// a shared 2-core machine.
 const PAGE_WAIT: Duration = Duration::from_secs(600);
+/// The page's size in CSS pixels: what the screenshots show.
+const VIEWPORT: (u32, u32) = (1280, 800);
 /// Interval of the `data-assets-loaded` poll (the fallback for the map-data mark).
 const POLL: Duration = Duration::from_millis(20);
 
@@ -93,11 +95,31 @@ impl Driver {
                 "prefs": {"intl.accept_languages": "en-US"},
             }),
         );
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&self.url)
             .await
-            .map_err(|e| anyhow!("starting a chromium session: {e}"))
+            .map_err(|e| anyhow!("starting a chromium session: {e}"))?;
+        // `--window-size` sizes the window, whose frame takes part of it even headless: grow the
+        // window by that frame so the page itself (and each screenshot) is 1280×800.
+        let frame = c
+            .execute(
+                "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]",
+                vec![],
+            )
+            .await
+            .map_err(|e| anyhow!("reading the window frame: {e}"))?;
+        let dim = |i: usize| {
+            frame
+                .get(i)
+                .and_then(Value::as_u64)
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0)
+        };
+        c.set_window_size(VIEWPORT.0 + dim(0), VIEWPORT.1 + dim(1))
+            .await
+            .map_err(|e| anyhow!("sizing the window: {e}"))?;
+        Ok(c)
     }
 }
 
