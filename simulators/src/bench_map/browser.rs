@@ -21,6 +21,8 @@ use super::progress;
 const PAGE_WAIT: Duration = Duration::from_secs(600);
 /// The page's size in CSS pixels: what the screenshots show.
 const VIEWPORT: (u32, u32) = (1280, 800);
+/// Where the map screenshots look (lat, lon): the middle of the seeded country at zoom 5.
+const FLEET_CENTER: (f64, f64) = (51.2, 10.4);
 /// Interval of the `data-assets-loaded` poll (the fallback for the map-data mark).
 const POLL: Duration = Duration::from_millis(20);
 
@@ -344,6 +346,23 @@ pub(super) async fn screenshots(
         .await?;
         if let Some(script) = extra {
             wait_for(c, &format!("{path}: the drawer"), &script).await?;
+        } else {
+            // The console opens on its default view; show the seeded country instead.
+            c.execute(
+                &format!(
+                    "window.fieldopsConsole.map.jumpTo({{center: [{}, {}], zoom: 5}}); return true;",
+                    FLEET_CENTER.1, FLEET_CENTER.0
+                ),
+                vec![],
+            )
+            .await
+            .map_err(|e| anyhow!("moving the map of {path}: {e}"))?;
+            wait_for(
+                c,
+                &format!("{path} to render the fleet"),
+                "const m = window.fieldopsConsole.map; return m.loaded() && !m.isMoving();",
+            )
+            .await?;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let png = c
