@@ -143,6 +143,39 @@ pub(crate) async fn record_created(
     Ok(())
 }
 
+/// Records updates of many records of one kind in one statement (bulk seeding that moves a
+/// seeded fleet into its working state), each with its own before and after snapshots. Chunk
+/// `updated` as for any multi-row insert.
+pub(crate) async fn record_updated(
+    tx: &mut Tx,
+    actor: &Actor,
+    entity: Entity,
+    updated: &[(Uuid, serde_json::Value, serde_json::Value)],
+) -> Result<(), DomainError> {
+    let now = clock::now();
+    let action = format!("{entity}.update");
+    on_tx!(
+        tx,
+        insert_values(
+            "INSERT INTO audit_log (id, at, actor_user_id, actor, source, action, entity, \
+            entity_id, before, after) ",
+            updated,
+            |b, (id, before, after)| b
+                .push_bind(clock::new_id())
+                .push_bind(now)
+                .push_bind(actor.user_id)
+                .push_bind(actor.name.clone())
+                .push_bind(actor.source.as_str())
+                .push_bind(action.clone())
+                .push_bind(entity.as_str())
+                .push_bind(*id)
+                .push_bind(Some(Json(before.clone())))
+                .push_bind(Some(Json(after.clone())))
+        )
+    )?;
+    Ok(())
+}
+
 impl Tx {
     /// Records `change` and commits: the change to business data and its audit entry land
     /// together or not at all, and a service cannot commit a write while forgetting its entry.

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_maintenance;
+mod bench_map;
 mod bench_qr;
 mod bench_scans;
 mod phone_cli;
@@ -48,6 +49,14 @@ enum Command {
     /// for 100,000 assets with 3 plans each, next to reading the fleet (BENCHMARKS.md,
     /// "Maintenance sweep"; scripts/bench-maintenance).
     BenchMaintenance(bench_maintenance::BenchMaintenanceArgs),
+    /// The dispatcher-map benchmark: seeds 100,000 assets over a country, starts `fieldops
+    /// serve`, times the map and alert routes (p50/p99/max) and measures the console in headless
+    /// Chromium: first paint, first map data, frame rate while trackers publish 1,000 readings/s
+    /// (BENCHMARKS.md, "Dispatcher map"; scripts/bench-map runs both databases).
+    BenchMap(bench_map::BenchMapArgs),
+    /// PNGs of the console (map, heat map, asset drawer) at 1280x800 against a seeded fleet, in
+    /// headless Chromium.
+    Screenshots(bench_map::ScreenshotsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +97,8 @@ async fn main() -> ExitCode {
         Command::Phone(args) => phone_cli::run(args).await,
         Command::BenchScans(args) => bench_scans::run(args).await,
         Command::BenchMaintenance(args) => bench_maintenance::run(args).await,
+        Command::BenchMap(args) => bench_map::run(args).await,
+        Command::Screenshots(args) => bench_map::screenshots(args).await,
     };
     match result {
         Ok(code) => code,
