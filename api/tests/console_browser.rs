@@ -298,39 +298,56 @@ async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {
     if let Ok(path) = std::env::var("FIELDOPS_TEST_SCREENSHOT") {
         std::fs::write(path, c.screenshot().await.unwrap()).unwrap();
     }
-    // Zoomed out to the whole world, Shanghai and Beijing are one cluster of two; zoomed in, two
-    // points again (what is drawn, not only what the source holds).
+    // Clusters are the server's (above its 2,000-asset limit: api/tests/map.rs); two assets are
+    // drawn as two points at any zoom (what is drawn, not only what the source holds).
     let rendered = |zoom: u32| {
         format!(
             "const m = window.fieldopsConsole.map;
              if (!window.zoomed{zoom}) {{ window.zoomed{zoom} = true; m.jumpTo({{center: [118, 35], zoom: {zoom}}}); return false; }}
              if (!m.loaded() || m.isMoving()) return false;
-             const clusters = m.queryRenderedFeatures({{layers: ['asset-clusters']}}).map(f => f.properties.point_count);
+             const clusters = m.queryRenderedFeatures({{layers: ['asset-clusters']}}).map(f => f.properties.count);
              const points = m.queryRenderedFeatures({{layers: ['asset-points']}}).map(f => f.properties.code).sort();
              return (clusters.length + points.length) ? [clusters, points] : false;"
         )
     };
     assert_eq!(
-        wait_for(&c, "a cluster", &rendered(0)).await,
-        json!([[2], []])
+        wait_for(&c, "the world view", &rendered(0)).await,
+        json!([[], ["BR-0", "BR-1"]])
     );
     assert_eq!(
         wait_for(&c, "two points", &rendered(5)).await,
         json!([[], ["BR-0", "BR-1"]])
     );
-    // The header counts the whole (filtered) fleet, including the asset without a position.
+    // The header counts the positioned fleet by status on the server (one aggregated read, not
+    // the fleet downloaded) and the alert lists' totals.
     let counts = text(&c, "#counts").await;
     assert!(
-        counts.contains("Assets: 3") && counts.contains("With a position: 2"),
-        "{counts}"
-    );
-    assert!(
-        counts.contains("On rent: 2")
-            && counts.contains("Available: 1")
+        counts.contains("With a position: 2")
+            && counts.contains("On rent: 2")
             && counts.contains("Possibly lost: 2")
             && counts.contains("Off site: 0"),
         "{counts}"
     );
+    // The heat layer: density of assets per cell, from GET /api/v1/map/heat, under the assets;
+    // the metric goes into the URL.
+    c.execute(
+        "const h = document.getElementById('heat-mode'); h.value = 'count';
+         h.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let heat = wait_for(
+        &c,
+        "the heat layer",
+        "const m = window.fieldopsConsole.map;
+         if (!m.getLayer('heat-cells') || !document.body.dataset.heatCells) return false;
+         return [Number(document.body.dataset.heatCells), location.search.includes('heat=count'),
+                 m.getStyle().layers.findIndex(l => l.id === 'heat-cells')
+                   < m.getStyle().layers.findIndex(l => l.id === 'asset-points')];",
+    )
+    .await;
+    assert_eq!(heat, json!([2, true, true]), "{}", page_errors(&c).await);
     assert!(text(&c, "#whoami").await.starts_with("admin"));
 
     // Selecting an asset opens the drawer and puts the selection in the URL.
@@ -367,7 +384,7 @@ async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {
     wait_for(
         &c,
         "the filtered console",
-        "return document.body.dataset.ready === '1'",
+        "return document.body.dataset.ready === '1' && document.body.dataset.assetsLoaded !== undefined",
     )
     .await;
     assert_eq!(
@@ -376,7 +393,8 @@ async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {
             .unwrap(),
         json!(["0", "available"])
     );
-    assert!(text(&c, "#counts").await.contains("Assets: 1"));
+    // Counted with the filter: the available asset has no position.
+    assert!(text(&c, "#counts").await.contains("With a position: 0"));
     assert_eq!(page_errors(&c).await, "", "the page recorded errors");
 
     // Signing out ends the session server-side and returns to the login page.
@@ -509,7 +527,7 @@ async fn a_chinese_browser_gets_the_chinese_catalogue(app: BrowserApp) {
         zh["console.logout"].as_str().unwrap()
     );
     let counts = text(&c, "#counts").await;
-    assert!(counts.contains("共 3 台设备"), "{counts}");
+    assert!(counts.contains("2 台有位置"), "{counts}");
     // `?lang=` in a link wins over the browser.
     c.goto(&app.app.url("/console?lang=en")).await.unwrap();
     wait_for(
@@ -577,7 +595,7 @@ async fn a_configured_style_url_replaces_the_offline_basemap(app: BrowserApp) {
     .await;
     assert_eq!(
         layers,
-        json!(["hosted-background", "asset-clusters", "asset-points"]),
+        json!(["hosted-background", "heat-cells", "asset-clusters", "asset-points"]),
         "errors: {}",
         page_errors(&c).await
     );
@@ -651,7 +669,13 @@ async fn an_ingested_position_moves_the_marker_without_a_reload(app: BrowserApp)
         .await
         .unwrap();
     assert_eq!(moved, json!([true, [[114.06, 22.54]]]));
-    assert!(text(&c, "#counts").await.contains("With a position: 3"));
+    // The header's counts follow (refreshed from the server a few seconds after live changes).
+    wait_for(
+        &c,
+        "the counts",
+        "return document.getElementById('counts').textContent.includes('With a position: 3')",
+    )
+    .await;
     assert_eq!(page_errors(&c).await, "");
     c.close().await.unwrap();
 }

@@ -12,7 +12,8 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+/** `signal` (an AbortSignal) cancels the request: the map drops a view it has moved away from. */
+export async function api(method, path, body, { signal } = {}) {
   const headers = { accept: 'application/json' };
   if (method !== 'GET') Object.assign(headers, CSRF_HEADERS);
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -21,6 +22,7 @@ export async function api(method, path, body) {
     headers,
     credentials: 'same-origin',
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal,
   });
   if (resp.status === 204) return null;
   const json = await resp.json().catch(() => null);

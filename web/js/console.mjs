@@ -6,20 +6,23 @@
 // `Last-Event-ID`, a `resync` reloads, a lost connection shows in the header.
 //
 // State lives in the URL (DESIGN.md §6): `status`, `category`, `site_id`, `q` (the search),
-// `list` (the left panel's list), `asset` (the selection), `day` (its track) and `lang` in the
+// `list` (the left panel's list), `asset` (the selection), `day` (its track), `heat` (the heat
+// layer's metric) and `lang` in the
 // query string, the map view in the hash (`#map=zoom/lat/lon`), so a link shows a
 // colleague the same thing and back/forward work.
 //
-// Test hooks (read by api/tests/console_browser.rs): `body[data-assets-loaded]` (assets in the
-// map's source), `body[data-map]` (`ready` or `failed`), `body[data-errors]` (errors.mjs),
+// Test hooks (read by api/tests/console_browser.rs): `body[data-assets-loaded]` (assets the
+// map's last view holds, clustered or not), `body[data-heat-cells]` (cells of the heat layer),
+// `body[data-map]` (`ready` or `failed`), `body[data-errors]` (errors.mjs),
 // `window.fieldopsConsole.map`.
 //
-// The drawer is web/js/drawer.mjs, the lists and the search web/js/lists.mjs.
-import { record } from './errors.mjs';
-import * as maplibregl from '/static/vendor/maplibre-gl/dist/maplibre-gl.mjs';
+// The map is web/js/map.mjs, the drawer web/js/drawer.mjs, the lists and the search
+// web/js/lists.mjs.
+import './errors.mjs'; // first: records every later page error for the browser tests
 import './basemap.mjs'; // the pmtiles:// protocol, before the map exists
 import { loadCatalogue, translate } from './i18n.mjs';
 import { api, listAll } from './api.mjs';
+import { setUpMap, reloadMap, livePosition, mapFilters, HEAT_MODES } from './map.mjs';
 import { initDrawer, select as selectAsset, showSelection } from './drawer.mjs';
 import { initLists, reload as reloadList, followLive } from './lists.mjs';
 
@@ -42,7 +45,7 @@ const { lang, t } = await loadCatalogue({ user: me?.locale });
 translate(document, t);
 document.title = t('console.title');
 const $ = (id) => document.getElementById(id);
-const state = { assets: [], byId: new Map(), stale: new Set(), counts: {}, map: null };
+const state = { stale: new Set(), counts: {}, map: null };
 window.fieldopsConsole = state;
 
 // ---- URL state ------------------------------------------------------------------------------
@@ -65,7 +68,12 @@ function setParams(changes, { replace = false } = {}) {
 
 // ---- header ---------------------------------------------------------------------------------
 
-function renderCounts(assets) {
+/**
+ * The header's counts: assets with a position by status (the server's clusters of the whole
+ * world, summed: the page never downloads the fleet to count it), then the alert lists'
+ * totals, each counted on the server.
+ */
+function renderCounts(fleet) {
   const counts = $('counts');
   counts.replaceChildren();
   const add = (key, n, status) => {
@@ -75,9 +83,7 @@ function renderCounts(assets) {
     li.textContent = t(key, { n });
     counts.append(li);
   };
-  add('console.count.total', assets.length);
-  add('console.count.positioned', assets.filter((a) => a.position).length);
-  // Counted on the server (`total`), not from the list above.
+  if (fleet) add('console.count.positioned', fleet.total);
   for (const key of ['stale', 'off_site']) {
     if (state.counts[key] != null) {
       add(`console.count.${key}`, state.counts[key]);
@@ -86,9 +92,24 @@ function renderCounts(assets) {
     }
   }
   for (const s of STATUSES) {
-    const n = assets.filter((a) => a.status === s).length;
+    const n = fleet?.byStatus[s] || 0;
     if (n) add(`status.${s}.count`, n, s);
   }
+}
+
+/** Positioned assets matching the filters, by status: one aggregated read of the world. */
+async function fleetCounts() {
+  const q = new URLSearchParams({ bbox: '-180,-85,180,85', zoom: '0', ...mapFilters() });
+  const fc = await api('GET', `/api/v1/map/assets?${q}`);
+  const byStatus = {};
+  for (const { properties: p } of fc.features) {
+    if (p.kind === 'cluster') {
+      for (const [s, n] of Object.entries(p.by_status)) byStatus[s] = (byStatus[s] || 0) + n;
+    } else {
+      byStatus[p.status] = (byStatus[p.status] || 0) + 1;
+    }
+  }
+  return { total: fc.total, byStatus };
 }
 
 // ---- filters ----------------------------------------------------------------------------------
@@ -119,138 +140,17 @@ async function setUpFilters() {
     category.value = cat;
   };
   syncFromUrl();
+  const heat = $('heat-mode');
+  heat.append(option('', t('map.heat.none')), ...HEAT_MODES.map((m) => option(m, t(`map.heat.${m}`))));
+  heat.value = params().get('heat') || '';
+  heat.addEventListener('change', () => { setParams({ heat: heat.value }); reloadMap(); });
   status.addEventListener('change', () => { setParams({ status: status.value }); refresh(); });
   category.addEventListener('change', () => { setParams({ category: category.value }); refresh(); });
-  window.addEventListener('popstate', () => { syncFromUrl(); refresh(); });
-}
-
-// ---- map --------------------------------------------------------------------------------------
-
-/** The built-in basemap: Natural Earth land and countries (vendored), no network needed. */
-async function offlineStyle() {
-  const topo = await (await fetch('/static/vendor/world-atlas/countries-110m.json')).json();
-  const countries = window.topojson.feature(topo, topo.objects.countries);
-  const borders = window.topojson.mesh(topo, topo.objects.countries, (a, b) => a !== b);
-  return {
-    version: 8,
-    sources: {
-      countries: { type: 'geojson', data: countries },
-      borders: { type: 'geojson', data: borders },
-    },
-    layers: [
-      { id: 'sea', type: 'background', paint: { 'background-color': '#d6e6f2' } },
-      { id: 'land', type: 'fill', source: 'countries', paint: { 'fill-color': '#f4f1ea' } },
-      { id: 'coast', type: 'line', source: 'countries', paint: { 'line-color': '#8aa1b4', 'line-width': 0.8 } },
-      { id: 'borders', type: 'line', source: 'borders', paint: { 'line-color': '#b9b2a3', 'line-width': 0.6 } },
-    ],
-  };
-}
-
-function featureCollection(assets) {
-  return {
-    type: 'FeatureCollection',
-    features: assets
-      .filter((a) => a.position)
-      .map((a) => ({
-        type: 'Feature',
-        geometry: { type: 'Point', coordinates: [a.position.lon, a.position.lat] },
-        properties: { id: a.id, code: a.code, name: a.name, status: a.status, stale: state.stale.has(a.id) },
-      })),
-  };
-}
-
-function addAssetLayers(map) {
-  map.addSource('assets', {
-    type: 'geojson',
-    data: featureCollection(state.assets),
-    cluster: true,
-    clusterRadius: 40,
-    clusterMaxZoom: 12,
+  window.addEventListener('popstate', () => {
+    syncFromUrl();
+    heat.value = params().get('heat') || '';
+    refresh();
   });
-  // Clusters are circles sized by their count; the count itself needs a glyph server, which the
-  // offline basemap does not have, so it is in the header instead.
-  map.addLayer({
-    id: 'asset-clusters',
-    type: 'circle',
-    source: 'assets',
-    filter: ['has', 'point_count'],
-    paint: {
-      'circle-color': '#0b5cad',
-      'circle-opacity': 0.75,
-      'circle-stroke-color': '#ffffff',
-      'circle-stroke-width': 2,
-      'circle-radius': ['step', ['get', 'point_count'], 14, 10, 20, 100, 28, 1000, 36],
-    },
-  });
-  map.addLayer({
-    id: 'asset-points',
-    type: 'circle',
-    source: 'assets',
-    filter: ['!', ['has', 'point_count']],
-    paint: {
-      'circle-color': ['case', ['get', 'stale'], STALE_COLOUR,
-        ['match', ['get', 'status'], ...Object.entries(STATUS_COLOURS).flat(), '#000000']],
-      'circle-radius': ['case', ['get', 'stale'], 10, 8],
-      'circle-stroke-color': ['case', ['get', 'stale'], '#7a0000', '#ffffff'],
-      'circle-stroke-width': ['case', ['get', 'stale'], 3, 2],
-    },
-  });
-  map.on('click', 'asset-points', (e) => {
-    const id = e.features?.[0]?.properties?.id;
-    if (id) select(id);
-  });
-  map.on('click', 'asset-clusters', async (e) => {
-    const feature = e.features?.[0];
-    if (!feature) return;
-    const zoom = await map.getSource('assets').getClusterExpansionZoom(feature.properties.cluster_id);
-    map.easeTo({ center: feature.geometry.coordinates, zoom });
-  });
-  for (const layer of ['asset-points', 'asset-clusters']) {
-    map.on('mouseenter', layer, () => { map.getCanvas().style.cursor = 'pointer'; });
-    map.on('mouseleave', layer, () => { map.getCanvas().style.cursor = ''; });
-  }
-}
-
-async function setUpMap() {
-  const configured = document.querySelector('meta[name="fieldops:map-style"]')?.content || '';
-  let map;
-  try {
-    const style = configured || (await offlineStyle());
-    map = new maplibregl.Map({
-      container: 'map',
-      style,
-      center: [105, 35],
-      zoom: 2,
-      hash: 'map',
-      attributionControl: { compact: true },
-    });
-  } catch (e) {
-    // No WebGL (or a broken style): the lists and the drawer still work.
-    console.error('map unavailable', e);
-    record(`map unavailable: ${e.message}`);
-    document.body.dataset.map = 'failed';
-    $('map').textContent = t('console.map.unavailable');
-    return;
-  }
-  map.addControl(new maplibregl.NavigationControl(), 'top-right');
-  state.map = map;
-  map.on('error', (e) => {
-    console.error('map error', e.error || e);
-    record(`map: ${e.error?.message || e}`);
-    if (!map.loaded()) $('status-line').textContent = t('console.map.style_failed');
-  });
-  // The lists do not wait for the map: a style that fails to load leaves them working.
-  map.once('load', () => {
-    addAssetLayers(map);
-    document.body.dataset.map = 'ready';
-  });
-}
-
-function showAssetsOnMap() {
-  // Before the map has loaded there is no source yet; addAssetLayers then takes state.assets.
-  const source = state.map?.getSource('assets');
-  if (source) source.setData(featureCollection(state.assets));
-  document.body.dataset.assetsLoaded = String(state.assets.filter((a) => a.position).length);
 }
 
 // ---- list and drawer --------------------------------------------------------------------------
@@ -269,18 +169,11 @@ function select(id) {
 
 // ---- loading ----------------------------------------------------------------------------------
 
-/** An alert list (its `total` and up to 10 pages of items); null if it cannot be read. */
-async function alertList(path, params) {
+/** An alert list's `total` (one item read); null if it cannot be read. */
+async function alertTotal(path, filter) {
   try {
-    const first = await api('GET', `${path}?${new URLSearchParams({ ...params, limit: '500' })}`);
-    const items = [...first.items];
-    let cursor = first.next_cursor;
-    for (let page = 1; cursor && page < 10; page += 1) {
-      const next = await api('GET', `${path}?${new URLSearchParams({ ...params, limit: '500', cursor })}`);
-      items.push(...next.items);
-      cursor = next.next_cursor;
-    }
-    return { total: first.total, items };
+    const page = await api('GET', `${path}?${new URLSearchParams({ ...filter, limit: '1' })}`);
+    return page.total;
   } catch (e) {
     if (e.status === 401) throw e;
     return null; // the header shows what it could count
@@ -289,25 +182,21 @@ async function alertList(path, params) {
 
 async function refresh() {
   const q = params();
-  const filter = {};
-  if (q.get('status')) filter.status = q.get('status');
-  if (q.get('category')) filter.category = q.get('category');
-  if (q.get('site_id')) filter.site_id = q.get('site_id');
   const status = $('status-line');
   if (!status.textContent) status.textContent = t('console.loading');
+  let fleet;
   try {
     const staleFilter = {};
-    if (filter.category) staleFilter.category = filter.category;
-    if (filter.site_id) staleFilter.site_id = filter.site_id;
-    const [assets, stale, offSite] = await Promise.all([
-      listAll('/api/v1/assets', filter),
-      alertList('/api/v1/alerts/stale', staleFilter),
-      alertList('/api/v1/alerts/off-site', {}),
+    if (q.get('category')) staleFilter.category = q.get('category');
+    if (q.get('site_id')) staleFilter.site_id = q.get('site_id');
+    // Only the totals: the lists themselves are pages in the left panel.
+    const [counted, stale, offSite] = await Promise.all([
+      fleetCounts(),
+      alertTotal('/api/v1/alerts/stale', staleFilter),
+      alertTotal('/api/v1/alerts/off-site', {}),
     ]);
-    state.assets = assets;
-    state.byId = new Map(assets.map((a) => [a.id, a]));
-    state.stale = new Set((stale?.items || []).map((s) => s.asset_id));
-    state.counts = { stale: stale?.total, off_site: offSite?.total };
+    fleet = counted;
+    state.counts = { stale, off_site: offSite };
   } catch (e) {
     if (e.status === 401) {
       location.reload(); // the session ended: the server answers with the login page
@@ -316,9 +205,9 @@ async function refresh() {
     $('status-line').textContent = t('console.error.load', { message: e.message });
     return;
   }
-  renderCounts(state.assets);
+  renderCounts(fleet);
   reloadList();
-  showAssetsOnMap();
+  await reloadMap();
   if (status.textContent === t('console.loading')) status.textContent = '';
   await showSelection();
 }
@@ -344,25 +233,26 @@ async function setUpHeader() {
     await api('DELETE', '/api/v1/auth/session').catch(() => null);
     location.assign('/');
   });
-  const context = { t, lang, params, setParams, state, age, select, refresh,
-    statusColours: STATUS_COLOURS, staleColour: STALE_COLOUR };
   initDrawer(context);
   await initLists(context);
 }
 
 // ---- live updates -------------------------------------------------------------------------------
 
-let renderQueued = false;
+const COUNTS_AFTER_LIVE_MS = 3000;
+let countsTimer = null;
 
-/** Redraws the map and counts once per animation frame, however many events arrived. */
-function scheduleRender() {
-  if (renderQueued) return;
-  renderQueued = true;
-  requestAnimationFrame(() => {
-    renderQueued = false;
-    showAssetsOnMap();
-    renderCounts(state.assets);
-  });
+/** Counts again a while after live changes (a newly positioned asset), at most that often. */
+function scheduleCounts() {
+  if (countsTimer) return;
+  countsTimer = setTimeout(async () => {
+    countsTimer = null;
+    try {
+      renderCounts(await fleetCounts());
+    } catch {
+      // The next change or a resync counts again.
+    }
+  }, COUNTS_AFTER_LIVE_MS);
 }
 
 function startLive() {
@@ -382,15 +272,15 @@ function startLive() {
   events.addEventListener('resync', () => refresh());
   followLive(events);
   events.addEventListener('position', (e) => {
-    const change = JSON.parse(e.data);
-    const asset = state.byId.get(change.asset_id);
-    if (!asset) return; // not in the filtered list
-    asset.position = { ...(asset.position || {}), lat: change.lat, lon: change.lon, at: change.at };
-    scheduleRender();
+    livePosition(JSON.parse(e.data));
+    scheduleCounts();
   });
 }
 
-await Promise.all([setUpHeader(), setUpFilters(), setUpMap()]);
+// What the drawer, the lists and the map share of the page.
+const context = { t, lang, params, setParams, state, age, select, refresh,
+  statusColours: STATUS_COLOURS, staleColour: STALE_COLOUR };
+await Promise.all([setUpHeader(), setUpFilters(), setUpMap(context)]);
 await refresh();
 startLive();
 document.body.dataset.ready = '1';
