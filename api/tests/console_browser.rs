@@ -44,6 +44,8 @@ struct BrowserApp {
     driver_url: String,
     /// Killed when the fixture is dropped (`kill_on_drop`).
     _driver: Child,
+    /// The server's data directory (photos); removed when the fixture is dropped.
+    _data_dir: tempfile::TempDir,
     seeded: Vec<Value>,
 }
 
@@ -66,11 +68,14 @@ impl Fixture for BrowserApp {
             );
             return None;
         };
-        // Stale after one hour: the seeded positions (a day old) are flagged red.
+        // Stale after one hour: the seeded positions (a day old) are flagged red. Photos go to
+        // a directory of the fixture's own (not `data/` under the crate).
+        let data_dir = tempfile::tempdir().expect("photo dir");
         let app = TestApp::start(
             backend,
             api::ApiConfig {
                 stale_after_hours: 1,
+                data_dir: data_dir.path().to_owned(),
                 ..Default::default()
             },
         )
@@ -105,6 +110,7 @@ impl Fixture for BrowserApp {
             chromium,
             driver_url,
             _driver: driver,
+            _data_dir: data_dir,
             seeded,
         })
     }
