@@ -460,8 +460,10 @@ fn every_key_the_pages_use_is_in_the_catalogue() {
         let js = web_file(script);
         // `t('key'` where `t` is the whole name (not `get('`, `createElement('`).
         for (at, _) in js.match_indices("t('") {
+            // `ctx.t('key'` too: the drawer and the lists get `t` in their context object.
             let before = js[..at].chars().next_back();
-            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            let of_ctx = js[..at].ends_with("ctx.");
+            if !of_ctx && before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
                 continue;
             }
             let rest = &js[at + 3..];

@@ -150,7 +150,7 @@ async function fillTrack(body, id, mine) {
  * previous one; an empty list removes it. Only public MapLibre calls, so whatever draws the
  * assets (web/js/map.mjs) is left alone; the line goes on top of the layers there are.
  */
-export function showTrack(map, coords) {
+export function showTrack(map, coords, retries = 5) {
   if (!map) return;
   const apply = () => {
     if (!coords.length) {
@@ -172,11 +172,15 @@ export function showTrack(map, coords) {
       });
     }
   };
-  // Sources cannot be added while the style is loading. `isStyleLoaded()` is also false for a
-  // moment after the first load (a source being updated), when 'load' will not fire again:
-  // 'idle' always comes once the loading is done.
-  if (map.isStyleLoaded()) apply();
-  else map.once('idle', apply);
+  // Before the style has loaded, sources cannot be added ("Style is not done loading"): try
+  // again when the map is next idle. (`isStyleLoaded()` is also false while a source reloads,
+  // e.g. during live updates, when adding already works.)
+  try {
+    apply();
+  } catch (e) {
+    if (retries > 0) map.once('idle', () => showTrack(map, coords, retries - 1));
+    else console.error('track not drawn', e);
+  }
 }
 
 function fail(body, mine) {
