@@ -322,7 +322,8 @@ pub async fn stale(
     let [no_pos, old, offline] = stale_parts("$1");
     let start = after(page.after, "a.pos_at", "a.id", "$5", "$4");
     // Each part in its own order (its index's), under the page size; the parts follow each
-    // other in list order, so the outer sort merges at most 3 × limit rows.
+    // other in list order, so the outer sort merges at most 3 × limit rows, and only the page's
+    // rows are joined to their site, category and tracker (primary key probes).
     let part = |name: &str, rule: &str, from: &Option<String>, order: &str| {
         from.as_ref().map(|from| {
             format!(
@@ -344,11 +345,11 @@ pub async fn stale(
         "SELECT x.id, x.code, x.name, x.status, x.site_id, s.name AS site_name, x.category_id, \
          c.name AS category_name, x.pos_lat, x.pos_lon, x.pos_at, d.device_id AS tracker, \
          d.online AS tracker_online, d.last_seen_at AS tracker_seen, d.offline_cause \
-         FROM ({parts}) x \
+         FROM (SELECT * FROM ({parts}) u ORDER BY u.pos_at ASC NULLS FIRST, u.id LIMIT $6) x \
          LEFT JOIN sites s ON s.id = x.site_id \
          LEFT JOIN categories c ON c.id = x.category_id \
          LEFT JOIN devices d ON d.id = x.tracker_id \
-         ORDER BY x.pos_at ASC NULLS FIRST, x.id LIMIT $6",
+         ORDER BY x.pos_at ASC NULLS FIRST, x.id",
         parts = parts.join(" UNION ALL "),
     );
     let count = format!(

@@ -23,6 +23,9 @@ CREATE INDEX assets_stale_pos ON assets(pos_at, id)
 CREATE INDEX assets_stale_offline ON assets(pos_at, id)
     WHERE tracker_offline_cause IS NOT NULL AND deleted_at IS NULL AND status <> 'retired';
 
+CREATE INDEX assets_stale_by_site ON assets(site_id, pos_at, id, tracker_offline_cause, tracker_id)
+    WHERE deleted_at IS NULL AND status <> 'retired';
+
 DROP INDEX assets_off_site;
 CREATE INDEX assets_off_site ON assets(fence_exit_at NULLS FIRST, id)
     WHERE geofence_site_id IS NULL AND pos_at IS NOT NULL AND deleted_at IS NULL
