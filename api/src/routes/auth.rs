@@ -89,8 +89,7 @@ pub async fn get_session(
 /// Log out: revokes the session this request is signed in with (cookie or bearer token) and
 /// deletes the cookie.
 #[utoipa::path(delete, path = "/api/v1/auth/session", tag = "auth", security(("bearer" = []), ("session" = [])),
-    responses((status = 204, headers(("set-cookie" = String, description = "deletes the cookie"))), Unauthenticated,
-        (status = 403, body = Problem, description = "`csrf_rejected`: signed in by cookie without `X-Fieldops-Csrf: 1` or from another origin")))]
+    responses((status = 204, headers(("set-cookie" = String, description = "deletes the cookie"))), Unauthenticated))]
 pub async fn delete_session(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -103,8 +102,7 @@ pub async fn delete_session(
 /// console's session cookie (with the CSRF header, like every cookie write) — and deletes the
 /// cookie. The same as `DELETE /api/v1/auth/session`.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = []), ("session" = [])),
-    responses((status = 204, headers(("set-cookie" = String, description = "deletes the cookie"))), Unauthenticated,
-        (status = 403, body = Problem, description = "`csrf_rejected`: signed in by cookie without `X-Fieldops-Csrf: 1` or from another origin")))]
+    responses((status = 204, headers(("set-cookie" = String, description = "deletes the cookie"))), Unauthenticated))]
 pub async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
