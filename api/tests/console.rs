@@ -292,7 +292,10 @@ async fn logout_by_cookie_revokes_the_session(app: TestApp) {
         (Method::GET, "/api/v1/auth/session"),
         (Method::GET, "/api/v1/assets"),
     ] {
-        let resp = with_cookie(&app, method, path, &cookie).send().await.unwrap();
+        let resp = with_cookie(&app, method, path, &cookie)
+            .send()
+            .await
+            .unwrap();
         expect_unauthenticated(resp).await;
     }
     // A second logout with the dead cookie: 401, not a crash or a 204.

@@ -63,11 +63,17 @@ async fn seed(db: &TestDb, n: usize) -> Vec<(String, f64, f64)> {
         depots: depots.clone(),
     };
     let started = Instant::now();
-    let fleet = seed_fleet(&db.store, &Actor::system(), &seed).await.unwrap();
+    let fleet = seed_fleet(&db.store, &Actor::system(), &seed)
+        .await
+        .unwrap();
     println!("seeded {n} assets in {:?}", started.elapsed());
 
     let now = domain::clock::now();
-    let ingestor = Ingestor::new(db.store.clone(), EventBus::new(16), IngestOptions::default());
+    let ingestor = Ingestor::new(
+        db.store.clone(),
+        EventBus::new(16),
+        IngestOptions::default(),
+    );
     let started = Instant::now();
     let mut batch = Vec::new();
     let mut offline = Vec::new();

@@ -148,7 +148,11 @@ async fn every_path_keeps_the_asset_tracker_state(db: TestDb) {
     assert_eq!(state_of(&db, c).await, (None, None, None));
 
     // Ingest: the tracker that reports becomes the asset's, online.
-    let ingestor = Ingestor::new(db.store.clone(), EventBus::new(64), IngestOptions::default());
+    let ingestor = Ingestor::new(
+        db.store.clone(),
+        EventBus::new(64),
+        IngestOptions::default(),
+    );
     let now = domain::clock::now();
     let t1 = now - Duration::minutes(50);
     ingestor
@@ -158,10 +162,7 @@ async fn every_path_keeps_the_asset_tracker_state(db: TestDb) {
     assert_consistent(&db, "ta1's first reading").await;
     assert_eq!(state_of(&db, a).await.0, Some(ta1));
     let t2 = now - Duration::minutes(40);
-    ingestor
-        .ingest(&[reading("ta2", t2, DEPOT)])
-        .await
-        .unwrap();
+    ingestor.ingest(&[reading("ta2", t2, DEPOT)]).await.unwrap();
     assert_consistent(&db, "ta2's reading").await;
     assert_eq!(state_of(&db, a).await.0, Some(ta2));
     // A reading received earlier than the current tracker's last contact changes nothing.
@@ -215,7 +216,10 @@ async fn every_path_keeps_the_asset_tracker_state(db: TestDb) {
         .await
         .unwrap();
     assert_consistent(&db, "tb's reading after silence").await;
-    assert_eq!(state_of(&db, b).await, (Some(tb), Some(now - Duration::minutes(5)), None));
+    assert_eq!(
+        state_of(&db, b).await,
+        (Some(tb), Some(now - Duration::minutes(5)), None)
+    );
 
     // The fence exit is kept on the asset with its geofence event.
     let exit: (Option<DateTime<Utc>>, Option<Uuid>) = db
@@ -246,7 +250,9 @@ async fn every_path_keeps_the_asset_tracker_state(db: TestDb) {
     assert_eq!(state_of(&db, c).await.0, Some(device_uuid(&db, "tc").await));
 
     // Deleting an asset unbinds its trackers: no tracker left on it.
-    assets::delete(&db.store, &Actor::system(), a).await.unwrap();
+    assets::delete(&db.store, &Actor::system(), a)
+        .await
+        .unwrap();
     assert_consistent(&db, "deleting A").await;
     assert_eq!(state_of(&db, a).await, (None, None, None));
     // Its trackers report on, unbound: nothing on any asset changes.

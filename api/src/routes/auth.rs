@@ -9,9 +9,7 @@ use axum::Json;
 use domain::users;
 use mobile_shared::wire::{LoginRequest, LoginResponse, Problem, SessionInfo, User};
 
-use crate::auth::{
-    check_origin, cookie_is_secure, session_set_cookie, Credential, CurrentUser,
-};
+use crate::auth::{check_origin, cookie_is_secure, session_set_cookie, Credential, CurrentUser};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::openapi::{JsonBodyErrors, Unauthenticated};
