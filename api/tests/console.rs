@@ -17,6 +17,7 @@ domain::backend_matrix!(
     cookie_authenticates_with_the_role_matrix,
     cookie_writes_need_the_csrf_header_and_our_origin,
     deleting_the_session_revokes_it_and_clears_the_cookie,
+    logout_by_cookie_revokes_the_session,
     pages_need_a_session_and_carry_a_strict_csp,
     static_files_have_types_and_etags,
     every_role_sets_its_own_language,
@@ -242,6 +243,65 @@ async fn deleting_the_session_revokes_it_and_clears_the_cookie(app: TestApp) {
     );
     // The old cookie is dead server-side, whatever the browser keeps.
     let resp = with_cookie(&app, Method::GET, "/api/v1/assets", &cookie)
+        .send()
+        .await
+        .unwrap();
+    expect_unauthenticated(resp).await;
+    // Bearer sessions of the same user live on.
+    assert_eq!(
+        app.get("/api/v1/assets", app.admin()).await.status(),
+        StatusCode::OK
+    );
+}
+
+/// `POST /api/v1/auth/logout` signed in by the cookie (it used to look only for a bearer token
+/// and answered 401): the same CSRF rules as any cookie write, then the session is dead.
+async fn logout_by_cookie_revokes_the_session(app: TestApp) {
+    let (cookie, _) = cookie_login(&app, "admin", ADMIN_PASSWORD).await;
+    let resp = with_cookie(&app, Method::POST, "/api/v1/auth/logout", &cookie)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(resp, StatusCode::FORBIDDEN, "csrf_rejected").await;
+    let resp = with_cookie(&app, Method::POST, "/api/v1/auth/logout", &cookie)
+        .header("x-fieldops-csrf", "1")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(resp, StatusCode::FORBIDDEN, "csrf_rejected").await;
+    // Still signed in after the refused attempts.
+    let resp = with_cookie(&app, Method::GET, "/api/v1/auth/session", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let resp = with_cookie(&app, Method::POST, "/api/v1/auth/logout", &cookie)
+        .header("x-fieldops-csrf", "1")
+        .header("origin", app.base.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let cleared = header(&resp, SET_COOKIE.as_str());
+    assert!(
+        cleared.starts_with("fieldops_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    for (method, path) in [
+        (Method::GET, "/api/v1/auth/session"),
+        (Method::GET, "/api/v1/assets"),
+    ] {
+        let resp = with_cookie(&app, method, path, &cookie)
+            .send()
+            .await
+            .unwrap();
+        expect_unauthenticated(resp).await;
+    }
+    // A second logout with the dead cookie: 401, not a crash or a 204.
+    let resp = with_cookie(&app, Method::POST, "/api/v1/auth/logout", &cookie)
+        .header("x-fieldops-csrf", "1")
         .send()
         .await
         .unwrap();

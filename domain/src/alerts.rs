@@ -3,9 +3,17 @@
 //! without a delivery, and what each site holds by status.
 //!
 //! Each answer is a fixed number of statements whatever the fleet size: a page read and a count
-//! (lists) or one grouped read (the table). The tracker shown for an asset is its most recently
-//! seen one, found by one probe of `devices_asset_seen` per candidate row; the lists walk
-//! `assets_pos_at` / `assets_off_site` (migration 0014).
+//! (lists) or one grouped read (the table), and each walks an index rather than the fleet. The
+//! rules read `assets` only: the tracker state they need is kept on the asset row (migration
+//! 0018), so no statement looks at an asset's devices or fence events per row.
+//!
+//! The tracker state on an asset (`tracker_id`, `tracker_seen_at`, `tracker_offline_cause`: its
+//! most recently seen bound tracker, that tracker's last contact and why it is offline) is kept
+//! by ingest's multi-row asset update (a reading makes its tracker online and, when it is now
+//! the newest seen, the asset's tracker), and by `devices::refresh_trackers` in the transaction
+//! of every other change of a device's binding, `online` or `last_seen_at`: the status topic,
+//! the silence watch, registration, unbinding. The last fence exit (`fence_exit_at`,
+//! `fence_exit_site_id`) is kept by ingest next to the `geofence_events` row it writes.
 
 use chrono::{DateTime, Duration, Utc};
 use mobile_shared::alerts::{
@@ -25,22 +33,28 @@ pub const DEFAULT_STALE_AFTER_HOURS: u32 = 24;
 /// The largest threshold accepted: a year. Beyond it "stale" says nothing a dispatcher can use.
 pub const MAX_STALE_AFTER_HOURS: u32 = 24 * 366;
 
-/// The tracker an alert shows for asset `a`: the most recently seen of its trackers.
-const TRACKER_JOIN: &str = "LEFT JOIN devices d ON d.id = (SELECT d2.id FROM devices d2 \
-     WHERE d2.asset_id = a.id ORDER BY d2.last_seen_at DESC NULLS LAST LIMIT 1)";
-
 /// Assets the alerts look at: live, and not retired (a sold or scrapped machine is not lost).
-const IN_FLEET: &str = "a.deleted_at IS NULL AND a.status <> 'retired'";
+/// Written exactly as in the partial indexes of migration 0018, which SQLite matches by term.
+pub(crate) const IN_FLEET: &str = "a.deleted_at IS NULL AND a.status <> 'retired'";
 
-/// The stale rule over `a` and its tracker `d`, with the position cutoff in `cutoff` (a bind
-/// parameter): a position older than the cutoff, no position although it has a tracker, or a
-/// tracker that is offline (by its own word or by the silence watch). One text for the list,
-/// its count and the site table, so the header, the list and the table agree.
-fn stale_rule(cutoff: &str) -> String {
-    format!(
-        "((a.pos_at IS NULL AND d.id IS NOT NULL) OR a.pos_at < {cutoff} \
-         OR d.offline_cause IS NOT NULL)"
-    )
+/// The stale rule over `a` alone as three disjoint parts, in the stale list's order, with the
+/// position cutoff in `cutoff` (a bind parameter): never positioned although a tracker is bound;
+/// a position older than the cutoff; a newer position but a tracker that is offline (by its
+/// own word or by the silence watch). Disjoint and ordered, so the list is the parts one after
+/// the other and the count their sum, each an index walk (migration 0018: `assets_stale_no_pos`,
+/// `assets_stale_pos`, `assets_stale_offline`) instead of a filter over the fleet.
+pub(crate) fn stale_parts(cutoff: &str) -> [String; 3] {
+    [
+        "(a.pos_at IS NULL AND a.tracker_id IS NOT NULL)".to_owned(),
+        format!("a.pos_at < {cutoff}"),
+        format!("(a.pos_at >= {cutoff} AND a.tracker_offline_cause IS NOT NULL)"),
+    ]
+}
+
+/// The stale rule over `a` alone (see [`stale_parts`]), as one condition: for the site table and
+/// for the map's markers (`/map/assets`), so the header, the lists, the table and the map agree.
+pub(crate) fn stale_rule(cutoff: &str) -> String {
+    format!("({})", stale_parts(cutoff).join(" OR "))
 }
 
 /// The tracker the alert lists show for asset `asset_id` (its most recently seen one), for the
@@ -62,14 +76,6 @@ pub async fn tracker_of(
         online: online.unwrap_or(false),
         last_seen_at,
     }))
-}
-
-/// The stale rule for the other read models of the fleet (the map): the join it needs on the
-/// asset alias `a` and its predicate, with the position cutoff in the bind parameter `cutoff`.
-/// One place, so a change of the rule (e.g. the tracker's state moving onto the asset row,
-/// which drops the join) reaches the map with the alert lists.
-pub(crate) fn stale_sql(cutoff: &str) -> (&'static str, String) {
-    (TRACKER_JOIN, stale_rule(cutoff))
 }
 
 /// A validated stale threshold.
@@ -168,15 +174,38 @@ fn decode_cursor(c: &str) -> Option<(Option<DateTime<Utc>>, Uuid)> {
     Some((at, id))
 }
 
-/// Rows after the cursor in the order `<col> NULLS FIRST, id`, with the cursor's id in `$id`
-/// and time in `$at` (both NULL: first page). Rows with a NULL time come first, so a cursor in
-/// that run continues with larger ids there and then every row with a time.
-fn after_cursor(col: &str, id: &str, at: &str) -> String {
-    format!(
-        "({id} IS NULL \
-          OR ({at} IS NULL AND ({col} IS NOT NULL OR x.id > {id})) \
-          OR {col} > {at} OR ({col} = {at} AND x.id > {id}))"
-    )
+/// Where a page starts in the order `<col> NULLS FIRST, <id>`, as a condition on the run of
+/// rows with a time (`timed`) and on the run without (`untimed`); `None` when no row of that
+/// run comes after the cursor. The cursor's id is `$id`, its time `$at`. Written per cursor
+/// shape, not with `$at IS NULL OR …`, so each condition is an index range start: a row value
+/// comparison both databases seek to, rather than a filter over every row before the cursor.
+struct After {
+    timed: Option<String>,
+    untimed: Option<String>,
+}
+
+fn after(
+    cursor: Option<(Option<DateTime<Utc>>, Uuid)>,
+    col: &str,
+    id_col: &str,
+    at: &str,
+    id: &str,
+) -> After {
+    match cursor {
+        None => After {
+            timed: Some("1 = 1".into()),
+            untimed: Some("1 = 1".into()),
+        },
+        // Inside the run without a time: the rest of that run, then every timed row.
+        Some((None, _)) => After {
+            timed: Some("1 = 1".into()),
+            untimed: Some(format!("{id_col} > {id}")),
+        },
+        Some((Some(_), _)) => After {
+            timed: Some(format!("({col}, {id_col}) > ({at}, {id})")),
+            untimed: None,
+        },
+    }
 }
 
 fn named(id: Option<Uuid>, name: Option<String>) -> Option<NamedRef> {
@@ -301,24 +330,59 @@ pub async fn stale(
     let category_id = resolve_filter(store, filter).await?;
     let now = crate::clock::now();
     let cutoff = threshold.cutoff(now);
-    // $1 cutoff, $2 site, $3 category; the page adds $4 cursor id, $5 cursor time, $6 limit.
-    let from_where = format!(
-        "FROM assets a {TRACKER_JOIN} \
-         LEFT JOIN sites s ON s.id = a.site_id \
-         LEFT JOIN categories c ON c.id = a.category_id \
-         WHERE {IN_FLEET} AND {stale} \
-         AND ($2 IS NULL OR a.site_id = $2) AND ($3 IS NULL OR a.category_id = $3)",
-        stale = stale_rule("$1"),
-    );
+    // $1 cutoff, $2 site, $3 category, $4 cursor id, $5 cursor time, $6 limit. A filter is
+    // named only when given: `$2 IS NULL OR …` would keep PostgreSQL's generic plan (and
+    // SQLite's only plan) from an index-only count.
+    let mut filters = String::new();
+    if filter.site_id.is_some() {
+        filters.push_str(" AND a.site_id = $2");
+    }
+    if category_id.is_some() {
+        filters.push_str(" AND a.category_id = $3");
+    }
+    let [no_pos, old, offline] = stale_parts("$1");
+    let start = after(page.after, "a.pos_at", "a.id", "$5", "$4");
+    // Each part in its own order (its index's), under the page size; the parts follow each
+    // other in list order, so the outer sort merges at most 3 × limit rows, and only the page's
+    // rows are joined to their site, category and tracker (primary key probes).
+    let part = |name: &str, rule: &str, from: &Option<String>, order: &str| {
+        from.as_ref().map(|from| {
+            format!(
+                "SELECT * FROM (SELECT a.id, a.code, a.name, a.status, a.site_id, a.category_id, \
+                 a.pos_lat, a.pos_lon, a.pos_at, a.tracker_id FROM assets a \
+                 WHERE {IN_FLEET} AND {rule}{filters} AND {from} ORDER BY {order} LIMIT $6) {name}"
+            )
+        })
+    };
+    let parts: Vec<String> = [
+        part("no_pos", &no_pos, &start.untimed, "a.id"),
+        part("old", &old, &start.timed, "a.pos_at, a.id"),
+        part("offline", &offline, &start.timed, "a.pos_at, a.id"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let list = format!(
-        "SELECT * FROM (SELECT a.id, a.code, a.name, a.status, a.site_id, s.name AS site_name, \
-         a.category_id, c.name AS category_name, a.pos_lat, a.pos_lon, a.pos_at, \
-         d.device_id AS tracker, d.online AS tracker_online, d.last_seen_at AS tracker_seen, \
-         d.offline_cause {from_where}) x \
-         WHERE {after} ORDER BY x.pos_at ASC NULLS FIRST, x.id LIMIT $6",
-        after = after_cursor("x.pos_at", "$4", "$5"),
+        "SELECT x.id, x.code, x.name, x.status, x.site_id, s.name AS site_name, x.category_id, \
+         c.name AS category_name, x.pos_lat, x.pos_lon, x.pos_at, d.device_id AS tracker, \
+         d.online AS tracker_online, d.last_seen_at AS tracker_seen, d.offline_cause \
+         FROM (SELECT * FROM ({parts}) u ORDER BY u.pos_at ASC NULLS FIRST, u.id LIMIT $6) x \
+         LEFT JOIN sites s ON s.id = x.site_id \
+         LEFT JOIN categories c ON c.id = x.category_id \
+         LEFT JOIN devices d ON d.id = x.tracker_id \
+         ORDER BY x.pos_at ASC NULLS FIRST, x.id",
+        parts = parts.join(" UNION ALL "),
     );
-    let count = format!("SELECT COUNT(*) {from_where}");
+    let count = format!(
+        "SELECT {}",
+        [no_pos, old, offline]
+            .iter()
+            .map(|rule| format!(
+                "(SELECT COUNT(*) FROM assets a WHERE {IN_FLEET} AND {rule}{filters})"
+            ))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    );
     let (after_id, after_at) = split(page.after);
     let rows: Vec<StaleRow> = on_read!(store, |p| sqlx::query_as(&list)
         .bind(cutoff)
@@ -366,31 +430,44 @@ struct OffSiteRow {
     left_site_name: Option<String>,
 }
 
+/// Off-site candidates: positioned inside no fence, live, neither on rent nor retired. Written
+/// exactly as the partial index `assets_off_site` (migration 0018), which holds just them in
+/// list order.
+const OFF_SITE: &str = "a.geofence_site_id IS NULL AND a.pos_at IS NOT NULL \
+     AND a.deleted_at IS NULL AND a.status NOT IN ('on_rent', 'retired')";
+
 /// Assets whose current position is inside no site fence and that are not on rent (a delivery
 /// puts an asset on rent: it left with paperwork), longest out first (never seen inside a fence
-/// first). `geofence_site_id` is kept by ingest for GPS positions; with no fence defined
-/// anywhere nothing can be off-site, so the list is empty then.
+/// first). `geofence_site_id` and the last exit (`fence_exit_at`, `fence_exit_site_id`) are
+/// kept by ingest for GPS positions; with no fence defined anywhere nothing can be off-site, so
+/// the list is empty then.
 pub async fn off_site(
     store: &Store,
     page: AlertPageRequest,
 ) -> Result<AlertPage<OffSiteAsset>, DomainError> {
     // $1 cursor id, $2 cursor time, $3 limit.
-    let from_where = "FROM assets a \
-         LEFT JOIN geofence_events g ON g.id = (SELECT g2.id FROM geofence_events g2 \
-              WHERE g2.asset_id = a.id AND g2.kind = 'exit' ORDER BY g2.ts DESC LIMIT 1) \
-         LEFT JOIN sites s ON s.id = a.site_id \
-         LEFT JOIN sites ls ON ls.id = g.site_id \
-         WHERE a.geofence_site_id IS NULL AND a.pos_at IS NOT NULL AND a.deleted_at IS NULL \
-         AND a.status NOT IN ('on_rent', 'retired') \
-         AND EXISTS (SELECT 1 FROM sites f WHERE f.geofence IS NOT NULL)";
+    let fenced = "EXISTS (SELECT 1 FROM sites f WHERE f.geofence IS NOT NULL)";
+    let start = after(page.after, "a.fence_exit_at", "a.id", "$2", "$1");
+    let from = match (start.untimed, start.timed) {
+        (Some(untimed), Some(timed)) if untimed == timed => untimed,
+        (Some(untimed), Some(timed)) => {
+            format!("((a.fence_exit_at IS NULL AND {untimed}) OR (a.fence_exit_at IS NOT NULL AND {timed}))")
+        }
+        (None, Some(timed)) => timed,
+        (Some(untimed), None) => format!("a.fence_exit_at IS NULL AND {untimed}"),
+        (None, None) => "1 = 0".into(),
+    };
     let list = format!(
-        "SELECT * FROM (SELECT a.id, a.code, a.name, a.status, a.site_id, s.name AS site_name, \
-         a.pos_lat, a.pos_lon, a.pos_at, g.ts AS left_at, g.site_id AS left_site_id, \
-         ls.name AS left_site_name {from_where}) x \
-         WHERE {after} ORDER BY x.left_at ASC NULLS FIRST, x.id LIMIT $3",
-        after = after_cursor("x.left_at", "$1", "$2"),
+        "SELECT a.id, a.code, a.name, a.status, a.site_id, s.name AS site_name, \
+         a.pos_lat, a.pos_lon, a.pos_at, a.fence_exit_at AS left_at, \
+         a.fence_exit_site_id AS left_site_id, ls.name AS left_site_name \
+         FROM assets a \
+         LEFT JOIN sites s ON s.id = a.site_id \
+         LEFT JOIN sites ls ON ls.id = a.fence_exit_site_id \
+         WHERE {OFF_SITE} AND {from} AND {fenced} \
+         ORDER BY a.fence_exit_at ASC NULLS FIRST, a.id LIMIT $3"
     );
-    let count = format!("SELECT COUNT(*) {from_where}");
+    let count = format!("SELECT COUNT(*) FROM assets a WHERE {OFF_SITE} AND {fenced}");
     let (after_id, after_at) = split(page.after);
     let rows: Vec<OffSiteRow> = on_read!(store, |p| sqlx::query_as(&list)
         .bind(after_id)
@@ -439,14 +516,16 @@ pub async fn site_table(
     threshold: StaleThreshold,
 ) -> Result<SiteTable, DomainError> {
     let cutoff = threshold.cutoff(crate::clock::now());
+    // The assets are grouped first, in one pass over the covering index `assets_site_status`
+    // (site, status and the columns the stale rule reads), then joined to the sites.
     let sql = format!(
-        "SELECT s.id, s.name, s.kind, s.lat, s.lon, a.status, COUNT(a.id) AS n, \
-         COALESCE(SUM(CASE WHEN a.status <> 'retired' AND {stale} THEN 1 ELSE 0 END), 0) \
-         AS stale \
+        "SELECT s.id, s.name, s.kind, s.lat, s.lon, g.status, COALESCE(g.n, 0) AS n, \
+         COALESCE(g.stale, 0) AS stale \
          FROM sites s \
-         LEFT JOIN assets a ON a.site_id = s.id AND a.deleted_at IS NULL \
-         {TRACKER_JOIN} \
-         GROUP BY s.id, s.name, s.kind, s.lat, s.lon, a.status \
+         LEFT JOIN (SELECT a.site_id, a.status, COUNT(*) AS n, \
+              SUM(CASE WHEN a.status <> 'retired' AND {stale} THEN 1 ELSE 0 END) AS stale \
+              FROM assets a WHERE a.deleted_at IS NULL AND a.site_id IS NOT NULL \
+              GROUP BY a.site_id, a.status) g ON g.site_id = s.id \
          ORDER BY s.name, s.id",
         stale = stale_rule("$1"),
     );

@@ -97,6 +97,7 @@ pub async fn create(
     })?;
     if let Some(asset_id) = device.asset_id {
         open_binding(&mut tx, device.id, asset_id, now).await?;
+        refresh_trackers(&mut tx, &[asset_id]).await?;
     }
     tx.commit_audited(actor, Change::created(Entity::Device, device.id, &device))
         .await?;
@@ -176,6 +177,39 @@ pub(crate) async fn unbind_asset(
                 .after(&after),
         )
         .await?;
+    }
+    refresh_trackers(tx, &[asset_id]).await
+}
+
+/// Which of an asset's bound devices is its tracker (the one the alerts show and judge): the
+/// most recently seen, never-seen ones last, ties to the larger id. Migration 0018's backfill
+/// applies the same order, and ingest the same choice in Rust (`AssetState::see_tracker`).
+const ASSET_TRACKER: &str = "SELECT d.id, d.last_seen_at, d.offline_cause FROM devices d \
+     WHERE d.asset_id = assets.id ORDER BY d.last_seen_at DESC NULLS LAST, d.id DESC LIMIT 1";
+
+/// Recomputes the tracker state kept on each of `assets` (`tracker_id`, `tracker_seen_at`,
+/// `tracker_offline_cause`, migration 0018) from their devices, in the caller's transaction:
+/// every change of a device's binding, `online` or `last_seen_at` outside ingest's asset update
+/// calls it after writing the device (devices before assets: the lock order ingest keeps).
+/// One statement per 1,000 assets, each asset a probe of `devices_asset_seen`.
+pub(crate) async fn refresh_trackers(tx: &mut Tx, assets: &[Uuid]) -> Result<(), DomainError> {
+    let mut assets = assets.to_vec();
+    // Id order: the order ingest locks assets in.
+    assets.sort_unstable();
+    assets.dedup();
+    for chunk in assets.chunks(1000) {
+        on_tx!(tx, |c| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "UPDATE assets SET (tracker_id, tracker_seen_at, tracker_offline_cause) = \
+                 ({ASSET_TRACKER}) WHERE id IN ("
+            ));
+            let mut ids = qb.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(())
 }

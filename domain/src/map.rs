@@ -200,7 +200,8 @@ pub async fn assets(
     let status = filter.status.map(|s| s.as_str());
     let site = filter.site_id;
     let cutoff = threshold.cutoff(crate::clock::now());
-    let (join, stale) = alerts::stale_sql("$9");
+    // The alert lists' rule, over the asset row alone (the tracker's state is kept on it).
+    let stale = alerts::stale_rule("$9");
     let bbox_sql = in_bbox(bbox);
     let (s, n, w, e) = (bbox.south, bbox.north, bbox.west, bbox.east);
 
@@ -224,7 +225,7 @@ pub async fn assets(
         let sql = format!(
             "SELECT a.id, a.code, a.name, a.status, a.category_id, a.site_id, a.pos_lat, \
              a.pos_lon, a.pos_at, CAST(CASE WHEN {stale} THEN 1 ELSE 0 END AS BIGINT) AS stale \
-             FROM assets a {join} WHERE {bbox_sql} AND {FILTERS} ORDER BY a.id LIMIT $10"
+             FROM assets a WHERE {bbox_sql} AND {FILTERS} ORDER BY a.id LIMIT $10"
         );
         let rows: Vec<PointRow> = on_read!(store, |p| sqlx::query_as(&sql)
             .bind(s)
@@ -262,7 +263,7 @@ pub async fn assets(
         "SELECT a.map_cell / $10 AS cell, a.status, COUNT(*) AS n, \
          COUNT(CASE WHEN {stale} THEN 1 END) AS stale, AVG(a.pos_lat) AS lat, \
          AVG(a.pos_lon) AS lon, MIN(a.map_cell) AS lo, MAX(a.map_cell) AS hi \
-         FROM assets a {join} WHERE {bbox_sql} AND {FILTERS} GROUP BY 1, 2 ORDER BY 1, 2"
+         FROM assets a WHERE {bbox_sql} AND {FILTERS} GROUP BY 1, 2 ORDER BY 1, 2"
     );
     let rows: Vec<ClusterRow> = on_read!(store, |p| sqlx::query_as(&sql)
         .bind(s)

@@ -133,7 +133,7 @@ pub async fn seed_fleet(
             &mut tx,
             insert_values(
                 "INSERT INTO assets (id, code, name, status, category_id, home_site_id, site_id, \
-                 depreciation_method, version, created_at, updated_at) ",
+                 depreciation_method, version, created_at, updated_at, tracker_id) ",
                 &rows,
                 |b, r| b
                     .push_bind(r.0)
@@ -147,6 +147,9 @@ pub async fn seed_fleet(
                     .push_bind(1_i64)
                     .push_bind(now)
                     .push_bind(now)
+                    // Its tracker (bound below, never seen): the state the alerts read from
+                    // the asset row (migration 0018), written with the row.
+                    .push_bind(r.4)
             )
         )
         .map_err(|e| {

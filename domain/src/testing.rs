@@ -240,6 +240,21 @@ impl TestDb {
             .await
             .expect("read the migrations");
         let applied = match &db.store.0 {
+            // From 0012 on, a release migrates SQLite with foreign keys off (0012 rebuilds
+            // tables and refuses to run otherwise, `store::sqlite`); the writer pool is one
+            // connection, so the pragma holds for the migrator's run.
+            crate::store::Pools::Sqlite { write, .. } if version > 12 => {
+                sqlx::query("PRAGMA foreign_keys = OFF")
+                    .execute(write)
+                    .await
+                    .expect("foreign keys off");
+                let applied = migrator.run(write).await;
+                sqlx::query("PRAGMA foreign_keys = ON")
+                    .execute(write)
+                    .await
+                    .expect("foreign keys on");
+                applied
+            }
             crate::store::Pools::Sqlite { write, .. } => migrator.run(write).await,
             crate::store::Pools::Postgres(pool) => migrator.run(pool).await,
         };

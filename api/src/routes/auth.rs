@@ -9,9 +9,7 @@ use axum::Json;
 use domain::users;
 use mobile_shared::wire::{LoginRequest, LoginResponse, Problem, SessionInfo, SessionPatch, User};
 
-use crate::auth::{
-    bearer_token, check_origin, cookie_is_secure, session_set_cookie, Credential, CurrentUser,
-};
+use crate::auth::{check_origin, cookie_is_secure, session_set_cookie, Credential, CurrentUser};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::openapi::{JsonBodyErrors, Unauthenticated};
@@ -110,11 +108,36 @@ pub async fn patch_session(
     responses((status = 204, headers(("set-cookie" = String, description = "deletes the cookie"))), Unauthenticated))]
 pub async fn delete_session(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     parts: Parts,
 ) -> ApiResult<impl IntoResponse> {
-    let credential = Credential::of(&parts).ok_or_else(ApiError::unauthenticated)?;
+    end_session(&state, user, &parts).await
+}
+
+/// Log out: revokes the session this request is signed in with — the bearer token, or the
+/// console's session cookie (with the CSRF header, like every cookie write) — and deletes the
+/// cookie. The same as `DELETE /api/v1/auth/session`.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = []), ("session" = [])),
+    responses((status = 204, headers(("set-cookie" = String, description = "deletes the cookie"))), Unauthenticated))]
+pub async fn logout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    parts: Parts,
+) -> ApiResult<impl IntoResponse> {
+    end_session(&state, user, &parts).await
+}
+
+/// One logout for both routes. `CurrentUser` has already authenticated the credential (and,
+/// for a cookie, checked the CSRF rules); the credential it used is the one revoked. Logout by
+/// cookie used to answer 401 on `POST /auth/logout`, which looked only for a bearer token.
+async fn end_session(
+    state: &AppState,
+    user: CurrentUser,
+    parts: &Parts,
+) -> ApiResult<impl IntoResponse> {
+    let credential = Credential::of(parts).ok_or_else(ApiError::unauthenticated)?;
     users::logout(&state.store, credential.token()).await?;
+    tracing::info!(user = %user.0.username, "logout");
     let cookie = session_set_cookie(
         None,
         state.config.session_ttl,
@@ -124,17 +147,4 @@ pub async fn delete_session(
         StatusCode::NO_CONTENT,
         AppendHeaders([(SET_COOKIE, cookie)]),
     ))
-}
-
-/// Revoke the bearer token of this request.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), Unauthenticated))]
-pub async fn logout(
-    State(state): State<AppState>,
-    _user: CurrentUser,
-    parts: Parts,
-) -> ApiResult<StatusCode> {
-    let token = bearer_token(&parts).ok_or_else(ApiError::unauthenticated)?;
-    users::logout(&state.store, token).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

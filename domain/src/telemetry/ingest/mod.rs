@@ -164,9 +164,36 @@ struct AssetState {
     /// (`maintenance_thresholds`, left by the clock's sweep); read, never written, by ingest.
     hours_opens_at: Option<f64>,
     km_opens_at: Option<f64>,
+    /// The tracker state the alerts read from the asset row (migration 0018): its most recently
+    /// seen tracker, that tracker's last contact and why it is offline.
+    tracker_id: Option<Uuid>,
+    tracker_seen_at: Option<DateTime<Utc>>,
+    tracker_offline_cause: Option<String>,
+    /// The latest fence exit, next to its `geofence_events` row (the off-site list's order).
+    fence_exit_at: Option<DateTime<Utc>>,
+    fence_exit_site_id: Option<Uuid>,
 }
 
 impl AssetState {
+    /// Device `id`, bound to this asset, sent readings last received at `seen` and is online
+    /// now. It becomes the asset's tracker when it is the most recently seen of the asset's
+    /// devices — the order of `devices::refresh_trackers` (latest `last_seen_at`, then larger
+    /// id), decided against the current tracker alone since every other device of the asset
+    /// was seen no later than it. A device that already is the tracker stays it.
+    fn see_tracker(&mut self, id: Uuid, seen: DateTime<Utc>) {
+        let newer = match (self.tracker_id, self.tracker_seen_at) {
+            (Some(current), _) if current == id => true,
+            (Some(current), Some(at)) => (seen, id) > (at, current),
+            _ => true,
+        };
+        if newer {
+            self.tracker_id = Some(id);
+            self.tracker_seen_at = Some(seen);
+            // Readings mean online: `write_devices` clears the device's `offline_cause` too.
+            self.tracker_offline_cause = None;
+        }
+    }
+
     /// Whether the (new) meters reach a maintenance threshold.
     fn crosses_threshold(&self) -> bool {
         let reaches = |value: Option<f64>, at: Option<f64>| matches!((value, at), (Some(v), Some(t)) if v >= t);
@@ -423,6 +450,13 @@ impl Ingestor {
         }
         // Assets without a new reading (all duplicates) stay as they are.
         states.retain(|s| by_asset.contains_key(&s.id));
+        // The devices that sent new readings, by asset: each may become its asset's tracker.
+        let mut seen_by_asset: HashMap<Uuid, Vec<&DeviceUpdate>> = HashMap::new();
+        for d in devices {
+            if let Some(a) = d.asset {
+                seen_by_asset.entry(a).or_default().push(d);
+            }
+        }
         let mut anomalies = Vec::new();
         let mut crossings = Vec::new();
         let mut usage = Vec::new();
@@ -431,6 +465,9 @@ impl Ingestor {
                 continue;
             };
             rows.sort_by_key(|r| r.ts);
+            for d in seen_by_asset.get(&state.id).into_iter().flatten() {
+                state.see_tracker(d.id, d.last_seen_at);
+            }
             if let Some(seen) = rows.iter().map(|r| r.received_at).max() {
                 state.last_seen_at = Some(state.last_seen_at.map_or(seen, |s| s.max(seen)));
             }
@@ -458,6 +495,8 @@ impl Ingestor {
                         let inside = fences.site_at(lat, lon, state.site_id);
                         if inside != state.geofence_site_id {
                             if let Some(old) = state.geofence_site_id {
+                                state.fence_exit_at = Some(fix.ts);
+                                state.fence_exit_site_id = Some(old);
                                 crossings.push(Crossing {
                                     asset: state.id,
                                     site: old,
@@ -598,6 +637,9 @@ impl Ingestor {
                 .await
         })?;
         let n = rows.len();
+        // Their assets' tracker state, in the same transaction (alerts read it from the asset).
+        let assets: Vec<Uuid> = rows.iter().filter_map(|r| r.1).collect();
+        crate::devices::refresh_trackers(&mut tx, &assets).await?;
         let events: Vec<FleetEvent> = rows
             .into_iter()
             .map(
@@ -806,6 +848,7 @@ async fn write_statuses(
     events: &mut Vec<FleetEvent>,
 ) -> Result<usize, DomainError> {
     let mut applied = 0;
+    let mut assets = Vec::new();
     for (d, status, at) in statuses {
         if d.status_at.is_some_and(|s| s > *at) {
             continue;
@@ -830,7 +873,11 @@ async fn write_statuses(
             online,
             at: *at,
         });
+        assets.extend(d.asset_id);
         applied += 1;
     }
+    // The assets' tracker state (online, last contact, which tracker is newest), once for the
+    // batch's statuses and in its transaction.
+    crate::devices::refresh_trackers(tx, &assets).await?;
     Ok(applied)
 }

@@ -47,7 +47,9 @@ pub(super) async fn load_assets(
     let rows = sqlx::query_as(
         "SELECT a.id, a.site_id, a.pos_lat, a.pos_lon, a.pos_at, a.pos_source, a.engine_hours, \
          a.hours_at, a.odometer_km, a.odometer_at, a.last_seen_at, a.geofence_site_id, \
-         a.map_cell, a.used_at, a.hours_flagged, a.odometer_flagged, t.hours_opens_at, t.km_opens_at FROM assets a \
+         a.map_cell, a.used_at, a.hours_flagged, a.odometer_flagged, t.hours_opens_at, \
+         t.km_opens_at, a.tracker_id, a.tracker_seen_at, a.tracker_offline_cause, \
+         a.fence_exit_at, a.fence_exit_site_id FROM assets a \
          LEFT JOIN maintenance_thresholds t ON t.asset_id = a.id \
          WHERE a.id = ANY($1) ORDER BY a.id FOR NO KEY UPDATE OF a",
     )
@@ -111,13 +113,18 @@ pub(super) async fn write_assets(
          odometer_km = v.odometer_km, odometer_at = v.odometer_at, \
          last_seen_at = v.last_seen_at, geofence_site_id = v.geofence_site_id, \
          hours_flagged = v.hours_flagged, odometer_flagged = v.odometer_flagged, \
-         map_cell = v.map_cell, used_at = v.used_at \
+         map_cell = v.map_cell, used_at = v.used_at, \
+         tracker_id = v.tracker_id, tracker_seen_at = v.tracker_seen_at, \
+         tracker_offline_cause = v.tracker_offline_cause, fence_exit_at = v.fence_exit_at, \
+         fence_exit_site_id = v.fence_exit_site_id \
          FROM UNNEST($1::uuid[], $2::float8[], $3::float8[], $4::timestamptz[], $5::text[], \
          $6::float8[], $7::timestamptz[], $8::float8[], $9::timestamptz[], $10::timestamptz[], \
-         $11::uuid[], $12::bool[], $13::bool[], $14::int8[], $15::timestamptz[]) \
+         $11::uuid[], $12::bool[], $13::bool[], $14::int8[], $15::timestamptz[], $16::uuid[], \
+         $17::timestamptz[], $18::text[], $19::timestamptz[], $20::uuid[]) \
          AS v(id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, odometer_km, \
          odometer_at, last_seen_at, geofence_site_id, hours_flagged, odometer_flagged, \
-         map_cell, used_at) \
+         map_cell, used_at, tracker_id, tracker_seen_at, tracker_offline_cause, fence_exit_at, \
+         fence_exit_site_id) \
          WHERE assets.id = v.id",
     )
     .bind(states.iter().map(|s| s.id).collect::<Vec<_>>())
@@ -150,6 +157,21 @@ pub(super) async fn write_assets(
     )
     .bind(states.iter().map(|s| s.map_cell).collect::<Vec<_>>())
     .bind(t(|s| s.used_at))
+    .bind(states.iter().map(|s| s.tracker_id).collect::<Vec<_>>())
+    .bind(t(|s| s.tracker_seen_at))
+    .bind(
+        states
+            .iter()
+            .map(|s| s.tracker_offline_cause.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(t(|s| s.fence_exit_at))
+    .bind(
+        states
+            .iter()
+            .map(|s| s.fence_exit_site_id)
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *c)
     .await?;
     Ok(())

@@ -40,8 +40,9 @@ pub(super) async fn load_assets(
         let mut qb = QueryBuilder::<Sqlite>::new(
             "SELECT a.id, a.site_id, a.pos_lat, a.pos_lon, a.pos_at, a.pos_source, \
              a.engine_hours, a.hours_at, a.odometer_km, a.odometer_at, a.last_seen_at, \
-             a.geofence_site_id, a.map_cell, a.used_at, a.hours_flagged, a.odometer_flagged, t.hours_opens_at, \
-             t.km_opens_at FROM assets a \
+             a.geofence_site_id, a.map_cell, a.used_at, a.hours_flagged, a.odometer_flagged, \
+             t.hours_opens_at, t.km_opens_at, a.tracker_id, a.tracker_seen_at, \
+             a.tracker_offline_cause, a.fence_exit_at, a.fence_exit_site_id FROM assets a \
              LEFT JOIN maintenance_thresholds t ON t.asset_id = a.id WHERE a.id IN (",
         );
         let mut sep = qb.separated(", ");
@@ -99,7 +100,8 @@ pub(super) async fn write_assets(
         let mut qb = QueryBuilder::<Sqlite>::new(
             "WITH v(id, pos_lat, pos_lon, pos_at, pos_source, engine_hours, hours_at, odometer_km, \
              odometer_at, last_seen_at, geofence_site_id, map_cell, used_at, hours_flagged, \
-             odometer_flagged) AS (",
+             odometer_flagged, tracker_id, tracker_seen_at, tracker_offline_cause, fence_exit_at, \
+             fence_exit_site_id) AS (",
         );
         qb.push_values(chunk, |mut b, s| {
             b.push_bind(s.id)
@@ -116,14 +118,23 @@ pub(super) async fn write_assets(
                 .push_bind(s.map_cell)
                 .push_bind(s.used_at)
                 .push_bind(s.hours_flagged)
-                .push_bind(s.odometer_flagged);
+                .push_bind(s.odometer_flagged)
+                .push_bind(s.tracker_id)
+                .push_bind(s.tracker_seen_at)
+                .push_bind(s.tracker_offline_cause.clone())
+                .push_bind(s.fence_exit_at)
+                .push_bind(s.fence_exit_site_id);
         });
         qb.push(
             ") UPDATE assets SET pos_lat = v.pos_lat, pos_lon = v.pos_lon, pos_at = v.pos_at, \
              pos_source = v.pos_source, engine_hours = v.engine_hours, hours_at = v.hours_at, \
              odometer_km = v.odometer_km, odometer_at = v.odometer_at, \
              last_seen_at = v.last_seen_at, geofence_site_id = v.geofence_site_id, \
-             map_cell = v.map_cell, used_at = v.used_at, hours_flagged = v.hours_flagged, odometer_flagged = v.odometer_flagged \
+             map_cell = v.map_cell, used_at = v.used_at, \
+             hours_flagged = v.hours_flagged, odometer_flagged = v.odometer_flagged, \
+             tracker_id = v.tracker_id, tracker_seen_at = v.tracker_seen_at, \
+             tracker_offline_cause = v.tracker_offline_cause, fence_exit_at = v.fence_exit_at, \
+             fence_exit_site_id = v.fence_exit_site_id \
              FROM v WHERE assets.id = v.id AND assets.id IN (",
         );
         // Naming the ids lets the planner drive the update from the primary key.
