@@ -595,7 +595,12 @@ async fn a_configured_style_url_replaces_the_offline_basemap(app: BrowserApp) {
     .await;
     assert_eq!(
         layers,
-        json!(["hosted-background", "heat-cells", "asset-clusters", "asset-points"]),
+        json!([
+            "hosted-background",
+            "heat-cells",
+            "asset-clusters",
+            "asset-points"
+        ]),
         "errors: {}",
         page_errors(&c).await
     );
