@@ -478,7 +478,8 @@ async fn the_console_without_a_session_is_the_login_page(app: BrowserApp) {
     wait_for(
         &c,
         "the console",
-        "return !!document.getElementById('map') && document.body.dataset.ready === '1'",
+        "return !!document.getElementById('map') && document.body.dataset.ready === '1'
+           && document.body.dataset.assetsLoaded !== undefined",
     )
     .await;
     let url = c.current_url().await.unwrap();
@@ -726,7 +727,8 @@ async fn signed_in(app: &BrowserApp, lang: &str, path: &str) -> Client {
     wait_for(
         &c,
         "the console",
-        "return !!document.getElementById('map') && document.body.dataset.ready === '1'",
+        "return !!document.getElementById('map') && document.body.dataset.ready === '1'
+           && document.body.dataset.assetsLoaded !== undefined",
     )
     .await;
     c

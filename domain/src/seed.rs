@@ -346,7 +346,7 @@ pub async fn place_fleet(
     actor: &Actor,
     placements: &[Placement],
 ) -> Result<u64, DomainError> {
-    // 7 columns × 1000 rows: far below both backends' bind limits.
+    // 8 columns × 1000 rows: far below both backends' bind limits.
     let mut tx = store.begin().await?;
     let mut updated = 0;
     for chunk in placements.chunks(CHUNK) {
@@ -356,7 +356,8 @@ pub async fn place_fleet(
             insert_values(
                 "UPDATE assets SET status = v.column2, site_id = v.column3, pos_lat = v.column4, \
                  pos_lon = v.column5, pos_at = v.column6, pos_source = 'gps', \
-                 last_seen_at = v.column6, geofence_site_id = v.column7 FROM (",
+                 last_seen_at = v.column6, geofence_site_id = v.column7, map_cell = v.column8 \
+                 FROM (",
                 chunk,
                 |b, p| b
                     .push_bind(p.asset_id)
@@ -365,7 +366,9 @@ pub async fn place_fleet(
                     .push_bind(p.lat)
                     .push_bind(p.lon)
                     .push_bind(p.pos_at)
-                    .push_bind(p.geofence_site_id),
+                    .push_bind(p.geofence_site_id)
+                    // The map's cell key, as ingest keeps it (mobile_shared::geo_cell).
+                    .push_bind(mobile_shared::geo_cell::cell_of(p.lat, p.lon)),
                 ") AS v WHERE assets.id = v.column1 AND assets.deleted_at IS NULL"
             )
         )?;
@@ -383,6 +386,9 @@ pub async fn place_fleet(
                 ") AS v WHERE devices.asset_id = v.column1"
             )
         )?;
+        // The tracker state the alert lists read from the asset row, as ingest keeps it.
+        let ids: Vec<Uuid> = chunk.iter().map(|p| p.asset_id).collect();
+        crate::devices::refresh_trackers(&mut tx, &ids).await?;
         let audit_rows: Vec<(Uuid, serde_json::Value, serde_json::Value)> = chunk
             .iter()
             .filter(|p| p.status != mobile_shared::AssetStatus::Available)
