@@ -22,7 +22,7 @@ import './errors.mjs'; // first: records every later page error for the browser 
 import './basemap.mjs'; // the pmtiles:// protocol, before the map exists
 import { loadCatalogue, translate } from './i18n.mjs';
 import { api, listAll } from './api.mjs';
-import { setUpMap, reloadMap, livePosition, mapFilters, HEAT_MODES } from './map.mjs';
+import { setUpMap, reloadMap, livePosition, mapFilters, fitView, HEAT_MODES } from './map.mjs';
 import { initDrawer, select as selectAsset, showSelection } from './drawer.mjs';
 import { initLists, reload as reloadList, followLive } from './lists.mjs';
 
@@ -46,6 +46,8 @@ translate(document, t);
 document.title = t('console.title');
 const $ = (id) => document.getElementById(id);
 const state = { stale: new Set(), counts: {}, map: null };
+// A link without a map view (`#map=`) opens on the fleet, wherever in the world it is.
+let frameFleet = !location.hash.includes('map=');
 window.fieldopsConsole = state;
 
 // ---- URL state ------------------------------------------------------------------------------
@@ -109,7 +111,13 @@ async function fleetCounts() {
       byStatus[p.status] = (byStatus[p.status] || 0) + 1;
     }
   }
-  return { total: fc.total, byStatus };
+  // Where the fleet is: the first view of a link without one frames it.
+  const xs = fc.features.map((f) => f.geometry.coordinates[0]);
+  const ys = fc.features.map((f) => f.geometry.coordinates[1]);
+  const bounds = xs.length
+    ? [[Math.min(...xs), Math.min(...ys)], [Math.max(...xs), Math.max(...ys)]]
+    : null;
+  return { total: fc.total, byStatus, bounds };
 }
 
 // ---- filters ----------------------------------------------------------------------------------
@@ -206,6 +214,10 @@ async function refresh() {
     return;
   }
   renderCounts(fleet);
+  if (frameFleet) {
+    frameFleet = false;
+    if (fleet.bounds) fitView(fleet.bounds);
+  }
   reloadList();
   await reloadMap();
   if (status.textContent === t('console.loading')) status.textContent = '';

@@ -152,6 +152,11 @@ export async function setUpMap(context) {
   });
 }
 
+/** Moves the view to `bounds` ([[west, south], [east, north]]) at once, at most to zoom 12. */
+export function fitView(bounds) {
+  map?.fitBounds(bounds, { padding: 60, maxZoom: 12, duration: 0 });
+}
+
 /** The view as the routes' `bbox` (west,south,east,north; longitudes wrapped into ±180). */
 function viewBbox() {
   const b = map.getBounds();
