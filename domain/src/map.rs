@@ -123,10 +123,24 @@ fn in_bbox(bbox: &Bbox) -> String {
 }
 
 /// The filters of `/api/v1/assets` over `a`, in `$5..$8` (status, site, category id, text).
-const FILTERS: &str = "($5 IS NULL OR a.status = $5) AND ($6 IS NULL OR a.site_id = $6) \
-     AND ($7 IS NULL OR a.category_id = $7) \
-     AND ($8 IS NULL OR lower(a.code) LIKE $8 ESCAPE '\\' OR lower(a.name) LIKE $8 ESCAPE '\\' \
-          OR lower(a.serial) LIKE $8 ESCAPE '\\')";
+/// The filters over `a`, with status, site, category and text pattern in `$5`..`$8`. The text
+/// condition is written only when there is a text (`$8` is still named, so every statement
+/// binds the same parameters): it reads code, name and serial, which are not in the
+/// `assets_map_cell` index, and a condition the planner cannot drop (`$8 IS NULL OR …` over
+/// those columns) would turn the grouped index scan into a row lookup per asset (~0.5 s at
+/// 100,000 assets).
+fn filters(text: bool) -> String {
+    let text = if text {
+        "($8 IS NULL OR lower(a.code) LIKE $8 ESCAPE '\\' OR lower(a.name) LIKE $8 ESCAPE '\\' \
+         OR lower(a.serial) LIKE $8 ESCAPE '\\')"
+    } else {
+        "$8 IS NULL"
+    };
+    format!(
+        "($5 IS NULL OR a.status = $5) AND ($6 IS NULL OR a.site_id = $6) \
+         AND ($7 IS NULL OR a.category_id = $7) AND {text}"
+    )
+}
 
 fn point(lat: f64, lon: f64) -> Geometry {
     Geometry::Point {
@@ -203,9 +217,10 @@ pub async fn assets(
     // The alert lists' rule, over the asset row alone (the tracker's state is kept on it).
     let stale = alerts::stale_rule("$9");
     let bbox_sql = in_bbox(bbox);
+    let filters_sql = filters(q.is_some());
     let (s, n, w, e) = (bbox.south, bbox.north, bbox.west, bbox.east);
 
-    let count_sql = format!("SELECT COUNT(*) FROM assets a WHERE {bbox_sql} AND {FILTERS}");
+    let count_sql = format!("SELECT COUNT(*) FROM assets a WHERE {bbox_sql} AND {filters_sql}");
     let total: i64 = on_read!(store, |p| sqlx::query_scalar(&count_sql)
         .bind(s)
         .bind(n)
@@ -225,7 +240,7 @@ pub async fn assets(
         let sql = format!(
             "SELECT a.id, a.code, a.name, a.status, a.category_id, a.site_id, a.pos_lat, \
              a.pos_lon, a.pos_at, CAST(CASE WHEN {stale} THEN 1 ELSE 0 END AS BIGINT) AS stale \
-             FROM assets a WHERE {bbox_sql} AND {FILTERS} ORDER BY a.id LIMIT $10"
+             FROM assets a WHERE {bbox_sql} AND {filters_sql} ORDER BY a.id LIMIT $10"
         );
         let rows: Vec<PointRow> = on_read!(store, |p| sqlx::query_as(&sql)
             .bind(s)
@@ -263,7 +278,7 @@ pub async fn assets(
         "SELECT a.map_cell / $10 AS cell, a.status, COUNT(*) AS n, \
          COUNT(CASE WHEN {stale} THEN 1 END) AS stale, AVG(a.pos_lat) AS lat, \
          AVG(a.pos_lon) AS lon, MIN(a.map_cell) AS lo, MAX(a.map_cell) AS hi \
-         FROM assets a WHERE {bbox_sql} AND {FILTERS} GROUP BY 1, 2 ORDER BY 1, 2"
+         FROM assets a WHERE {bbox_sql} AND {filters_sql} GROUP BY 1, 2 ORDER BY 1, 2"
     );
     let rows: Vec<ClusterRow> = on_read!(store, |p| sqlx::query_as(&sql)
         .bind(s)
