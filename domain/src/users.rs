@@ -12,7 +12,7 @@ use crate::audit::Change;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::pagination::PageRequest;
-use crate::store::{on_read, on_tx, Store};
+use crate::store::{on_read, on_tx, Store, Tx};
 use crate::{clock, secrets};
 
 pub const MIN_PASSWORD_LEN: usize = 10;
@@ -168,6 +168,17 @@ fn normalize_email(email: Option<String>) -> Option<String> {
     email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty())
 }
 
+/// User `id`, row-locked in `tx` for a change of one of its settings (404 if there is none).
+async fn locked_user(tx: &mut Tx, id: Uuid) -> Result<User, DomainError> {
+    tx.lock_row("users", id).await?;
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let row: Option<UserRow> = on_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    row.ok_or(DomainError::not_found(Entity::User))?.into_user()
+}
+
 /// Sets (or with `None` clears) the e-mail address notifications are sent to.
 pub async fn set_email(
     store: &Store,
@@ -177,15 +188,7 @@ pub async fn set_email(
 ) -> Result<User, DomainError> {
     let email = normalize_email(email);
     let mut tx = store.begin().await?;
-    tx.lock_row("users", id).await?;
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-    let row: Option<UserRow> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
-    let before = row
-        .ok_or(DomainError::not_found(Entity::User))?
-        .into_user()?;
+    let before = locked_user(&mut tx, id).await?;
     // Checked after the lookup: a missing user is "not found" whatever the body says.
     if let Some(e) = &email {
         let mut v = Validator::new();
@@ -227,15 +230,7 @@ pub async fn set_locale(
         }
     }
     let mut tx = store.begin().await?;
-    tx.lock_row("users", id).await?;
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-    let row: Option<UserRow> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
-    let before = row
-        .ok_or(DomainError::not_found(Entity::User))?
-        .into_user()?;
+    let before = locked_user(&mut tx, id).await?;
     let sql = "UPDATE users SET locale = $1, updated_at = $2 WHERE id = $3";
     on_tx!(
         &mut tx,
