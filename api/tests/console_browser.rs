@@ -637,9 +637,11 @@ async fn an_ingested_position_moves_the_marker_without_a_reload(app: BrowserApp)
         json!("2")
     );
 
+    // Nanjing: inside the view the console opened on (framed on the fleet, Shanghai to
+    // Beijing), so the new asset belongs on the map.
     let mut reading = mobile_shared::telemetry::Reading::at(chrono::Utc::now());
-    reading.lat = Some(22.54);
-    reading.lon = Some(114.06);
+    reading.lat = Some(32.06);
+    reading.lon = Some(118.79);
     let report = Ingestor::new(
         app.app.db.store.clone(),
         app.app.events.clone(),
@@ -674,7 +676,7 @@ async fn an_ingested_position_moves_the_marker_without_a_reload(app: BrowserApp)
         )
         .await
         .unwrap();
-    assert_eq!(moved, json!([true, [[114.06, 22.54]]]));
+    assert_eq!(moved, json!([true, [[118.79, 32.06]]]));
     // The header's counts follow (refreshed from the server a few seconds after live changes).
     wait_for(
         &c,
