@@ -119,28 +119,11 @@ pub(crate) async fn record_created(
     entity: Entity,
     created: &[(Uuid, serde_json::Value)],
 ) -> Result<(), DomainError> {
-    let now = clock::now();
-    let action = format!("{entity}.create");
-    on_tx!(
-        tx,
-        insert_values(
-            "INSERT INTO audit_log (id, at, actor_user_id, actor, source, action, entity, \
-            entity_id, before, after) ",
-            created,
-            |b, (id, after)| b
-                .push_bind(clock::new_id())
-                .push_bind(now)
-                .push_bind(actor.user_id)
-                .push_bind(actor.name.clone())
-                .push_bind(actor.source.as_str())
-                .push_bind(action.clone())
-                .push_bind(entity.as_str())
-                .push_bind(*id)
-                .push_bind(None::<Json<serde_json::Value>>)
-                .push_bind(Some(Json(after.clone())))
-        )
-    )?;
-    Ok(())
+    let rows: Vec<(Uuid, Option<&serde_json::Value>, &serde_json::Value)> = created
+        .iter()
+        .map(|(id, after)| (*id, None, after))
+        .collect();
+    record_rows(tx, actor, entity, "create", &rows).await
 }
 
 /// Records updates of many records of one kind in one statement (bulk seeding that moves a
@@ -152,14 +135,29 @@ pub(crate) async fn record_updated(
     entity: Entity,
     updated: &[(Uuid, serde_json::Value, serde_json::Value)],
 ) -> Result<(), DomainError> {
+    let rows: Vec<(Uuid, Option<&serde_json::Value>, &serde_json::Value)> = updated
+        .iter()
+        .map(|(id, before, after)| (*id, Some(before), after))
+        .collect();
+    record_rows(tx, actor, entity, "update", &rows).await
+}
+
+/// One multi-row insert of audit entries `<entity>.<verb>`, one per (id, before, after).
+async fn record_rows(
+    tx: &mut Tx,
+    actor: &Actor,
+    entity: Entity,
+    verb: &str,
+    rows: &[(Uuid, Option<&serde_json::Value>, &serde_json::Value)],
+) -> Result<(), DomainError> {
     let now = clock::now();
-    let action = format!("{entity}.update");
+    let action = format!("{entity}.{verb}");
     on_tx!(
         tx,
         insert_values(
             "INSERT INTO audit_log (id, at, actor_user_id, actor, source, action, entity, \
             entity_id, before, after) ",
-            updated,
+            rows,
             |b, (id, before, after)| b
                 .push_bind(clock::new_id())
                 .push_bind(now)
@@ -169,8 +167,8 @@ pub(crate) async fn record_updated(
                 .push_bind(action.clone())
                 .push_bind(entity.as_str())
                 .push_bind(*id)
-                .push_bind(Some(Json(before.clone())))
-                .push_bind(Some(Json(after.clone())))
+                .push_bind(before.map(|v| Json(v.clone())))
+                .push_bind(Some(Json((*after).clone())))
         )
     )?;
     Ok(())
