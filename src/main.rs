@@ -84,7 +84,7 @@ enum UserCommand {
     Add {
         #[arg(long)]
         username: String,
-        /// admin, dispatcher, technician, rental_office, viewer or maintenance_planner
+        /// admin, dispatcher, technician, rental_office, viewer, maintenance_planner, sales, finance or legal
         /// (plans maintenance and runs work orders; see README, "Roles").
         #[arg(long, value_parser = parse_role)]
         role: Role,

@@ -24,16 +24,28 @@ pub enum Role {
     /// Plans the fleet's maintenance: service plans, work orders and their tasks, services done;
     /// reads the fleet like a dispatcher. No users, trackers, tags, scans or system settings.
     MaintenancePlanner,
+    /// An account manager: their own customers (contacts, follow-ups, complaints) and those
+    /// customers' contracts, read only. Which customers are "their own" is decided by the
+    /// domain (`customers.account_manager_id`), not by this matrix.
+    Sales,
+    /// Approves renewals (the finance half of an auto-renewal) and reads customers, contracts
+    /// and their signed documents.
+    Finance,
+    /// Approves renewals (the legal half) and reads customers, contracts and their documents.
+    Legal,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 9] = [
         Role::Admin,
         Role::Dispatcher,
         Role::Technician,
         Role::RentalOffice,
         Role::Viewer,
         Role::MaintenancePlanner,
+        Role::Sales,
+        Role::Finance,
+        Role::Legal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +56,9 @@ impl Role {
             Role::RentalOffice => "rental_office",
             Role::Viewer => "viewer",
             Role::MaintenancePlanner => "maintenance_planner",
+            Role::Sales => "sales",
+            Role::Finance => "finance",
+            Role::Legal => "legal",
         }
     }
 
@@ -63,16 +78,28 @@ impl Role {
             (
                 Dispatcher,
                 AssetWrite | IdentifierWrite | SiteWrite | CategoryWrite | DeviceRead
-                | TelemetryRejectRead | FieldCommand | StocktakeWrite | TaskManage | WorkOrderWrite,
+                | TelemetryRejectRead | FieldCommand | StocktakeWrite | TaskManage | WorkOrderWrite
+                | DeliveryLookup,
             ) => true,
             // Technicians do the services; plans are the planner's (and the admin's).
             (
                 Technician,
                 IdentifierWrite | FieldCommand | StocktakeWrite | ServiceRecordWrite
-                | WorkOrderWrite,
+                | WorkOrderWrite | DeliveryLookup,
             ) => true,
-            // Customer sites are created by the office when a contract is signed.
-            (RentalOffice, SiteWrite) => true,
+            // The office runs customers and contracts; customer sites are created by the office
+            // when a contract is signed. Approving renewals is finance's and legal's, the
+            // picklists are the admin's.
+            (
+                RentalOffice,
+                SiteWrite | CustomerRead | CustomerWrite | ComplaintWrite | ContractRead
+                | ContractWrite | ContractDocumentRead | DeliveryLookup,
+            ) => true,
+            // Their own customers only: the domain narrows every read and write to them.
+            (Sales, CustomerRead | CustomerWrite | ComplaintWrite | ContractRead) => true,
+            (Finance | Legal, CustomerRead | ContractRead | ContractApprove | ContractDocumentRead) => {
+                true
+            }
             // The planner decides what is serviced when and by whom: plans, work orders (open,
             // assign, schedule, complete, cancel), the services they record, and every task,
             // since work orders come with tasks the planner must be able to close or cancel
@@ -99,8 +126,8 @@ impl fmt::Display for Role {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown role `{0}` (expected admin, dispatcher, technician, rental_office, viewer or \
-     maintenance_planner)"
+    "unknown role `{0}` (expected admin, dispatcher, technician, rental_office, viewer, \
+     maintenance_planner, sales, finance or legal)"
 )]
 pub struct UnknownRole(pub String);
 
@@ -162,10 +189,28 @@ pub enum Action {
     NotificationAdmin,
     /// Create, enable/disable and test webhook endpoints.
     WebhookManage,
+    /// See customers, their contacts, follow-ups, complaints and classification.
+    CustomerRead,
+    /// Create and change customers, their contacts and follow-ups; re-run the classification.
+    CustomerWrite,
+    /// Record and close complaints.
+    ComplaintWrite,
+    /// See contracts and their lines, approvals and the availability of the fleet.
+    ContractRead,
+    /// Create, sign, renew, end and terminate contracts.
+    ContractWrite,
+    /// Approve a renewal (finance or legal: the approval is of the approver's role).
+    ContractApprove,
+    /// Download a contract's signed documents (each download is audited).
+    ContractDocumentRead,
+    /// What a delivery or return needs: the open contract lines for an asset or customer.
+    DeliveryLookup,
+    /// Add, relabel and retire picklist values (industries, sources, regions…).
+    PicklistManage,
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 39] = [
         Action::AssetRead,
         Action::AssetWrite,
         Action::AssetDelete,
@@ -196,6 +241,15 @@ impl Action {
         Action::InboxRead,
         Action::NotificationAdmin,
         Action::WebhookManage,
+        Action::CustomerRead,
+        Action::CustomerWrite,
+        Action::ComplaintWrite,
+        Action::ContractRead,
+        Action::ContractWrite,
+        Action::ContractApprove,
+        Action::ContractDocumentRead,
+        Action::DeliveryLookup,
+        Action::PicklistManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -230,6 +284,15 @@ impl Action {
             Action::InboxRead => "notification.inbox",
             Action::NotificationAdmin => "notification.admin",
             Action::WebhookManage => "webhook.manage",
+            Action::CustomerRead => "customer.read",
+            Action::CustomerWrite => "customer.write",
+            Action::ComplaintWrite => "complaint.write",
+            Action::ContractRead => "contract.read",
+            Action::ContractWrite => "contract.write",
+            Action::ContractApprove => "contract.approve",
+            Action::ContractDocumentRead => "contract_document.read",
+            Action::DeliveryLookup => "delivery.lookup",
+            Action::PicklistManage => "picklist.manage",
         }
     }
 }
@@ -243,49 +306,17 @@ mod tests {
     #[test]
     fn every_role_against_every_action() {
         // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV TW TM WR WW IN NA WM
-        let expected: [(Role, [u8; 30]); 6] = [
-            (
-                Role::Admin,
-                [
-                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-                    1, 1, 1, 1,
-                ],
-            ),
-            (
-                Role::Dispatcher,
-                [
-                    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1,
-                    1, 1, 0, 0,
-                ],
-            ),
-            (
-                Role::Technician,
-                [
-                    1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1,
-                    1, 1, 0, 0,
-                ],
-            ),
-            (
-                Role::RentalOffice,
-                [
-                    1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
-                    0, 1, 0, 0,
-                ],
-            ),
-            (
-                Role::Viewer,
-                [
-                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
-                    0, 1, 0, 0,
-                ],
-            ),
-            (
-                Role::MaintenancePlanner,
-                [
-                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1,
-                    1, 1, 0, 0,
-                ],
-            ),
+        // CuR CuW CoW KR KW KA KD DL PM
+        let expected: [(Role, [u8; 39]); 9] = [
+            (Role::Admin, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+            (Role::Dispatcher, [1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]),
+            (Role::Technician, [1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]),
+            (Role::RentalOffice, [1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 0]),
+            (Role::Viewer, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            (Role::MaintenancePlanner, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            (Role::Sales, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0]),
+            (Role::Finance, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0]),
+            (Role::Legal, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0]),
         ];
         assert_eq!(expected.len(), Role::ALL.len());
         for (role, row) in expected {
