@@ -128,6 +128,11 @@ pub struct ServeArgs {
     /// back off from 5 s, doubling, to 1 h. [default: 10]
     #[arg(long, env = "FIELDOPS_NOTIFY_MAX_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub notify_max_attempts: Option<u32>,
+    /// Seals contract documents at rest (AES-256-GCM): 32 random bytes in base64, e.g. from
+    /// `openssl rand -base64 32`. Documents uploaded while it is set need it to be read; keep
+    /// it with the database backups, not in them. Without it documents are stored as uploaded.
+    #[arg(long, env = "FIELDOPS_DOCUMENTS_KEY", hide_env_values = true)]
+    pub documents_key: Option<String>,
 }
 
 /// The TOML file: every key optional.
@@ -160,6 +165,7 @@ pub struct FileConfig {
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
     pub notify_max_attempts: Option<u32>,
+    pub documents_key: Option<String>,
     /// `[[webhooks]]` tables: endpoints kept in step with this file at startup.
     pub webhooks: Option<Vec<ConfiguredEndpoint>>,
 }
@@ -219,6 +225,8 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     pub smtp_from: String,
     pub notify_max_attempts: u32,
+    /// Base64 key sealing contract documents at rest.
+    pub documents_key: Option<String>,
     /// Webhook endpoints from the file (file only: a secret does not belong on a command line).
     pub webhooks: Vec<ConfiguredEndpoint>,
 }
@@ -255,6 +263,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("smtp_from", &self.smtp_from)
             .field("notify_max_attempts", &self.notify_max_attempts)
+            .field("documents_key", &self.documents_key.as_ref().map(|_| "***"))
             .field("webhooks", &self.webhooks)
             .finish()
     }
@@ -383,6 +392,10 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .or(file.notify_max_attempts)
             .unwrap_or(10)
             .clamp(1, 100),
+        documents_key: s
+            .documents_key
+            .clone()
+            .or_else(|| file.documents_key.clone()),
         webhooks: file.webhooks.clone().unwrap_or_default(),
     })
 }
@@ -422,6 +435,7 @@ mod tests {
             smtp_url: None,
             smtp_from: None,
             notify_max_attempts: None,
+            documents_key: None,
         }
     }
 

@@ -238,6 +238,16 @@ pub async fn run(
         map_style_url: settings.map_style_url.clone(),
         secure_cookies: settings.secure_cookies,
         stale_after_hours: settings.stale_after_hours,
+        documents_key: settings
+            .documents_key
+            .as_deref()
+            .map(domain::sealed_blobs::SealingKey::from_base64)
+            .transpose()
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "documents_key must be 32 bytes in base64 (openssl rand -base64 32)"
+                )
+            })?,
         ..api::ApiConfig::default()
     };
     if let Some(token) = &settings.metrics_token {

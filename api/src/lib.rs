@@ -57,6 +57,10 @@ pub struct ApiConfig {
     pub data_dir: std::path::PathBuf,
     /// Largest photo upload.
     pub photo_limit: usize,
+    /// Largest document uploaded to the contract archive.
+    pub document_limit: usize,
+    /// Seals contract documents at rest (`--documents-key`); `None`: stored as uploaded.
+    pub documents_key: Option<domain::sealed_blobs::SealingKey>,
     /// Bounds on field commands' device times.
     pub scan_policy: domain::scans::Policy,
     /// MapLibre style URL for the console's map; `None`: the built-in offline basemap.
@@ -83,6 +87,9 @@ impl Default for ApiConfig {
             company_name: "fieldops".into(),
             data_dir: std::path::PathBuf::from("./data"),
             photo_limit: 15 * 1024 * 1024,
+            // A scanned, signed contract of a few dozen pages.
+            document_limit: 25 * 1024 * 1024,
+            documents_key: None,
             scan_policy: domain::scans::Policy::default(),
             map_style_url: None,
             secure_cookies: false,
@@ -105,6 +112,8 @@ pub struct AppState {
     pub live: domain::events::LiveHub,
     /// Where photo bytes are kept (content-addressed).
     pub blobs: Arc<dyn domain::photos::BlobStore>,
+    /// The contract archive's storage (`<data_dir>/documents`, sealed when a key is set).
+    pub archive: Arc<domain::contract_documents::Archive>,
     /// Bounds concurrent QR decodes: each is CPU-bound on the blocking pool, so more at once
     /// than there are cores only adds latency and memory.
     pub decode_permits: Arc<tokio::sync::Semaphore>,
@@ -121,6 +130,11 @@ impl AppState {
             live: domain::events::LiveHub::new(config.live.clone()),
             blobs: Arc::new(domain::photos::FsBlobStore::new(
                 config.data_dir.join("photos"),
+            )),
+            archive: Arc::new(domain::contract_documents::Archive::new(
+                &config.data_dir.join("documents"),
+                config.documents_key.as_ref(),
+                config.document_limit,
             )),
             decode_permits: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -221,6 +235,12 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(maintenance::complete_work_order))
         .routes(routes!(maintenance::maintenance_kpis))
+        .routes(routes!(
+            contract_documents::list_documents,
+            contract_documents::upload_document
+        ))
+        .routes(routes!(contract_documents::download_document))
+        .routes(routes!(contract_documents::search_documents))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
@@ -249,7 +269,11 @@ pub fn router(state: AppState) -> Router {
         routes
             .fallback(middleware::not_found)
             .layer(DefaultBodyLimit::max(
-                state.config.photo_limit.max(state.config.body_limit),
+                state
+                    .config
+                    .photo_limit
+                    .max(state.config.body_limit)
+                    .max(state.config.document_limit),
             )),
         state,
     )

@@ -8,6 +8,8 @@ use std::fmt;
 pub enum Entity {
     Asset,
     Category,
+    Contract,
+    ContractDocument,
     Device,
     Identifier,
     MaintenancePlan,
@@ -27,6 +29,8 @@ impl Entity {
         match self {
             Entity::Asset => "asset",
             Entity::Category => "category",
+            Entity::Contract => "contract",
+            Entity::ContractDocument => "contract_document",
             Entity::Device => "device",
             Entity::Identifier => "identifier",
             Entity::MaintenancePlan => "maintenance_plan",

@@ -74,6 +74,8 @@ error_codes! {
     InvalidReference => "invalid_reference",
     /// A field command references photos that were never uploaded.
     UnknownPhoto => "unknown_photo",
+    /// An upload to the contract archive that is not a PDF document.
+    NotAPdf => "not_a_pdf",
     UnsupportedImage => "unsupported_image",
     CorruptImage => "corrupt_image",
     /// A photo was sent to identify an asset, and no QR code could be read in it.

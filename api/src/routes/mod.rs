@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod categories;
+pub mod contract_documents;
 pub mod devices;
 pub mod events;
 pub mod labels;

@@ -2,7 +2,7 @@
 //! offline commands, photo uploads, and an asset's field history.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,16 +21,9 @@ use uuid::Uuid;
 
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_json, ApiJson, ApiPath, ApiQuery};
+use crate::extract::{is_multipart, multipart_parts, parse_json, ApiJson, ApiPath, ApiQuery};
 use crate::openapi::{AuthErrors, JsonBodyErrors, NotFound, QueryErrors, Unauthenticated};
 use crate::AppState;
-
-fn is_multipart(req: &Request) -> bool {
-    req.headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"))
-}
 
 fn decode_limits(state: &AppState) -> DecodeLimits {
     DecodeLimits {
@@ -105,28 +98,6 @@ async fn apply_as_sent(
         vec![],
     )
     .await?)
-}
-
-/// The parts named `names` of a multipart body, in that order (`None` when absent; a part
-/// sent twice keeps the last). Other parts are read past and dropped.
-async fn multipart_parts<const N: usize>(
-    req: Request,
-    state: &AppState,
-    names: [&str; N],
-) -> ApiResult<[Option<Bytes>; N]> {
-    let mut multipart = Multipart::from_request(req, state)
-        .await
-        .map_err(|e| ApiError::for_status(e.status()))?;
-    let mut found: [Option<Bytes>; N] = std::array::from_fn(|_| None);
-    while let Some(field) = multipart.next_field().await.map_err(ApiError::multipart)? {
-        let slot = field
-            .name()
-            .and_then(|name| names.iter().position(|n| *n == name));
-        if let Some(i) = slot {
-            found[i] = Some(field.bytes().await.map_err(ApiError::multipart)?);
-        }
-    }
-    Ok(found)
 }
 
 /// A rejected single command becomes an HTTP error whose `detail` is the full result (with the
