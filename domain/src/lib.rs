@@ -12,6 +12,7 @@ pub mod assets;
 pub mod audit;
 pub mod categories;
 pub mod clock;
+pub mod customers;
 pub mod devices;
 pub mod entity;
 pub mod error;

@@ -11,6 +11,7 @@ use crate::clock;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::pagination::PageRequest;
+use crate::refs;
 use crate::store::{on_read, on_tx, Store};
 
 /// Largest circular geofence: 100 km is already a region, not a site.
@@ -26,6 +27,7 @@ struct SiteRow {
     lat: Option<f64>,
     lon: Option<f64>,
     geofence: Option<Json<Geofence>>,
+    customer_id: Option<Uuid>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -43,6 +45,7 @@ impl SiteRow {
                 _ => None,
             },
             geofence: self.geofence.map(|g| g.0),
+            customer_id: self.customer_id,
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -51,7 +54,7 @@ impl SiteRow {
 }
 
 const SITE_COLUMNS: &str =
-    "id, name, kind, address, lat, lon, geofence, version, created_at, updated_at";
+    "id, name, kind, address, lat, lon, geofence, customer_id, version, created_at, updated_at";
 
 /// Whether a coordinate pair is on the globe.
 pub fn valid_lat_lon(p: &LatLon) -> bool {
@@ -121,6 +124,15 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
     if let Some(g) = &new.geofence {
         validate_geofence(&mut v, g);
     }
+    if new.customer_id.is_some() && new.kind != SiteKind::CustomerSite {
+        v.add("customer_id", "only a customer_site belongs to a customer");
+    }
+    let mut tx = store.begin().await?;
+    if let Some(customer) = new.customer_id {
+        if !refs::customer_exists(&mut tx, customer).await? {
+            v.add("customer_id", "no such customer");
+        }
+    }
     v.finish()?;
     let now = clock::now();
     let site = Site {
@@ -133,13 +145,13 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
             .filter(|a| !a.is_empty()),
         location: new.location,
         geofence: new.geofence,
+        customer_id: new.customer_id,
         version: 1,
         created_at: now,
         updated_at: now,
     };
-    let mut tx = store.begin().await?;
     let sql = format!(
-        "INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
+        "INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
     );
     on_tx!(
         &mut tx,
@@ -152,6 +164,7 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
                 .bind(site.location.map(|l| l.lat))
                 .bind(site.location.map(|l| l.lon))
                 .bind(site.geofence.clone().map(Json))
+                .bind(site.customer_id)
                 .bind(site.version)
                 .bind(now)
         )

@@ -180,6 +180,9 @@ pub struct Site {
     pub address: Option<String>,
     pub location: Option<LatLon>,
     pub geofence: Option<Geofence>,
+    /// The customer a `customer_site` belongs to.
+    #[serde(default)]
+    pub customer_id: Option<Uuid>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -192,6 +195,9 @@ pub struct NewSite {
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
     pub kind: SiteKind,
+    /// The customer the site belongs to: only for a `customer_site`.
+    #[serde(default)]
+    pub customer_id: Option<Uuid>,
     #[serde(default)]
     pub address: Option<String>,
     #[serde(default)]
