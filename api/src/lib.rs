@@ -159,7 +159,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             categories::create_category
         ))
         .routes(routes!(sites::list_sites, sites::create_site))
-        .routes(routes!(sites::get_site))
+        .routes(routes!(sites::get_site, sites::patch_site))
         .routes(routes!(
             stocktakes::list_stocktakes,
             stocktakes::create_stocktake

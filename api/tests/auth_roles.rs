@@ -122,7 +122,7 @@ struct Probe {
     /// by a fresh maintenance plan and work order of that asset, in the path and in the body;
     /// `{task}` by a fresh open task assigned to that role; `{customer}`, `{contact}` and
     /// `{complaint}` by a fresh customer (the probing sales user's own), its contact and its
-    /// complaint.
+    /// complaint, `{site}` by a fresh customer site.
     path: &'static str,
     action: Action,
     /// The roles that may call it, written out by hand.
@@ -1052,6 +1052,14 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             body: |_| Some(json!({"label": "Other"})),
         },
         Probe {
+            method: Method::PATCH,
+            path: "/api/v1/sites/{site}",
+            action: Action::SiteWrite,
+            allowed: &[Admin, Dispatcher, RentalOffice],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({"version": 1, "customer_id": "{customer}"})),
+        },
+        Probe {
             method: Method::GET,
             path: "/metrics",
             action: Action::MetricsRead,
@@ -1116,7 +1124,7 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
                 };
                 body = body.map(|b| serde_json::from_str(&fill(&b.to_string())).unwrap());
                 fill(p.path)
-            } else if ["{customer}", "{contact}", "{complaint}"]
+            } else if ["{customer}", "{contact}", "{complaint}", "{site}"]
                 .iter()
                 .any(|k| text.contains(k))
             {
@@ -1151,10 +1159,16 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
                         &json!({"customer_id": id, "category": "service"}),
                     )
                     .await;
+                let site = app
+                    .create_site(
+                        json!({"name": format!("Probe site {n}"), "kind": "customer_site"}),
+                    )
+                    .await;
                 let fill = |t: &str| {
                     t.replace("{customer}", &id)
                         .replace("{contact}", s(&contact, "id"))
                         .replace("{complaint}", s(&complaint, "id"))
+                        .replace("{site}", s(&site, "id"))
                 };
                 body = body.map(|b| serde_json::from_str(&fill(&b.to_string())).unwrap());
                 fill(p.path)

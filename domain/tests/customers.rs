@@ -15,7 +15,7 @@ use mobile_shared::customers::{
     NewComplaint, NewContact, NewCustomer, NewFollowUp, NewPicklistValue, Picklist,
     PicklistValuePatch,
 };
-use mobile_shared::wire::{AuditSource, NewSite, NewUser, SiteKind};
+use mobile_shared::wire::{AuditSource, NewSite, NewUser, SiteKind, SitePatch};
 use mobile_shared::{ErrorCode, Role};
 use uuid::Uuid;
 
@@ -931,4 +931,47 @@ async fn customer_sites_belong_to_customers(db: TestDb) {
     assert_eq!(detail.sites.len(), 1);
     assert_eq!(detail.sites[0].id, made.id);
     assert_eq!(db.count("SELECT COUNT(*) FROM sites").await, 1);
+
+    // An existing customer site is given its customer by a patch; a depot never is.
+    let later = sites::create(
+        &db.store,
+        &office,
+        site("Site B", SiteKind::CustomerSite, None),
+    )
+    .await
+    .unwrap();
+    let depot = db.add_site("Depot").await;
+    let link = |version, customer_id| SitePatch {
+        version,
+        customer_id: Some(customer_id),
+        ..SitePatch::default()
+    };
+    let err = sites::update(&db.store, &office, depot, link(1, Some(c.id)))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(err), ["customer_id"]);
+    let err = sites::update(&db.store, &office, later.id, link(1, Some(Uuid::now_v7())))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(err), ["customer_id"]);
+    let linked = sites::update(&db.store, &office, later.id, link(1, Some(c.id)))
+        .await
+        .unwrap();
+    assert_eq!((linked.customer_id, linked.version), (Some(c.id), 2));
+    let err = sites::update(&db.store, &office, later.id, link(1, None))
+        .await
+        .unwrap_err();
+    assert_conflict(&err, ErrorCode::VersionConflict, "stale site version");
+    let detail = customers::get(&db.store, Scope::All, c.id).await.unwrap();
+    assert_eq!(detail.sites.len(), 2);
+    let unlinked = sites::update(&db.store, &office, later.id, link(2, None))
+        .await
+        .unwrap();
+    assert_eq!(unlinked.customer_id, None);
+    assert_eq!(sites::get(&db.store, later.id).await.unwrap(), unlinked);
+    db.assert_counts(&[(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'site.update'",
+        2,
+    )])
+    .await;
 }

@@ -2,7 +2,7 @@
 //! complaint-rate KPI ([`rate`]) and the credit grade read. Opened, closed once with a
 //! resolution, listed; a complaint is in scope when its customer is.
 
-use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use mobile_shared::customers::{
     CloseComplaint, Complaint, ComplaintFilter, ComplaintRate, ComplaintState, NewComplaint,
     Picklist, MAX_TEXT_LEN,
@@ -21,10 +21,7 @@ use crate::pagination::PageRequest;
 use crate::refs;
 use crate::store::{on_read, on_tx, RowLock, Store, Tx};
 
-use super::{check_text, clean, picklists, Scope};
-
-/// How far ahead of the server clock an opening or closing time may be.
-const CLOCK_SKEW: Duration = Duration::minutes(5);
+use super::{check_text, clean, picklists, Scope, CLOCK_SKEW};
 
 #[derive(sqlx::FromRow)]
 struct ComplaintRow {

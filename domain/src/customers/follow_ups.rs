@@ -2,7 +2,7 @@
 //! with its date. Entries are history: added, never edited. The stale-lead rule
 //! ([`super::rules`]) reads the latest entry of each lead.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use mobile_shared::customers::{FollowUp, FollowUpChannel, NewFollowUp, MAX_TEXT_LEN};
 use mobile_shared::wire::Page;
 use uuid::Uuid;
@@ -15,10 +15,7 @@ use crate::error::{DomainError, Validator};
 use crate::pagination::PageRequest;
 use crate::store::{on_read, on_tx, Store};
 
-use super::{check_text, clean, Scope};
-
-/// How far ahead of the server clock a follow-up's time may be (a phone's clock runs fast).
-const CLOCK_SKEW: Duration = Duration::minutes(5);
+use super::{check_text, clean, Scope, CLOCK_SKEW};
 
 #[derive(sqlx::FromRow)]
 struct FollowUpRow {

@@ -93,6 +93,10 @@ pub(crate) const COLUMNS: &str = "id, legal_name, kind, industry, region, source
     account_manager_id, status, currency, credit_limit_cents, payment_terms_days, tags, notes, \
     value_tier, credit_grade, classified_at, renewals_frozen_at, version, created_at, updated_at";
 
+/// How far ahead of the server clock a time the office reports (a follow-up, a complaint
+/// opened or closed) may be: a phone's or laptop's clock runs fast.
+pub(crate) const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
 /// Trims optional text; blank is absent.
 pub(crate) fn clean(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
