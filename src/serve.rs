@@ -130,6 +130,7 @@ pub async fn run(
         );
         let scheduler =
             domain::schedule::Scheduler::new(store.clone(), instance.clone()).with_builtin_rules();
+        let scheduler = domain::customers::rules::register(scheduler);
         let every = Duration::from_secs(u64::from(settings.clock_interval_secs));
         tracing::info!(%instance, rules = ?scheduler.rule_names(), ?every, "clock starting");
         Some(tokio::spawn(scheduler.run(

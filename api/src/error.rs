@@ -37,7 +37,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | WorkOrderOpen
         | WorkOrderClosed
         | NoActiveWorkOrder
-        | AmbiguousWorkOrder => StatusCode::CONFLICT,
+        | AmbiguousWorkOrder
+        | ComplaintClosed
+        | PicklistValueExists => StatusCode::CONFLICT,
         PayloadTooLarge | ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ValidationFailed | InvalidReference | UnknownPhoto | UnsupportedImage | NotAPdf

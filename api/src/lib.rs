@@ -173,7 +173,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             categories::create_category
         ))
         .routes(routes!(sites::list_sites, sites::create_site))
-        .routes(routes!(sites::get_site))
+        .routes(routes!(sites::get_site, sites::patch_site))
         .routes(routes!(
             stocktakes::list_stocktakes,
             stocktakes::create_stocktake
@@ -241,6 +241,33 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(contract_documents::download_document))
         .routes(routes!(contract_documents::search_documents))
+        .routes(routes!(
+            customers::list_customers,
+            customers::create_customer
+        ))
+        .routes(routes!(customers::customer_summary))
+        .routes(routes!(
+            customers::get_customer,
+            customers::patch_customer,
+            customers::delete_customer
+        ))
+        .routes(routes!(customers::list_contacts, customers::create_contact))
+        .routes(routes!(customers::patch_contact, customers::delete_contact))
+        .routes(routes!(
+            customers::list_follow_ups,
+            customers::create_follow_up
+        ))
+        .routes(routes!(
+            complaints::list_complaints,
+            complaints::create_complaint
+        ))
+        .routes(routes!(
+            complaints::get_complaint,
+            complaints::close_complaint
+        ))
+        .routes(routes!(complaints::complaint_rate))
+        .routes(routes!(picklists::list_values, picklists::add_value))
+        .routes(routes!(picklists::patch_value))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -6,6 +6,7 @@
 //! route names in its `responses(...)`, so every route describes them the same way.
 //! `api/tests/openapi.rs` walks the document and fails when a route misses a set it needs.
 
+use mobile_shared::customers::{ComplaintState, CustomerSort};
 use mobile_shared::tasks::TaskStateFilter;
 use mobile_shared::wire::Problem;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -17,7 +18,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
     modifiers(&BearerAuth),
     // Response sets reference `Problem` but, unlike `body = …`, do not register it; query
     // parameters do not register the enums they name either.
-    components(schemas(Problem, TaskStateFilter)),
+    components(schemas(Problem, TaskStateFilter, CustomerSort, ComplaintState)),
     tags(
         (name = "auth", description = "Login and logout (bearer tokens; the console's session cookie)"),
         (name = "assets", description = "Asset registry, tags and scanned-code resolution"),
@@ -34,6 +35,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "notifications", description = "In-app inbox, delivery log, webhook endpoints"),
         (name = "alerts", description = "The dispatcher's alert lists: stale or silent assets, assets off-site"),
         (name = "map", description = "Map aggregates: the per-site status table, the assets of a bbox (clustered on the server), heat cells"),
+        (name = "customers", description = "Customers, contacts, the contact log, complaints, picklists (the rental office)"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

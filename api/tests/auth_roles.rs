@@ -120,7 +120,9 @@ struct Probe {
     method: Method,
     /// Path; `{asset}` is replaced by a fresh asset's id for each role, `{plan}` and `{order}`
     /// by a fresh maintenance plan and work order of that asset, in the path and in the body;
-    /// `{task}` by a fresh open task assigned to that role.
+    /// `{task}` by a fresh open task assigned to that role; `{customer}`, `{contact}` and
+    /// `{complaint}` by a fresh customer (the probing sales user's own), its contact and its
+    /// complaint, `{site}` by a fresh customer site.
     path: &'static str,
     action: Action,
     /// The roles that may call it, written out by hand.
@@ -887,6 +889,178 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
         },
         Probe {
             method: Method::GET,
+            path: "/api/v1/customers",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/customers",
+            action: Action::CustomerWrite,
+            allowed: &[Admin, RentalOffice, Sales],
+            ok: StatusCode::CREATED,
+            body: |n| {
+                Some(
+                    json!({"legal_name": format!("Probe customer {n}"), "kind": "company", "currency": "EUR"}),
+                )
+            },
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/customers/summary",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/customers/{customer}",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::PATCH,
+            path: "/api/v1/customers/{customer}",
+            action: Action::CustomerWrite,
+            allowed: &[Admin, RentalOffice, Sales],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({"version": 1, "notes": "probed"})),
+        },
+        Probe {
+            method: Method::DELETE,
+            path: "/api/v1/customers/{customer}",
+            action: Action::CustomerWrite,
+            allowed: &[Admin, RentalOffice, Sales],
+            ok: StatusCode::NO_CONTENT,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/customers/{customer}/contacts",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/customers/{customer}/contacts",
+            action: Action::CustomerWrite,
+            allowed: &[Admin, RentalOffice, Sales],
+            ok: StatusCode::CREATED,
+            body: |_| Some(json!({"name": "Probe", "phone": "+49 30 1234"})),
+        },
+        Probe {
+            method: Method::PATCH,
+            path: "/api/v1/customers/{customer}/contacts/{contact}",
+            action: Action::CustomerWrite,
+            allowed: &[Admin, RentalOffice, Sales],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({"role": "buyer"})),
+        },
+        Probe {
+            method: Method::DELETE,
+            path: "/api/v1/customers/{customer}/contacts/{contact}",
+            action: Action::CustomerWrite,
+            allowed: &[Admin, RentalOffice, Sales],
+            ok: StatusCode::NO_CONTENT,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/customers/{customer}/follow-ups",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/customers/{customer}/follow-ups",
+            action: Action::CustomerWrite,
+            allowed: &[Admin, RentalOffice, Sales],
+            ok: StatusCode::CREATED,
+            body: |_| Some(json!({"channel": "phone", "outcome": "probed"})),
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/complaints",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/complaints",
+            action: Action::ComplaintWrite,
+            allowed: &[Admin, RentalOffice, Sales],
+            ok: StatusCode::CREATED,
+            body: |_| Some(json!({"customer_id": "{customer}", "category": "service"})),
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/complaints/{complaint}",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::PATCH,
+            path: "/api/v1/complaints/{complaint}",
+            action: Action::ComplaintWrite,
+            allowed: &[Admin, RentalOffice, Sales],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({"version": 1, "resolution": "probed"})),
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/kpis/complaints",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/picklists/industry",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/picklists/region",
+            action: Action::PicklistManage,
+            allowed: &[Admin],
+            ok: StatusCode::CREATED,
+            body: |n| Some(json!({"value": format!("probe_{n}"), "label": "Probe"})),
+        },
+        Probe {
+            method: Method::PATCH,
+            path: "/api/v1/picklists/industry/other",
+            action: Action::PicklistManage,
+            allowed: &[Admin],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({"label": "Other"})),
+        },
+        Probe {
+            method: Method::PATCH,
+            path: "/api/v1/sites/{site}",
+            action: Action::SiteWrite,
+            allowed: &[Admin, Dispatcher, RentalOffice],
+            ok: StatusCode::OK,
+            body: |_| Some(json!({"version": 1, "customer_id": "{customer}"})),
+        },
+        Probe {
+            method: Method::GET,
             path: "/metrics",
             action: Action::MetricsRead,
             allowed: &[Admin],
@@ -947,6 +1121,54 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
                     t.replace("{plan}", s(&plan, "id"))
                         .replace("{asset}", s(&asset, "id"))
                         .replace("{order}", s(&order, "id"))
+                };
+                body = body.map(|b| serde_json::from_str(&fill(&b.to_string())).unwrap());
+                fill(p.path)
+            } else if ["{customer}", "{contact}", "{complaint}", "{site}"]
+                .iter()
+                .any(|k| text.contains(k))
+            {
+                // A fresh customer for each role, managed by the probing user when it is a
+                // sales user (whose reach is their own customers), with a contact and a
+                // complaint: in the caller's reach, so only the action decides.
+                let manager = if *role == Sales {
+                    json!(s(
+                        &app.get_ok("/api/v1/auth/session", token.as_str()).await,
+                        "id"
+                    ))
+                } else {
+                    json!(null)
+                };
+                let customer = app
+                    .create(
+                        "/api/v1/customers",
+                        &json!({"legal_name": format!("Probe {n}"), "kind": "company",
+                                "currency": "EUR", "account_manager_id": manager}),
+                    )
+                    .await;
+                let id = s(&customer, "id").to_owned();
+                let contact = app
+                    .create(
+                        &format!("/api/v1/customers/{id}/contacts"),
+                        &json!({"name": "Probe", "phone": "+49 30 1234"}),
+                    )
+                    .await;
+                let complaint = app
+                    .create(
+                        "/api/v1/complaints",
+                        &json!({"customer_id": id, "category": "service"}),
+                    )
+                    .await;
+                let site = app
+                    .create_site(
+                        json!({"name": format!("Probe site {n}"), "kind": "customer_site"}),
+                    )
+                    .await;
+                let fill = |t: &str| {
+                    t.replace("{customer}", &id)
+                        .replace("{contact}", s(&contact, "id"))
+                        .replace("{complaint}", s(&complaint, "id"))
+                        .replace("{site}", s(&site, "id"))
                 };
                 body = body.map(|b| serde_json::from_str(&fill(&b.to_string())).unwrap());
                 fill(p.path)

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod categories;
 pub mod clock;
 pub mod contract_documents;
+pub mod customers;
 pub mod devices;
 pub mod entity;
 pub mod error;

@@ -52,3 +52,14 @@ pub(crate) async fn user_exists(tx: &mut Tx, id: Uuid) -> Result<bool, DomainErr
     .await)?;
     Ok(found.is_some())
 }
+
+/// Whether a customer exists and is not deleted.
+pub(crate) async fn customer_exists(tx: &mut Tx, id: Uuid) -> Result<bool, DomainError> {
+    let found: Option<i32> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT 1 FROM customers WHERE id = $1 AND deleted_at IS NULL"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(found.is_some())
+}

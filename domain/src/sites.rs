@@ -1,7 +1,9 @@
 //! Sites: depots, customer sites and workshops, each with an optional geofence.
 
 use chrono::{DateTime, Utc};
-use mobile_shared::wire::{Geofence, LatLon, NewSite, Page, Site, SiteKind};
+use mobile_shared::wire::{Geofence, LatLon, NewSite, Page, Site, SiteKind, SitePatch};
+use mobile_shared::ErrorCode;
+use serde_json::json;
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -11,7 +13,8 @@ use crate::clock;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::pagination::PageRequest;
-use crate::store::{on_read, on_tx, Store};
+use crate::refs;
+use crate::store::{on_read, on_tx, RowLock, Store, Tx};
 
 /// Largest circular geofence: 100 km is already a region, not a site.
 pub const MAX_RADIUS_M: f64 = 100_000.0;
@@ -26,6 +29,7 @@ struct SiteRow {
     lat: Option<f64>,
     lon: Option<f64>,
     geofence: Option<Json<Geofence>>,
+    customer_id: Option<Uuid>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -43,6 +47,7 @@ impl SiteRow {
                 _ => None,
             },
             geofence: self.geofence.map(|g| g.0),
+            customer_id: self.customer_id,
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -51,7 +56,7 @@ impl SiteRow {
 }
 
 const SITE_COLUMNS: &str =
-    "id, name, kind, address, lat, lon, geofence, version, created_at, updated_at";
+    "id, name, kind, address, lat, lon, geofence, customer_id, version, created_at, updated_at";
 
 /// Whether a coordinate pair is on the globe.
 pub fn valid_lat_lon(p: &LatLon) -> bool {
@@ -104,6 +109,24 @@ fn validate_geofence(v: &mut Validator, g: &Geofence) {
     }
 }
 
+/// A site belongs to a customer only if it is a customer site, and only to a live customer.
+async fn check_customer(
+    tx: &mut Tx,
+    v: &mut Validator,
+    kind: SiteKind,
+    customer_id: Option<Uuid>,
+) -> Result<(), DomainError> {
+    let Some(customer) = customer_id else {
+        return Ok(());
+    };
+    if kind != SiteKind::CustomerSite {
+        v.add("customer_id", "only a customer_site belongs to a customer");
+    } else if !refs::customer_exists(tx, customer).await? {
+        v.add("customer_id", "no such customer");
+    }
+    Ok(())
+}
+
 pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, DomainError> {
     let mut v = Validator::new();
     let name = new.name.trim().to_owned();
@@ -121,6 +144,8 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
     if let Some(g) = &new.geofence {
         validate_geofence(&mut v, g);
     }
+    let mut tx = store.begin().await?;
+    check_customer(&mut tx, &mut v, new.kind, new.customer_id).await?;
     v.finish()?;
     let now = clock::now();
     let site = Site {
@@ -133,13 +158,13 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
             .filter(|a| !a.is_empty()),
         location: new.location,
         geofence: new.geofence,
+        customer_id: new.customer_id,
         version: 1,
         created_at: now,
         updated_at: now,
     };
-    let mut tx = store.begin().await?;
     let sql = format!(
-        "INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
+        "INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
     );
     on_tx!(
         &mut tx,
@@ -152,6 +177,7 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
                 .bind(site.location.map(|l| l.lat))
                 .bind(site.location.map(|l| l.lon))
                 .bind(site.geofence.clone().map(Json))
+                .bind(site.customer_id)
                 .bind(site.version)
                 .bind(now)
         )
@@ -186,4 +212,71 @@ pub async fn list(
         .fetch_all(p)
         .await)?;
     Ok(page.page(rows, |r| r.id, SiteRow::into_site))
+}
+
+/// Renames a site, changes its address, or gives a customer site its customer. Send the
+/// `version` read: a stale one is 409 `version_conflict` with the current site.
+pub async fn update(
+    store: &Store,
+    actor: &Actor,
+    id: Uuid,
+    patch: SitePatch,
+) -> Result<Site, DomainError> {
+    let mut tx = store.begin().await?;
+    let sql = format!(
+        "SELECT {SITE_COLUMNS} FROM sites WHERE id = $1{}",
+        tx.row_lock(RowLock::Update)
+    );
+    let row: Option<SiteRow> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    let before = row.ok_or(DomainError::not_found(Entity::Site))?.into_site();
+    if patch.version != before.version {
+        return Err(DomainError::conflict_with(
+            ErrorCode::VersionConflict,
+            format!(
+                "the site was changed by someone else (current version {})",
+                before.version
+            ),
+            json!({ "current_version": before.version, "site": before }),
+        ));
+    }
+    let mut after = before.clone();
+    let mut v = Validator::new();
+    if let Some(name) = patch.name {
+        after.name = name.trim().to_owned();
+        if after.name.is_empty() || after.name.chars().count() > 200 {
+            v.add("name", "must be 1-200 characters");
+        }
+    }
+    if let Some(address) = patch.address {
+        after.address = address
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty());
+    }
+    if let Some(customer_id) = patch.customer_id {
+        after.customer_id = customer_id;
+        check_customer(&mut tx, &mut v, after.kind, customer_id).await?;
+    }
+    v.finish()?;
+    after.version = before.version + 1;
+    after.updated_at = clock::now();
+    let sql = "UPDATE sites SET name = $1, address = $2, customer_id = $3, version = $4, \
+               updated_at = $5 WHERE id = $6";
+    on_tx!(
+        &mut tx,
+        execute(
+            sqlx::query(sql)
+                .bind(&after.name)
+                .bind(&after.address)
+                .bind(after.customer_id)
+                .bind(after.version)
+                .bind(after.updated_at)
+                .bind(id)
+        )
+    )?;
+    tx.commit_audited(actor, Change::updated(Entity::Site, id, &before, &after))
+        .await?;
+    Ok(after)
 }

@@ -796,6 +796,7 @@ mod tests {
                 NewSite {
                     name: "Yard".into(),
                     kind: SiteKind::Depot,
+                    customer_id: None,
                     address: None,
                     location: None,
                     geofence: None,

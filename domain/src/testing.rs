@@ -335,6 +335,7 @@ impl TestDb {
         let new = NewSite {
             name: name.to_owned(),
             kind: SiteKind::Depot,
+            customer_id: None,
             address: None,
             location: None,
             geofence: None,

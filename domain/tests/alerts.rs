@@ -50,6 +50,7 @@ async fn site(db: &TestDb, name: &str, fence: bool) -> Uuid {
     let new = NewSite {
         name: name.into(),
         kind: SiteKind::Depot,
+        customer_id: None,
         address: None,
         location: Some(center),
         geofence: fence.then_some(Geofence::Circle {

@@ -119,6 +119,7 @@ async fn every_path_keeps_the_asset_tracker_state(db: TestDb) {
         NewSite {
             name: "Depot".into(),
             kind: SiteKind::Depot,
+            customer_id: None,
             address: None,
             location: Some(center),
             geofence: Some(Geofence::Circle {

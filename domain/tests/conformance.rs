@@ -586,6 +586,7 @@ async fn sites_store_geofences_and_reject_bad_ones(db: TestDb) {
     let new = |name: &str, kind: SiteKind, geofence: Geofence| NewSite {
         name: name.into(),
         kind,
+        customer_id: None,
         address: Some("Main St 1".into()),
         location: None,
         geofence: Some(geofence),

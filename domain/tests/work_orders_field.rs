@@ -59,6 +59,7 @@ async fn site(db: &TestDb, name: &str, kind: SiteKind) -> Uuid {
     let new = NewSite {
         name: name.into(),
         kind,
+        customer_id: None,
         address: None,
         location: None,
         geofence: None,

@@ -305,6 +305,7 @@ async fn geofence_crossings_record_enter_and_exit(env: Env<Embedded>) {
         NewSite {
             name: format!("Depot {}", env.prefix),
             kind: SiteKind::Depot,
+            customer_id: None,
             address: None,
             location: Some(center),
             geofence: Some(Geofence::Circle {

@@ -113,6 +113,10 @@ error_codes! {
     /// A work-order field action without `work_order_id` found several active orders for the
     /// asset; `detail.work_order_ids` lists them: send one as `work_order_id`.
     AmbiguousWorkOrder => "ambiguous_work_order",
+    /// The complaint is closed already; `detail.closed_at` says when.
+    ComplaintClosed => "complaint_closed",
+    /// The picklist already has this value (retired ones too: bring it back instead).
+    PicklistValueExists => "picklist_value_exists",
 
     // --- The server: try again later, or report it. ---------------------------------------------
     Unavailable => "unavailable",

@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod authz;
 pub mod documents;
+pub mod customers;
 pub mod error_code;
 pub mod geo_cell;
 pub mod identifier;

@@ -180,6 +180,9 @@ pub struct Site {
     pub address: Option<String>,
     pub location: Option<LatLon>,
     pub geofence: Option<Geofence>,
+    /// The customer a `customer_site` belongs to.
+    #[serde(default)]
+    pub customer_id: Option<Uuid>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -192,12 +195,34 @@ pub struct NewSite {
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
     pub kind: SiteKind,
+    /// The customer the site belongs to: only for a `customer_site`.
+    #[serde(default)]
+    pub customer_id: Option<Uuid>,
     #[serde(default)]
     pub address: Option<String>,
     #[serde(default)]
     pub location: Option<LatLon>,
     #[serde(default)]
     pub geofence: Option<Geofence>,
+}
+
+/// `PATCH /api/v1/sites/{id}`: absent fields are unchanged; `null` clears a nullable one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SitePatch {
+    /// The `version` you read; a stale one answers 409.
+    pub version: i64,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub address: Option<Option<String>>,
+    /// The customer a `customer_site` belongs to (`null`: none).
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Uuid>))]
+    pub customer_id: Option<Option<Uuid>>,
 }
 
 // ---- categories ------------------------------------------------------------------------------

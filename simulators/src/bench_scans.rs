@@ -250,6 +250,7 @@ async fn seed_on(store: &domain::Store, args: &BenchScansArgs, password: &str) -
         NewSite {
             name: "Scan bench customer".into(),
             kind: SiteKind::CustomerSite,
+            customer_id: None,
             address: None,
             location: Some(mobile_shared::wire::LatLon {
                 lat: 48.1500,

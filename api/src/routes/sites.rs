@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::sites;
-use mobile_shared::wire::{NewSite, Page, Site, SiteKind};
+use mobile_shared::wire::{NewSite, Page, Problem, Site, SiteKind, SitePatch};
 use mobile_shared::Action;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -60,4 +60,23 @@ pub async fn get_site(
 ) -> ApiResult<Json<Site>> {
     user.require(Action::SiteRead)?;
     Ok(Json(sites::get(&state.store, id).await?))
+}
+
+/// Rename a site, change its address, or give a customer site its customer (`customer_id`;
+/// only a `customer_site` belongs to one). Send the `version` you read; a stale one answers
+/// 409 `version_conflict` with the current site.
+#[utoipa::path(patch, path = "/api/v1/sites/{id}", tag = "sites", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = SitePatch,
+    responses((status = 200, body = Site), AuthErrors, NotFound, JsonBodyErrors,
+        (status = 409, body = Problem, description = "stale `version` (`detail.site` is the current state)")))]
+pub async fn patch_site(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<SitePatch>,
+) -> ApiResult<Json<Site>> {
+    user.require(Action::SiteWrite)?;
+    Ok(Json(
+        sites::update(&state.store, &user.actor(), id, patch).await?,
+    ))
 }

@@ -102,6 +102,7 @@ async fn seed_on(
             NewSite {
                 name: format!("Building site {name}"),
                 kind: SiteKind::CustomerSite,
+                customer_id: None,
                 address: None,
                 location: Some(LatLon {
                     lat: lat + 0.04,

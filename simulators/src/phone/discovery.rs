@@ -47,6 +47,7 @@ async fn create_site(http: &Http, name: &str, kind: SiteKind) -> Result<Site> {
     let new = NewSite {
         name: name.to_owned(),
         kind,
+        customer_id: None,
         address: None,
         location: Some(FALLBACK_POSITION),
         geofence: None,

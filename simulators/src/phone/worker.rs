@@ -661,6 +661,7 @@ fn pick(sites: &[Site], rng: &mut StdRng) -> Site {
         address: None,
         location: None,
         geofence: None,
+        customer_id: None,
         version: 0,
         created_at: Utc::now(),
         updated_at: Utc::now(),
