@@ -7,7 +7,10 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entity {
     Asset,
+    AssetBooking,
     Category,
+    Contract,
+    ContractApproval,
     Device,
     Identifier,
     MaintenancePlan,
@@ -26,7 +29,10 @@ impl Entity {
     pub fn as_str(self) -> &'static str {
         match self {
             Entity::Asset => "asset",
+            Entity::AssetBooking => "asset_booking",
             Entity::Category => "category",
+            Entity::Contract => "contract",
+            Entity::ContractApproval => "contract_approval",
             Entity::Device => "device",
             Entity::Identifier => "identifier",
             Entity::MaintenancePlan => "maintenance_plan",

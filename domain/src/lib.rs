@@ -12,6 +12,8 @@ pub mod assets;
 pub mod audit;
 pub mod categories;
 pub mod clock;
+pub mod contracts;
+pub mod customers_scope;
 pub mod devices;
 pub mod entity;
 pub mod error;

@@ -111,6 +111,16 @@ error_codes! {
     /// A work-order field action without `work_order_id` found several active orders for the
     /// asset; `detail.work_order_ids` lists them: send one as `work_order_id`.
     AmbiguousWorkOrder => "ambiguous_work_order",
+    /// The asset is booked (a signed contract line or maintenance) on overlapping days;
+    /// `detail.booking` is the conflicting booking.
+    BookingConflict => "booking_conflict",
+    /// The customer's renewals are frozen; `detail.reason` says why.
+    RenewalsFrozen => "renewals_frozen",
+    /// This half (finance or legal) of the renewal is approved already.
+    AlreadyApproved => "already_approved",
+    /// An auto-renew contract renews only after finance and legal approved;
+    /// `detail.missing` names the missing halves.
+    ApprovalsMissing => "approvals_missing",
 
     // --- The server: try again later, or report it. ---------------------------------------------
     Unavailable => "unavailable",
