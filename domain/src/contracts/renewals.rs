@@ -23,7 +23,8 @@ use mobile_shared::{ErrorCode, Role};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{check_money, clean_note, insert_draft, load_in, not_in, Draft};
+use super::drafts::{check_money, clean_note, insert_draft, Draft};
+use super::{load_in, not_in};
 use crate::actor::Actor;
 use crate::audit::{self, Change};
 use crate::clock;
