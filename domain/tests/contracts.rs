@@ -23,6 +23,7 @@ domain::backend_matrix!(
     drafts_are_numbered_read_listed_and_audited,
     bad_drafts_name_their_fields_and_write_nothing,
     a_failed_creation_leaves_no_gap_in_the_numbers,
+    concurrent_creations_take_consecutive_numbers,
     overlaps_are_refused_at_creation_and_at_signing,
     maintenance_blocks_keep_contracts_off,
     concurrent_signings_of_one_asset_have_one_winner,
@@ -233,6 +234,34 @@ async fn a_failed_creation_leaves_no_gap_in_the_numbers(db: TestDb) {
         2,
     )])
     .await;
+}
+
+async fn concurrent_creations_take_consecutive_numbers(db: TestDb) {
+    const N: usize = 8;
+    let actor = office(&db).await;
+    let customer = add_customer(&db, "Acme", None, None).await;
+    let tasks: Vec<_> = (0..N)
+        .map(|_| {
+            let (store, actor) = (db.store.clone(), actor.clone());
+            tokio::spawn(async move {
+                contracts::create(&store, &actor, draft(customer, 1, 2, vec![])).await
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let c = t.await.unwrap().unwrap();
+        seqs.push(
+            c.number
+                .rsplit('-')
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap(),
+        );
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=N).collect::<Vec<_>>(), "no gap, no duplicate");
 }
 
 async fn overlaps_are_refused_at_creation_and_at_signing(db: TestDb) {
