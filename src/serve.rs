@@ -128,8 +128,10 @@ pub async fn run(
             std::process::id(),
             &domain::clock::new_id().simple().to_string()[24..]
         );
-        let scheduler =
-            domain::schedule::Scheduler::new(store.clone(), instance.clone()).with_builtin_rules();
+        let scheduler = domain::schedule::Scheduler::new(store.clone(), instance.clone())
+            .with_builtin_rules()
+            .with_rule(domain::contracts::lifecycle::LifecycleRule)
+            .with_rule(domain::contracts::renewals::RenewalsRule);
         let scheduler = domain::customers::rules::register(scheduler);
         let every = Duration::from_secs(u64::from(settings.clock_interval_secs));
         tracing::info!(%instance, rules = ?scheduler.rule_names(), ?every, "clock starting");

@@ -39,7 +39,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | NoActiveWorkOrder
         | AmbiguousWorkOrder
         | ComplaintClosed
-        | PicklistValueExists => StatusCode::CONFLICT,
+        | PicklistValueExists
+        | BookingConflict
+        | RenewalsFrozen
+        | AlreadyApproved
+        | ApprovalsMissing => StatusCode::CONFLICT,
         PayloadTooLarge | ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ValidationFailed | InvalidReference | UnknownPhoto | UnsupportedImage | NotAPdf

@@ -268,6 +268,26 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(complaints::complaint_rate))
         .routes(routes!(picklists::list_values, picklists::add_value))
         .routes(routes!(picklists::patch_value))
+        .routes(routes!(
+            contracts::list_contracts,
+            contracts::create_contract
+        ))
+        .routes(routes!(contracts::get_contract, contracts::patch_contract))
+        .routes(routes!(contracts::list_lines, contracts::add_line))
+        .routes(routes!(contracts::sign_contract))
+        .routes(routes!(contracts::end_contract))
+        .routes(routes!(contracts::terminate_contract))
+        .routes(routes!(contracts::renew_contract))
+        .routes(routes!(
+            contracts::list_approvals,
+            contracts::approve_contract
+        ))
+        .routes(routes!(availability::availability))
+        .routes(routes!(
+            availability::list_blocks,
+            availability::create_block
+        ))
+        .routes(routes!(availability::delete_block))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -36,6 +36,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "alerts", description = "The dispatcher's alert lists: stale or silent assets, assets off-site"),
         (name = "map", description = "Map aggregates: the per-site status table, the assets of a bbox (clustered on the server), heat cells"),
         (name = "customers", description = "Customers, contacts, the contact log, complaints, picklists (the rental office)"),
+        (name = "contracts", description = "Contracts, renewals and their approvals; availability and maintenance blocks"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

@@ -86,6 +86,11 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
     ("get", "/api/v1/work-orders", Some(Action::WorkOrderRead)),
     (
         "get",
+        "/api/v1/assets/{id}/blocks",
+        Some(Action::WorkOrderRead),
+    ),
+    (
+        "get",
         "/api/v1/work-orders/{id}",
         Some(Action::WorkOrderRead),
     ),

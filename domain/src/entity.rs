@@ -7,12 +7,14 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entity {
     Asset,
+    AssetBooking,
     Category,
     Contract,
     ContractDocument,
     Complaint,
     Contact,
     Customer,
+    ContractApproval,
     Device,
     FollowUp,
     Identifier,
@@ -33,12 +35,14 @@ impl Entity {
     pub fn as_str(self) -> &'static str {
         match self {
             Entity::Asset => "asset",
+            Entity::AssetBooking => "asset_booking",
             Entity::Category => "category",
             Entity::Contract => "contract",
             Entity::ContractDocument => "contract_document",
             Entity::Complaint => "complaint",
             Entity::Contact => "customer_contact",
             Entity::Customer => "customer",
+            Entity::ContractApproval => "contract_approval",
             Entity::Device => "device",
             Entity::FollowUp => "customer_follow_up",
             Entity::Identifier => "identifier",

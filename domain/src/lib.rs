@@ -14,6 +14,8 @@ pub mod categories;
 pub mod clock;
 pub mod contract_documents;
 pub mod customers;
+pub mod contracts;
+pub mod customers_scope;
 pub mod devices;
 pub mod entity;
 pub mod error;

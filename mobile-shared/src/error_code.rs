@@ -117,6 +117,16 @@ error_codes! {
     ComplaintClosed => "complaint_closed",
     /// The picklist already has this value (retired ones too: bring it back instead).
     PicklistValueExists => "picklist_value_exists",
+    /// The asset is booked (a signed contract line or maintenance) on overlapping days;
+    /// `detail.booking` is the conflicting booking.
+    BookingConflict => "booking_conflict",
+    /// The customer's renewals are frozen; `detail.reason` says why.
+    RenewalsFrozen => "renewals_frozen",
+    /// This half (finance or legal) of the renewal is approved already.
+    AlreadyApproved => "already_approved",
+    /// An auto-renew contract renews only after finance and legal approved;
+    /// `detail.missing` names the missing halves.
+    ApprovalsMissing => "approvals_missing",
 
     // --- The server: try again later, or report it. ---------------------------------------------
     Unavailable => "unavailable",

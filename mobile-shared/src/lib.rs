@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod authz;
 pub mod documents;
 pub mod customers;
+pub mod contracts;
 pub mod error_code;
 pub mod geo_cell;
 pub mod identifier;
