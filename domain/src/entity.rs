@@ -8,6 +8,11 @@ use std::fmt;
 pub enum Entity {
     Asset,
     Category,
+    ClassificationSettings,
+    Complaint,
+    Contract,
+    Customer,
+    CustomerClassification,
     Device,
     Identifier,
     MaintenancePlan,
@@ -27,6 +32,11 @@ impl Entity {
         match self {
             Entity::Asset => "asset",
             Entity::Category => "category",
+            Entity::ClassificationSettings => "classification_settings",
+            Entity::Complaint => "complaint",
+            Entity::Contract => "contract",
+            Entity::Customer => "customer",
+            Entity::CustomerClassification => "customer_classification",
             Entity::Device => "device",
             Entity::Identifier => "identifier",
             Entity::MaintenancePlan => "maintenance_plan",

@@ -97,9 +97,10 @@ impl Role {
             ) => true,
             // Their own customers only: the domain narrows every read and write to them.
             (Sales, CustomerRead | CustomerWrite | ComplaintWrite | ContractRead) => true,
-            (Finance | Legal, CustomerRead | ContractRead | ContractApprove | ContractDocumentRead) => {
-                true
-            }
+            (
+                Finance | Legal,
+                CustomerRead | ContractRead | ContractApprove | ContractDocumentRead,
+            ) => true,
             // The planner decides what is serviced when and by whom: plans, work orders (open,
             // assign, schedule, complete, cancel), the services they record, and every task,
             // since work orders come with tasks the planner must be able to close or cancel
@@ -308,15 +309,69 @@ mod tests {
         // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV TW TM WR WW IN NA WM
         // CuR CuW CoW KR KW KA KD DL PM
         let expected: [(Role, [u8; 39]); 9] = [
-            (Role::Admin, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
-            (Role::Dispatcher, [1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]),
-            (Role::Technician, [1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]),
-            (Role::RentalOffice, [1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 0]),
-            (Role::Viewer, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-            (Role::MaintenancePlanner, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-            (Role::Sales, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0]),
-            (Role::Finance, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0]),
-            (Role::Legal, [1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0]),
+            (
+                Role::Admin,
+                [
+                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                ],
+            ),
+            (
+                Role::Dispatcher,
+                [
+                    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1,
+                    1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,
+                ],
+            ),
+            (
+                Role::Technician,
+                [
+                    1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1,
+                    1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,
+                ],
+            ),
+            (
+                Role::RentalOffice,
+                [
+                    1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
+                    0, 1, 0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 0,
+                ],
+            ),
+            (
+                Role::Viewer,
+                [
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
+                    0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                ],
+            ),
+            (
+                Role::MaintenancePlanner,
+                [
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1,
+                    1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                ],
+            ),
+            (
+                Role::Sales,
+                [
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
+                    0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+                ],
+            ),
+            (
+                Role::Finance,
+                [
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
+                    0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0,
+                ],
+            ),
+            (
+                Role::Legal,
+                [
+                    1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
+                    0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0,
+                ],
+            ),
         ];
         assert_eq!(expected.len(), Role::ALL.len());
         for (role, row) in expected {

@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod authz;
+pub mod classification;
 pub mod error_code;
 pub mod geo_cell;
 pub mod identifier;
