@@ -221,6 +221,14 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(maintenance::complete_work_order))
         .routes(routes!(maintenance::maintenance_kpis))
+        .routes(routes!(
+            classification::get_classification,
+            classification::recompute_classification
+        ))
+        .routes(routes!(
+            classification::get_settings,
+            classification::put_settings
+        ))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

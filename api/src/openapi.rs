@@ -34,6 +34,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "notifications", description = "In-app inbox, delivery log, webhook endpoints"),
         (name = "alerts", description = "The dispatcher's alert lists: stale or silent assets, assets off-site"),
         (name = "map", description = "Map aggregates: the per-site status table, the assets of a bbox (clustered on the server), heat cells"),
+        (name = "customers", description = "The rental office's customers: classification (RFM value tier, credit grade) and its settings"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod categories;
+pub mod classification;
 pub mod devices;
 pub mod events;
 pub mod labels;
