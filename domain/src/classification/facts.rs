@@ -2,7 +2,7 @@
 //! nightly run) or for one (on demand), folded per customer in Rust. Contracts count from
 //! signing: drafts are left out, everything else (active, ended, renewed, terminated…) counts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use mobile_shared::classification::{ClassificationSettings, ProductLine};
@@ -70,7 +70,7 @@ struct ContractRow {
     per_period_cents: Option<i64>,
 }
 
-/// The customers' facts as of `at`: every live customer, or only `one`. Five queries whatever
+/// The customers' facts as of `at`: every live customer, or only `one`. Four queries whatever
 /// the number of customers.
 pub(crate) async fn load(
     tx: &mut Tx,
@@ -129,7 +129,7 @@ pub(crate) async fn load(
         q.fetch_all(&mut *c).await
     })?;
     let from = window_from(as_of, settings);
-    let mut counted: HashMap<Uuid, bool> = HashMap::new();
+    let mut counted: HashSet<Uuid> = HashSet::new();
     for row in contracts {
         let Some(f) = facts.get_mut(&row.customer_id) else {
             continue;
@@ -145,7 +145,7 @@ pub(crate) async fn load(
         }
         let same_currency = row.currency == settings.currency;
         // A contract comes as one row per rate unit of its lines: count it once.
-        if counted.insert(row.id, same_currency).is_none() {
+        if counted.insert(row.id) {
             f.frequency += 1;
             if !same_currency {
                 f.other_currency_contracts += 1;
