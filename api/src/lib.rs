@@ -288,6 +288,14 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             availability::create_block
         ))
         .routes(routes!(availability::delete_block))
+        .routes(routes!(
+            classification::get_classification,
+            classification::recompute_classification
+        ))
+        .routes(routes!(
+            classification::get_settings,
+            classification::put_settings
+        ))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -35,7 +35,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "notifications", description = "In-app inbox, delivery log, webhook endpoints"),
         (name = "alerts", description = "The dispatcher's alert lists: stale or silent assets, assets off-site"),
         (name = "map", description = "Map aggregates: the per-site status table, the assets of a bbox (clustered on the server), heat cells"),
-        (name = "customers", description = "Customers, contacts, the contact log, complaints, picklists (the rental office)"),
+        (name = "customers", description = "Customers, contacts, the contact log, complaints, picklists, classification (RFM value tier, credit grade) and its settings (the rental office)"),
         (name = "contracts", description = "Contracts, renewals and their approvals; availability and maintenance blocks"),
         (name = "ops", description = "Health, readiness, metrics"),
     )

@@ -887,6 +887,43 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
                 )
             },
         },
+        // Issue 14: classification. Customer reads and writes probe a customer that does not
+        // exist: 404 once authorised.
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/customers/0190f2a4-0000-7000-8000-000000000001/classification",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::NOT_FOUND,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/customers/0190f2a4-0000-7000-8000-000000000001/classification",
+            action: Action::CustomerWrite,
+            allowed: &[Admin, RentalOffice, Sales],
+            ok: StatusCode::NOT_FOUND,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/classification/settings",
+            action: Action::CustomerRead,
+            allowed: &[Admin, RentalOffice, Sales, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::PUT,
+            path: "/api/v1/classification/settings",
+            action: Action::PicklistManage,
+            allowed: &[Admin],
+            ok: StatusCode::OK,
+            body: |_| {
+                let settings = mobile_shared::classification::ClassificationSettings::default();
+                Some(json!({"version": 1, "settings": settings}))
+            },
+        },
         Probe {
             method: Method::GET,
             path: "/api/v1/customers",

@@ -142,8 +142,9 @@ pub(crate) async fn record_updated(
     record_rows(tx, actor, entity, "update", &rows).await
 }
 
-/// One multi-row insert of audit entries `<entity>.<verb>`, one per (id, before, after).
-async fn record_rows(
+/// One multi-row insert of audit entries `<entity>.<verb>`, one per (id, before, after). Chunk
+/// `rows` as for any multi-row insert.
+pub(crate) async fn record_rows(
     tx: &mut Tx,
     actor: &Actor,
     entity: Entity,

@@ -103,12 +103,14 @@ impl Scheduler {
 
     /// The built-in rules of this build: [`crate::tasks::OverdueRule`] and maintenance's
     /// [`crate::maintenance::forecast::DailySweepRule`] and
-    /// [`crate::maintenance::orders::OrdersRule`].
+    /// [`crate::maintenance::orders::OrdersRule`], and the nightly customer classification
+    /// ([`crate::classification::rule::ClassificationRule`]).
     pub fn with_builtin_rules(self) -> Scheduler {
         let store = self.store.clone();
         self.with_rule(crate::tasks::OverdueRule)
             .with_rule(crate::maintenance::forecast::DailySweepRule)
             .with_rule(crate::maintenance::orders::OrdersRule { store })
+            .with_rule(crate::classification::rule::ClassificationRule::default())
     }
 
     pub fn with_rule(mut self, rule: impl Rule + 'static) -> Scheduler {

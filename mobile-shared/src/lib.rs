@@ -10,6 +10,7 @@ pub mod authz;
 pub mod documents;
 pub mod customers;
 pub mod contracts;
+pub mod classification;
 pub mod error_code;
 pub mod geo_cell;
 pub mod identifier;

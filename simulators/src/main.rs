@@ -4,6 +4,7 @@
 mod bench;
 mod bench_maintenance;
 mod bench_map;
+mod bench_office;
 mod bench_qr;
 mod bench_scans;
 mod phone_cli;
@@ -49,6 +50,10 @@ enum Command {
     /// for 100,000 assets with 3 plans each, next to reading the fleet (BENCHMARKS.md,
     /// "Maintenance sweep"; scripts/bench-maintenance).
     BenchMaintenance(bench_maintenance::BenchMaintenanceArgs),
+    /// The rental office at scale: the nightly customer classification and the availability
+    /// query at 10,000 customers / 100,000 contracts, each next to a baseline (BENCHMARKS.md,
+    /// "Rental office"; scripts/bench-office).
+    BenchOffice(bench_office::BenchOfficeArgs),
     /// The dispatcher-map benchmark: seeds 100,000 assets over a country, starts `fieldops
     /// serve`, times the map and alert routes (p50/p99/max) and measures the console in headless
     /// Chromium: first paint, first map data, frame rate while trackers publish 1,000 readings/s
@@ -97,6 +102,7 @@ async fn main() -> ExitCode {
         Command::Phone(args) => phone_cli::run(args).await,
         Command::BenchScans(args) => bench_scans::run(args).await,
         Command::BenchMaintenance(args) => bench_maintenance::run(args).await,
+        Command::BenchOffice(args) => bench_office::run(args).await,
         Command::BenchMap(args) => bench_map::run(args).await,
         Command::Screenshots(args) => bench_map::screenshots(args).await,
     };

@@ -12,6 +12,7 @@ pub mod contract_documents;
 pub mod complaints;
 pub mod customers;
 pub mod contracts;
+pub mod classification;
 pub mod devices;
 pub mod events;
 pub mod labels;
