@@ -37,7 +37,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | WorkOrderOpen
         | WorkOrderClosed
         | NoActiveWorkOrder
-        | AmbiguousWorkOrder => StatusCode::CONFLICT,
+        | AmbiguousWorkOrder
+        | ContractNotOpen
+        | ContractCustomerMismatch
+        | ContractLineFull => StatusCode::CONFLICT,
         PayloadTooLarge | ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ValidationFailed | InvalidReference | UnknownPhoto | UnsupportedImage | CorruptImage

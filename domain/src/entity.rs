@@ -8,6 +8,7 @@ use std::fmt;
 pub enum Entity {
     Asset,
     Category,
+    Contract,
     Device,
     Identifier,
     MaintenancePlan,
@@ -27,6 +28,7 @@ impl Entity {
         match self {
             Entity::Asset => "asset",
             Entity::Category => "category",
+            Entity::Contract => "contract",
             Entity::Device => "device",
             Entity::Identifier => "identifier",
             Entity::MaintenancePlan => "maintenance_plan",
