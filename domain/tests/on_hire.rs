@@ -30,6 +30,7 @@ domain::backend_matrix!(
     damage_at_a_return_inspection_is_recorded_against_the_contract,
     sales_read_only_their_customers_contracts,
     the_delivery_lookup_lists_open_lines_minimally,
+    concurrent_deliveries_cannot_both_take_the_last_unit,
 );
 
 /// A depot, a customer (`acme`) with its yard, another customer with its own yard, a
@@ -790,4 +791,33 @@ async fn the_delivery_lookup_lists_open_lines_minimally(r: Rental) {
         matches!(&e, DomainError::Validation(f) if f.contains_key("asset_id")),
         "{e:?}"
     );
+}
+
+/// Two phones deliver two excavators at once under a line with one unit left: the line's lock
+/// lets exactly one go on hire under it; the other is refused `contract_line_full`, or, picking
+/// by itself, goes out linked to no contract.
+async fn concurrent_deliveries_cannot_both_take_the_last_unit(r: Rental) {
+    let excavators = r.category("Excavators").await;
+    let k = r.contract(r.acme, Some(r.yard), "active").await;
+    let one = r.line(&k, Rents::Category(excavators, 1)).await;
+    for (round, named) in [(0, Some(one)), (1, None)] {
+        let x = r.excavator(&format!("RACE-{round}-X")).await;
+        let y = r.excavator(&format!("RACE-{round}-Y")).await;
+        let (cx, cy) = (r.deliver(x, 10, named), r.deliver(y, 10, named));
+        let (rx, ry) = tokio::join!(r.scan(&cx), r.scan(&cy));
+        let linked: Vec<&CommandResult> = [&rx, &ry]
+            .into_iter()
+            .filter(|res| res.on_hire.is_some())
+            .collect();
+        assert_eq!(linked.len(), 1, "round {round}: {rx:?} {ry:?}");
+        let other = if linked[0].id == rx.id { &ry } else { &rx };
+        match named {
+            Some(_) => refused(other, ErrorCode::ContractLineFull),
+            None => assert_eq!(other.status, CommandStatus::Applied, "{other:?}"),
+        }
+        assert_eq!(r.on_hire(&k).await.on_hire, 1, "round {round}");
+        // Free the unit for the next round.
+        let winner = linked[0].asset.as_ref().unwrap().id;
+        r.applied(&r.ret(winner, 20)).await.unwrap();
+    }
 }
