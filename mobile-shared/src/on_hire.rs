@@ -64,6 +64,7 @@ impl PhysicalState {
         }
     }
 
+    /// The wire form, e.g. `partly_returned` (what serde writes).
     pub fn as_str(self) -> &'static str {
         match self {
             PhysicalState::NotDelivered => "not_delivered",
