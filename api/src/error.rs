@@ -43,7 +43,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | BookingConflict
         | RenewalsFrozen
         | AlreadyApproved
-        | ApprovalsMissing => StatusCode::CONFLICT,
+        | ApprovalsMissing
+        | ContractNotOpen
+        | ContractCustomerMismatch
+        | ContractLineFull => StatusCode::CONFLICT,
         PayloadTooLarge | ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ValidationFailed | InvalidReference | UnknownPhoto | UnsupportedImage | NotAPdf

@@ -26,6 +26,7 @@ pub mod identifiers;
 pub mod maintenance;
 pub mod map;
 pub mod notifications;
+pub mod on_hire;
 pub mod pagination;
 pub mod photos;
 mod refs;

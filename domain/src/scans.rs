@@ -22,12 +22,16 @@
 //!   the refusal recorded in a fresh one.
 //! - A return whose inspection failed also opens (or joins) the asset's repair work order, in
 //!   the same transaction.
+//! - A delivery opens the asset's on-hire period under a contract line (named, or the
+//!   customer's open one) and a return closes it; a failed return inspection records the damage
+//!   against the contract (`on_hire`, same transaction). A refused line refuses the delivery.
 
 use chrono::{DateTime, Utc};
 use mobile_shared::maintenance::WorkOrder;
+use mobile_shared::on_hire::OnHirePeriod;
 use mobile_shared::scan::{
-    CommandError, CommandResult, CommandStatus, Condition, FieldAction, FieldCommand, MAX_BATCH,
-    MAX_NOTES, MAX_PHOTOS,
+    CommandError, CommandResult, CommandStatus, FieldAction, FieldCommand, MAX_BATCH, MAX_NOTES,
+    MAX_PHOTOS,
 };
 use mobile_shared::wire::{Asset, SiteKind};
 use mobile_shared::{AssetStatus, ErrorCode};
@@ -41,7 +45,7 @@ use crate::entity::Entity;
 use crate::error::{DomainError, FieldErrors, Validator};
 use crate::maintenance::field;
 use crate::store::{on_read, on_tx, RowLock, Store, Tx};
-use crate::{assets, clock, identifiers, photos, sites, stocktake};
+use crate::{assets, clock, identifiers, on_hire, photos, sites, stocktake};
 
 /// The bounds on a command's device time.
 #[derive(Debug, Clone, Copy)]
@@ -201,6 +205,9 @@ fn validate(cmd: &FieldCommand, policy: &Policy, now: DateTime<Utc>) -> Result<(
         }
         _ => {}
     }
+    if cmd.contract_line_id.is_some() && cmd.action != FieldAction::Deliver {
+        v.add("contract_line_id", "only a delivery names a contract line");
+    }
     if cmd.work_order_id.is_some() && !is_work_order_action(cmd.action) {
         v.add(
             "work_order_id",
@@ -319,6 +326,7 @@ pub async fn apply(
     let located = target.as_ref().ok().copied();
     let mut tx = store.begin().await?;
     let mut work_order = None;
+    let mut on_hire = None;
     // The asset the command turned out to be about (also when found from a decoded photo).
     let mut found: Option<Uuid> = None;
     let outcome = match validate(cmd, policy, now) {
@@ -335,9 +343,10 @@ pub async fn apply(
                     ))
                 } else {
                     match act(&mut tx, actor, cmd, &asset, &photo_keys, now).await {
-                        Ok((after, order)) => {
-                            work_order = order;
-                            Ok(after)
+                        Ok(acted) => {
+                            work_order = acted.work_order;
+                            on_hire = acted.on_hire;
+                            Ok(acted.asset)
                         }
                         Err(e) => Err(refusal(e)?),
                     }
@@ -355,6 +364,7 @@ pub async fn apply(
                 decoded: decoded.clone(),
                 photos: photo_keys.clone(),
                 work_order,
+                on_hire,
             },
             Some(asset.id),
         ),
@@ -382,6 +392,7 @@ pub async fn apply(
                     decoded: decoded.clone(),
                     photos: vec![],
                     work_order: None,
+                    on_hire: None,
                 },
                 current.map(|a| a.id),
             )
@@ -463,8 +474,15 @@ async fn record_event(
     Ok(())
 }
 
-/// The action itself; returns the asset after it, and the work order it worked on or opened.
-/// `photos` are the command's, known to be uploaded.
+/// What an applied action leaves: the asset after it, the work order it worked on or opened,
+/// the on-hire period it opened or closed.
+struct Acted {
+    asset: Asset,
+    work_order: Option<WorkOrder>,
+    on_hire: Option<OnHirePeriod>,
+}
+
+/// The action itself. `photos` are the command's, known to be uploaded.
 async fn act(
     tx: &mut Tx,
     actor: &Actor,
@@ -472,7 +490,7 @@ async fn act(
     before: &Asset,
     photos: &[String],
     now: DateTime<Utc>,
-) -> Result<(Asset, Option<WorkOrder>), DomainError> {
+) -> Result<Acted, DomainError> {
     // The asset row first, then any work order (the lock order in `maintenance::orders`).
     let state = lock_state(tx, before.id).await?;
     // The work order moves the asset's status itself (into maintenance, or back), so it goes
@@ -488,6 +506,7 @@ async fn act(
     let mut next = before.clone();
     let mut field_at = state.field_at;
     let mut hours_at = state.hours_at;
+    let mut period = None;
 
     if cmd.action.changes_state() {
         if let Some(at) = state.field_at {
@@ -514,6 +533,7 @@ async fn act(
                 }
                 require_status(before, &[AssetStatus::Available], AssetStatus::OnRent)?;
                 next.status = AssetStatus::OnRent;
+                period = on_hire::start_on_delivery(tx, actor, cmd, before, site).await?;
             }
             FieldAction::Return => {
                 if kind == SiteKind::CustomerSite {
@@ -522,8 +542,7 @@ async fn act(
                         "return to a depot or workshop",
                     ));
                 }
-                let failed = cmd.inspection_passed == Some(false)
-                    || cmd.condition == Some(Condition::Damaged);
+                let failed = on_hire::inspection_failed(cmd);
                 let target = if failed {
                     AssetStatus::InMaintenance
                 } else {
@@ -531,6 +550,7 @@ async fn act(
                 };
                 require_status(before, &[AssetStatus::OnRent], target)?;
                 next.status = target;
+                period = on_hire::end_on_return(tx, actor, cmd, before.id, photos).await?;
             }
             FieldAction::Transfer => {
                 if kind == SiteKind::CustomerSite {
@@ -581,13 +601,18 @@ async fn act(
         let st = cmd.stocktake_id.unwrap_or_default();
         stocktake::record_seen_in_tx(tx, st, before.id, &actor.name, cmd.device_time).await?;
     }
+    on_hire::inspection_damage(tx, actor, cmd, before.id, photos).await?;
 
     let changed = next.status != before.status
         || next.site_id != before.site_id
         || next.engine_hours != before.engine_hours
         || next.position != before.position;
     if !changed && field_at == state.field_at {
-        return Ok((next, work_order));
+        return Ok(Acted {
+            asset: next,
+            work_order,
+            on_hire: period,
+        });
     }
     // The map cell goes with the position; a meter reading that rose is use (the heat map's
     // idle rule), as it is when a tracker reports it.
@@ -629,7 +654,11 @@ async fn act(
     if cmd.action == FieldAction::Return && after.status == AssetStatus::InMaintenance {
         work_order = Some(field::failed_return_in(tx, actor, cmd, after.id, photos).await?);
     }
-    Ok((after, work_order))
+    Ok(Acted {
+        asset: after,
+        work_order,
+        on_hire: period,
+    })
 }
 
 /// 409 with the current state unless the asset is in one of `from` (and may become `to`).

@@ -127,6 +127,15 @@ error_codes! {
     /// An auto-renew contract renews only after finance and legal approved;
     /// `detail.missing` names the missing halves.
     ApprovalsMissing => "approvals_missing",
+    /// A delivery names a line of a contract that is not signed or active (a draft, an ended
+    /// or terminated one); `detail.status` says which.
+    ContractNotOpen => "contract_not_open",
+    /// A delivery names a contract line of another customer than the one the delivery site
+    /// belongs to; `detail` names both customers.
+    ContractCustomerMismatch => "contract_customer_mismatch",
+    /// A delivery names a category line whose whole quantity is on hire already;
+    /// `detail.quantity` and `detail.on_hire` say so.
+    ContractLineFull => "contract_line_full",
 
     // --- The server: try again later, or report it. ---------------------------------------------
     Unavailable => "unavailable",

@@ -18,6 +18,7 @@ pub mod maintenance;
 pub mod map;
 pub mod money;
 pub mod notifications;
+pub mod on_hire;
 pub mod scan;
 pub mod status;
 pub mod stocktake;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::maintenance::WorkOrder;
+use crate::on_hire::OnHirePeriod;
 use crate::wire::Asset;
 use crate::ErrorCode;
 
@@ -155,10 +156,14 @@ pub struct FieldCommand {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub contact: Option<String>,
-    /// Deliver: the rental contract it goes out under.
+    /// Deliver: the rental contract it goes out under, as free text (stored as is).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub contract_ref: Option<String>,
+    /// Deliver: the contract line it goes out under (from `GET /api/v1/delivery/open-lines`).
+    /// Without it the server picks the customer's open line for the asset, if there is one.
+    #[serde(default)]
+    pub contract_line_id: Option<Uuid>,
     /// Inspect / return: condition grade.
     #[serde(default)]
     pub condition: Option<Condition>,
@@ -201,6 +206,7 @@ impl FieldCommand {
             photos: vec![],
             contact: None,
             contract_ref: None,
+            contract_line_id: None,
             condition: None,
             checklist: None,
             fuel_pct: None,
@@ -258,6 +264,10 @@ pub struct CommandResult {
     /// The work order the command started, completed, or (a failed return) opened or joined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_order: Option<WorkOrder>,
+    /// The on-hire period a delivery opened or a return closed, when the asset went out under
+    /// a contract line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_hire: Option<OnHirePeriod>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

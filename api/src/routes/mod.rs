@@ -19,6 +19,7 @@ pub mod labels;
 pub mod maintenance;
 pub mod map;
 pub mod notifications;
+pub mod on_hire;
 pub mod ops;
 pub mod picklists;
 pub mod scans;

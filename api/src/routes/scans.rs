@@ -128,13 +128,17 @@ fn result_response(result: CommandResult) -> ApiResult<Json<CommandResult>> {
 /// whose inspection failed (`inspection_passed: false` or `condition: damaged`) also opens a
 /// repair order linked to the command (`work_order.scan_event_id`), or joins the asset's active
 /// unplanned order.
+///
+/// A `deliver` goes on hire under `contract_line_id` (from `GET /api/v1/delivery/open-lines`)
+/// or the customer's open line for the asset; the answer's `on_hire` is the period it opened,
+/// and a `return`'s the period it closed.
 #[utoipa::path(post, path = "/api/v1/scans", tag = "scans", security(("bearer" = [])),
     request_body(content = FieldCommand, description = "JSON, or multipart with `command` + `photo`"),
     responses((status = 200, body = CommandResult, description = "applied, or duplicate (the original answer)"),
         AuthErrors, JsonBodyErrors,
         (status = 400, body = Problem, description = "the body is not valid JSON, or unreadable multipart"),
         (status = 404, body = Problem, description = "no asset for the code, id or photo, or an unknown referenced record"),
-        (status = 409, body = Problem, description = "illegal transition or superseded; `detail.asset` is the current state. Work-order actions: `no_active_work_order`, `ambiguous_work_order` (`detail.error.detail.work_order_ids` to choose from), `work_order_closed`"),
+        (status = 409, body = Problem, description = "illegal transition or superseded; `detail.asset` is the current state. Work-order actions: `no_active_work_order`, `ambiguous_work_order` (`detail.error.detail.work_order_ids` to choose from), `work_order_closed`. Deliveries under a contract line: `contract_not_open`, `contract_customer_mismatch`, `contract_line_full`"),
         (status = 413, body = Problem, description = "the body or the photo is too large"),
         (status = 422, body = Problem, description = "invalid fields, unreadable image, or `no_code_found`")))]
 pub async fn post_scan(
