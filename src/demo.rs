@@ -149,6 +149,11 @@ pub async fn run(
             seeded.devices.len(),
             seeded.site_ids.len()
         );
+        let assets: Vec<uuid::Uuid> = seeded.devices.iter().map(|(_, a)| *a).collect();
+        let (customers, contracts) = crate::demo_office::seed(&store, &assets)
+            .await
+            .context("seeding the demo office")?;
+        println!("fieldops demo: created {customers} customers and {contracts} contracts");
         let plan = demo_plans(&store, seeded.category_id).await?;
         // Once the trackers have reported their hour meters, spread the fleet over the engine
         // plan's interval so every urgency shows, and open the orders at once instead of at the

@@ -5,6 +5,7 @@
 
 mod config;
 mod demo;
+mod demo_office;
 mod serve;
 
 use std::io::Read;

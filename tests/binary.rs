@@ -35,10 +35,21 @@ struct Server {
 }
 
 impl Server {
-    /// Starts the binary and waits (bounded) until it prints its HTTP address.
+    /// Starts `fieldops serve` and waits (bounded) until it prints its HTTP address.
     fn start(dir: &Path, db_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_command("serve", dir, db_url, extra, env)
+    }
+
+    /// [`Server::start`] with another serving command (`demo`).
+    fn start_command(
+        command: &str,
+        dir: &Path,
+        db_url: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
+        cmd.arg(command)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--database-url")
@@ -641,4 +652,56 @@ async fn read_until(stream: &mut reqwest::Response, needle: &str) -> String {
         }
     }
     seen
+}
+
+/// `fieldops demo` on a fresh database: the fleet and the rental office are seeded through the
+/// services, so the office opens on a renewal pipeline (expiring, active, signed and draft
+/// contracts with real numbers) and a dozen customers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_seeds_the_office_with_a_renewal_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let password = "demo-admin-password-1";
+    let server = Server::start_command(
+        "demo",
+        dir.path(),
+        &url,
+        &["--trackers", "20"],
+        &[("FIELDOPS_ADMIN_PASSWORD", password)],
+    );
+    let client = reqwest::Client::new();
+    let token = login(&client, &server, "admin", password).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let contracts = loop {
+        let page = json_of(
+            client
+                .get(server.url("/api/v1/contracts?limit=100"))
+                .bearer_auth(&token),
+        )
+        .await;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        if items.len() >= 20 {
+            break items;
+        }
+        assert!(Instant::now() < deadline, "no demo contracts: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let status_count = |s: &str| contracts.iter().filter(|c| c["status"] == s).count();
+    assert!(status_count("expiring") >= 3, "{contracts:?}");
+    assert!(status_count("active") >= 3, "{contracts:?}");
+    assert!(status_count("draft") >= 3, "{contracts:?}");
+    assert!(contracts
+        .iter()
+        .all(|c| c["number"].as_str().unwrap().starts_with('C')));
+    let customers = json_of(
+        client
+            .get(server.url("/api/v1/customers?limit=100"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(
+        customers["items"].as_array().unwrap().len(),
+        12,
+        "{customers}"
+    );
 }

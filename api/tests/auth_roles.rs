@@ -1258,6 +1258,40 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             ok: StatusCode::NOT_FOUND,
             body: none,
         },
+        // The contract archive: reading it is finance's and legal's too, uploading the office's.
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/contracts/0190f2a4-0000-7000-8000-00000000c0de/documents",
+            action: Action::ContractDocumentRead,
+            allowed: &[Admin, RentalOffice, Finance, Legal],
+            ok: StatusCode::NOT_FOUND,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/contracts/0190f2a4-0000-7000-8000-00000000c0de/documents",
+            action: Action::ContractWrite,
+            allowed: &[Admin, RentalOffice],
+            // JSON, not multipart: allowed callers get as far as the body check.
+            ok: StatusCode::UNPROCESSABLE_ENTITY,
+            body: |_| Some(json!({})),
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/contracts/0190f2a4-0000-7000-8000-00000000c0de/documents/0190f2a4-0000-7000-8000-00000000d0c5",
+            action: Action::ContractDocumentRead,
+            allowed: &[Admin, RentalOffice, Finance, Legal],
+            ok: StatusCode::NOT_FOUND,
+            body: none,
+        },
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/contract-documents",
+            action: Action::ContractDocumentRead,
+            allowed: &[Admin, RentalOffice, Finance, Legal],
+            ok: StatusCode::OK,
+            body: none,
+        },
     ];
 
     // The hand-written table and the permission matrix must agree: a change to either fails.

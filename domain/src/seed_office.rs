@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::actor::Actor;
 use crate::entity::Entity;
 use crate::error::DomainError;
-use crate::store::{on_read, on_tx, Backend, Store, Tx};
+use crate::store::{on_read, on_tx, Store, Tx};
 use crate::{audit, clock};
 
 /// Rows per multi-row INSERT (at most 12 columns × 1000 binds).
@@ -376,36 +376,8 @@ pub async fn analyze(store: &Store) -> Result<(), DomainError> {
     tx.commit().await
 }
 
-/// The availability question the contracts service answers (`GET /api/v1/availability`): the
-/// assets of `category_id` with no live booking overlapping `[from, to]` (days included), in id
-/// order. The benchmark's stand-in until `contracts::availability` lands; on PostgreSQL the
-/// range test is the exclusion constraint's, so its GiST index answers it.
-pub async fn available_assets(
-    store: &Store,
-    category_id: Uuid,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<Uuid>, DomainError> {
-    let overlap = match store.backend() {
-        Backend::Postgres => "daterange(b.starts_on, b.ends_on, '[]') && daterange($2, $3, '[]')",
-        Backend::Sqlite => "b.starts_on <= $3 AND b.ends_on >= $2",
-    };
-    let sql = format!(
-        "SELECT a.id FROM assets a WHERE a.category_id = $1 AND a.deleted_at IS NULL \
-         AND NOT EXISTS (SELECT 1 FROM asset_bookings b WHERE b.asset_id = a.id \
-                         AND b.released_at IS NULL AND {overlap}) \
-         ORDER BY a.id"
-    );
-    let ids: Vec<Uuid> = on_read!(store, |p| sqlx::query_scalar(&sql)
-        .bind(category_id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(p)
-        .await)?;
-    Ok(ids)
-}
-
-/// The benchmark's baseline for [`available_assets`]: the category's assets, no booking test.
+/// The benchmark's baseline for `contracts::availability::query`: the category's assets, no
+/// booking test.
 pub async fn category_assets(store: &Store, category_id: Uuid) -> Result<Vec<Uuid>, DomainError> {
     let sql = "SELECT id FROM assets WHERE category_id = $1 AND deleted_at IS NULL ORDER BY id";
     let ids: Vec<Uuid> = on_read!(store, |p| sqlx::query_scalar(sql)

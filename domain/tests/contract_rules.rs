@@ -11,7 +11,7 @@ use contracts_common::*;
 use domain::contracts::lifecycle::{LifecycleRule, WARNING_DAYS};
 use domain::contracts::renewals::{self, RenewalsRule};
 use domain::contracts::{self, lifecycle};
-use domain::customers_scope::CustomerScope;
+use domain::customers::Scope;
 use domain::schedule::Scheduler;
 use domain::testing::TestDb;
 use mobile_shared::contracts::{ContractStatus, RenewContract};
@@ -25,7 +25,7 @@ domain::backend_matrix!(
 );
 
 async fn status(db: &TestDb, id: Uuid) -> ContractStatus {
-    contracts::get(&db.store, CustomerScope::All, id)
+    contracts::get(&db.store, Scope::All, id)
         .await
         .unwrap()
         .status

@@ -8,7 +8,7 @@ mod contracts_common;
 
 use contracts_common::*;
 use domain::contracts::{self, availability, lifecycle, renewals};
-use domain::customers_scope::CustomerScope;
+use domain::customers::Scope;
 use domain::testing::{assert_conflict, assert_not_found, TestDb};
 use domain::{Actor, DomainError, Entity, PageRequest};
 use mobile_shared::contracts::{
@@ -91,7 +91,7 @@ async fn drafts_are_numbered_read_listed_and_audited(db: TestDb) {
         .unwrap();
     assert_eq!(second.number, format!("C-{year}-000002"));
 
-    let got = contracts::get(&db.store, CustomerScope::All, first.id)
+    let got = contracts::get(&db.store, Scope::All, first.id)
         .await
         .unwrap();
     assert_eq!(got, first);
@@ -99,7 +99,7 @@ async fn drafts_are_numbered_read_listed_and_audited(db: TestDb) {
         customer_id: Some(customer),
         ..Default::default()
     };
-    let listed = contracts::list(&db.store, CustomerScope::All, &mine, page())
+    let listed = contracts::list(&db.store, Scope::All, &mine, page())
         .await
         .unwrap();
     assert_eq!(listed.items, vec![first.clone()]);
@@ -108,7 +108,7 @@ async fn drafts_are_numbered_read_listed_and_audited(db: TestDb) {
         status: Some(ContractStatus::Draft),
         ..Default::default()
     };
-    let listed = contracts::list(&db.store, CustomerScope::All, &ending_late, page())
+    let listed = contracts::list(&db.store, Scope::All, &ending_late, page())
         .await
         .unwrap();
     assert_eq!(
@@ -119,7 +119,7 @@ async fn drafts_are_numbered_read_listed_and_audited(db: TestDb) {
         status: Some(ContractStatus::Signed),
         ..Default::default()
     };
-    let none = contracts::list(&db.store, CustomerScope::All, &signed_only, page())
+    let none = contracts::list(&db.store, Scope::All, &signed_only, page())
         .await
         .unwrap();
     assert!(none.items.is_empty());
@@ -296,7 +296,7 @@ async fn overlaps_are_refused_at_creation_and_at_signing(db: TestDb) {
     assert_eq!(booking["contract_id"], early.id.to_string());
     assert_eq!(booking["kind"], "contract");
     assert_eq!(booking["ends_on"], day(9).to_string());
-    let still = contracts::get(&db.store, CustomerScope::All, late.id)
+    let still = contracts::get(&db.store, Scope::All, late.id)
         .await
         .unwrap();
     assert_eq!(still.status, ContractStatus::Draft, "nothing half-written");
@@ -628,7 +628,7 @@ async fn sales_see_only_their_customers_contracts(db: TestDb) {
     let not = contracts::create(&db.store, &actor, draft(others, 1, 2, vec![]))
         .await
         .unwrap();
-    let scope = CustomerScope::of(&sales);
+    let scope = Scope::of_actor(&sales);
     assert_eq!(
         contracts::get(&db.store, scope, mine.id).await.unwrap().id,
         mine.id
@@ -646,7 +646,7 @@ async fn sales_see_only_their_customers_contracts(db: TestDb) {
         .await
         .unwrap_err();
     assert_not_found(&err, Entity::Contract);
-    assert_eq!(CustomerScope::of(&actor), CustomerScope::All);
+    assert_eq!(Scope::of_actor(&actor), Scope::All);
 }
 
 async fn availability_counts_the_free_assets(db: TestDb) {
@@ -779,7 +779,7 @@ async fn renewals_need_an_unfrozen_customer_and_both_approvals(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        renewals::approvals(&db.store, CustomerScope::All, c.id)
+        renewals::approvals(&db.store, Scope::All, c.id)
             .await
             .unwrap()
             .len(),
@@ -814,9 +814,7 @@ async fn renewals_need_an_unfrozen_customer_and_both_approvals(db: TestDb) {
     assert_conflict(&err, ErrorCode::AlreadyExists, "renew twice");
     // Signing the successor renews its predecessor; the chain keeps the old price.
     lifecycle::sign(&db.store, &actor, next.id).await.unwrap();
-    let before = contracts::get(&db.store, CustomerScope::All, c.id)
-        .await
-        .unwrap();
+    let before = contracts::get(&db.store, Scope::All, c.id).await.unwrap();
     assert_eq!(before.status, ContractStatus::Renewed);
     assert_eq!(before.lines[0].rate_cents, 10_000);
 }

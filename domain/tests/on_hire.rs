@@ -8,9 +8,10 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use domain::audit::AuditFilter;
+use domain::customers::Scope;
+use domain::on_hire;
 use domain::on_hire::fixtures::{self, Rents, TestContract};
 use domain::on_hire::lookup::{self, OpenLinesFilter};
-use domain::on_hire::{self, ContractScope};
 use domain::photos::{self, FsBlobStore};
 use domain::scans::{self, Policy};
 use domain::testing::{assert_not_found, Fixture, TestDb};
@@ -106,6 +107,7 @@ async fn customer_site(db: &TestDb, name: &str) -> Uuid {
         address: None,
         location: None,
         geofence: None,
+        customer_id: None,
     };
     sites::create(&db.store, &Actor::system(), new)
         .await
@@ -205,7 +207,7 @@ impl Rental {
     }
 
     async fn on_hire(&self, contract: &TestContract) -> ContractOnHire {
-        on_hire::for_contract(&self.db.store, contract.id, ContractScope::All)
+        on_hire::for_contract(&self.db.store, contract.id, Scope::All)
             .await
             .unwrap()
     }
@@ -602,7 +604,7 @@ async fn damage_at_a_return_inspection_is_recorded_against_the_contract(r: Renta
     r.applied(&inspect(loose, 42, Condition::Damaged)).await;
 
     let all = PageRequest::new(None, None).unwrap();
-    let damages = on_hire::damages(&r.db.store, k.id, ContractScope::All, all)
+    let damages = on_hire::damages(&r.db.store, k.id, Scope::All, all)
         .await
         .unwrap()
         .items;
@@ -629,13 +631,13 @@ async fn damage_at_a_return_inspection_is_recorded_against_the_contract(r: Renta
 
     // In pages.
     let one = PageRequest::new(Some(1), None).unwrap();
-    let page = on_hire::damages(&r.db.store, k.id, ContractScope::All, one)
+    let page = on_hire::damages(&r.db.store, k.id, Scope::All, one)
         .await
         .unwrap();
     assert_eq!(page.items, std::slice::from_ref(first));
     let cursor = page.next_cursor.expect("a second page");
     let next = PageRequest::new(Some(1), Some(&cursor)).unwrap();
-    let page = on_hire::damages(&r.db.store, k.id, ContractScope::All, next)
+    let page = on_hire::damages(&r.db.store, k.id, Scope::All, next)
         .await
         .unwrap();
     assert_eq!(page.items, std::slice::from_ref(second));
@@ -663,7 +665,7 @@ async fn sales_read_only_their_customers_contracts(r: Rental) {
     let k = r.contract(theirs, None, "active").await;
     let page = || PageRequest::new(None, None).unwrap();
 
-    let sam = ContractScope::ManagedBy(managers[0]);
+    let sam = Scope::ManagedBy(managers[0]);
     assert_eq!(
         on_hire::for_contract(&r.db.store, k.id, sam)
             .await
@@ -675,7 +677,7 @@ async fn sales_read_only_their_customers_contracts(r: Rental) {
         .await
         .is_ok());
     // Another account manager, and a contract of a customer nobody manages: not found.
-    let sue = ContractScope::ManagedBy(managers[1]);
+    let sue = Scope::ManagedBy(managers[1]);
     let acme = r.contract(r.acme, Some(r.yard), "active").await;
     for (id, scope) in [(k.id, sue), (acme.id, sam)] {
         let e = on_hire::for_contract(&r.db.store, id, scope)
@@ -689,7 +691,7 @@ async fn sales_read_only_their_customers_contracts(r: Rental) {
     }
     // No such contract, whoever asks.
     let missing = Uuid::now_v7();
-    let e = on_hire::for_contract(&r.db.store, missing, ContractScope::All)
+    let e = on_hire::for_contract(&r.db.store, missing, Scope::All)
         .await
         .unwrap_err();
     assert_not_found(&e, Entity::Contract);

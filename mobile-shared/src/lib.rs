@@ -7,10 +7,10 @@
 
 pub mod alerts;
 pub mod authz;
-pub mod documents;
-pub mod customers;
-pub mod contracts;
 pub mod classification;
+pub mod contracts;
+pub mod customers;
+pub mod documents;
 pub mod error_code;
 pub mod geo_cell;
 pub mod identifier;

@@ -11,7 +11,8 @@
 //!    the bookings never overlap), refreshes the planner's statistics (`ANALYZE`, as autovacuum
 //!    would on a live database) and times the nightly run at full size — each run is the whole
 //!    classification in one transaction, as the clock runs it (reads, scoring, writes, audit);
-//! 4. times the availability query (`seed_office::available_assets`: the assets of a category
+//! 4. times the availability query (`contracts::availability::query`, what
+//!    `GET /api/v1/availability` answers: the assets of a category
 //!    with no live booking overlapping two weeks from today) next to its baseline, the same
 //!    category's assets read without the booking test;
 //! 5. prints one markdown table: p50 / p99 / max over the repetitions.
@@ -172,8 +173,9 @@ pub async fn run(args: BenchOfficeArgs) -> Result<std::process::ExitCode> {
     let (mut free, mut total) = (0, 0);
     for _ in 0..args.queries {
         let start = Instant::now();
-        free = seed_office::available_assets(&store, category, from, to)
+        free = domain::contracts::availability::query(&store, category, from, to)
             .await?
+            .assets
             .len();
         avail.push(start.elapsed().as_secs_f64());
         let start = Instant::now();

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::NaiveDate;
 use domain::contracts::{self, lifecycle, renewals};
-use domain::customers_scope::CustomerScope;
+use domain::customers::Scope;
 use mobile_shared::contracts::{
     Approval, Contract, ContractFilter, ContractLine, ContractPatch, ContractStatus, EndContract,
     NewApproval, NewContract, NewContractLine, RenewContract, TerminateContract,
@@ -35,8 +35,8 @@ pub struct ContractQuery {
     pub ends_after: Option<NaiveDate>,
 }
 
-fn scope(user: &CurrentUser) -> CustomerScope {
-    CustomerScope::of(&user.actor())
+fn scope(user: &CurrentUser) -> Scope {
+    Scope::of_actor(&user.actor())
 }
 
 /// List contracts, filtered by status, customer and end day, oldest first.

@@ -4,11 +4,12 @@
 
 use axum::extract::State;
 use axum::Json;
+use domain::customers::Scope;
+use domain::on_hire;
 use domain::on_hire::lookup::{self, OpenLinesFilter};
-use domain::on_hire::{self, ContractScope};
 use mobile_shared::on_hire::{ContractDamage, ContractOnHire, DeliveryLine};
 use mobile_shared::wire::Page;
-use mobile_shared::{Action, Role};
+use mobile_shared::Action;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -21,11 +22,8 @@ use crate::AppState;
 
 /// Sales users read the contracts of the customers they manage; every other role the matrix
 /// lets read contracts reads them all.
-fn scope(user: &CurrentUser) -> ContractScope {
-    match user.0.role {
-        Role::Sales => ContractScope::ManagedBy(user.0.id),
-        _ => ContractScope::All,
-    }
+fn scope(user: &CurrentUser) -> Scope {
+    Scope::of(user.0.id, user.0.role)
 }
 
 /// The contract's on-hire periods (which asset went out under which line, from the delivery

@@ -31,7 +31,6 @@ use mobile_shared::classification::{
     Breakdown, ClassificationMode, ClassificationSettings, CreditGrade, CustomerClassification,
     MetricScore, QuintileEdges, RfmBreakdown,
 };
-use mobile_shared::Role;
 use serde_json::json;
 use sqlx::types::Json;
 use tracing::Instrument;
@@ -40,6 +39,7 @@ use uuid::Uuid;
 use crate::actor::Actor;
 use crate::audit::{self, Change};
 use crate::clock;
+use crate::customers::Scope;
 use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::store::{on_read, on_tx, Store, Tx};
@@ -355,11 +355,8 @@ const VISIBLE_SQL: &str =
 /// rows are narrowed here). Anything else is 404, so an id outside one's view tells nothing.
 fn visible(row: Option<(Option<Uuid>,)>, actor: &Actor) -> Result<(), DomainError> {
     match row {
-        None => Err(DomainError::not_found(Entity::Customer)),
-        Some((manager,)) if actor.role == Some(Role::Sales) && manager != actor.user_id => {
-            Err(DomainError::not_found(Entity::Customer))
-        }
-        Some(_) => Ok(()),
+        Some((manager,)) if Scope::of_actor(actor).covers(manager) => Ok(()),
+        _ => Err(DomainError::not_found(Entity::Customer)),
     }
 }
 

@@ -18,7 +18,7 @@ use super::{availability, load_in, not_in, numbering, touch};
 use crate::actor::Actor;
 use crate::audit::Change;
 use crate::clock;
-use crate::customers_scope::CustomerScope;
+use crate::customers::Scope;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::store::{on_tx, Store, Tx};
@@ -129,7 +129,7 @@ async fn check_line_refs(
 /// The customer's currency, if the customer exists, is not deleted and is in `scope`.
 async fn customer_currency(
     tx: &mut Tx,
-    scope: CustomerScope,
+    scope: Scope,
     id: Uuid,
 ) -> Result<Option<String>, DomainError> {
     let sql = "SELECT currency FROM customers WHERE id = $1 AND deleted_at IS NULL \
@@ -259,7 +259,7 @@ pub(super) async fn insert_draft(
     for (i, line) in d.lines.iter().enumerate() {
         insert_line(tx, id, i32::try_from(i + 1).unwrap_or(i32::MAX), line).await?;
     }
-    load_in(tx, CustomerScope::All, id, false).await
+    load_in(tx, Scope::All, id, false).await
 }
 
 /// Creates a draft (`POST /contracts`): the customer exists and is in the caller's scope, the
@@ -288,7 +288,7 @@ pub async fn create(
         check_line_shape(&mut v, field, line);
     }
     let mut tx = store.begin().await?;
-    let currency = customer_currency(&mut tx, CustomerScope::of(actor), new.customer_id).await?;
+    let currency = customer_currency(&mut tx, Scope::of_actor(actor), new.customer_id).await?;
     if currency.is_none() {
         v.add("customer_id", "no such customer");
     }
@@ -326,7 +326,7 @@ pub async fn update(
     patch: ContractPatch,
 ) -> Result<Contract, DomainError> {
     let mut tx = store.begin().await?;
-    let before = load_in(&mut tx, CustomerScope::of(actor), id, true).await?;
+    let before = load_in(&mut tx, Scope::of_actor(actor), id, true).await?;
     if patch.version != before.version {
         return Err(DomainError::conflict_with(
             ErrorCode::VersionConflict,
@@ -381,7 +381,7 @@ pub async fn update(
         )
     )?;
     touch(&mut tx, id).await?;
-    let after = load_in(&mut tx, CustomerScope::All, id, false).await?;
+    let after = load_in(&mut tx, Scope::All, id, false).await?;
     tx.commit_audited(
         actor,
         Change::updated(Entity::Contract, id, &before, &after),
@@ -398,7 +398,7 @@ pub async fn add_line(
     line: NewContractLine,
 ) -> Result<Contract, DomainError> {
     let mut tx = store.begin().await?;
-    let before = load_in(&mut tx, CustomerScope::of(actor), id, true).await?;
+    let before = load_in(&mut tx, Scope::of_actor(actor), id, true).await?;
     if before.status != ContractStatus::Draft {
         return Err(not_in(&before, "given new lines"));
     }
@@ -429,7 +429,7 @@ pub async fn add_line(
     let next = before.lines.iter().map(|l| l.line_no).max().unwrap_or(0) + 1;
     insert_line(&mut tx, id, next, &line).await?;
     touch(&mut tx, id).await?;
-    let after = load_in(&mut tx, CustomerScope::All, id, false).await?;
+    let after = load_in(&mut tx, Scope::All, id, false).await?;
     tx.commit_audited(
         actor,
         Change::updated(Entity::Contract, id, &before, &after),

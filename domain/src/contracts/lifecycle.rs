@@ -16,7 +16,7 @@ use super::{load_in, not_in, today, touch};
 use crate::actor::Actor;
 use crate::audit::{self, Change};
 use crate::clock;
-use crate::customers_scope::CustomerScope;
+use crate::customers::Scope;
 use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::schedule::{Rule, RuleFuture, Window};
@@ -48,7 +48,7 @@ async fn set_status(tx: &mut Tx, id: Uuid, status: ContractStatus) -> Result<(),
 /// its predecessor `renewed`. A contract that is not a draft is a 409 `illegal_transition`.
 pub async fn sign(store: &Store, actor: &Actor, id: Uuid) -> Result<Contract, DomainError> {
     let mut tx = store.begin().await?;
-    let before = load_in(&mut tx, CustomerScope::of(actor), id, true).await?;
+    let before = load_in(&mut tx, Scope::of_actor(actor), id, true).await?;
     if before.status != ContractStatus::Draft {
         return Err(not_in(&before, "signed"));
     }
@@ -97,17 +97,17 @@ pub async fn sign(store: &Store, actor: &Actor, id: Uuid) -> Result<Contract, Do
     )?;
     touch(&mut tx, id).await?;
     if let Some(predecessor) = before.predecessor_id {
-        let pred = load_in(&mut tx, CustomerScope::All, predecessor, true).await?;
+        let pred = load_in(&mut tx, Scope::All, predecessor, true).await?;
         if pred.status.is_live() {
             set_status(&mut tx, predecessor, ContractStatus::Renewed).await?;
-            let after = load_in(&mut tx, CustomerScope::All, predecessor, false).await?;
+            let after = load_in(&mut tx, Scope::All, predecessor, false).await?;
             let change = Change::action("contract.renewed", Entity::Contract, predecessor)
                 .before(&pred)
                 .after(&after);
             audit::record(&mut tx, actor, change).await?;
         }
     }
-    let after = load_in(&mut tx, CustomerScope::All, id, false).await?;
+    let after = load_in(&mut tx, Scope::All, id, false).await?;
     let change = Change::action("contract.sign", Entity::Contract, id)
         .before(&before)
         .after(&after);
@@ -124,7 +124,7 @@ pub async fn end(
     body: EndContract,
 ) -> Result<Contract, DomainError> {
     let mut tx = store.begin().await?;
-    let before = load_in(&mut tx, CustomerScope::of(actor), id, true).await?;
+    let before = load_in(&mut tx, Scope::of_actor(actor), id, true).await?;
     if !before.status.is_live() && before.status != ContractStatus::Renewed {
         return Err(not_in(&before, "ended"));
     }
@@ -155,7 +155,7 @@ pub async fn end(
         )
     )?;
     touch(&mut tx, id).await?;
-    let after = load_in(&mut tx, CustomerScope::All, id, false).await?;
+    let after = load_in(&mut tx, Scope::All, id, false).await?;
     let change = Change::action("contract.end", Entity::Contract, id)
         .before(&before)
         .after(&after);
@@ -179,7 +179,7 @@ pub async fn terminate(
         ));
     }
     let mut tx = store.begin().await?;
-    let before = load_in(&mut tx, CustomerScope::of(actor), id, true).await?;
+    let before = load_in(&mut tx, Scope::of_actor(actor), id, true).await?;
     if !before.status.is_live() && before.status != ContractStatus::Draft {
         return Err(not_in(&before, "terminated"));
     }
@@ -198,7 +198,7 @@ pub async fn terminate(
         )
     )?;
     touch(&mut tx, id).await?;
-    let after = load_in(&mut tx, CustomerScope::All, id, false).await?;
+    let after = load_in(&mut tx, Scope::All, id, false).await?;
     let change = Change::action("contract.terminate", Entity::Contract, id)
         .before(&before)
         .after(&after);

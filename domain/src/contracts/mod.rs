@@ -6,7 +6,7 @@
 //! gives the gapless number.
 //!
 //! A sales user sees and touches only the contracts of the customers they manage
-//! ([`CustomerScope`]): outside the scope a contract is "not found".
+//! ([`Scope`]): outside the scope a contract is "not found".
 
 pub mod availability;
 mod drafts;
@@ -26,7 +26,7 @@ use uuid::Uuid;
 pub use drafts::{add_line, create, update};
 
 use crate::clock;
-use crate::customers_scope::CustomerScope;
+use crate::customers::Scope;
 use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::pagination::PageRequest;
@@ -39,7 +39,7 @@ const COLUMNS: &str = "id, number, customer_id, site_id, status, starts_on, ends
 const LINE_COLUMNS: &str = "id, contract_id, line_no, asset_id, category_id, quantity, \
      rate_cents, rate_period, on_hire_at, off_hire_at";
 
-/// The scope condition on a contract row, `$n` binding [`CustomerScope::manager`].
+/// The scope condition on a contract row, `$n` binding [`Scope::manager`].
 fn in_scope(n: usize) -> String {
     format!(
         "(${n} IS NULL OR customer_id IN \
@@ -147,7 +147,7 @@ pub(crate) fn today() -> NaiveDate {
 /// transaction ends (every change to a contract locks it first).
 pub(crate) async fn load_in(
     tx: &mut Tx,
-    scope: CustomerScope,
+    scope: Scope,
     id: Uuid,
     lock: bool,
 ) -> Result<Contract, DomainError> {
@@ -178,7 +178,7 @@ pub(crate) async fn load_in(
 }
 
 /// One contract with its lines, if `scope` covers it.
-pub async fn get(store: &Store, scope: CustomerScope, id: Uuid) -> Result<Contract, DomainError> {
+pub async fn get(store: &Store, scope: Scope, id: Uuid) -> Result<Contract, DomainError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM contracts WHERE id = $1 AND {}",
         in_scope(2)
@@ -223,7 +223,7 @@ async fn lines_of(
 /// Contracts in creation order, filtered (status, customer, end date window) within `scope`.
 pub async fn list(
     store: &Store,
-    scope: CustomerScope,
+    scope: Scope,
     filter: &ContractFilter,
     page: PageRequest,
 ) -> Result<Page<Contract>, DomainError> {

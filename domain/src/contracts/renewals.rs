@@ -28,7 +28,7 @@ use super::{load_in, not_in};
 use crate::actor::Actor;
 use crate::audit::{self, Change};
 use crate::clock;
-use crate::customers_scope::CustomerScope;
+use crate::customers::Scope;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::notifications::{self, NewNotification, Recipient};
@@ -104,7 +104,7 @@ pub async fn renew(
     body: RenewContract,
 ) -> Result<Contract, DomainError> {
     let mut tx = store.begin().await?;
-    let pred = load_in(&mut tx, CustomerScope::of(actor), id, true).await?;
+    let pred = load_in(&mut tx, Scope::of_actor(actor), id, true).await?;
     let mut v = Validator::new();
     if body.ends_on <= pred.ends_on {
         v.add("ends_on", "must be after the contract's end");
@@ -268,7 +268,7 @@ pub async fn approve(
         .user_id
         .ok_or_else(|| DomainError::Internal("an approval needs a signed-in user".into()))?;
     let mut tx = store.begin().await?;
-    let contract = load_in(&mut tx, CustomerScope::of(actor), id, true).await?;
+    let contract = load_in(&mut tx, Scope::of_actor(actor), id, true).await?;
     let kind = kind_of(actor, body.kind)?;
     let mut v = Validator::new();
     let note = clean_note(&mut v, "note", body.note);
@@ -340,7 +340,7 @@ pub async fn approve(
 /// A contract's approvals, if `scope` covers the contract.
 pub async fn approvals(
     store: &Store,
-    scope: CustomerScope,
+    scope: Scope,
     id: Uuid,
 ) -> Result<Vec<Approval>, DomainError> {
     super::get(store, scope, id).await?;

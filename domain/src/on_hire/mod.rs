@@ -10,7 +10,7 @@
 //! - The physical state (`not_delivered` / `out` / `partly_returned` / `all_returned`) is never
 //!   stored: [`PhysicalState::derive`] over each line's quantity and open and closed periods,
 //!   read by one query ([`physical_state`]).
-//! - Sales users read only the contracts of customers they manage ([`ContractScope`]): a
+//! - Sales users read only the contracts of customers they manage ([`Scope`]): a
 //!   contract outside their scope is not found, as if it did not exist.
 //!
 //! The scan side (which line a delivery goes out under, the refusals, the damage) is in
@@ -34,6 +34,7 @@ use sqlx::types::Json;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::customers::Scope;
 use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::pagination::PageRequest;
@@ -47,17 +48,8 @@ pub const OPEN_STATUSES: [&str; 3] = ["signed", "active", "expiring"];
 /// [`OPEN_STATUSES`] as an SQL list, for `status IN …`.
 pub(crate) const OPEN_STATUSES_SQL: &str = "('signed','active','expiring')";
 
-/// Which contracts a reader may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContractScope {
-    /// Every contract (the office, finance, legal, admins).
-    All,
-    /// Only those of customers this user is the account manager of (sales).
-    ManagedBy(Uuid),
-}
-
 /// The contract's number if `scope` may see it; not found otherwise.
-async fn visible(store: &Store, id: Uuid, scope: ContractScope) -> Result<String, DomainError> {
+async fn visible(store: &Store, id: Uuid, scope: Scope) -> Result<String, DomainError> {
     let row: Option<(String, Option<Uuid>)> = on_read!(store, |p| sqlx::query_as(
         "SELECT c.number, cu.account_manager_id FROM contracts c \
          JOIN customers cu ON cu.id = c.customer_id WHERE c.id = $1"
@@ -65,11 +57,8 @@ async fn visible(store: &Store, id: Uuid, scope: ContractScope) -> Result<String
     .bind(id)
     .fetch_optional(p)
     .await)?;
-    match (row, scope) {
-        (Some((number, _)), ContractScope::All) => Ok(number),
-        (Some((number, Some(manager))), ContractScope::ManagedBy(user)) if manager == user => {
-            Ok(number)
-        }
+    match row {
+        Some((number, manager)) if scope.covers(manager) => Ok(number),
         _ => Err(DomainError::not_found(Entity::Contract)),
     }
 }
@@ -169,7 +158,7 @@ impl From<PeriodRow> for OnHirePeriod {
 pub async fn for_contract(
     store: &Store,
     contract_id: Uuid,
-    scope: ContractScope,
+    scope: Scope,
 ) -> Result<ContractOnHire, DomainError> {
     async {
         let number = visible(store, contract_id, scope).await?;
@@ -242,7 +231,7 @@ impl From<DamageRow> for ContractDamage {
 pub async fn damages(
     store: &Store,
     contract_id: Uuid,
-    scope: ContractScope,
+    scope: Scope,
     page: PageRequest,
 ) -> Result<Page<ContractDamage>, DomainError> {
     visible(store, contract_id, scope).await?;
