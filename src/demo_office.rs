@@ -41,7 +41,7 @@ const CUSTOMERS: [(&str, &str, CustomerStatus); 12] = [
         "construction",
         CustomerStatus::Active,
     ),
-    ("Festival Crew München", "events", CustomerStatus::Dormant),
+    ("Festival Crew München", "events", CustomerStatus::Active),
     (
         "Kran & Bühne Service",
         "construction",

@@ -225,6 +225,55 @@ where
     }
 }
 
+/// Whether the request body is `multipart/form-data`.
+pub(crate) fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// One part of a multipart body: its bytes and the file name the client gave, if any.
+pub(crate) struct Part {
+    pub filename: Option<String>,
+    pub bytes: Bytes,
+}
+
+/// The parts named `names` of a multipart body, in that order (`None` when absent; a part
+/// sent twice keeps the last). Other parts are read past and dropped. A body over the route's
+/// limit is 413, an unreadable one 400 `bad_multipart`.
+pub(crate) async fn multipart_fields<const N: usize>(
+    req: Request,
+    state: &AppState,
+    names: [&str; N],
+) -> Result<[Option<Part>; N], ApiError> {
+    let mut multipart = Multipart::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::for_status(e.status()))?;
+    let mut found: [Option<Part>; N] = std::array::from_fn(|_| None);
+    while let Some(field) = multipart.next_field().await.map_err(ApiError::multipart)? {
+        let slot = field
+            .name()
+            .and_then(|name| names.iter().position(|n| *n == name));
+        if let Some(i) = slot {
+            let filename = field.file_name().map(str::to_owned);
+            let bytes = field.bytes().await.map_err(ApiError::multipart)?;
+            found[i] = Some(Part { filename, bytes });
+        }
+    }
+    Ok(found)
+}
+
+/// [`multipart_fields`], bytes only.
+pub(crate) async fn multipart_parts<const N: usize>(
+    req: Request,
+    state: &AppState,
+    names: [&str; N],
+) -> Result<[Option<Bytes>; N], ApiError> {
+    let fields = multipart_fields(req, state, names).await?;
+    Ok(fields.map(|f| f.map(|p| p.bytes)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,53 +331,4 @@ mod tests {
         let e = parse_json::<T>(br#"{"name":"x","inner":{"n":1,"kind":5"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::MalformedJson);
     }
-}
-
-/// Whether the request body is `multipart/form-data`.
-pub(crate) fn is_multipart(req: &Request) -> bool {
-    req.headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"))
-}
-
-/// One part of a multipart body: its bytes and the file name the client gave, if any.
-pub(crate) struct Part {
-    pub filename: Option<String>,
-    pub bytes: Bytes,
-}
-
-/// The parts named `names` of a multipart body, in that order (`None` when absent; a part
-/// sent twice keeps the last). Other parts are read past and dropped. A body over the route's
-/// limit is 413, an unreadable one 400 `bad_multipart`.
-pub(crate) async fn multipart_fields<const N: usize>(
-    req: Request,
-    state: &AppState,
-    names: [&str; N],
-) -> Result<[Option<Part>; N], ApiError> {
-    let mut multipart = Multipart::from_request(req, state)
-        .await
-        .map_err(|e| ApiError::for_status(e.status()))?;
-    let mut found: [Option<Part>; N] = std::array::from_fn(|_| None);
-    while let Some(field) = multipart.next_field().await.map_err(ApiError::multipart)? {
-        let slot = field
-            .name()
-            .and_then(|name| names.iter().position(|n| *n == name));
-        if let Some(i) = slot {
-            let filename = field.file_name().map(str::to_owned);
-            let bytes = field.bytes().await.map_err(ApiError::multipart)?;
-            found[i] = Some(Part { filename, bytes });
-        }
-    }
-    Ok(found)
-}
-
-/// [`multipart_fields`], bytes only.
-pub(crate) async fn multipart_parts<const N: usize>(
-    req: Request,
-    state: &AppState,
-    names: [&str; N],
-) -> Result<[Option<Bytes>; N], ApiError> {
-    let fields = multipart_fields(req, state, names).await?;
-    Ok(fields.map(|f| f.map(|p| p.bytes)))
 }

@@ -1272,8 +1272,7 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             path: "/api/v1/contracts/0190f2a4-0000-7000-8000-00000000c0de/documents",
             action: Action::ContractWrite,
             allowed: &[Admin, RentalOffice],
-            // JSON, not multipart: allowed callers get as far as the body check.
-            ok: StatusCode::UNPROCESSABLE_ENTITY,
+            ok: StatusCode::NOT_FOUND,
             body: |_| Some(json!({})),
         },
         Probe {

@@ -123,6 +123,27 @@ const SELECT: &str = "SELECT d.id, d.contract_id, c.number AS contract_number, c
      FROM contract_documents d JOIN contracts c ON c.id = d.contract_id \
      JOIN customers cu ON cu.id = c.customer_id";
 
+/// The contract's number, customer and customer name; not found when there is no such contract.
+async fn contract_header(
+    store: &Store,
+    contract_id: Uuid,
+) -> Result<(String, Uuid, String), DomainError> {
+    let contract: Option<(String, Uuid, String)> = on_read!(store, |p| sqlx::query_as(
+        "SELECT c.number, c.customer_id, cu.legal_name FROM contracts c \
+         JOIN customers cu ON cu.id = c.customer_id WHERE c.id = $1"
+    )
+    .bind(contract_id)
+    .fetch_optional(p)
+    .await)?;
+    contract.ok_or(DomainError::not_found(Entity::Contract))
+}
+
+/// Not found unless the contract exists: lets the HTTP layer answer 404 for an upload to no
+/// contract before it reads a large body.
+pub async fn require_contract(store: &Store, contract_id: Uuid) -> Result<(), DomainError> {
+    contract_header(store, contract_id).await.map(|_| ())
+}
+
 /// Adds a document to a contract: checks it (PDF, size, names), stores the bytes (sealed when
 /// the archive has a key), then records the row and its audit entry in one transaction. The
 /// bytes are written first and are content-addressed, so a failed transaction leaves at most an
@@ -161,16 +182,7 @@ pub async fn upload(
     v.finish()?;
 
     // The contract first, so an upload to no contract stores nothing.
-    let contract: Option<(String, Uuid, String)> = on_read!(store, |p| sqlx::query_as(
-        "SELECT c.number, c.customer_id, cu.legal_name FROM contracts c \
-         JOIN customers cu ON cu.id = c.customer_id WHERE c.id = $1"
-    )
-    .bind(contract_id)
-    .fetch_optional(p)
-    .await)?;
-    let Some((contract_number, customer_id, customer_name)) = contract else {
-        return Err(DomainError::not_found(Entity::Contract));
-    };
+    let (contract_number, customer_id, customer_name) = contract_header(store, contract_id).await?;
 
     let sha = sha256_hex(&upload.bytes);
     let size = upload.bytes.len();

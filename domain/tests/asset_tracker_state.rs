@@ -279,8 +279,24 @@ async fn the_migration_backfills_from_devices_and_fence_events(backend: Backend)
         return;
     };
     let u = |id| uuid_lit(backend, id);
-    let site = db.add_site("Depot").await;
-    let other = db.add_site("Yard").await;
+    // Past the service: it writes columns of today (0020's `customer_id`) that a database
+    // before 0018 does not have.
+    let add_site = |name: &'static str| {
+        let db = &db;
+        async move {
+            let id = Uuid::now_v7();
+            db.execute(&format!(
+                "INSERT INTO sites (id, name, kind, version, created_at, updated_at) VALUES \
+                 ({}, '{name}', 'depot', 1, '2026-12-01T00:00:00+00:00', \
+                 '2026-12-01T00:00:00+00:00')",
+                uuid_lit(backend, id)
+            ))
+            .await;
+            id
+        }
+    };
+    let site = add_site("Depot").await;
+    let other = add_site("Yard").await;
     let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
     for (i, id) in ids.iter().enumerate() {
         db.execute(&format!(

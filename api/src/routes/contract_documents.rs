@@ -39,6 +39,7 @@ pub async fn upload_document(
     req: Request,
 ) -> ApiResult<(StatusCode, Json<ContractDocument>)> {
     user.require(Action::ContractWrite)?;
+    contract_documents::require_contract(&state.store, id).await?;
     if !is_multipart(&req) {
         return Err(ApiError::field(
             "file",
