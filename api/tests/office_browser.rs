@@ -265,6 +265,35 @@ async fn the_office_lists_filters_and_opens_a_customer(app: OfficeApp) {
         wait_for(&c, "the tier filter", CUSTOMER_ROWS).await,
         json!(["Acme Cranes"])
     );
+    // The filter is in the URL: a reload (or a pasted link) shows the same list.
+    let fragment = c
+        .current_url()
+        .await
+        .unwrap()
+        .fragment()
+        .unwrap_or("")
+        .to_owned();
+    assert!(fragment.contains(&format!("tier={tier}")), "{fragment}");
+    c.refresh().await.unwrap();
+    wait_for(
+        &c,
+        "the console again",
+        "return document.body.dataset.ready === '1'",
+    )
+    .await;
+    assert_eq!(
+        wait_for(&c, "the tier filter after a reload", CUSTOMER_ROWS).await,
+        json!(["Acme Cranes"])
+    );
+    assert_eq!(
+        c.execute(
+            "return document.getElementById('customer-tier').value",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!(tier)
+    );
     pick(&c, "customer-tier", &lead_tier).await;
     assert_eq!(
         wait_for(&c, "the other tier", CUSTOMER_ROWS).await,
@@ -448,6 +477,13 @@ async fn the_renewal_pipeline_groups_live_contracts_by_days_to_the_end(app: Offi
         wait_for(&c, "the drafts", rows).await,
         json!([s(&seeded.draft, "id")])
     );
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .fragment()
+        .unwrap_or("")
+        .contains("kstatus=draft"));
     // A card opens the contract.
     let later = s(&seeded.later, "id");
     click(&c, &format!("#pipeline button[data-contract-id='{later}']")).await;

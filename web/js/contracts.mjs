@@ -120,14 +120,17 @@ export async function lineWhat(line) {
   return ctx.t('contract.line.category', { category: await categoryName(line.category_id), n: line.quantity });
 }
 
-/** `context`: office.mjs's `{ t, lang, open }` (`open({contract})` selects a contract). */
+/**
+ * `context`: office.mjs's `{ t, lang, open, filter }` (`open({contract})` selects a contract,
+ * `filter()` puts the status picker into the URL and reloads the list).
+ */
 export function initContracts(context) {
   ctx = context;
   const { t } = ctx;
   const status = $('contract-status');
   status.append(el('option', { value: '', textContent: t('console.filter.any') }),
     ...CONTRACT_STATUSES.map((s) => el('option', { value: s, textContent: statusText(s) })));
-  status.addEventListener('change', () => loadContracts());
+  status.addEventListener('change', () => ctx.filter());
 }
 
 function contractRow(c, name) {

@@ -3,8 +3,9 @@
 // grade, status, sort; the tier and grade shares on top) and the customer 360° panel
 // (contacts, contracts, assets on hire, follow-ups newest first, complaints, the
 // classification and its inputs, the deposits of live contracts). `#office=contracts`: the
-// contracts (web/js/contracts.mjs). The selection is in the hash too (`customer=`,
-// `contract=`), so a link opens it and back/forward work.
+// contracts (web/js/contracts.mjs). The selection (`customer=`, `contract=`) and the filters
+// (`q=`, `tier=`, `grade=`, `cstatus=`, `sort=`, `kstatus=`) are in the hash too, so a link
+// opens the same view and back/forward work.
 //
 // Only roles that may read customers (mobile_shared::authz `CustomerRead`) get the entry; the
 // server checks every call whatever the page shows.
@@ -28,6 +29,12 @@ const SORTS = ['name', 'created', 'value_tier', 'credit_grade'];
 let ctx = null;
 let generation = 0;
 let shown = null;
+let shownFilters = null;
+/** The filter inputs and their hash keys (values URI-encoded there). */
+const FILTERS = [
+  ['customer-q', 'q'], ['customer-tier', 'tier'], ['customer-grade', 'grade'],
+  ['customer-status', 'cstatus'], ['customer-sort', 'sort'], ['contract-status', 'kstatus'],
+];
 let managers = null;
 const $ = (id) => document.getElementById(id);
 
@@ -41,16 +48,43 @@ function hashParts() {
   return parts;
 }
 
-/** Changes parts of the hash (null deletes), a history entry, and shows the result. */
-function setHash(changes) {
+/**
+ * Changes parts of the hash (null deletes; values are encoded, the map's own part is kept as
+ * MapLibre wrote it), a history entry (`replace`: none), and shows the result.
+ */
+function setHash(changes, { replace = false } = {}) {
   const parts = hashParts();
   for (const [k, v] of Object.entries(changes)) {
     if (v === null) parts.delete(k);
-    else parts.set(k, v);
+    else parts.set(k, encodeURIComponent(v));
   }
   const hash = [...parts].map(([k, v]) => (v === '' ? k : `${k}=${v}`)).join('&');
-  history.pushState(null, '', `${location.pathname}${location.search}${hash ? `#${hash}` : ''}`);
+  const url = `${location.pathname}${location.search}${hash ? `#${hash}` : ''}`;
+  if (replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
   route();
+}
+
+/** The filters as hash changes (an empty input removes its key). */
+function filterChanges() {
+  return Object.fromEntries(FILTERS.map(([id, key]) => [key, $(id).value.trim() || null]));
+}
+
+/** Sets the filter inputs from the hash (a value not offered yet is added to its picker). */
+function syncFilters() {
+  const parts = hashParts();
+  for (const [id, key] of FILTERS) {
+    let v = '';
+    try {
+      v = parts.has(key) ? decodeURIComponent(parts.get(key)) : '';
+    } catch {
+      // a hand-edited, badly encoded value: the filter is off
+    }
+    const input = $(id);
+    if (input === document.activeElement && input.tagName === 'INPUT') continue; // being typed in
+    if (input.tagName === 'SELECT' && v && ![...input.options].some((o) => o.value === v)) input.append(option(v, v));
+    input.value = v || (id === 'customer-sort' ? 'name' : '');
+  }
 }
 
 function customerStatus(s) {
@@ -100,14 +134,20 @@ export async function initOffice(context) {
     option('credit_grade', t('office.sort.credit_grade')),
   );
   for (const id of ['customer-status', 'customer-grade', 'customer-tier', 'customer-sort']) {
-    $(id).addEventListener('change', () => loadCustomers());
+    $(id).addEventListener('change', () => setHash(filterChanges()));
   }
+  // Typing replaces the history entry: not one per keystroke.
   let typing = null;
   $('customer-q').addEventListener('input', () => {
     clearTimeout(typing);
-    typing = setTimeout(() => loadCustomers(), 250);
+    typing = setTimeout(() => setHash(filterChanges(), { replace: true }), 250);
   });
-  initContracts({ t, lang: ctx.lang, open: (sel) => setHash({ customer: null, contract: null, ...sel }) });
+  initContracts({
+    t,
+    lang: ctx.lang,
+    open: (sel) => setHash({ customer: null, contract: null, ...sel }),
+    filter: () => setHash(filterChanges()),
+  });
   window.addEventListener('hashchange', route);
   window.addEventListener('popstate', route);
   await route();
@@ -119,9 +159,12 @@ async function route() {
   if (!office) return;
   const parts = hashParts();
   const key = ['office', 'customer', 'contract'].map((k) => `${k}:${parts.get(k)}`).join('|');
-  if (key === shown) return;
+  const filters = FILTERS.map(([, k]) => parts.get(k)).join('|');
+  if (key === shown && filters === shownFilters) return;
   const was = shown;
+  const refilter = filters !== shownFilters;
   shown = key;
+  shownFilters = filters;
   if (!parts.has('office')) {
     office.hidden = true;
     return;
@@ -136,11 +179,15 @@ async function route() {
     b.setAttribute('aria-selected', String(b.dataset.officeView === view));
   }
   const loads = [];
-  if (switched) {
-    if (view === 'customers') loads.push(loadSummary(), loadCustomers());
-    else loads.push(loadContracts(), loadPipeline());
+  if (switched || refilter) syncFilters();
+  if (view === 'customers') {
+    if (switched) loads.push(loadSummary());
+    if (switched || refilter) loads.push(loadCustomers());
+  } else {
+    if (switched) loads.push(loadPipeline());
+    if (switched || refilter) loads.push(loadContracts());
   }
-  loads.push(showPanel(parts.get('customer'), parts.get('contract')));
+  if (key !== was) loads.push(showPanel(parts.get('customer'), parts.get('contract')));
   await Promise.all(loads);
 }
 
@@ -177,6 +224,7 @@ async function loadSummary() {
     const current = tier.value;
     tier.replaceChildren(option('', t('console.filter.any')),
       ...s.by_value_tier.filter((x) => x.value != null).map((x) => option(x.value, x.value)));
+    if (current && ![...tier.options].some((o) => o.value === current)) tier.append(option(current, current));
     tier.value = current;
   } catch (e) {
     if (e.status === 401) location.reload();
