@@ -10,7 +10,7 @@
 // `tr[data-contract-id]`, `#pipeline[data-loaded]`, columns `[data-bucket]` holding
 // `button[data-contract-id]`, the panel's `[data-section]`s.
 import { api, listAll } from './api.mjs';
-import { el } from './lists.mjs';
+import { el, option } from './lists.mjs';
 
 /** `ContractStatus` on the wire (mobile_shared::contracts). */
 export const CONTRACT_STATUSES = ['draft', 'signed', 'active', 'expiring', 'renewed', 'ended', 'terminated'];
@@ -128,8 +128,7 @@ export function initContracts(context) {
   ctx = context;
   const { t } = ctx;
   const status = $('contract-status');
-  status.append(el('option', { value: '', textContent: t('console.filter.any') }),
-    ...CONTRACT_STATUSES.map((s) => el('option', { value: s, textContent: statusText(s) })));
+  status.append(option('', t('console.filter.any')), ...CONTRACT_STATUSES.map((s) => option(s, statusText(s))));
   status.addEventListener('change', () => ctx.filter());
 }
 
@@ -208,7 +207,8 @@ export async function loadPipeline() {
   pipeline.dataset.loaded = String(live.length);
 }
 
-function dl(pairs) {
+/** A `<dl>` of `[key, value]` pairs (labels from the catalogue; empty values left out). */
+export function dl(pairs) {
   return el('dl', { class: 'facts' }, ...pairs.filter(([, v]) => v != null && v !== '').flatMap(([k, v]) => [
     el('dt', {}, ctx.t(k)), el('dd', { dataset: { field: k } }, v)]));
 }

@@ -38,7 +38,8 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
-function option(value, label) {
+/** A picker's `<option>`. */
+export function option(value, label) {
   return el('option', { value, textContent: label });
 }
 

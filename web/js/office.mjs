@@ -14,17 +14,16 @@
 // `#customer-table[data-loaded]` with rows `tr[data-customer-id]`, `#customer-summary`,
 // `#office-panel[data-loaded]` with `section[data-section]`s.
 import { api, listAll } from './api.mjs';
-import { el } from './lists.mjs';
+import { el, option } from './lists.mjs';
 import {
   initContracts, loadContracts, loadPipeline, showContract, statusText as contractStatus,
-  money, day, period, knowCustomer, lineWhat, LIVE_STATUSES,
+  money, day, period, knowCustomer, lineWhat, dl, LIVE_STATUSES,
 } from './contracts.mjs';
 
 /** The roles with `CustomerRead`. */
 export const OFFICE_ROLES = ['rental_office', 'sales', 'finance', 'legal', 'admin'];
 const CUSTOMER_STATUSES = ['lead', 'active', 'dormant', 'churned'];
 const GRADES = ['A', 'B', 'C', 'D'];
-const SORTS = ['name', 'created', 'value_tier', 'credit_grade'];
 
 let ctx = null;
 let generation = 0;
@@ -95,10 +94,6 @@ function customerStatus(s) {
     dormant: t('office.status.dormant'),
     churned: t('office.status.churned'),
   }[s] || s;
-}
-
-function option(value, label) {
-  return el('option', { value, textContent: label });
 }
 
 /**
@@ -287,11 +282,6 @@ function fail(body, mine = () => true) {
 
 function list(items, render, noneKey) {
   return items.length ? el('ul', { class: 'plain' }, ...items.map(render)) : el('p', { class: 'muted' }, ctx.t(noneKey));
-}
-
-function dl(pairs) {
-  return el('dl', { class: 'facts' }, ...pairs.filter(([, v]) => v != null && v !== '').flatMap(([k, v]) => [
-    el('dt', {}, ctx.t(k)), el('dd', { dataset: { field: k } }, v)]));
 }
 
 let panelGeneration = 0;
