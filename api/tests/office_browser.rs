@@ -397,6 +397,10 @@ async fn the_office_lists_filters_and_opens_a_customer(app: OfficeApp) {
         complaints.contains(catalogue("en")["office.complaints.none"].as_str().unwrap()),
         "{complaints}"
     );
+    // For a look at the panel: FIELDOPS_TEST_SCREENSHOT=/tmp/office.png.
+    if let Ok(path) = std::env::var("FIELDOPS_TEST_SCREENSHOT") {
+        std::fs::write(path, c.screenshot().await.unwrap()).unwrap();
+    }
     let classification = text(&c, "#office-panel section[data-section='classification']").await;
     assert!(
         classification.contains(&tier) && classification.contains("Recency"),
