@@ -271,6 +271,8 @@ mod tests {
             "vendor/maplibre-gl/dist/maplibre-gl.mjs",
             "vendor/pmtiles/dist/pmtiles.js",
             "js/basemap.mjs",
+            "js/office.mjs",
+            "js/contracts.mjs",
         ] {
             assert!(Static::get(file).is_some(), "{file}");
         }

@@ -516,6 +516,8 @@ fn every_key_the_pages_use_is_in_the_catalogue() {
         "js/console.mjs",
         "js/drawer.mjs",
         "js/lists.mjs",
+        "js/office.mjs",
+        "js/contracts.mjs",
     ] {
         let js = web_file(script);
         // `t('key'` where `t` is the whole name (not `get('`, `createElement('`).

@@ -1,25 +1,19 @@
-//! The console in a real browser: Debian's headless Chromium driven through chromedriver
-//! (WebDriver, `fantoccini`) against a real server on port 0. Without `chromium` and
-//! `chromedriver` on PATH these tests are SKIPPED (they fail with `CI` set; `.ci/run` installs
-//! both).
-//!
-//! WebGL: headless Chromium has no GPU here; `--use-angle=swiftshader --enable-unsafe-swiftshader`
-//! gives MapLibre a software WebGL context, so the map really renders (the test asserts it did).
+//! The console in a real browser: headless Chromium through chromedriver (the harness is
+//! tests/browser/) against a real server on port 0; SKIPPED without chromium and chromedriver
+//! unless `CI` is set. The map really renders with software WebGL (the test asserts it did).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod common;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
+use browser::*;
 use common::*;
-use domain::testing::{skip_or_fail, Fixture};
+use domain::testing::Fixture;
 use domain::Backend;
-use fantoccini::wd::Capabilities;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
 
 domain::backend_matrix!(
     BrowserApp:
@@ -35,41 +29,19 @@ domain::backend_matrix!(
     a_pmtiles_basemap_loads_by_range_requests,
 );
 
-/// How long a page may take to get somewhere (software WebGL on a shared 2-core machine).
-const PAGE_WAIT: Duration = Duration::from_secs(30);
-
 /// A server, chromedriver on a free port, and three seeded assets (two with positions).
 struct BrowserApp {
     app: TestApp,
-    chromium: PathBuf,
-    driver_url: String,
-    /// Killed when the fixture is dropped (`kill_on_drop`).
-    _driver: Child,
+    driver: Driver,
     seeded: Vec<Value>,
     /// The server's data dir (uploaded photos), removed with the fixture; the default
     /// `./data` would write into the checkout.
     _data_dir: tempfile::TempDir,
 }
 
-fn on_path(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
-        .find(|p| p.is_file())
-}
-
 impl Fixture for BrowserApp {
     async fn open(backend: Backend) -> Option<BrowserApp> {
-        let (Some(chromium), Some(chromedriver)) = (
-            on_path(&["chromium", "chromium-browser"]),
-            on_path(&["chromedriver"]),
-        ) else {
-            skip_or_fail(
-                "console browser tests",
-                "needs `chromium` and `chromedriver` on PATH: apt-get install -y chromium chromium-driver",
-            );
-            return None;
-        };
+        let driver = Driver::start("console browser tests").await?;
         // Stale after one hour: the seeded positions (a day old) are flagged red.
         let data_dir = tempfile::tempdir().expect("data dir");
         let app = TestApp::start(
@@ -81,36 +53,10 @@ impl Fixture for BrowserApp {
             },
         )
         .await?;
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let driver = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start chromedriver");
-        let driver_url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let mut up = false;
-        for _ in 0..100 {
-            if let Ok(resp) = http.get(format!("{driver_url}/status")).send().await {
-                if resp.status().is_success() {
-                    up = true;
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(up, "chromedriver did not answer on {driver_url}");
         let seeded = seed(&app).await;
         Some(BrowserApp {
             app,
-            chromium,
-            driver_url,
-            _driver: driver,
+            driver,
             seeded,
             _data_dir: data_dir,
         })
@@ -137,109 +83,8 @@ async fn seed(app: &TestApp) -> Vec<Value> {
 impl BrowserApp {
     /// A new browser session whose preferred language is `lang`.
     async fn browser(&self, lang: &str) -> Client {
-        let mut caps = Capabilities::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": self.chromium,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    // Software WebGL for MapLibre (no GPU in CI).
-                    "--use-angle=swiftshader",
-                    "--enable-unsafe-swiftshader",
-                    "--window-size=1280,800",
-                    format!("--lang={lang}"),
-                ],
-                "prefs": {"intl.accept_languages": lang},
-            }),
-        );
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.driver_url)
-            .await
-            .expect("start a chromium session")
+        self.driver.browser(lang).await
     }
-}
-
-/// Waits until `script` (a function body returning a value) returns something truthy; returns
-/// it. Fails with `what` and the page's recorded errors after [`PAGE_WAIT`].
-async fn wait_for(c: &Client, what: &str, script: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + PAGE_WAIT;
-    loop {
-        // A navigation in progress can make a script fail; try again.
-        if let Ok(v) = c.execute(script, vec![]).await {
-            let truthy = !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0));
-            if truthy {
-                return v;
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            let errors = page_errors(c).await;
-            let url = c
-                .current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default();
-            panic!("timed out waiting for {what} at {url}; page errors: {errors:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// What errors.mjs recorded (uncaught errors, rejections, CSP violations, map errors).
-async fn page_errors(c: &Client) -> String {
-    c.execute(
-        "return document.body && document.body.dataset.errors || ''",
-        vec![],
-    )
-    .await
-    .ok()
-    .and_then(|v| v.as_str().map(str::to_owned))
-    .unwrap_or_default()
-}
-
-async fn fill_login(c: &Client, username: &str, password: &str) {
-    wait_for(
-        c,
-        "the login form",
-        "return document.body.dataset.ready === '1'",
-    )
-    .await;
-    c.find(Locator::Css("#username"))
-        .await
-        .unwrap()
-        .send_keys(username)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn catalogue(lang: &str) -> Value {
-    let path = format!("{}/../web/i18n/{lang}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 async fn login_shows_the_console_with_the_seeded_assets(app: BrowserApp) {

@@ -17,7 +17,7 @@
 // `window.fieldopsConsole.map`.
 //
 // The map is web/js/map.mjs, the drawer web/js/drawer.mjs, the lists and the search
-// web/js/lists.mjs.
+// web/js/lists.mjs, the rental office's customers and contracts (`#office`) web/js/office.mjs.
 import './errors.mjs'; // first: records every later page error for the browser tests
 import './basemap.mjs'; // the pmtiles:// protocol, before the map exists
 import { loadCatalogue, translate } from './i18n.mjs';
@@ -25,6 +25,7 @@ import { api, listAll } from './api.mjs';
 import { setUpMap, reloadMap, livePosition, mapFilters, fitView, HEAT_MODES } from './map.mjs';
 import { initDrawer, select as selectAsset, showSelection } from './drawer.mjs';
 import { initLists, reload as reloadList, followLive } from './lists.mjs';
+import { initOffice } from './office.mjs';
 
 const STATUSES = ['available', 'on_rent', 'in_maintenance', 'out_of_service', 'lost', 'retired'];
 // One colour per status; high contrast on the light basemap (readable in a yard). Red is kept
@@ -292,7 +293,8 @@ function startLive() {
 // What the drawer, the lists and the map share of the page.
 const context = { t, lang, params, setParams, state, age, select, refresh,
   statusColours: STATUS_COLOURS, staleColour: STALE_COLOUR };
-await Promise.all([setUpHeader(), setUpFilters(), setUpMap(context)]);
+// The rental office's view (`#office`), for the roles that may read customers.
+await Promise.all([setUpHeader(), setUpFilters(), setUpMap(context), initOffice({ t, lang, me })]);
 await refresh();
 startLive();
 document.body.dataset.ready = '1';

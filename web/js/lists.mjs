@@ -26,7 +26,8 @@ let cursor = null;
 let generation = 0;
 const $ = (id) => document.getElementById(id);
 
-function el(tag, attrs = {}, ...children) {
+/** An element with properties (`class`, `dataset`, anything else as a property) and children. */
+export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === 'dataset') Object.assign(e.dataset, v);
@@ -37,7 +38,8 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
-function option(value, label) {
+/** A picker's `<option>`. */
+export function option(value, label) {
   return el('option', { value, textContent: label });
 }
 
