@@ -1,7 +1,7 @@
 //! The contracts' clock rules on SQLite and PostgreSQL: `contract_lifecycle` (signed → active on
 //! the start day, → expiring in the warning window, → ended after the end day, renewed ones
 //! kept; idempotent, catching up after downtime) and `contract_renewals` (one task per step
-//! before the end, for the right person, once, notified).
+//! before the end, for the right person, once, notified, none while the customer is frozen).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod contracts_common;
@@ -22,6 +22,7 @@ domain::backend_matrix!(
     TestDb:
     lifecycle_follows_the_calendar_and_catches_up,
     renewal_reminders_come_once_per_step_to_their_owner,
+    frozen_customers_get_reminders_once_unfrozen,
 );
 
 async fn status(db: &TestDb, id: Uuid) -> ContractStatus {
@@ -163,5 +164,33 @@ async fn renewal_reminders_come_once_per_step_to_their_owner(db: TestDb) {
     assert_eq!(
         rows,
         [("renewal_quote".to_owned(), Some("rental_office".to_owned()))]
+    );
+}
+
+async fn frozen_customers_get_reminders_once_unfrozen(db: TestDb) {
+    let actor = add_user(&db, "office", Role::RentalOffice).await;
+    let frozen = add_customer(&db, "Slow Payer", None, Some("overdue invoices")).await;
+    let a = add_asset(&db, "F-1", None).await;
+    let c = signed(&db, &actor, frozen, a, 0, 70).await;
+    let now = Utc::now();
+    let clock = Scheduler::new(db.store.clone(), "test").with_rule(RenewalsRule);
+    clock.tick(now).await;
+    clock.tick(now + Duration::days(1)).await;
+    let tasks = "SELECT COUNT(*) FROM tasks WHERE source = 'contract_renewals'";
+    db.assert_counts(&[(tasks, 0)]).await;
+    // Unfrozen, the next midnight raises the step the contract is in (69 days left: the plan).
+    db.execute(&format!(
+        "UPDATE customers SET renewals_frozen_at = NULL, renewals_frozen_reason = NULL \
+         WHERE id = {}",
+        lit(&db, frozen)
+    ))
+    .await;
+    clock.tick(now + Duration::days(2)).await;
+    let rows: Vec<(String, String)> = db
+        .rows("SELECT kind, dedupe_key FROM tasks WHERE source = 'contract_renewals'")
+        .await;
+    assert_eq!(
+        rows,
+        [("renewal_plan".to_owned(), renewals::reminder_key(c.id, 90))]
     );
 }

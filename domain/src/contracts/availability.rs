@@ -21,7 +21,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::audit::Change;
+use crate::audit::{self, Change};
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::store::{on_read, on_tx, Backend, RowLock, Store, Tx};
@@ -35,6 +35,8 @@ pub(crate) struct NewBooking {
     pub asset_id: Uuid,
     pub kind: BookingKind,
     pub contract_line_id: Option<Uuid>,
+    /// The work order whose window a maintenance booking holds (see [`hold_for_work_order`]).
+    pub work_order_id: Option<Uuid>,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
     pub reason: Option<String>,
@@ -147,19 +149,26 @@ pub(crate) async fn book_in(
     actor: &Actor,
     new: NewBooking,
 ) -> Result<Booking, DomainError> {
+    // The asset row first, as every writer of an asset's state takes it (maintenance::orders'
+    // lock order): a signing and a work order's rescheduling of one asset then queue instead
+    // of deadlocking (the booking's foreign key would otherwise wait for the order's asset
+    // lock while the order's booking waits for the signing's).
+    tx.lock_row("assets", new.asset_id).await?;
     ensure_free(tx, new.asset_id, new.starts_on, new.ends_on).await?;
     let id = clock::new_id();
     let savepoint = tx.backend() == Backend::Postgres;
     if savepoint {
         on_tx!(tx, execute(sqlx::query("SAVEPOINT asset_booking")))?;
     }
-    let sql = "INSERT INTO asset_bookings (id, asset_id, kind, contract_line_id, starts_on, \
-               ends_on, reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    let sql = "INSERT INTO asset_bookings (id, asset_id, kind, contract_line_id, work_order_id, \
+               starts_on, ends_on, reason, created_by, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     let inserted: Result<u64, sqlx::Error> = on_tx!(tx, |c| sqlx::query(sql)
         .bind(id)
         .bind(new.asset_id)
         .bind(new.kind.as_str())
         .bind(new.contract_line_id)
+        .bind(new.work_order_id)
         .bind(new.starts_on)
         .bind(new.ends_on)
         .bind(&new.reason)
@@ -231,6 +240,74 @@ pub(crate) async fn release_contract_from(
     Ok(released + cut)
 }
 
+/// Keeps the booking that holds a work order's window in step with the order: `window` is
+/// the days the order holds (its scheduled day, or the day unscheduled work started; `None`
+/// once it is unscheduled, done or cancelled).
+///
+/// A work order on a free day books it (kind `maintenance`, linked by `work_order_id`), so the
+/// database refuses a contract over it exactly as it refuses one over a maintenance block, on
+/// both backends and under concurrency. A work order on a day the asset is already taken does
+/// not refuse the schedule and books nothing: on a contract's day the machine is serviced on
+/// hire at the customer's site (the usual field service, which must stay schedulable), and on a
+/// block's day it is blocked already. Rescheduling releases the old booking and books the new
+/// day; the released rows stay as history. Answers the live booking, if any; each change is
+/// audited in the caller's transaction.
+pub(crate) async fn hold_for_work_order(
+    tx: &mut Tx,
+    actor: &Actor,
+    work_order_id: Uuid,
+    asset_id: Uuid,
+    window: Option<(NaiveDate, NaiveDate)>,
+    reason: &str,
+) -> Result<Option<Booking>, DomainError> {
+    // The row alone is locked (PostgreSQL locks no outer join's nullable side).
+    let sql = format!(
+        "SELECT id FROM asset_bookings WHERE work_order_id = $1 AND released_at IS NULL{}",
+        tx.row_lock(RowLock::Update)
+    );
+    let held: Option<Uuid> = on_tx!(tx, |c| sqlx::query_scalar(&sql)
+        .bind(work_order_id)
+        .fetch_optional(c)
+        .await)?;
+    let held = match held {
+        Some(id) => Some(load(tx, id).await?),
+        None => None,
+    };
+    if let Some(b) = &held {
+        if window == Some((b.starts_on, b.ends_on)) {
+            return Ok(held);
+        }
+        let sql = "UPDATE asset_bookings SET released_at = $1 WHERE id = $2";
+        on_tx!(tx, execute(sqlx::query(sql).bind(clock::now()).bind(b.id)))?;
+        let after = load(tx, b.id).await?;
+        let change = Change::action("asset_booking.release", Entity::AssetBooking, b.id)
+            .before(b)
+            .after(&after);
+        audit::record(tx, actor, change).await?;
+    }
+    let Some((starts_on, ends_on)) = window else {
+        return Ok(None);
+    };
+    let new = NewBooking {
+        asset_id,
+        kind: BookingKind::Maintenance,
+        contract_line_id: None,
+        work_order_id: Some(work_order_id),
+        starts_on,
+        ends_on,
+        reason: Some(reason.chars().take(MAX_NOTE_LEN).collect()),
+    };
+    match book_in(tx, actor, new).await {
+        Ok(booking) => {
+            let change = Change::created(Entity::AssetBooking, booking.id, &booking);
+            audit::record(tx, actor, change).await?;
+            Ok(Some(booking))
+        }
+        Err(e) if e.code() == ErrorCode::BookingConflict => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn check_days(v: &mut Validator, starts_on: NaiveDate, ends_on: NaiveDate, to: &str) {
     if ends_on < starts_on {
         v.add(to, "must not be before the first day");
@@ -263,6 +340,7 @@ pub async fn create_block(
             asset_id,
             kind: BookingKind::Maintenance,
             contract_line_id: None,
+            work_order_id: None,
             starts_on: new.starts_on,
             ends_on: new.ends_on,
             reason: Some(reason),
@@ -300,7 +378,8 @@ pub async fn blocks(store: &Store, asset_id: Uuid) -> Result<Vec<Booking>, Domai
 }
 
 /// Releases a maintenance block (the asset is free on its days again). A block of another
-/// asset, or a contract's booking, is not found; a released one is a 409.
+/// asset, or a contract's booking, is not found; a released one, or one holding a work order's
+/// window, is a 409.
 pub async fn release_block(
     store: &Store,
     actor: &Actor,
@@ -326,6 +405,16 @@ pub async fn release_block(
             ErrorCode::IllegalTransition,
             "the block is released already",
             json!({ "booking": before }),
+        ));
+    }
+    if let Some(order) = before.work_order_id {
+        // Released by hand, the order would still say the asset is serviced that day.
+        return Err(DomainError::conflict_with(
+            ErrorCode::IllegalTransition,
+            format!(
+                "the block holds work order {order}'s window: reschedule or cancel the work order"
+            ),
+            json!({ "booking": before, "work_order_id": order }),
         ));
     }
     let sql = "UPDATE asset_bookings SET released_at = $1 WHERE id = $2";

@@ -65,7 +65,14 @@ pub async fn sign(store: &Store, actor: &Actor, id: Uuid) -> Result<Contract, Do
             "the contract's end has passed",
         ));
     }
-    for line in &before.lines {
+    // Assets are locked in id order, so two signings sharing assets cannot deadlock.
+    let mut lines: Vec<_> = before
+        .lines
+        .iter()
+        .filter(|l| l.asset_id.is_some())
+        .collect();
+    lines.sort_by_key(|l| l.asset_id);
+    for line in lines {
         let Some(asset_id) = line.asset_id else {
             continue;
         };
@@ -76,6 +83,7 @@ pub async fn sign(store: &Store, actor: &Actor, id: Uuid) -> Result<Contract, Do
                 asset_id,
                 kind: BookingKind::Contract,
                 contract_line_id: Some(line.id),
+                work_order_id: None,
                 starts_on: before.starts_on,
                 ends_on: before.ends_on,
                 reason: None,

@@ -12,6 +12,8 @@
 //! talks; 30: sends the new quote; 15: gets it signed and archived — each under a dedupe key
 //! (contract and step) and notified. It runs when a window crosses midnight, and a contract
 //! first seen inside the window (signed late) gets the step it is in, not the ones it missed.
+//! A customer whose renewals are frozen gets no reminders (nobody should prepare a renewal the
+//! service will refuse); unfrozen, its contracts get the step they are in at the next midnight.
 
 use std::collections::HashSet;
 
@@ -362,14 +364,14 @@ struct Due {
 }
 
 /// Raises the reminder tasks of every signed contract whose end is at most 90 days after
-/// `today`, each at most once (dedupe key), and notifies their owners. Answers how many tasks
-/// it created.
+/// `today` and whose customer's renewals are not frozen, each at most once (dedupe key), and
+/// notifies their owners. Answers how many tasks it created.
 pub(crate) async fn remind(tx: &mut Tx, today: NaiveDate) -> Result<u64, DomainError> {
     let horizon = today + Duration::days(STEPS[0].days);
     let sql = "SELECT c.id, c.number, c.ends_on, cu.account_manager_id, cu.legal_name \
                FROM contracts c JOIN customers cu ON cu.id = c.customer_id \
                WHERE c.status IN ('signed', 'active', 'expiring') \
-               AND c.ends_on >= $1 AND c.ends_on <= $2";
+               AND c.ends_on >= $1 AND c.ends_on <= $2 AND cu.renewals_frozen_at IS NULL";
     let due: Vec<Due> = on_tx!(tx, |c| sqlx::query_as(sql)
         .bind(today)
         .bind(horizon)

@@ -187,7 +187,7 @@ pub(crate) async fn failed_return_in(
     // The scan moved the asset from on rent to in maintenance, but it goes back to the yard as
     // available once repaired, not back on rent.
     let status_before = status_before.or(Some(AssetStatus::Available));
-    orders::store_order(tx, &next, status_before).await?;
+    orders::store_order(tx, actor, &next, status_before).await?;
     // The first scan that sent the asset here is the order's origin; later ones are in the
     // asset's field history.
     let sql = "UPDATE work_orders SET scan_event_id = COALESCE(scan_event_id, $1) WHERE id = $2";

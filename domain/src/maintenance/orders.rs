@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::audit::{self, Change};
+use crate::contracts::availability;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::notifications::{self, NewNotification, Recipient};
@@ -484,9 +485,11 @@ fn closed(current: &WorkOrder) -> DomainError {
     )
 }
 
-/// Writes an order's changed fields and its task's assignee and due time.
+/// Writes an order's changed fields, its task's assignee and due time, and the booking that
+/// holds its scheduled day.
 pub(super) async fn store_order(
     tx: &mut Tx,
+    actor: &Actor,
     order: &WorkOrder,
     status_before: Option<AssetStatus>,
 ) -> Result<(), DomainError> {
@@ -532,6 +535,18 @@ pub(super) async fn store_order(
             )
         )?;
     }
+    // An active order's window is its scheduled day, or, for work started unscheduled, the day
+    // it started: the asset is not rented then.
+    let started = order
+        .started_at
+        .filter(|_| order.state == WorkOrderState::InProgress);
+    let window = order
+        .scheduled_for
+        .or(started)
+        .filter(|_| order.state.is_active())
+        .map(|at| (at.date_naive(), at.date_naive()));
+    let reason = format!("work order: {}", order.title);
+    availability::hold_for_work_order(tx, actor, order.id, order.asset_id, window, &reason).await?;
     Ok(())
 }
 
@@ -665,7 +680,7 @@ pub(super) async fn update_in(
         }
         _ => {}
     }
-    store_order(tx, &next, status_before).await?;
+    store_order(tx, actor, &next, status_before).await?;
     let (after, _) = load(tx, id).await?;
     Ok((before, after))
 }
@@ -763,7 +778,7 @@ pub(super) async fn complete_in(
     if let Some(task) = next.task_id {
         tasks::close_in(tx, Scope::All, task, TaskState::Done, actor, true).await?;
     }
-    store_order(tx, &next, status_before).await?;
+    store_order(tx, actor, &next, status_before).await?;
     let sql = "UPDATE work_orders SET service = $1, occurrence = $2 WHERE id = $3";
     on_tx!(
         tx,
