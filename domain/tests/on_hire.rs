@@ -3,11 +3,13 @@
 //! derived from the periods, refused lines keep their code and write nothing, offline batches
 //! re-sent and out of order never double or reopen a period, damage at a return inspection is
 //! recorded against the contract, sales users see only their customers' contracts, and the
-//! technicians' lookup lists open lines minimally. Runs on SQLite and PostgreSQL.
+//! technicians' lookup lists open lines minimally, and a unit a category line allocated is
+//! booked while it is out. Runs on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use domain::audit::AuditFilter;
+use domain::contracts::availability;
 use domain::customers::Scope;
 use domain::on_hire;
 use domain::on_hire::fixtures::{self, Rents, TestContract};
@@ -16,6 +18,7 @@ use domain::photos::{self, FsBlobStore};
 use domain::scans::{self, Policy};
 use domain::testing::{assert_not_found, Fixture, TestDb};
 use domain::{assets, categories, sites, users, Actor, Backend, DomainError, Entity, PageRequest};
+use mobile_shared::contracts::NewBlock;
 use mobile_shared::on_hire::{ContractOnHire, OnHirePeriod, PhysicalState};
 use mobile_shared::scan::{CommandResult, CommandStatus, Condition, FieldAction, FieldCommand};
 use mobile_shared::wire::{AuditSource, NewAsset, NewCategory, NewSite, NewUser, SiteKind};
@@ -32,6 +35,7 @@ domain::backend_matrix!(
     sales_read_only_their_customers_contracts,
     the_delivery_lookup_lists_open_lines_minimally,
     concurrent_deliveries_cannot_both_take_the_last_unit,
+    a_category_unit_is_booked_while_it_is_out,
 );
 
 /// A depot, a customer (`acme`) with its yard, another customer with its own yard, a
@@ -822,4 +826,62 @@ async fn concurrent_deliveries_cannot_both_take_the_last_unit(r: Rental) {
         let winner = linked[0].asset.as_ref().unwrap().id;
         r.applied(&r.ret(winner, 20)).await.unwrap();
     }
+}
+
+async fn a_category_unit_is_booked_while_it_is_out(r: Rental) {
+    let excavators = r.category("Excavators").await;
+    let [blocked, free] = [r.excavator("EX-1").await, r.excavator("EX-2").await];
+    let c = r.contract(r.acme, Some(r.yard), "active").await;
+    let line = r.line(&c, Rents::Category(excavators, 2)).await;
+    let today = chrono::Utc::now().date_naive();
+    let block = |from: i64, to: i64| NewBlock {
+        starts_on: today + Duration::days(from),
+        ends_on: today + Duration::days(to),
+        reason: "inspection".into(),
+    };
+    let planner = Actor::system();
+    availability::create_block(&r.db.store, &planner, blocked, block(5, 6))
+        .await
+        .unwrap();
+
+    // A unit held on the contract's days cannot go out under the line: named, it is refused
+    // with the booking; unnamed, the line is not picked and the delivery is linked to nothing.
+    let named = r.scan(&r.deliver(blocked, 10, Some(line))).await;
+    refused(&named, ErrorCode::BookingConflict);
+    assert_eq!(r.applied(&r.deliver(blocked, 11, None)).await, None);
+    assert_eq!(r.periods().await, 0);
+
+    // A free unit goes out and is booked for the line from today (the contract's start) to
+    // its end: no block or other contract takes it meanwhile.
+    let period = r.applied(&r.deliver(free, 20, Some(line))).await.unwrap();
+    assert_eq!(period.contract_line_id, line);
+    let held = format!(
+        "SELECT COUNT(*) FROM asset_bookings WHERE asset_id = {} AND released_at IS NULL \
+         AND kind = 'contract'",
+        match r.db.store.backend() {
+            Backend::Sqlite => format!("X'{}'", free.simple()),
+            Backend::Postgres => format!("'{free}'"),
+        }
+    );
+    r.db.assert_counts(&[(held.as_str(), 1)]).await;
+    let err = availability::create_block(&r.db.store, &planner, free, block(3, 3))
+        .await
+        .unwrap_err();
+    let DomainError::Conflict { code, detail, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*code, ErrorCode::BookingConflict);
+    let detail = detail.as_ref().unwrap();
+    assert_eq!(detail["booking"]["contract_line_id"], line.to_string());
+    assert_eq!(
+        detail["booking"]["ends_on"],
+        (today + Duration::days(30)).to_string()
+    );
+
+    // Returned, the unit is free again from the return day.
+    r.applied(&r.ret(free, 30)).await.unwrap();
+    r.db.assert_counts(&[(held.as_str(), 0)]).await;
+    availability::create_block(&r.db.store, &planner, free, block(3, 3))
+        .await
+        .unwrap();
 }

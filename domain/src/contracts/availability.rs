@@ -207,37 +207,73 @@ async fn load(tx: &mut Tx, id: Uuid) -> Result<Booking, DomainError> {
         .ok_or(DomainError::not_found(Entity::AssetBooking))
 }
 
-/// Releases a contract's bookings from `from_day` on: bookings starting then or later are
-/// released, longer ones are cut to end the day before. Answers how many rows changed.
-pub(crate) async fn release_contract_from(
+/// Whose bookings [`release_from`] releases.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Held {
+    /// Every booking of the contract's lines.
+    Contract(Uuid),
+    /// The booking of one unit a category line allocated at delivery (`on_hire`).
+    LineAsset { line: Uuid, asset: Uuid },
+}
+
+/// Releases bookings from `from_day` on: bookings starting then or later are released, longer
+/// ones are cut to end the day before. Answers how many rows changed.
+pub(crate) async fn release_from(
     tx: &mut Tx,
-    contract_id: Uuid,
+    held: Held,
     from_day: NaiveDate,
 ) -> Result<u64, DomainError> {
-    let lines = "contract_line_id IN (SELECT id FROM contract_lines WHERE contract_id = $1)";
-    let sql = format!(
-        "UPDATE asset_bookings SET released_at = $3 \
-         WHERE released_at IS NULL AND starts_on >= $2 AND {lines}"
-    );
-    let released = on_tx!(
-        tx,
-        execute(
-            sqlx::query(&sql)
-                .bind(contract_id)
-                .bind(from_day)
-                .bind(clock::now())
-        )
-    )?;
-    let Some(last) = from_day.pred_opt() else {
-        return Ok(released);
+    // `$1` and `$2` are each statement's values; the target's ids follow.
+    let (which, id, asset) = match held {
+        Held::Contract(id) => (
+            "contract_line_id IN (SELECT id FROM contract_lines WHERE contract_id = $3)",
+            id,
+            None,
+        ),
+        Held::LineAsset { line, asset } => {
+            ("contract_line_id = $3 AND asset_id = $4", line, Some(asset))
+        }
     };
-    // Shrinking never creates an overlap, so the constraint cannot refuse it.
-    let sql = format!(
-        "UPDATE asset_bookings SET ends_on = $2 \
-         WHERE released_at IS NULL AND ends_on > $2 AND {lines}"
+    let released = format!(
+        "UPDATE asset_bookings SET released_at = $1 \
+         WHERE released_at IS NULL AND starts_on >= $2 AND {which}"
     );
-    let cut = on_tx!(tx, execute(sqlx::query(&sql).bind(contract_id).bind(last)))?;
-    Ok(released + cut)
+    let mut changed = run_on_target(tx, &released, clock::now(), from_day, id, asset).await?;
+    if let Some(last) = from_day.pred_opt() {
+        // Shrinking never creates an overlap, so the constraint cannot refuse it.
+        let cut = format!(
+            "UPDATE asset_bookings SET ends_on = $1 \
+             WHERE released_at IS NULL AND ends_on > $2 AND {which}"
+        );
+        changed += run_on_target(tx, &cut, last, last, id, asset).await?;
+    }
+    Ok(changed)
+}
+
+/// Runs one of [`release_from`]'s statements with its two values and the target's ids.
+async fn run_on_target<V>(
+    tx: &mut Tx,
+    sql: &str,
+    value: V,
+    day: NaiveDate,
+    id: Uuid,
+    asset: Option<Uuid>,
+) -> Result<u64, DomainError>
+where
+    V: for<'q> sqlx::Encode<'q, sqlx::Postgres>
+        + for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Postgres>
+        + sqlx::Type<sqlx::Sqlite>
+        + Send
+        + Clone,
+{
+    Ok(on_tx!(tx, |c| {
+        let mut q = sqlx::query(sql).bind(value.clone()).bind(day).bind(id);
+        if let Some(asset) = asset {
+            q = q.bind(asset);
+        }
+        q.execute(&mut *c).await.map(|r| r.rows_affected())
+    })?)
 }
 
 /// Keeps the booking that holds a work order's window in step with the order: `window` is

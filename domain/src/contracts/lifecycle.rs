@@ -11,7 +11,7 @@ use mobile_shared::contracts::{
 };
 use uuid::Uuid;
 
-use super::availability::{self, NewBooking};
+use super::availability::{self, Held, NewBooking};
 use super::{load_in, not_in, today, touch};
 use crate::actor::Actor;
 use crate::audit::{self, Change};
@@ -150,7 +150,7 @@ pub async fn end(
         ));
     }
     let next = day.succ_opt().unwrap_or(day);
-    availability::release_contract_from(&mut tx, id, next).await?;
+    availability::release_from(&mut tx, Held::Contract(id), next).await?;
     let sql = "UPDATE contracts SET status = $1, ended_at = $2, ends_on = $3 WHERE id = $4";
     on_tx!(
         &mut tx,
@@ -192,7 +192,7 @@ pub async fn terminate(
         return Err(not_in(&before, "terminated"));
     }
     let tomorrow = today().succ_opt().unwrap_or_else(today);
-    availability::release_contract_from(&mut tx, id, tomorrow).await?;
+    availability::release_from(&mut tx, Held::Contract(id), tomorrow).await?;
     let sql = "UPDATE contracts SET status = $1, terminated_at = $2, termination_reason = $3 \
                WHERE id = $4";
     on_tx!(

@@ -11,7 +11,12 @@
 //! - A named line is refused (the command's stored result carries the code): a contract not
 //!   open (`contract_not_open`), another customer than the site's (`contract_customer_mismatch`),
 //!   a category line already all on hire (`contract_line_full`), a line for another asset or
-//!   category (422 on `contract_line_id`).
+//!   category (422 on `contract_line_id`), a category line whose unit is booked by someone else
+//!   on the days it would go out (`booking_conflict`, naming the booking).
+//! - A unit allocated to a category line at delivery is booked for the line from the delivery
+//!   day to the contract's end, so no other contract takes it meanwhile (asset lines were booked
+//!   at signing); its return ends that booking on the day before the return, so a machine
+//!   returned in the morning can go out again the same day.
 //! - The delivery opens a period at its device time; the return closes the asset's open period
 //!   at its device time. A late command never reaches here: `scans` supersedes it first, so a
 //!   stale return cannot close a newer delivery's period.
@@ -21,7 +26,8 @@
 //! Each period or damage written has its audit entry (`contract.on_hire`, `contract.off_hire`,
 //! `contract.damage`) in the same transaction.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use mobile_shared::contracts::BookingKind;
 use mobile_shared::on_hire::{ContractDamage, OnHirePeriod};
 use mobile_shared::scan::{Condition, FieldAction, FieldCommand};
 use mobile_shared::wire::Asset;
@@ -34,6 +40,7 @@ use super::{PeriodRow, OPEN_STATUSES, OPEN_STATUSES_SQL, PERIOD_SELECT};
 use crate::actor::Actor;
 use crate::audit::{self, Change};
 use crate::clock;
+use crate::contracts::availability::{self, Held, NewBooking};
 use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::store::{on_tx, RowLock, Tx};
@@ -61,6 +68,18 @@ struct LineRow {
     quantity: i32,
     status: String,
     customer_id: Uuid,
+    starts_on: NaiveDate,
+    ends_on: NaiveDate,
+}
+
+impl LineRow {
+    /// The days a unit delivered on `day` under this category line holds: from the delivery
+    /// (or the contract's start, if delivered early) to the contract's end. `None` for an asset
+    /// line (booked at signing) or a delivery after the end.
+    fn allocation_days(&self, day: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+        let from = day.max(self.starts_on);
+        (self.asset_id.is_none() && from <= self.ends_on).then_some((from, self.ends_on))
+    }
 }
 
 /// Locks the line (deliveries under one line queue here, so two cannot both take its last
@@ -69,8 +88,8 @@ async fn lock_line(tx: &mut Tx, id: Uuid) -> Result<Option<LineRow>, DomainError
     tx.lock_row("contract_lines", id).await?;
     Ok(on_tx!(tx, |c| sqlx::query_as(
         "SELECT l.id, l.contract_id, l.asset_id, l.category_id, l.quantity, c.status, \
-         c.customer_id FROM contract_lines l JOIN contracts c ON c.id = l.contract_id \
-         WHERE l.id = $1"
+         c.customer_id, c.starts_on, c.ends_on FROM contract_lines l \
+         JOIN contracts c ON c.id = l.contract_id WHERE l.id = $1"
     )
     .bind(id)
     .fetch_optional(&mut *c)
@@ -103,6 +122,7 @@ async fn refusal(
     line: &LineRow,
     asset: &Asset,
     site_customer: Option<Uuid>,
+    day: NaiveDate,
 ) -> Result<Option<DomainError>, DomainError> {
     if !OPEN_STATUSES.contains(&line.status.as_str()) {
         return Ok(Some(DomainError::conflict_with(
@@ -151,6 +171,11 @@ async fn refusal(
             json!({ "contract_line_id": line.id, "quantity": line.quantity, "on_hire": on_hire }),
         )));
     }
+    if let Some((from, to)) = line.allocation_days(day) {
+        if let Some(b) = availability::overlapping(tx, asset.id, from, to).await? {
+            return Ok(Some(availability::conflict(asset.id, Some(&b))));
+        }
+    }
     Ok(None)
 }
 
@@ -161,6 +186,7 @@ async fn pick(
     asset: &Asset,
     site_id: Uuid,
     site_customer: Option<Uuid>,
+    day: NaiveDate,
 ) -> Result<Option<LineRow>, DomainError> {
     let sql = format!(
         "SELECT l.id FROM contract_lines l JOIN contracts c ON c.id = l.contract_id \
@@ -186,7 +212,10 @@ async fn pick(
         // Re-checked under the line's lock: on PostgreSQL another delivery may have taken the
         // last unit, or the contract may have ended, since the candidates were read.
         if let Some(line) = lock_line(tx, id).await? {
-            if refusal(tx, &line, asset, site_customer).await?.is_none() {
+            if refusal(tx, &line, asset, site_customer, day)
+                .await?
+                .is_none()
+            {
                 return Ok(Some(line));
             }
         }
@@ -273,6 +302,13 @@ async fn close_open_period(
         )
     )?;
     refresh_line(tx, before.contract_line_id).await?;
+    // A category line's unit is free again from the return day (asset lines stay booked to the
+    // contract's end: ending the contract releases them).
+    let held = Held::LineAsset {
+        line: before.contract_line_id,
+        asset: asset_id,
+    };
+    availability::release_from(tx, held, at.date_naive()).await?;
     let after = load_period(tx, id).await?;
     let change = Change::action("contract.off_hire", Entity::Contract, after.contract_id)
         .before(&before)
@@ -291,17 +327,18 @@ pub(crate) async fn start_on_delivery(
     site_id: Uuid,
 ) -> Result<Option<OnHirePeriod>, DomainError> {
     let site_customer = site_customer(tx, site_id).await?;
+    let day = cmd.device_time.date_naive();
     let line = match cmd.contract_line_id {
         Some(id) => {
             let line = lock_line(tx, id)
                 .await?
                 .ok_or_else(|| DomainError::field("contract_line_id", "no such contract line"))?;
-            if let Some(refused) = refusal(tx, &line, asset, site_customer).await? {
+            if let Some(refused) = refusal(tx, &line, asset, site_customer, day).await? {
                 return Err(refused);
             }
             line
         }
-        None => match pick(tx, asset, site_id, site_customer).await? {
+        None => match pick(tx, asset, site_id, site_customer, day).await? {
             Some(line) => line,
             None => return Ok(None),
         },
@@ -327,6 +364,18 @@ pub(crate) async fn start_on_delivery(
         )
     )?;
     refresh_line(tx, line.id).await?;
+    if let Some((starts_on, ends_on)) = line.allocation_days(day) {
+        let new = NewBooking {
+            asset_id: asset.id,
+            kind: BookingKind::Contract,
+            contract_line_id: Some(line.id),
+            work_order_id: None,
+            starts_on,
+            ends_on,
+            reason: None,
+        };
+        availability::book_in(tx, actor, new).await?;
+    }
     let period = load_period(tx, id).await?;
     let change =
         Change::action("contract.on_hire", Entity::Contract, line.contract_id).after(&period);
