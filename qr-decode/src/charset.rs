@@ -110,6 +110,24 @@ pub(crate) fn payload_to_text(bytes: &[u8]) -> String {
 mod tests {
     use super::payload_to_text;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3_000))]
+
+        /// Any payload bytes become text without a panic, UTF-8 passes through unchanged (less
+        /// a BOM), and the text never grows past what the bytes can hold (a Latin-1 byte is at
+        /// most two UTF-8 bytes, a Shift-JIS pair at most three).
+        #[test]
+        fn any_payload_becomes_bounded_text(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ) {
+            let text = payload_to_text(&bytes);
+            proptest::prop_assert!(text.len() <= bytes.len() * 3);
+            if let Ok(s) = std::str::from_utf8(&bytes) {
+                proptest::prop_assert_eq!(text.as_str(), s.strip_prefix('\u{feff}').unwrap_or(s));
+            }
+        }
+    }
+
     #[test]
     fn utf8_passes_through() {
         assert_eq!(payload_to_text("héllo 測試".as_bytes()), "héllo 測試");

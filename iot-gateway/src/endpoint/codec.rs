@@ -617,6 +617,77 @@ mod tests {
         ));
     }
 
+    /// A fixed header of any packet type and flags, a remaining length that may or may not
+    /// match, then arbitrary bytes: what a hostile client can send after connecting.
+    fn hostile_packet() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        (
+            any::<u8>(),
+            prop::collection::vec(any::<u8>(), 0..4),
+            prop::collection::vec(any::<u8>(), 0..300),
+        )
+            .prop_map(|(first, length, body)| {
+                let mut bytes = vec![first];
+                match length.first() {
+                    // A remaining length that matches the body, so decoding goes past framing.
+                    Some(b) if b % 2 == 0 => {
+                        let mut n = body.len();
+                        loop {
+                            let byte = u8::try_from(n % 128).unwrap_or(0);
+                            n /= 128;
+                            bytes.push(if n > 0 { byte | 0x80 } else { byte });
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                    }
+                    _ => bytes.extend(&length),
+                }
+                bytes.extend(body);
+                bytes
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3_000))]
+
+        /// Any bytes, framed or not, answer a packet, "need more" or an error: never a panic,
+        /// and never a buffer that grows past the packet limit.
+        #[test]
+        fn hostile_bytes_never_panic(bytes in hostile_packet(), max in 2usize..512) {
+            let mut buf = BytesMut::from(&bytes[..]);
+            let _ = decode_connect(&mut buf, max);
+            for version in [Version::V4, Version::V5] {
+                let mut buf = BytesMut::from(&bytes[..]);
+                // Each packet taken shortens the buffer; stop at "need more" or an error.
+                for _ in 0..bytes.len() + 1 {
+                    match decode(version, &mut buf, max) {
+                        Ok(Some(_)) if !buf.is_empty() => continue,
+                        _ => break,
+                    }
+                }
+                proptest::prop_assert!(buf.len() <= bytes.len());
+            }
+        }
+
+        /// A CONNECT of either version with arbitrary fields after a valid header still
+        /// answers without a panic.
+        #[test]
+        fn hostile_connects_never_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            level in proptest::prelude::any::<u8>(),
+        ) {
+            let mut packet = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', level];
+            packet.extend(body);
+            let mut bytes = vec![0x10];
+            let len = u8::try_from(packet.len().min(127)).unwrap_or(127);
+            bytes.push(len);
+            bytes.extend(packet.into_iter().take(usize::from(len)));
+            let mut buf = BytesMut::from(&bytes[..]);
+            let _ = decode_connect(&mut buf, 1024);
+        }
+    }
+
     #[test]
     fn garbage_is_malformed_or_not_a_connect() {
         let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\n\r\n"[..]);
