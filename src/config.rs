@@ -100,6 +100,19 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub mqtt_tls_key: Option<PathBuf>,
+    /// PEM certificate chain (leaf first) for built-in HTTPS: with `--tls-key`, the API and
+    /// console are served over TLS only, every answer with HSTS, and the session cookie is
+    /// `Secure`. Leave unset behind a TLS-terminating reverse proxy.
+    #[arg(long, env = "FIELDOPS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
+    #[arg(
+        long,
+        env = "FIELDOPS_TLS_KEY",
+        requires = "tls_cert",
+        hide_env_values = true
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Removed: the embedded endpoint keeps no message log. Accepted only to say so.
     #[arg(long, env = "FIELDOPS_MQTT_BROKER_MEMORY_MB", hide = true)]
     pub mqtt_broker_memory_mb: Option<String>,
@@ -155,6 +168,8 @@ pub struct FileConfig {
     pub silent_after_minutes: Option<u32>,
     pub mqtt_tls_cert: Option<PathBuf>,
     pub mqtt_tls_key: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Removed (see [`REMOVED_BROKER_MEMORY`]); any value is refused with that message.
     pub mqtt_broker_memory_mb: Option<toml::Value>,
     pub scan_max_age_days: Option<u32>,
@@ -217,6 +232,8 @@ pub struct Settings {
     pub silent_after_minutes: u32,
     /// (certificate chain, private key) files for the embedded endpoint's TLS.
     pub mqtt_tls: Option<(PathBuf, PathBuf)>,
+    /// (certificate chain, private key) files for built-in HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub scan_max_age_days: u32,
     pub stale_after_hours: u32,
     pub clock_interval_secs: u32,
@@ -252,6 +269,7 @@ impl std::fmt::Debug for Settings {
             .field("mqtt_links", &self.mqtt_links)
             .field("silent_after_minutes", &self.silent_after_minutes)
             .field("mqtt_tls", &self.mqtt_tls)
+            .field("tls", &self.tls)
             .field("scan_max_age_days", &self.scan_max_age_days)
             .field("stale_after_hours", &self.stale_after_hours)
             .field("clock_interval_secs", &self.clock_interval_secs)
@@ -354,16 +372,16 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .silent_after_minutes
             .or(file.silent_after_minutes)
             .unwrap_or(15),
-        mqtt_tls: match (
-            s.mqtt_tls_cert
-                .clone()
-                .or_else(|| file.mqtt_tls_cert.clone()),
-            s.mqtt_tls_key.clone().or_else(|| file.mqtt_tls_key.clone()),
-        ) {
-            (Some(cert), Some(key)) => Some((cert, key)),
-            (None, None) => None,
-            _ => anyhow::bail!("give both mqtt_tls_cert and mqtt_tls_key, or neither"),
-        },
+        mqtt_tls: pem_pair(
+            s.mqtt_tls_cert.as_ref().or(file.mqtt_tls_cert.as_ref()),
+            s.mqtt_tls_key.as_ref().or(file.mqtt_tls_key.as_ref()),
+            "mqtt_tls",
+        )?,
+        tls: pem_pair(
+            s.tls_cert.as_ref().or(file.tls_cert.as_ref()),
+            s.tls_key.as_ref().or(file.tls_key.as_ref()),
+            "tls",
+        )?,
         scan_max_age_days: s
             .scan_max_age_days
             .or(file.scan_max_age_days)
@@ -400,6 +418,19 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
     })
 }
 
+/// A certificate and key given together, or neither (`what`: the settings' prefix).
+fn pem_pair(
+    cert: Option<&PathBuf>,
+    key: Option<&PathBuf>,
+    what: &str,
+) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some((cert.clone(), key.clone()))),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!("give both {what}_cert and {what}_key, or neither"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,6 +459,8 @@ mod tests {
             silent_after_minutes: None,
             mqtt_tls_cert: None,
             mqtt_tls_key: None,
+            tls_cert: None,
+            tls_key: None,
             mqtt_broker_memory_mb: None,
             scan_max_age_days: None,
             stale_after_hours: None,
@@ -619,6 +652,14 @@ mod tests {
         assert!(!format!("{s:?}").contains("BEGIN"));
         let file: FileConfig = toml::from_str("mqtt_tls_cert = \"c.pem\"").unwrap();
         assert!(resolve(&none_common(), &none_serve(), &file).is_err());
+        // The same for built-in HTTPS.
+        assert!(ServeCli::try_parse_from(["serve", "--tls-key", "k.pem"]).is_err());
+        let file: FileConfig = toml::from_str("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"").unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(s.tls, Some(("c.pem".into(), "k.pem".into())));
+        let file: FileConfig = toml::from_str("tls_key = \"k.pem\"").unwrap();
+        let err = resolve(&none_common(), &none_serve(), &file).unwrap_err();
+        assert!(err.to_string().contains("tls_cert"), "{err}");
     }
 
     #[test]

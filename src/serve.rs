@@ -229,17 +229,27 @@ pub async fn run(
         }
     }
 
+    // Built-in HTTPS: the same rustls configuration as the MQTT endpoint's, read at start so a
+    // bad certificate fails here and not at the first client.
+    let https = match &settings.tls {
+        Some(files) => {
+            let pem = read_pem(files, "HTTPS", ("--tls-cert", "--tls-key"))?;
+            Some(iot_gateway::endpoint::server_tls_config(&pem).context("HTTPS certificate")?)
+        }
+        None => None,
+    };
+    let scheme = if https.is_some() { "https" } else { "http" };
     let mut api_config = api::ApiConfig {
         session_ttl: chrono::Duration::hours(i64::from(settings.session_ttl_hours.max(1))),
         body_limit: settings.body_limit_bytes,
         request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
         metrics_token_sha256: None,
-        public_url: format!("http://{http_addr}"),
+        public_url: format!("{scheme}://{http_addr}"),
         company_name: "fieldops".into(),
         data_dir: settings.data_dir.clone(),
         scan_policy: domain::scans::Policy::with_max_age_days(settings.scan_max_age_days),
         map_style_url: settings.map_style_url.clone(),
-        secure_cookies: settings.secure_cookies,
+        secure_cookies: settings.secure_cookies || https.is_some(),
         stale_after_hours: settings.stale_after_hours,
         documents_key: settings
             .documents_key
@@ -268,18 +278,25 @@ pub async fn run(
     };
     let ops_only = role == Role::GatewayOnly;
 
-    println!("fieldops: HTTP listening on http://{http_addr}");
-    tracing::info!(%http_addr, "HTTP listening");
+    println!("fieldops: HTTP listening on {scheme}://{http_addr}");
+    tracing::info!(%http_addr, tls = https.is_some(), "HTTP listening");
 
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
-    if ops_only {
-        api::serve_ops(listener, state, stopped()).await
-    } else {
-        api::serve(listener, state, stopped()).await
+    match https {
+        Some(config) => {
+            let listener = api::tls::TlsListener::new(listener, config)?;
+            if ops_only {
+                api::serve_ops_tls(listener, state, stopped()).await
+            } else {
+                api::serve_tls(listener, state, stopped()).await
+            }
+        }
+        None if ops_only => api::serve_ops(listener, state, stopped()).await,
+        None => api::serve(listener, state, stopped()).await,
     }
     .context("HTTP server")?;
     if let Some(clock) = clock {
@@ -353,13 +370,22 @@ async fn shutdown_signal() {
 }
 
 /// Reads the endpoint's certificate chain and key (only the binary reads files).
-fn read_tls((cert, key): &(PathBuf, PathBuf)) -> anyhow::Result<TlsPem> {
-    let read = |path: &PathBuf, what: &str| {
+fn read_tls(files: &(PathBuf, PathBuf)) -> anyhow::Result<TlsPem> {
+    read_pem(files, "MQTT TLS", ("--mqtt-tls-cert", "--mqtt-tls-key"))
+}
+
+/// Reads a certificate chain and key for a TLS listener; errors name the listener and flags.
+fn read_pem(
+    (cert, key): &(PathBuf, PathBuf),
+    listener: &str,
+    (cert_flag, key_flag): (&str, &str),
+) -> anyhow::Result<TlsPem> {
+    let read = |path: &PathBuf, what: &str, flag: &str| {
         std::fs::read(path)
-            .with_context(|| format!("reading the MQTT TLS {what} {}", path.display()))
+            .with_context(|| format!("reading the {listener} {what} ({flag}) {}", path.display()))
     };
     Ok(TlsPem {
-        cert_chain: read(cert, "certificate (--mqtt-tls-cert)")?,
-        private_key: read(key, "key (--mqtt-tls-key)")?,
+        cert_chain: read(cert, "certificate", cert_flag)?,
+        private_key: read(key, "key", key_flag)?,
     })
 }

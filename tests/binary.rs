@@ -230,6 +230,82 @@ async fn admin_password_from_environment_is_not_printed() {
     login(&client, &server, "admin", "a-long-admin-password").await;
 }
 
+/// Built-in HTTPS end to end: the flags, the certificate, HSTS on every answer, a `Secure`
+/// session cookie, no plain HTTP on the port, and a client that never finishes its handshake
+/// holding up nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_over_https_with_hsts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fieldops.db").display());
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.key_pair.serialize_pem()).unwrap();
+    let server = Server::start(
+        dir.path(),
+        &url,
+        &[
+            "--tls-cert",
+            cert_file.to_str().unwrap(),
+            "--tls-key",
+            key_file.to_str().unwrap(),
+        ],
+        &[("FIELDOPS_ADMIN_PASSWORD", "a-long-admin-password")],
+    );
+    assert!(
+        server.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let base = format!("https://localhost:{port}");
+
+    // A client that connects and never speaks TLS does not stop the next one.
+    let _silent = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let trusted = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let health = trusted.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let login = trusted
+        .post(format!("{base}/api/v1/auth/session"))
+        .header("origin", &base)
+        .json(&json!({"username": "admin", "password": "a-long-admin-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(login.status().is_success(), "{}", login.status());
+    assert!(login.headers().contains_key("strict-transport-security"));
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("Secure"), "{cookie}");
+
+    // The certificate is checked (an untrusting client refuses it), and plain HTTP gets no
+    // answer on the TLS port.
+    let untrusting = reqwest::Client::new();
+    assert!(untrusting
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .is_err());
+    let plain = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert!(plain
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .is_err());
+}
+
 #[test]
 fn taken_port_is_a_clear_error_not_a_crash() {
     // (the flag given the taken address, the other listener's flag, what stderr must say)

@@ -13,6 +13,7 @@ pub mod metrics;
 mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -357,6 +358,18 @@ pub async fn serve_ops(
         .await
 }
 
+/// [`serve_ops`] over built-in TLS, every answer with HSTS.
+pub async fn serve_ops_tls(
+    listener: tls::TlsListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = ops_router(state).layer(axum::middleware::map_response(tls::hsts));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
 /// Also runs the live stream's hub: its event streams end at shutdown (they would otherwise
 /// keep graceful shutdown waiting forever), and its database listener is released before this
@@ -366,9 +379,32 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on(listener, state, |app| app, shutdown).await
+}
+
+/// [`serve`] over built-in TLS (`--tls-cert`, `--tls-key`), every answer with HSTS.
+pub async fn serve_tls(
+    listener: tls::TlsListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let hsts = |app: Router| app.layer(axum::middleware::map_response(tls::hsts));
+    serve_on(listener, state, hsts, shutdown).await
+}
+
+async fn serve_on<L>(
+    listener: L,
+    state: AppState,
+    wrap: impl FnOnce(Router) -> Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let hub = state.live.clone();
     let pump = hub.start(state.store.clone(), state.events.clone());
-    let app = router(state);
+    let app = wrap(router(state));
     let stopping = hub.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -16,8 +16,14 @@ use tracing::Instrument;
 use super::{session, Refusal, Shared, TlsPem};
 use crate::error::GatewayError;
 
-/// Builds the TLS acceptor from PEM material (rustls with the ring provider, TLS 1.2 and 1.3).
+/// Builds the TLS acceptor from PEM material.
 pub(super) fn tls_acceptor(pem: &TlsPem) -> Result<TlsAcceptor, GatewayError> {
+    server_tls_config(pem).map(TlsAcceptor::from)
+}
+
+/// The rustls server configuration of PEM material (ring provider, TLS 1.2 and 1.3): one for
+/// every TLS listener of the binary, the MQTT endpoint's and the built-in HTTPS.
+pub fn server_tls_config(pem: &TlsPem) -> Result<Arc<rustls::ServerConfig>, GatewayError> {
     let bad = |what: &str, e: &dyn std::fmt::Display| GatewayError::Tls(format!("{what}: {e}"));
     let chain = CertificateDer::pem_slice_iter(&pem.cert_chain)
         .collect::<Result<Vec<_>, _>>()
@@ -40,7 +46,7 @@ pub(super) fn tls_acceptor(pem: &TlsPem) -> Result<TlsAcceptor, GatewayError> {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| bad("certificate and key", &e))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(Arc::new(config))
 }
 
 /// Accepts connections until `stop`, then waits for every connection task to finish.

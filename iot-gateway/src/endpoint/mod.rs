@@ -98,6 +98,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 pub use auth::DeviceAuth;
+pub use listener::server_tls_config;
 pub use metrics::EndpointMetrics;
 
 use crate::error::GatewayError;
