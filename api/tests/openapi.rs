@@ -6,6 +6,10 @@
 //! response that is not the problem format, a bound that differs from the constant the server
 //! checks. `documented_errors_happen` then asks a running server for every error status a
 //! shared response set documents, so no operation lists one it cannot give.
+//! `every_role_meets_the_matrix_on_every_operation` walks every documented operation with no
+//! token and with every role, against `Role::may`: generated from the document, so a new
+//! route cannot escape it (api/tests/auth_roles.rs checks by hand which action each route
+//! needs, and that the allowed roles succeed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -16,7 +20,12 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-domain::backend_matrix!(TestApp: documented_errors_happen, field_history_limit_is_bounded);
+domain::backend_matrix!(
+    TestApp:
+    documented_errors_happen,
+    field_history_limit_is_bounded,
+    every_role_meets_the_matrix_on_every_operation,
+);
 
 /// Operations every signed-in user may call, with the action each checks (`None`: no role
 /// check). 403 cannot happen on them, so they must not list it; every other secured operation
@@ -728,4 +737,87 @@ fn the_role_schema_lists_every_role() {
     let schema = &doc["components"]["schemas"]["Role"];
     let every: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(schema["enum"], json!(every), "{schema}");
+}
+
+/// The action a 403 problem names ("your role may not asset.read").
+fn refused_action(problem: &Value) -> Option<Action> {
+    let named = problem["message"].as_str()?.rsplit("may not ").next()?;
+    Action::ALL.into_iter().find(|a| a.as_str() == named)
+}
+
+/// Every secured operation answers 401 without a token, and each role is refused (403) exactly
+/// when `Role::may` says so for the action the operation checks: the action a refused role is
+/// told it lacks. A role let through must hold that action; a role refused must lack the one
+/// named; an operation no role is refused must be one of [`EVERY_ROLE`]. Ids are random, so
+/// the allowed calls end in 404 or 422 past the role check, and nothing is changed that
+/// matters.
+async fn every_role_meets_the_matrix_on_every_operation(app: TestApp) {
+    let doc = document();
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        tokens.push((role, app.user_with_role(role).await));
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut bad = Vec::new();
+    let mut walked = 0;
+    for op in operations(&doc).iter().filter(|op| op.is_secured()) {
+        // Logging out ends the session the walk calls with; EVERY_ROLE's test covers these.
+        if matches!(op.every_role(), Some((_, _, None))) {
+            continue;
+        }
+        let name = op.name();
+        let path = concrete(&op.path, &id);
+        let body = || match op.op["requestBody"]["content"]["application/json"].get("schema") {
+            Some(schema) => Body::Json(example(&doc, schema)),
+            None => Body::None,
+        };
+        let anonymous = call(&app, op, &path, None, body()).await;
+        if anonymous.status() != StatusCode::UNAUTHORIZED {
+            bad.push(format!("{name} without a token: {}", anonymous.status()));
+        }
+        let mut checked: Option<Action> = None;
+        let mut passed = Vec::new();
+        for (role, token) in &tokens {
+            let resp = call(&app, op, &path, Some(token), body()).await;
+            let status = resp.status();
+            if status == StatusCode::FORBIDDEN {
+                let problem: Value = resp.json().await.unwrap_or(Value::Null);
+                match refused_action(&problem) {
+                    Some(action) if role.may(action) => bad.push(format!(
+                        "{name}: {role} refused {} it holds",
+                        action.as_str()
+                    )),
+                    Some(action) => {
+                        checked.get_or_insert(action);
+                    }
+                    None => bad.push(format!(
+                        "{name}: {role} refused without an action: {problem}"
+                    )),
+                }
+            } else if status == StatusCode::UNAUTHORIZED {
+                bad.push(format!("{name}: {role}'s valid token answered 401"));
+            } else {
+                passed.push(*role);
+            }
+        }
+        match checked {
+            Some(action) => {
+                for role in passed.into_iter().filter(|r| !r.may(action)) {
+                    bad.push(format!(
+                        "{name}: {role} let through without {}",
+                        action.as_str()
+                    ));
+                }
+            }
+            None if op.every_role().is_none() => {
+                bad.push(format!(
+                    "{name}: no role is refused, yet it is not in EVERY_ROLE"
+                ));
+            }
+            None => {}
+        }
+        walked += 1;
+    }
+    assert!(walked > 100, "walked only {walked} operations");
+    assert_none("operations whose answers differ from the role matrix", bad);
 }
