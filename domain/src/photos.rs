@@ -19,6 +19,10 @@ use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::store::{on_read, on_tx, Store, Tx};
 
+/// The photos' directory under the data directory (`<data_dir>/photos`), named once for the API
+/// that stores there and the backups that copy it.
+pub const DATA_SUBDIR: &str = "photos";
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where photo bytes live. Keys are lower-case hex SHA-256.
