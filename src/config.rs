@@ -246,7 +246,9 @@ pub struct Settings {
 /// Where daily backups go and how many are kept (`--backup-dir`, `--backup-keep`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupSchedule {
+    /// Where the archives go (created if missing).
     pub dir: PathBuf,
+    /// How many of the newest archives are kept.
     pub keep: u32,
 }
 

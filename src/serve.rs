@@ -127,7 +127,14 @@ pub async fn run(
             )
             .context("scheduled backups (--backup-dir, --backup-keep)")?,
         ),
-        _ => None,
+        (Some(_), Role::GatewayOnly) => {
+            tracing::warn!(
+                "--backup-dir is ignored by `fieldops gateway`: backups run on the clock, in \
+                 `serve` or `api`"
+            );
+            None
+        }
+        (None, _) => None,
     };
 
     // The clock runs with the API (`serve`, `api`), not in gateway-only processes: rules write

@@ -604,6 +604,31 @@ async fn daily_backups_run_once_a_day_catch_up_once_and_keep_n(db: TestDb) {
     assert_eq!(tick(t(5, 9, 1)).await, [1]);
     assert!(backups_dir.join(day(5)).exists());
 
+    // A backup that fails (here: the directory is a file) is tried again, but not at every tick.
+    let blocked = dir.path().join("not-a-directory");
+    std::fs::write(&blocked, b"").unwrap();
+    let failing = DailyBackups::new(db.store.clone(), &data_dir, blocked.join("sub"), 2)
+        .unwrap()
+        .with_clock({
+            let clock = now.clone();
+            Arc::new(move || *clock.lock().unwrap())
+        });
+    let retrying = Scheduler::new(db.store.clone(), "retry").with_rule(failing.rule());
+    let retry_tick = |at: DateTime<Utc>| {
+        *now.lock().unwrap() = at;
+        let (retrying, failing) = (&retrying, &failing);
+        async move {
+            let report = retrying.tick(at).await;
+            failing.idle().await;
+            report.runs.iter().map(|r| r.count).collect::<Vec<_>>()
+        }
+    };
+    // The rule's mark is shared by name, so this scheduler's rule starts where the first left.
+    assert_eq!(retry_tick(t(5, 9, 2)).await, [1], "tried");
+    assert_eq!(retry_tick(t(5, 9, 3)).await, [0], "not again at once");
+    assert_eq!(retry_tick(t(5, 9, 11)).await, [0]);
+    assert_eq!(retry_tick(t(5, 9, 13)).await, [1], "again after 10 minutes");
+
     // The archive restores.
     let target = tempfile::tempdir().unwrap();
     let restored = backup::restore(&Restore {

@@ -6,7 +6,8 @@
 //! the rule's record of what is done, not a row: a window that reaches the present starts the
 //! backup when the latest due day has no archive and none is being taken. So a second look
 //! (another tick, a restart) finds the day done; a crash or a failure mid-backup leaves no
-//! archive (it is renamed into place only when complete), and the next tick takes it again;
+//! archive (it is renamed into place only when complete), and a later tick takes it again (a
+//! restart at once, after a failure [`RETRY_AFTER`] later);
 //! after downtime the catch-up windows (in the past) do nothing and the one that reaches the
 //! present takes one backup of now, not one per missed day, which would all hold the same data.
 //!
@@ -30,6 +31,9 @@ use crate::store::{Backend, Store, Tx};
 pub const DAILY_HOUR_UTC: u32 = 3;
 /// How far in the past a window may end and still be "now".
 pub const CATCH_UP_SLACK: Duration = Duration::hours(1);
+/// How long after a failed backup the rule waits before trying again: a full disk or a
+/// missing directory would otherwise cost a whole database copy at every tick.
+pub const RETRY_AFTER: Duration = Duration::minutes(10);
 /// Largest `--backup-keep`.
 pub const MAX_KEEP: usize = 3650;
 const NAME_PREFIX: &str = "fieldops-backup-";
@@ -75,6 +79,8 @@ struct Inner {
     dir: PathBuf,
     keep: usize,
     running: Mutex<Option<JoinHandle<()>>>,
+    /// When the last backup failed (by the rule's clock), until one succeeds.
+    failed_at: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl std::fmt::Debug for DailyBackups {
@@ -116,6 +122,7 @@ impl DailyBackups {
                 dir: dir.into(),
                 keep,
                 running: Mutex::new(None),
+                failed_at: Mutex::new(None),
             }),
             now: Arc::new(crate::clock::now),
         })
@@ -144,8 +151,14 @@ impl DailyBackups {
         }
     }
 
-    /// Starts the backup into `path` unless one is running; whether it started.
+    /// Starts the backup into `path` unless one is running or the last one failed less than
+    /// [`RETRY_AFTER`] ago; whether it started.
     fn start(&self, path: PathBuf) -> bool {
+        let now = (self.now)();
+        let failed_at = self.inner.failed_at.lock().map(|f| *f).unwrap_or(None);
+        if failed_at.is_some_and(|at| now < at + RETRY_AFTER) {
+            return false;
+        }
         let Ok(mut running) = self.inner.running.lock() else {
             return false;
         };
@@ -161,10 +174,14 @@ impl DailyBackups {
     }
 
     /// Takes the backup into `path`, then applies the retention; logs the outcome (a failure
-    /// is retried at the next tick, since the archive is missing).
+    /// is retried after [`RETRY_AFTER`], since the archive is missing).
     async fn take(&self, path: &Path) {
         let inner = &self.inner;
-        match super::create(&inner.store, &inner.data_dir, path).await {
+        let result = super::create(&inner.store, &inner.data_dir, path).await;
+        if let Ok(mut failed_at) = inner.failed_at.lock() {
+            *failed_at = result.is_err().then(|| (self.now)());
+        }
+        match result {
             Ok(created) => {
                 tracing::info!(
                     bytes = created.archive_bytes,
@@ -181,7 +198,7 @@ impl DailyBackups {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "backup failed; retried at the next tick");
+                tracing::error!(error = %e, retry_after = %RETRY_AFTER, "backup failed");
                 return;
             }
         }
