@@ -118,15 +118,20 @@ pub async fn run(
 
     // Daily backups are a rule on the clock, so they run where the clock runs.
     let backups = match (&settings.backup, role) {
-        (Some(b), Role::All | Role::ApiOnly) => Some(
-            domain::backup::schedule::DailyBackups::new(
-                store.clone(),
-                &settings.data_dir,
-                &b.dir,
-                usize::try_from(b.keep).unwrap_or(1),
+        (Some(b), Role::All | Role::ApiOnly) => {
+            let metrics = api::metrics::BackupMetrics::default();
+            metrics.register(api_metrics.registry_mut());
+            Some(
+                domain::backup::schedule::DailyBackups::new(
+                    store.clone(),
+                    &settings.data_dir,
+                    &b.dir,
+                    usize::try_from(b.keep).unwrap_or(1),
+                )
+                .context("scheduled backups (--backup-dir, --backup-keep)")?
+                .with_observer(Arc::new(move |outcome| metrics.record(outcome))),
             )
-            .context("scheduled backups (--backup-dir, --backup-keep)")?,
-        ),
+        }
         (Some(_), Role::GatewayOnly) => {
             tracing::warn!(
                 "--backup-dir is ignored by `fieldops gateway`: backups run on the clock, in \

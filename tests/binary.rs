@@ -876,5 +876,29 @@ async fn backup_and_restore_through_the_cli() {
         assert!(Instant::now() < deadline, "no daily backup in {daily_arg}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The archive is renamed into place before the metric is set: look until it is.
+    let last_success = loop {
+        let metrics = client
+            .get(server.url("/metrics"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("fieldops_backup_last_success_timestamp_seconds "))
+            .map(|v| v.trim().parse::<i64>().unwrap());
+        match value {
+            Some(t) if t > 0 => break t,
+            _ => {
+                assert!(Instant::now() < deadline, "no backup metric in {metrics}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!((chrono::Utc::now().timestamp() - last_success).abs() < 120);
     assert!(server.terminate().success());
 }

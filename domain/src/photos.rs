@@ -45,8 +45,14 @@ impl FsBlobStore {
     }
 
     fn path(&self, key: &str) -> PathBuf {
-        self.root.join(&key[..2.min(key.len())]).join(key)
+        self.root.join(blob_path(key))
     }
+}
+
+/// Where [`FsBlobStore`] keeps `key`, relative to its root: fanned out by the key's first two
+/// hex digits (`ab/abcdef…`), so no directory grows past 256 × its share of the blobs.
+pub fn blob_path(key: &str) -> PathBuf {
+    Path::new(&key[..2.min(key.len())]).join(key)
 }
 
 fn io(e: std::io::Error) -> DomainError {

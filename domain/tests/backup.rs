@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use domain::backup::schedule::{archive_name, DailyBackups};
+use domain::backup::schedule::{archive_name, DailyBackups, Outcome};
 use domain::backup::{self, Manifest, Restore};
 use domain::events::EventBus;
 use domain::photos::{self, FsBlobStore};
@@ -482,6 +482,16 @@ async fn a_target_in_use_needs_force_and_keeps_what_is_not_restored(db: TestDb) 
         return refused_on_postgres(&db, dir.path()).await;
     }
     let (archive, _) = small_backup(&db, dir.path()).await;
+    // A backup pointed at the wrong data directory says which blobs it could not find.
+    let wrong = backup::create(
+        &db.store,
+        &dir.path().join("elsewhere"),
+        &dir.path().join("w.tar.gz"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.missing_blobs.len(), 2, "{:?}", wrong.missing_blobs);
+    assert!(wrong.missing_blobs.iter().all(|p| p.starts_with("photos/")));
     let target = tempfile::tempdir().unwrap();
     let db_file = target.path().join("restored.db");
     let data_dir = target.path().join("data");
@@ -555,9 +565,14 @@ async fn daily_backups_run_once_a_day_catch_up_once_and_keep_n(db: TestDb) {
     let t = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2030, 1, d, h, m, 0).unwrap();
     let now = Arc::new(Mutex::new(t(1, 4, 0)));
     let clock = now.clone();
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let observed = outcomes.clone();
     let backups = DailyBackups::new(db.store.clone(), &data_dir, &backups_dir, 2)
         .unwrap()
-        .with_clock(Arc::new(move || *clock.lock().unwrap()));
+        .with_clock(Arc::new(move || *clock.lock().unwrap()))
+        .with_observer(Arc::new(move |o: &Outcome| {
+            observed.lock().unwrap().push(o.clone())
+        }));
     let scheduler = Scheduler::new(db.store.clone(), "test").with_rule(backups.rule());
     std::fs::create_dir_all(&backups_dir).unwrap();
     std::fs::write(backups_dir.join("notes.txt"), b"operator's").unwrap();
@@ -607,12 +622,16 @@ async fn daily_backups_run_once_a_day_catch_up_once_and_keep_n(db: TestDb) {
     // A backup that fails (here: the directory is a file) is tried again, but not at every tick.
     let blocked = dir.path().join("not-a-directory");
     std::fs::write(&blocked, b"").unwrap();
+    let observed = outcomes.clone();
     let failing = DailyBackups::new(db.store.clone(), &data_dir, blocked.join("sub"), 2)
         .unwrap()
         .with_clock({
             let clock = now.clone();
             Arc::new(move || *clock.lock().unwrap())
-        });
+        })
+        .with_observer(Arc::new(move |o: &Outcome| {
+            observed.lock().unwrap().push(o.clone())
+        }));
     let retrying = Scheduler::new(db.store.clone(), "retry").with_rule(failing.rule());
     let retry_tick = |at: DateTime<Utc>| {
         *now.lock().unwrap() = at;
@@ -628,6 +647,17 @@ async fn daily_backups_run_once_a_day_catch_up_once_and_keep_n(db: TestDb) {
     assert_eq!(retry_tick(t(5, 9, 3)).await, [0], "not again at once");
     assert_eq!(retry_tick(t(5, 9, 11)).await, [0]);
     assert_eq!(retry_tick(t(5, 9, 13)).await, [1], "again after 10 minutes");
+    let outcomes = outcomes.lock().unwrap().clone();
+    let written = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Written { bytes, .. } if *bytes > 0))
+        .count();
+    assert_eq!(written, 4, "{outcomes:?}");
+    assert_eq!(
+        outcomes[4..],
+        [Outcome::Failed, Outcome::Failed],
+        "the observer hears both"
+    );
 
     // The archive restores.
     let target = tempfile::tempdir().unwrap();

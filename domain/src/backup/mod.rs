@@ -34,6 +34,7 @@ pub use restore::{restore, sqlite_file, Restore, Restored};
 
 use crate::clock;
 use crate::error::DomainError;
+use crate::photos::blob_path;
 use crate::store::{Pools, Store};
 
 /// What `fieldops backup` says on PostgreSQL, with the commands to use instead (README,
@@ -148,14 +149,17 @@ async fn read_snapshot(path: &Path) -> Result<(i64, Named), DomainError> {
             .fetch_all(&mut conn)
             .await?;
     conn.close().await?;
-    let fan = |root: PathBuf, key: &str| root.join(&key[..2.min(key.len())]).join(key);
-    let roots = archive::blob_roots();
-    let mut named: Vec<PathBuf> = photos.iter().map(|k| fan(roots[0].clone(), k)).collect();
-    named.extend(
-        documents
-            .iter()
-            .map(|(k, sealed)| fan(roots[if *sealed { 2 } else { 1 }].clone(), k)),
-    );
+    let photos_root = Path::new(crate::photos::DATA_SUBDIR);
+    let documents_root = Path::new(crate::contract_documents::DATA_SUBDIR);
+    let mut named: Vec<PathBuf> = photos
+        .iter()
+        .map(|k| photos_root.join(blob_path(k)))
+        .collect();
+    // `contract_documents::TREES` is [plain, sealed], and the row says which holds the bytes.
+    named.extend(documents.iter().map(|(k, sealed)| {
+        let tree = crate::contract_documents::TREES[usize::from(*sealed)];
+        documents_root.join(tree).join(blob_path(k))
+    }));
     Ok((schema_version, Named(named)))
 }
 

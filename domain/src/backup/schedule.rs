@@ -64,6 +64,18 @@ fn is_archive_name(name: &str) -> bool {
         .is_some_and(|day| day.len() == 8 && day.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// How a scheduled backup ended, for the process's metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The archive was written: the snapshot's time and the archive's size.
+    Written { at: DateTime<Utc>, bytes: u64 },
+    /// It failed (logged; tried again after [`RETRY_AFTER`]).
+    Failed,
+}
+
+/// Told of every [`Outcome`] ([`DailyBackups::with_observer`]).
+pub type Observer = Arc<dyn Fn(&Outcome) + Send + Sync>;
+
 /// The daily backups of one process: where, how many, and the backup in progress. Cheap to
 /// clone; [`DailyBackups::rule`] is what the scheduler runs.
 #[derive(Clone)]
@@ -71,6 +83,7 @@ pub struct DailyBackups {
     inner: Arc<Inner>,
     /// What "now" is to the rule: the wall clock, or a test's.
     now: Now,
+    observer: Option<Observer>,
 }
 
 struct Inner {
@@ -125,12 +138,21 @@ impl DailyBackups {
                 failed_at: Mutex::new(None),
             }),
             now: Arc::new(crate::clock::now),
+            observer: None,
         })
     }
 
     /// The same backups judged by another clock (tests that move time).
     pub fn with_clock(self, now: Now) -> DailyBackups {
         DailyBackups { now, ..self }
+    }
+
+    /// The same backups, telling `observer` how each ends (the process's metrics).
+    pub fn with_observer(self, observer: Observer) -> DailyBackups {
+        DailyBackups {
+            observer: Some(observer),
+            ..self
+        }
     }
 
     /// The clock rule that starts these backups.
@@ -180,6 +202,15 @@ impl DailyBackups {
         let result = super::create(&inner.store, &inner.data_dir, path).await;
         if let Ok(mut failed_at) = inner.failed_at.lock() {
             *failed_at = result.is_err().then(|| (self.now)());
+        }
+        if let Some(observe) = &self.observer {
+            observe(&match &result {
+                Ok(created) => Outcome::Written {
+                    at: created.manifest.created_at,
+                    bytes: created.archive_bytes,
+                },
+                Err(_) => Outcome::Failed,
+            });
         }
         match result {
             Ok(created) => {
