@@ -8,7 +8,9 @@
 //! The database is copied by SQLite's `VACUUM INTO` on one of the store's reader connections.
 //! It runs in one read transaction, so the copy is the database as of one commit; in WAL mode
 //! a reader never blocks the writer, so ingest and field scans go on meanwhile (their later
-//! commits are simply not in the copy).
+//! commits are simply not in the copy). The price: while the copy runs, checkpoints cannot pass
+//! its snapshot, so the WAL grows by what is written meanwhile, and is checkpointed afterwards.
+//! The copy is staged beside the archive, which needs room for it while the backup runs.
 //!
 //! The blobs are copied *after* the snapshot, and that is enough: blobs are content-addressed
 //! and immutable, every writer stores the bytes (written aside, then renamed) *before* it
