@@ -146,6 +146,14 @@ pub struct ServeArgs {
     /// it with the database backups, not in them. Without it documents are stored as uploaded.
     #[arg(long, env = "FIELDOPS_DOCUMENTS_KEY", hide_env_values = true)]
     pub documents_key: Option<String>,
+    /// Directory for daily backups (SQLite only; `serve` and `api`): once a day, at the first
+    /// clock tick after 03:00 UTC, the database and the blobs are archived there as
+    /// `fieldops-backup-YYYYMMDD.tar.gz` (README, "Backups").
+    #[arg(long, env = "FIELDOPS_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// How many daily backups --backup-dir keeps; older ones are deleted. [default: 7]
+    #[arg(long, env = "FIELDOPS_BACKUP_KEEP", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub backup_keep: Option<u32>,
 }
 
 /// The TOML file: every key optional.
@@ -181,6 +189,8 @@ pub struct FileConfig {
     pub smtp_from: Option<String>,
     pub notify_max_attempts: Option<u32>,
     pub documents_key: Option<String>,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_keep: Option<u32>,
     /// `[[webhooks]]` tables: endpoints kept in step with this file at startup.
     pub webhooks: Option<Vec<ConfiguredEndpoint>>,
 }
@@ -246,7 +256,21 @@ pub struct Settings {
     pub documents_key: Option<String>,
     /// Webhook endpoints from the file (file only: a secret does not belong on a command line).
     pub webhooks: Vec<ConfiguredEndpoint>,
+    /// Daily backups on the clock, when `backup_dir` is set.
+    pub backup: Option<BackupSchedule>,
 }
+
+/// Where daily backups go and how many are kept (`--backup-dir`, `--backup-keep`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSchedule {
+    /// Where the archives go (created if missing).
+    pub dir: PathBuf,
+    /// How many of the newest archives are kept.
+    pub keep: u32,
+}
+
+/// Daily backups kept when `--backup-keep` is not given: a week.
+pub const DEFAULT_BACKUP_KEEP: u32 = 7;
 
 impl std::fmt::Debug for Settings {
     // Secrets never reach the logs: the URL password is masked and the token omitted.
@@ -283,6 +307,7 @@ impl std::fmt::Debug for Settings {
             .field("notify_max_attempts", &self.notify_max_attempts)
             .field("documents_key", &self.documents_key.as_ref().map(|_| "***"))
             .field("webhooks", &self.webhooks)
+            .field("backup", &self.backup)
             .finish()
     }
 }
@@ -303,6 +328,13 @@ pub fn common(common: &CommonArgs, file: &FileConfig) -> (String, LogFormat) {
         .or(file.log_format)
         .unwrap_or(LogFormat::Text);
     (db, log)
+}
+
+/// The data directory: `flag` (or its `FIELDOPS_DATA_DIR`), else the file's, else `./data`.
+pub fn data_dir(flag: Option<&Path>, file: &FileConfig) -> PathBuf {
+    flag.map(Path::to_owned)
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
 }
 
 /// Why `--mqtt-broker-memory-mb` is refused (it sized rumqttd's in-memory message log).
@@ -338,6 +370,19 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             None => parse_addr(DEFAULT_MQTT_LISTEN)?,
         }),
     };
+    let keep = s.backup_keep.or(file.backup_keep);
+    let backup = match (
+        s.backup_dir.clone().or_else(|| file.backup_dir.clone()),
+        keep,
+    ) {
+        (Some(dir), keep) => Some(BackupSchedule {
+            dir,
+            // clap bounds the flag; a file's value is clamped like the other bounded settings.
+            keep: keep.unwrap_or(DEFAULT_BACKUP_KEEP).clamp(1, 3650),
+        }),
+        (None, Some(_)) => anyhow::bail!("backup_keep needs backup_dir (--backup-dir)"),
+        (None, None) => None,
+    };
     Ok(Settings {
         database_url,
         log_format,
@@ -346,11 +391,7 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             None => parse_addr(DEFAULT_LISTEN)?,
         },
         mqtt,
-        data_dir: s
-            .data_dir
-            .clone()
-            .or_else(|| file.data_dir.clone())
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        data_dir: data_dir(s.data_dir.as_deref(), file),
         metrics_token: s
             .metrics_token
             .clone()
@@ -415,6 +456,7 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .clone()
             .or_else(|| file.documents_key.clone()),
         webhooks: file.webhooks.clone().unwrap_or_default(),
+        backup,
     })
 }
 
@@ -469,6 +511,8 @@ mod tests {
             smtp_from: None,
             notify_max_attempts: None,
             documents_key: None,
+            backup_dir: None,
+            backup_keep: None,
         }
     }
 
@@ -633,6 +677,43 @@ mod tests {
         let file: FileConfig = toml::from_str("mqtt_broker_memory_mb = 256").unwrap();
         let err = resolve(&none_common(), &none_serve(), &file).unwrap_err();
         assert!(err.to_string().contains("was removed"), "{err}");
+    }
+
+    #[test]
+    fn daily_backups_are_layered_and_bounded() {
+        use clap::Parser;
+        let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
+        assert_eq!(s.backup, None, "no backups unless asked");
+        let file: FileConfig = toml::from_str("backup_dir = \"/var/backups/fieldops\"").unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(
+            s.backup,
+            Some(BackupSchedule {
+                dir: "/var/backups/fieldops".into(),
+                keep: DEFAULT_BACKUP_KEEP
+            })
+        );
+        let flags = ServeCli::try_parse_from(["serve", "--backup-keep", "30"]).unwrap();
+        let s = resolve(&none_common(), &flags.serve, &file).unwrap();
+        assert_eq!(
+            s.backup.map(|b| b.keep),
+            Some(30),
+            "a flag beats the default"
+        );
+        let err = resolve(&none_common(), &flags.serve, &FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("backup_dir"), "{err}");
+        for bad in ["0", "3651", "week"] {
+            let arg = format!("--backup-keep={bad}");
+            let err = ServeCli::try_parse_from(["serve", arg.as_str()]).unwrap_err();
+            assert!(err.to_string().contains("--backup-keep"), "{bad}: {err}");
+        }
+        let file: FileConfig = toml::from_str("backup_dir = \"b\"\nbackup_keep = 100000").unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(
+            s.backup.map(|b| b.keep),
+            Some(3650),
+            "a file's value is clamped"
+        );
     }
 
     #[test]

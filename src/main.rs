@@ -3,6 +3,7 @@
 //! gracefully. It is the only part of the system that reads flags, environment and files.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod config;
 mod demo;
 mod demo_office;
@@ -65,6 +66,37 @@ enum Command {
     /// QR tools for operators.
     #[command(subcommand)]
     Qr(QrCommand),
+    /// Back up a SQLite deployment while it runs: a consistent snapshot of the database and
+    /// the photos and contract documents of the data dir, in one archive (tar + gzip, with a
+    /// manifest of SHA-256 checksums). PostgreSQL: prints the pg_dump / PITR commands instead.
+    Backup(BackupArgs),
+    /// Restore a backup archive into a SQLite database (--database-url) and a data dir, then
+    /// apply migrations. Checks the whole archive first and writes nothing if it is damaged;
+    /// refuses a non-empty database or data dir unless --force. Stop the server first.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BackupArgs {
+    /// The archive to write (replaced atomically if it exists), e.g. fieldops-backup.tar.gz.
+    #[arg(long)]
+    to: std::path::PathBuf,
+    /// The server's data directory (photos, documents). [default: ./data]
+    #[arg(long, env = "FIELDOPS_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct RestoreArgs {
+    /// The archive written by `fieldops backup`.
+    #[arg(long)]
+    from: std::path::PathBuf,
+    /// The data directory to restore the photos and documents into. [default: ./data]
+    #[arg(long, env = "FIELDOPS_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// Replace a database or data directory that is not empty (its photos and documents).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +315,16 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Qr(_) => Ok(()),
+        Command::Backup(args) => {
+            let (url, _) = config::common(&cli.common, &file);
+            let data_dir = config::data_dir(args.data_dir.as_deref(), &file);
+            backup::backup(&url, &data_dir, &args.to).await
+        }
+        Command::Restore(args) => {
+            let (url, _) = config::common(&cli.common, &file);
+            let data_dir = config::data_dir(args.data_dir.as_deref(), &file);
+            backup::restore(args.from, &url, data_dir, args.force).await
+        }
         Command::Device(DeviceCommand::Add { device_id, asset }) => {
             let (url, _) = config::common(&cli.common, &file);
             let store = open_store(&url).await?;

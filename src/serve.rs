@@ -116,6 +116,32 @@ pub async fn run(
         )
     };
 
+    // Daily backups are a rule on the clock, so they run where the clock runs.
+    let backups = match (&settings.backup, role) {
+        (Some(b), Role::All | Role::ApiOnly) => {
+            let metrics = api::metrics::BackupMetrics::default();
+            metrics.register(api_metrics.registry_mut());
+            Some(
+                domain::backup::schedule::DailyBackups::new(
+                    store.clone(),
+                    &settings.data_dir,
+                    &b.dir,
+                    usize::try_from(b.keep).unwrap_or(1),
+                )
+                .context("scheduled backups (--backup-dir, --backup-keep)")?
+                .with_observer(Arc::new(move |outcome| metrics.record(outcome))),
+            )
+        }
+        (Some(_), Role::GatewayOnly) => {
+            tracing::warn!(
+                "--backup-dir is ignored by `fieldops gateway`: backups run on the clock, in \
+                 `serve` or `api`"
+            );
+            None
+        }
+        (None, _) => None,
+    };
+
     // The clock runs with the API (`serve`, `api`), not in gateway-only processes: rules write
     // business data, and with several API processes the mark locks pick one evaluator.
     let clock = if role == Role::GatewayOnly {
@@ -132,7 +158,11 @@ pub async fn run(
             .with_builtin_rules()
             .with_rule(domain::contracts::lifecycle::LifecycleRule)
             .with_rule(domain::contracts::renewals::RenewalsRule);
-        let scheduler = domain::customers::rules::register(scheduler);
+        let mut scheduler = domain::customers::rules::register(scheduler);
+        if let Some(backups) = &backups {
+            tracing::info!(?backups, "daily backups");
+            scheduler = scheduler.with_rule(backups.rule());
+        }
         let every = Duration::from_secs(u64::from(settings.clock_interval_secs));
         tracing::info!(%instance, rules = ?scheduler.rule_names(), ?every, "clock starting");
         Some(tokio::spawn(scheduler.run(
@@ -302,6 +332,10 @@ pub async fn run(
     if let Some(clock) = clock {
         // A tick in progress finishes (or its window rolls back) before the pool closes.
         let _ = clock.await;
+    }
+    if let Some(backups) = backups {
+        // A backup in progress finishes (it is renamed into place only when complete).
+        backups.idle().await;
     }
     if let Some(g) = gateway {
         g.join().await;

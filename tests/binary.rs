@@ -522,6 +522,9 @@ fn help_documents_every_flag_and_its_variable() {
         "--smtp-from",
         "--notify-max-attempts",
         "FIELDOPS_SMTP_URL",
+        "--backup-dir",
+        "--backup-keep",
+        "FIELDOPS_BACKUP_DIR",
     ] {
         assert!(help.contains(flag), "{flag} missing from help:\n{help}");
     }
@@ -780,4 +783,198 @@ async fn demo_seeds_the_office_with_a_renewal_pipeline() {
         12,
         "{customers}"
     );
+}
+
+/// A 1×1 PNG: the smallest photo the server accepts.
+const TINY_PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0d\x49\x44\x41\x54\x78\xda\x63\x64\x60\xf8\x5f\x0f\x00\x02\x87\x01\x80\xeb\x47\xba\x92\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
+
+/// `fieldops backup` against a running server, `fieldops restore` into a new database and data
+/// dir, and a server on the restored copy serving the asset, the scan and its photo; a
+/// PostgreSQL URL gets the pg_dump commands instead of an archive; a second restore onto the
+/// restored copy needs --force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_restore_through_the_cli() {
+    let live = tempfile::tempdir().unwrap();
+    let live_url = format!("sqlite://{}", live.path().join("live.db").display());
+    let server = Server::start(live.path(), &live_url, &[], &[]);
+    let password = server.admin_password().unwrap();
+    let client = reqwest::Client::new();
+    let token = login(&client, &server, "admin", &password).await;
+    let asset = json_of(
+        client
+            .post(server.url("/api/v1/assets"))
+            .bearer_auth(&token)
+            .json(&json!({"code": "BK-0001", "name": "Dumper"})),
+    )
+    .await;
+    let photo = json_of(
+        client
+            .post(server.url("/api/v1/photos"))
+            .bearer_auth(&token)
+            .header("content-type", "image/png")
+            .body(TINY_PNG),
+    )
+    .await;
+    let sha = photo["sha256"].as_str().unwrap().to_owned();
+    let scan_id = uuid::Uuid::now_v7().to_string();
+    let scan = json_of(
+        client
+            .post(server.url("/api/v1/scans"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "id": scan_id, "action": "inspect", "asset_id": asset["id"],
+                "device_time": chrono::Utc::now().to_rfc3339(), "photos": [sha],
+                "notes": "before the backup",
+            })),
+    )
+    .await;
+    assert_eq!(scan["status"], "applied", "{scan}");
+
+    // Online: the server keeps running.
+    let archive = live.path().join("backups").join("fieldops.tar.gz");
+    let data_dir = live.path().join("data");
+    let out = Command::new(BIN)
+        .args(["backup", "--database-url", &live_url, "--to"])
+        .arg(&archive)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("backup written to"), "{stdout}");
+    assert!(stdout.contains("1 blob(s)"), "{stdout}");
+
+    let pg = live.path().join("pg.tar.gz");
+    let out = Command::new(BIN)
+        .args([
+            "backup",
+            "--database-url",
+            "postgres://app:s3cret@127.0.0.1:1/fieldops",
+            "--to",
+        ])
+        .arg(&pg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("pg_dump --format=custom"), "{stderr}");
+    assert!(stderr.contains("pg_basebackup"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(!pg.exists());
+    assert!(server.terminate().success());
+
+    let copy = tempfile::tempdir().unwrap();
+    let copy_url = format!("sqlite://{}", copy.path().join("restored.db").display());
+    let restore = |force: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["restore", "--database-url", &copy_url, "--from"])
+            .arg(&archive)
+            .arg("--data-dir")
+            .arg(copy.path().join("data"));
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output().unwrap()
+    };
+    let out = restore(false);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("migrated to schema"), "{stdout}");
+    let again = restore(false);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+
+    // The restored server takes its daily backups on the clock (the day's first is due now).
+    let daily = copy.path().join("daily");
+    let daily_arg = daily.to_string_lossy().into_owned();
+    let server = Server::start(
+        copy.path(),
+        &copy_url,
+        &[
+            "--backup-dir",
+            &daily_arg,
+            "--backup-keep",
+            "3",
+            "--clock-interval-secs",
+            "1",
+        ],
+        &[],
+    );
+    assert_eq!(server.admin_password(), None, "the users came back too");
+    let token = login(&client, &server, "admin", &password).await;
+    let id = asset["id"].as_str().unwrap();
+    let got = client
+        .get(server.url(&format!("/api/v1/assets/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    let history = client
+        .get(server.url(&format!("/api/v1/assets/{id}/field-history")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(history.contains(&scan_id), "{history}");
+    let served = client
+        .get(server.url(&format!("/api/v1/photos/{sha}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().await.unwrap().as_ref(), TINY_PNG);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let archives = || -> Vec<String> {
+        std::fs::read_dir(&daily)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("fieldops-backup-") && n.ends_with(".tar.gz"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    while archives().is_empty() {
+        assert!(Instant::now() < deadline, "no daily backup in {daily_arg}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The archive is renamed into place before the metric is set: look until it is.
+    let last_success = loop {
+        let metrics = client
+            .get(server.url("/metrics"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("fieldops_backup_last_success_timestamp_seconds "))
+            .map(|v| v.trim().parse::<i64>().unwrap());
+        match value {
+            Some(t) if t > 0 => break t,
+            _ => {
+                assert!(Instant::now() < deadline, "no backup metric in {metrics}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!((chrono::Utc::now().timestamp() - last_success).abs() < 120);
+    assert!(server.terminate().success());
 }

@@ -130,10 +130,12 @@ impl AppState {
             events: domain::events::EventBus::default(),
             live: domain::events::LiveHub::new(config.live.clone()),
             blobs: Arc::new(domain::photos::FsBlobStore::new(
-                config.data_dir.join("photos"),
+                config.data_dir.join(domain::photos::DATA_SUBDIR),
             )),
             archive: Arc::new(domain::contract_documents::Archive::new(
-                &config.data_dir.join("documents"),
+                &config
+                    .data_dir
+                    .join(domain::contract_documents::DATA_SUBDIR),
                 config.documents_key.as_ref(),
                 config.document_limit,
             )),

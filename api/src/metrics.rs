@@ -160,3 +160,49 @@ impl ClockMetrics {
         }
     }
 }
+
+/// The daily backups' metrics (`serve --backup-dir`): alert when the last success is more than a
+/// day old, whatever the logs say.
+#[derive(Debug, Default, Clone)]
+pub struct BackupMetrics {
+    /// Unix time of the last backup written by this process.
+    pub last_success: prometheus_client::metrics::gauge::Gauge,
+    /// Size in bytes of that archive.
+    pub last_bytes: prometheus_client::metrics::gauge::Gauge,
+    /// Backups that failed (each retried later).
+    pub failures: Counter,
+}
+
+impl BackupMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "Unix time of the last daily backup this process wrote",
+            self.last_success.clone(),
+        );
+        registry.register(
+            "backup_last_bytes",
+            "Size of the last daily backup archive, in bytes",
+            self.last_bytes.clone(),
+        );
+        registry.register(
+            "backup_failures",
+            "Daily backups that failed (retried after 10 minutes)",
+            self.failures.clone(),
+        );
+    }
+
+    /// Records how one backup ended.
+    pub fn record(&self, outcome: &domain::backup::schedule::Outcome) {
+        match outcome {
+            domain::backup::schedule::Outcome::Written { at, bytes } => {
+                self.last_success.set(at.timestamp());
+                self.last_bytes
+                    .set(i64::try_from(*bytes).unwrap_or(i64::MAX));
+            }
+            domain::backup::schedule::Outcome::Failed => {
+                self.failures.inc();
+            }
+        }
+    }
+}

@@ -28,6 +28,12 @@ use crate::store::{on_read, on_tx, Store};
 /// and one type means one viewer and no active content types to police).
 pub const CONTENT_TYPE: &str = "application/pdf";
 
+/// The archive's directory under the data directory (`<data_dir>/documents`), named once for the
+/// API that stores there and the backups that copy it.
+pub const DATA_SUBDIR: &str = "documents";
+/// The trees under [`DATA_SUBDIR`]: documents stored as uploaded, and sealed ones.
+pub const TREES: [&str; 2] = ["plain", "sealed"];
+
 /// Where documents' bytes are kept: plain under `<root>/plain`, sealed under `<root>/sealed`.
 /// Two trees, because a content-addressed store ignores a second write under a key it has: a
 /// file uploaded once without a key and again with one must not be recorded as sealed while
@@ -42,9 +48,9 @@ pub struct Archive {
 impl Archive {
     pub fn new(root: &std::path::Path, key: Option<&SealingKey>, max_bytes: usize) -> Archive {
         Archive {
-            plain: Arc::new(FsBlobStore::new(root.join("plain"))),
+            plain: Arc::new(FsBlobStore::new(root.join(TREES[0]))),
             sealed: key
-                .map(|k| SealedBlobStore::new(Arc::new(FsBlobStore::new(root.join("sealed"))), k)),
+                .map(|k| SealedBlobStore::new(Arc::new(FsBlobStore::new(root.join(TREES[1]))), k)),
             max_bytes,
         }
     }

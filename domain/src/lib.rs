@@ -10,6 +10,7 @@ pub mod actor;
 pub mod alerts;
 pub mod assets;
 pub mod audit;
+pub mod backup;
 pub mod categories;
 pub mod classification;
 pub mod clock;

@@ -19,6 +19,10 @@ use crate::entity::Entity;
 use crate::error::DomainError;
 use crate::store::{on_read, on_tx, Store, Tx};
 
+/// The photos' directory under the data directory (`<data_dir>/photos`), named once for the API
+/// that stores there and the backups that copy it.
+pub const DATA_SUBDIR: &str = "photos";
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where photo bytes live. Keys are lower-case hex SHA-256.
@@ -41,8 +45,14 @@ impl FsBlobStore {
     }
 
     fn path(&self, key: &str) -> PathBuf {
-        self.root.join(&key[..2.min(key.len())]).join(key)
+        self.root.join(blob_path(key))
     }
+}
+
+/// Where [`FsBlobStore`] keeps `key`, relative to its root: fanned out by the key's first two
+/// hex digits (`ab/abcdef…`), so no directory grows past 256 × its share of the blobs.
+pub fn blob_path(key: &str) -> PathBuf {
+    Path::new(&key[..2.min(key.len())]).join(key)
 }
 
 fn io(e: std::io::Error) -> DomainError {
