@@ -133,6 +133,11 @@ pub async fn run(
             .with_rule(domain::contracts::lifecycle::LifecycleRule)
             .with_rule(domain::contracts::renewals::RenewalsRule);
         let scheduler = domain::customers::rules::register(scheduler);
+        // Retention 0 keeps the audit log forever: no purge rule at all.
+        let scheduler = match settings.audit_retention_days {
+            0 => scheduler,
+            days => scheduler.with_rule(domain::audit::retention::RetentionRule::new(days)),
+        };
         let every = Duration::from_secs(u64::from(settings.clock_interval_secs));
         tracing::info!(%instance, rules = ?scheduler.rule_names(), ?every, "clock starting");
         Some(tokio::spawn(scheduler.run(
@@ -241,6 +246,7 @@ pub async fn run(
         map_style_url: settings.map_style_url.clone(),
         secure_cookies: settings.secure_cookies,
         stale_after_hours: settings.stale_after_hours,
+        trusted_proxies: settings.trusted_proxies.clone(),
         documents_key: settings
             .documents_key
             .as_deref()

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client;
 pub mod console;
 pub mod error;
 pub mod extract;
@@ -73,6 +74,9 @@ pub struct ApiConfig {
     pub stale_after_hours: u32,
     /// The live stream (`GET /api/v1/events`): coalescing period, resume ring, client queue.
     pub live: domain::events::LiveSettings,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); from any
+    /// other peer the header is ignored ([`client`]).
+    pub trusted_proxies: Vec<client::IpNet>,
 }
 
 impl Default for ApiConfig {
@@ -95,6 +99,7 @@ impl Default for ApiConfig {
             secure_cookies: false,
             stale_after_hours: domain::alerts::DEFAULT_STALE_AFTER_HOURS,
             live: domain::events::LiveSettings::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -203,6 +208,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notifications::test_webhook))
         .routes(routes!(devices::list_devices, devices::create_device))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::export_audit))
         .routes(routes!(scans::post_scan))
         .routes(routes!(scans::post_batch))
         .routes(routes!(scans::upload_photo))
@@ -370,6 +376,8 @@ pub async fn serve(
     let pump = hub.start(state.store.clone(), state.events.clone());
     let app = router(state);
     let stopping = hub.clone();
+    // With the peer's address: the audit log records each request's client.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
