@@ -21,6 +21,20 @@ domain::backend_matrix!(
     the_clock_purges_in_batches_and_catches_up,
 );
 
+/// A database at the release before migration 0028.
+struct Before0028(TestDb);
+
+impl domain::testing::Fixture for Before0028 {
+    async fn open(backend: Backend) -> Option<Self> {
+        TestDb::open_before(backend, 28).await.map(Before0028)
+    }
+}
+
+mod upgrade {
+    use super::*;
+    domain::backend_matrix!(Before0028: migration_0028_keeps_every_entry);
+}
+
 fn site(name: &str) -> NewSite {
     NewSite {
         name: name.to_owned(),
@@ -32,20 +46,24 @@ fn site(name: &str) -> NewSite {
     }
 }
 
-/// Inserts an entry dated `at` past every service (the services date entries now), as an
-/// entry written that long ago would be.
-async fn old_entry(db: &TestDb, at: DateTime<Utc>, action: &str) {
+/// The statement inserting an entry dated `at` past every service (the services date
+/// entries now), as an entry written that long ago would be.
+fn entry_sql(db: &TestDb, at: DateTime<Utc>, action: &str, source: &str) -> String {
     let id = match db.store.backend() {
         Backend::Sqlite => "randomblob(16)",
         Backend::Postgres => "gen_random_uuid()",
     };
     // The SQLite text form is sqlx's (RFC 3339, `+00:00`), so range comparisons hold.
     let at = at.to_rfc3339_opts(SecondsFormat::Micros, false);
-    db.execute(&format!(
+    format!(
         "INSERT INTO audit_log (id, at, actor, source, action, entity, entity_id) \
-         VALUES ({id}, '{at}', 'old', 'api', '{action}', 'site', {id})"
-    ))
-    .await;
+         VALUES ({id}, '{at}', 'old', '{source}', '{action}', 'site', {id})"
+    )
+}
+
+/// Inserts an `api` entry of `action` dated `at` (see [`entry_sql`]).
+async fn old_entry(db: &TestDb, at: DateTime<Utc>, action: &str) {
+    db.execute(&entry_sql(db, at, action, "api")).await;
 }
 
 async fn count(db: &TestDb, action: &str) -> i64 {
@@ -245,4 +263,53 @@ async fn the_clock_purges_in_batches_and_catches_up(db: TestDb) {
         })
         .await;
     assert_eq!(by_clock.len(), 3);
+}
+
+/// 0028 on a log in use: every entry survives with its values (SQLite rebuilds the table),
+/// the new columns are empty for old entries, the indexes are back, the two new sources are
+/// accepted and others still refused, and the triggers hold.
+async fn migration_0028_keeps_every_entry(Before0028(db): Before0028) {
+    let now = Utc::now();
+    for source in ["api", "mqtt", "cli", "system"] {
+        db.execute(&entry_sql(&db, now, &format!("old.{source}"), source))
+            .await;
+    }
+    let read = "SELECT source || ':' || action || ':' || at FROM audit_log ORDER BY action";
+    let before: Vec<(String,)> = db.rows(read).await;
+    assert_eq!(before.len(), 4);
+    let bad = db.try_execute(&entry_sql(&db, now, "early", "console")).await;
+    assert!(bad.is_err(), "before 0028 the source list is the old one");
+
+    db.store.migrate().await.expect("migrate through 0028");
+    let after: Vec<(String,)> = db.rows(read).await;
+    assert_eq!(after, before);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM audit_log WHERE ip IS NULL AND user_agent IS NULL")
+            .await,
+        4
+    );
+    let indexes = match db.store.backend() {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' \
+             AND name IN ('audit_log_entity', 'audit_log_at')"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_indexes \
+             WHERE indexname IN ('audit_log_entity', 'audit_log_at')"
+        }
+    };
+    assert_eq!(db.count(indexes).await, 2);
+    for source in ["console", "clock"] {
+        db.execute(&entry_sql(&db, now, "new.source", source)).await;
+    }
+    let err = db
+        .try_execute(&entry_sql(&db, now, "new.source", "telepathy"))
+        .await
+        .expect_err("an unknown source");
+    assert!(err.to_string().to_lowercase().contains("check"), "{err}");
+    let err = db
+        .try_execute("DELETE FROM audit_log")
+        .await
+        .expect_err("append-only after the upgrade");
+    assert!(err.to_string().contains("append-only"), "{err}");
 }
