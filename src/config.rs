@@ -426,17 +426,16 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
 }
 
 /// The trusted proxies: the flags (or the variable) if any, else the file's list.
-fn trusted_proxies(
-    s: &ServeArgs,
-    file: &FileConfig,
-) -> anyhow::Result<Vec<api::client::IpNet>> {
+fn trusted_proxies(s: &ServeArgs, file: &FileConfig) -> anyhow::Result<Vec<api::client::IpNet>> {
     if !s.trusted_proxies.is_empty() {
         return Ok(s.trusted_proxies.clone());
     }
     file.trusted_proxies
         .iter()
         .flatten()
-        .map(|p| api::client::parse_trusted_proxy(p).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}")))
+        .map(|p| {
+            api::client::parse_trusted_proxy(p).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
+        })
         .collect()
 }
 
@@ -486,7 +485,10 @@ mod tests {
         use clap::Parser;
         let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
         assert_eq!(s.audit_retention_days, 730);
-        assert!(s.trusted_proxies.is_empty(), "no proxy is trusted by default");
+        assert!(
+            s.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
         let file: FileConfig = toml::from_str(
             "audit_retention_days = 0\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]",
         )
@@ -507,9 +509,14 @@ mod tests {
         .unwrap();
         let s = resolve(&none_common(), &flags.serve, &file).unwrap();
         let proxies: Vec<String> = s.trusted_proxies.iter().map(|p| p.to_string()).collect();
-        assert_eq!(proxies, ["172.16.0.0/12", "::1/128"], "flags replace the file's list");
+        assert_eq!(
+            proxies,
+            ["172.16.0.0/12", "::1/128"],
+            "flags replace the file's list"
+        );
         assert_eq!(s.audit_retention_days, 365);
-        let err = ServeCli::try_parse_from(["serve", "--trusted-proxy", "proxy.local"]).unwrap_err();
+        let err =
+            ServeCli::try_parse_from(["serve", "--trusted-proxy", "proxy.local"]).unwrap_err();
         assert!(err.to_string().contains("--trusted-proxy"), "{err}");
         let bad: FileConfig = toml::from_str("trusted_proxies = [\"nope\"]").unwrap();
         assert!(resolve(&none_common(), &none_serve(), &bad).is_err());

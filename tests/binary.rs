@@ -238,17 +238,33 @@ async fn cli_audit_purge_deletes_old_entries_and_says_so(db: TestDb) {
     }
     let purge = |days: &str| {
         Command::new(BIN)
-            .args(["audit", "purge", "--older-than-days", days, "--database-url"])
+            .args([
+                "audit",
+                "purge",
+                "--older-than-days",
+                days,
+                "--database-url",
+            ])
             .arg(&db.url)
             .output()
             .unwrap()
     };
     let out = purge("730");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("deleted 2 audit entries older than 730 days"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("deleted 2 audit entries older than 730 days"),
+        "{stdout}"
+    );
     db.assert_counts(&[
-        ("SELECT COUNT(*) FROM audit_log WHERE action = 'old.entry'", 1),
+        (
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'old.entry'",
+            1,
+        ),
         (
             "SELECT COUNT(*) FROM audit_log WHERE action = 'audit_log.purge' \
              AND source = 'cli' AND actor = 'cli'",
@@ -258,7 +274,10 @@ async fn cli_audit_purge_deletes_old_entries_and_says_so(db: TestDb) {
     .await;
     let again = purge("730");
     assert!(String::from_utf8_lossy(&again.stdout).contains("deleted 0 audit entries"));
-    assert!(!purge("0").status.success(), "a zero cutoff would delete everything");
+    assert!(
+        !purge("0").status.success(),
+        "a zero cutoff would delete everything"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,8 +120,18 @@ async fn logins_failed_logins_and_logouts_are_logged(app: TestApp) {
     assert_eq!(logins.len(), 2);
     let login = &logins[0];
     assert_eq!(
-        (&login["actor"], &login["source"], &login["ip"], &login["user_agent"]),
-        (&json!("admin"), &json!("api"), &json!("127.0.0.1"), &json!("script/0.1"))
+        (
+            &login["actor"],
+            &login["source"],
+            &login["ip"],
+            &login["user_agent"]
+        ),
+        (
+            &json!("admin"),
+            &json!("api"),
+            &json!("127.0.0.1"),
+            &json!("script/0.1")
+        )
     );
     assert_eq!(login["entity"], "user");
     assert!(login["actor_user_id"].is_string(), "{login}");
@@ -139,7 +149,10 @@ async fn logins_failed_logins_and_logouts_are_logged(app: TestApp) {
     }
     let failed = entries(&app, "user.login_failed").await;
     assert_eq!(failed.len(), 3, "{failed:?}");
-    let names: Vec<&str> = failed.iter().map(|e| e["actor"].as_str().unwrap()).collect();
+    let names: Vec<&str> = failed
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["x".repeat(64).as_str(), "nobody", "admin"]);
     for e in &failed {
         let text = e.to_string();
@@ -171,12 +184,35 @@ async fn logins_failed_logins_and_logouts_are_logged(app: TestApp) {
 async fn the_filters_narrow_and_refuse_bad_values(app: TestApp) {
     app.asset("FIL-1").await;
     let by = |q: &'static [(&'static str, &'static str)]| app.audit(q);
-    assert_eq!(by(&[("ip", "127.0.0.1"), ("action", "asset.create")]).await.len(), 1);
-    assert_eq!(by(&[("ip", "::ffff:127.0.0.1"), ("action", "asset.create")]).await.len(), 1);
+    assert_eq!(
+        by(&[("ip", "127.0.0.1"), ("action", "asset.create")])
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        by(&[("ip", "::ffff:127.0.0.1"), ("action", "asset.create")])
+            .await
+            .len(),
+        1
+    );
     assert_eq!(by(&[("ip", "192.0.2.1")]).await.len(), 0);
-    assert_eq!(by(&[("source", "api"), ("action", "asset.create")]).await.len(), 1);
-    assert_eq!(by(&[("source", "console"), ("action", "asset.create")]).await.len(), 0);
-    assert_eq!(by(&[("actor", "admin"), ("entity", "asset")]).await.len(), 1);
+    assert_eq!(
+        by(&[("source", "api"), ("action", "asset.create")])
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        by(&[("source", "console"), ("action", "asset.create")])
+            .await
+            .len(),
+        0
+    );
+    assert_eq!(
+        by(&[("actor", "admin"), ("entity", "asset")]).await.len(),
+        1
+    );
     assert_eq!(by(&[("from", "2999-01-01T00:00:00Z")]).await.len(), 0);
     // A bad filter is a 422 whose `query` message names the parameter (the query extractor's
     // convention), and the export writes nothing, not even its own entry.
@@ -194,7 +230,11 @@ async fn the_filters_narrow_and_refuse_bad_values(app: TestApp) {
 }
 
 /// The CSV export's rows, header first.
-async fn export(app: &TestApp, token: &str, query: &[(&str, &str)]) -> (Vec<csv::StringRecord>, String) {
+async fn export(
+    app: &TestApp,
+    token: &str,
+    query: &[(&str, &str)],
+) -> (Vec<csv::StringRecord>, String) {
     let resp = app
         .request(Method::GET, "/api/v1/audit-log/export.csv", token)
         .query(query)
@@ -245,8 +285,18 @@ async fn the_csv_export_is_complete_safe_and_audited(app: TestApp) {
     assert_eq!(
         rows[0].iter().collect::<Vec<_>>(),
         [
-            "id", "at", "source", "actor", "actor_user_id", "ip", "user_agent", "action",
-            "entity", "entity_id", "before", "after"
+            "id",
+            "at",
+            "source",
+            "actor",
+            "actor_user_id",
+            "ip",
+            "user_agent",
+            "action",
+            "entity",
+            "entity_id",
+            "before",
+            "after"
         ]
     );
     assert_eq!(rows.len(), 1 + 511, "every entry, across pages");
@@ -259,8 +309,14 @@ async fn the_csv_export_is_complete_safe_and_audited(app: TestApp) {
     assert_eq!(&last[5], "127.0.0.1");
     assert_eq!(&last[6], "'@SUM(1+1)*cmd", "formula-safe user agent");
     let after: Value = serde_json::from_str(&last[11]).unwrap();
-    assert_eq!(after["name"], "=HYPERLINK(\"http://evil\")", "JSON cells keep their text");
-    assert!(!text.contains("\n=") && !text.contains(",="), "a cell starts with `=`: {text}");
+    assert_eq!(
+        after["name"], "=HYPERLINK(\"http://evil\")",
+        "JSON cells keep their text"
+    );
+    assert!(
+        !text.contains("\n=") && !text.contains(",="),
+        "a cell starts with `=`: {text}"
+    );
     // Quotes and commas survive the round trip.
     let bulk: Value = serde_json::from_str(&rows[1][11]).unwrap();
     assert_eq!(bulk["name"], "Bulk, \"site\" 509");
@@ -281,7 +337,9 @@ async fn the_csv_export_is_complete_safe_and_audited(app: TestApp) {
     // Admins only; a refusal exports nothing and records no export.
     for role in [Role::Dispatcher, Role::Viewer, Role::Legal] {
         let token = app.user_with_role(role).await;
-        let resp = app.get("/api/v1/audit-log/export.csv", token.as_str()).await;
+        let resp = app
+            .get("/api/v1/audit-log/export.csv", token.as_str())
+            .await;
         expect_forbidden(resp).await;
     }
     assert_eq!(entries(&app, "audit_log.export").await.len(), 2);
@@ -321,7 +379,10 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy(apps: Proxied) {
         // From a peer that is not a trusted proxy: the header is ignored.
         (&apps.other, "203.0.113.50", "127.0.0.1"),
     ] {
-        let code = format!("XFF-{}", app.audit(&[("action", "asset.create")]).await.len());
+        let code = format!(
+            "XFF-{}",
+            app.audit(&[("action", "asset.create")]).await.len()
+        );
         let resp = app
             .request(Method::POST, "/api/v1/assets", app.admin())
             .header("x-forwarded-for", xff)

@@ -78,9 +78,16 @@ async fn entries_carry_the_client_and_filter_by_it(db: TestDb) {
         Some("203.0.113.7".parse().unwrap()),
         Some("fieldops-test/1.0"),
     );
-    let actor = Actor::user(Uuid::now_v7(), "dora", Role::Dispatcher, AuditSource::Console)
-        .with_client(client);
-    let made = domain::sites::create(&db.store, &actor, site("Yard")).await.unwrap();
+    let actor = Actor::user(
+        Uuid::now_v7(),
+        "dora",
+        Role::Dispatcher,
+        AuditSource::Console,
+    )
+    .with_client(client);
+    let made = domain::sites::create(&db.store, &actor, site("Yard"))
+        .await
+        .unwrap();
     domain::sites::create(&db.store, &Actor::cli(), site("Other"))
         .await
         .unwrap();
@@ -109,7 +116,10 @@ async fn entries_carry_the_client_and_filter_by_it(db: TestDb) {
         })
         .await;
     assert_eq!(by_source.len(), 1, "{by_source:?}");
-    assert_eq!((by_source[0].ip.as_ref(), by_source[0].user_agent.as_ref()), (None, None));
+    assert_eq!(
+        (by_source[0].ip.as_ref(), by_source[0].user_agent.as_ref()),
+        (None, None)
+    );
     for (source, want) in [(AuditSource::Console, 1), (AuditSource::Clock, 0)] {
         let got = db
             .audit(AuditFilter {
@@ -144,7 +154,10 @@ async fn the_log_refuses_updates_and_deletes(db: TestDb) {
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
     if db.store.backend() == Backend::Postgres {
-        let err = db.try_execute("TRUNCATE audit_log").await.expect_err("truncate");
+        let err = db
+            .try_execute("TRUNCATE audit_log")
+            .await
+            .expect_err("truncate");
         assert!(err.to_string().contains("append-only"), "{err}");
     }
     assert_eq!(db.count("SELECT COUNT(*) FROM audit_log").await, before);
@@ -169,7 +182,11 @@ async fn the_purge_deletes_only_old_entries_and_records_itself(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(deleted, 4, "the four entries older than two years");
-    assert_eq!(count(&db, "old.entry").await, 1, "the 700-day-old entry stays");
+    assert_eq!(
+        count(&db, "old.entry").await,
+        1,
+        "the 700-day-old entry stays"
+    );
     assert_eq!(count(&db, "site.create").await, 1);
     // One entry per batch (3 + 1), saying how many and the cutoff, by the CLI.
     let purges = db
@@ -185,7 +202,10 @@ async fn the_purge_deletes_only_old_entries_and_records_itself(db: TestDb) {
     counts.sort_unstable();
     assert_eq!(counts, [1, 3]);
     for p in &purges {
-        assert_eq!((p.source, p.actor.as_str(), p.entity.as_str()), (AuditSource::Cli, "cli", "audit_log"));
+        assert_eq!(
+            (p.source, p.actor.as_str(), p.entity.as_str()),
+            (AuditSource::Cli, "cli", "audit_log")
+        );
         assert_eq!(p.entity_id, Uuid::nil());
         let recorded: DateTime<Utc> =
             serde_json::from_value(p.after.as_ref().unwrap()["cutoff"].clone()).unwrap();
@@ -235,7 +255,11 @@ async fn the_clock_purges_in_batches_and_catches_up(db: TestDb) {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let counts: Vec<u64> = report.runs.iter().map(|r| r.count).collect();
     assert_eq!(counts, [2, 2, 1], "{:?}", report.runs);
-    assert_eq!(count(&db, "old.entry").await, 1, "the 700-day-old entry stays");
+    assert_eq!(
+        count(&db, "old.entry").await,
+        1,
+        "the 700-day-old entry stays"
+    );
     let purges = db
         .audit(AuditFilter {
             action: Some("audit_log.purge".into()),
@@ -250,10 +274,7 @@ async fn the_clock_purges_in_batches_and_catches_up(db: TestDb) {
     // and records nothing.
     assert!(scheduler.tick(t0 + day * 3).await.runs.is_empty());
     let later = scheduler.tick(t0 + day * 3 + Duration::minutes(1)).await;
-    assert_eq!(
-        later.runs.iter().map(|r| r.count).collect::<Vec<_>>(),
-        [0]
-    );
+    assert_eq!(later.runs.iter().map(|r| r.count).collect::<Vec<_>>(), [0]);
     assert_eq!(count(&db, "audit_log.purge").await, 3);
     // Through the filter as well.
     let by_clock = db
@@ -277,7 +298,9 @@ async fn migration_0028_keeps_every_entry(Before0028(db): Before0028) {
     let read = "SELECT source || ':' || action || ':' || at FROM audit_log ORDER BY action";
     let before: Vec<(String,)> = db.rows(read).await;
     assert_eq!(before.len(), 4);
-    let bad = db.try_execute(&entry_sql(&db, now, "early", "console")).await;
+    let bad = db
+        .try_execute(&entry_sql(&db, now, "early", "console"))
+        .await;
     assert!(bad.is_err(), "before 0028 the source list is the old one");
 
     db.store.migrate().await.expect("migrate through 0028");

@@ -9,8 +9,8 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::audit;
-use futures::{StreamExt, TryStreamExt};
 use domain::{DomainError, PageRequest, Store};
+use futures::{StreamExt, TryStreamExt};
 use mobile_shared::wire::{AuditEntry, AuditFilter, Page};
 use mobile_shared::Action;
 use uuid::Uuid;
@@ -123,7 +123,8 @@ async fn next_page(mut export: Export) -> Result<Option<(Bytes, Export)>, Domain
 
 /// One entry as the export's cells.
 fn csv_record(e: &AuditEntry) -> [String; 12] {
-    let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    let json =
+        |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
     [
         e.id.to_string(),
         e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),

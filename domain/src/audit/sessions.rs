@@ -56,7 +56,12 @@ pub async fn record_logout(store: &Store, actor: &Actor) -> Result<(), DomainErr
     let Some(id) = actor.user_id else {
         return Ok(());
     };
-    record_alone(store, actor, Change::action("user.logout", Entity::User, id)).await
+    record_alone(
+        store,
+        actor,
+        Change::action("user.logout", Entity::User, id),
+    )
+    .await
 }
 
 /// The username as given, bounded and on one line.
