@@ -187,6 +187,20 @@ async fn first_run(db_url: &str, dir: &Path) {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    // Audited with the client's address; the clock runs the audit retention rule.
+    let entries = json_of(
+        client
+            .get(server.url("/api/v1/audit-log?action=asset.create"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(entries["items"][0]["ip"], "127.0.0.1", "{entries}");
+    let logs: Vec<String> = server.stderr_rx.try_iter().collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("clock starting") && l.contains("audit_retention")),
+        "{logs:?}"
+    );
     // The password never reaches the logs.
     let status = server.terminate();
     assert!(
