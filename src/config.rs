@@ -177,8 +177,8 @@ pub struct FileConfig {
     pub notify_max_attempts: Option<u32>,
     pub documents_key: Option<String>,
     pub audit_retention_days: Option<u32>,
-    /// `trusted_proxies = ["10.0.0.0/8", "192.0.2.1"]`.
-    pub trusted_proxies: Option<Vec<String>>,
+    /// `trusted_proxy = ["10.0.0.0/8", "192.0.2.1"]`: the flag's name, a list.
+    pub trusted_proxy: Option<Vec<String>>,
     /// `[[webhooks]]` tables: endpoints kept in step with this file at startup.
     pub webhooks: Option<Vec<ConfiguredEndpoint>>,
 }
@@ -430,11 +430,11 @@ fn trusted_proxies(s: &ServeArgs, file: &FileConfig) -> anyhow::Result<Vec<api::
     if !s.trusted_proxies.is_empty() {
         return Ok(s.trusted_proxies.clone());
     }
-    file.trusted_proxies
+    file.trusted_proxy
         .iter()
         .flatten()
         .map(|p| {
-            api::client::parse_trusted_proxy(p).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
+            api::client::parse_trusted_proxy(p).map_err(|e| anyhow::anyhow!("trusted_proxy: {e}"))
         })
         .collect()
 }
@@ -490,7 +490,7 @@ mod tests {
             "no proxy is trusted by default"
         );
         let file: FileConfig = toml::from_str(
-            "audit_retention_days = 0\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]",
+            "audit_retention_days = 0\ntrusted_proxy = [\"10.0.0.0/8\", \"192.0.2.1\"]",
         )
         .unwrap();
         let s = resolve(&none_common(), &none_serve(), &file).unwrap();
@@ -518,7 +518,7 @@ mod tests {
         let err =
             ServeCli::try_parse_from(["serve", "--trusted-proxy", "proxy.local"]).unwrap_err();
         assert!(err.to_string().contains("--trusted-proxy"), "{err}");
-        let bad: FileConfig = toml::from_str("trusted_proxies = [\"nope\"]").unwrap();
+        let bad: FileConfig = toml::from_str("trusted_proxy = [\"nope\"]").unwrap();
         assert!(resolve(&none_common(), &none_serve(), &bad).is_err());
         assert!(ServeCli::try_parse_from(["serve", "--audit-retention-days", "-1"]).is_err());
     }
