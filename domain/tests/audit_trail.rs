@@ -19,6 +19,7 @@ domain::backend_matrix!(
     the_log_refuses_updates_and_deletes,
     the_purge_deletes_only_old_entries_and_records_itself,
     the_clock_purges_in_batches_and_catches_up,
+    clock_rules_act_as_the_clock,
 );
 
 /// A database at the release before migration 0028.
@@ -335,4 +336,38 @@ async fn migration_0028_keeps_every_entry(Before0028(db): Before0028) {
         .await
         .expect_err("append-only after the upgrade");
     assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+/// What a clock rule does is recorded as the clock's (source `clock`), not the system's: the
+/// overdue rule stamping a task.
+async fn clock_rules_act_as_the_clock(db: TestDb) {
+    let t0 = domain::clock::now();
+    let scheduler = Scheduler::new(db.store.clone(), "test").with_rule(domain::tasks::OverdueRule);
+    scheduler.tick(t0).await;
+    let new = domain::tasks::NewTask {
+        kind: "inspection".into(),
+        title: "Inspect".into(),
+        subject: None,
+        assignee_user_id: None,
+        assignee_role: Some(Role::Technician),
+        due_at: t0 + Duration::minutes(30),
+        dedupe_key: None,
+        source: "manual".into(),
+    };
+    domain::tasks::create(&db.store, &Actor::system(), new)
+        .await
+        .unwrap();
+    let report = scheduler.tick(t0 + Duration::hours(1)).await;
+    assert_eq!(report.runs.iter().map(|r| r.count).sum::<u64>(), 1);
+    let overdue = db
+        .audit(AuditFilter {
+            action: Some("task.overdue".into()),
+            ..AuditFilter::default()
+        })
+        .await;
+    assert_eq!(overdue.len(), 1, "{overdue:?}");
+    assert_eq!(
+        (overdue[0].source, overdue[0].actor.as_str()),
+        (AuditSource::Clock, "clock")
+    );
 }
