@@ -650,7 +650,7 @@ pub struct AuditFilter {
     /// e.g. `asset`, `site`, `user`, `device`.
     pub entity: Option<String>,
     pub entity_id: Option<Uuid>,
-    /// Username, device id or `system`.
+    /// Username, device id, `system`, `clock` or `cli` (a failed login: the name given).
     pub actor: Option<String>,
     /// e.g. `asset.update`.
     pub action: Option<String>,
@@ -671,7 +671,7 @@ pub struct AuditEntry {
     pub id: Uuid,
     pub at: DateTime<Utc>,
     pub actor_user_id: Option<Uuid>,
-    /// Username, device id, or `system`.
+    /// Username, device id, `system`, `clock` or `cli` (a failed login: the name given).
     pub actor: String,
     pub source: AuditSource,
     /// e.g. `asset.create`, `asset.update`, `identifier.remove`.
