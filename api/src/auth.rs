@@ -169,6 +169,7 @@ pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<AuthU
 pub struct RequestOrigin {
     /// `api` (bearer token) or `console` (session cookie).
     pub source: AuditSource,
+    /// The client's address and user agent ([`crate::client::context_of`]).
     pub client: ClientContext,
 }
 

@@ -14,6 +14,7 @@ pub const MAX_USER_AGENT_CHARS: usize = 512;
 /// made (the clock, the command line, trackers).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientContext {
+    /// The client's address (IPv4-mapped IPv6 recorded as IPv4).
     pub ip: Option<IpAddr>,
     /// At most [`MAX_USER_AGENT_CHARS`] characters (see [`ClientContext::new`]).
     pub user_agent: Option<String>,
@@ -43,10 +44,13 @@ impl ClientContext {
 /// Who makes a change, through what, and from where.
 #[derive(Debug, Clone)]
 pub struct Actor {
+    /// The signed-in user, if a user acts.
     pub user_id: Option<Uuid>,
     /// Username, device id, or `system`.
     pub name: String,
+    /// The user's role, if a user acts.
     pub role: Option<Role>,
+    /// Through what the change came (`api`, `console`, `mqtt`, `clock`, `cli`, `system`).
     pub source: AuditSource,
     /// The request's client, when a request made the change.
     pub client: ClientContext,
