@@ -154,6 +154,16 @@ pub struct ServeArgs {
     /// How many daily backups --backup-dir keeps; older ones are deleted. [default: 7]
     #[arg(long, env = "FIELDOPS_BACKUP_KEEP", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub backup_keep: Option<u32>,
+    /// Days audit-log entries are kept; the clock deletes older ones in batches (each purge is
+    /// itself an entry). 0 keeps them forever. [default: 730]
+    #[arg(long, env = "FIELDOPS_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(0..=36500))]
+    pub audit_retention_days: Option<u32>,
+    /// A reverse proxy or load balancer (IP address or network, e.g. 10.0.0.0/8) whose
+    /// `X-Forwarded-For` header names the client for the audit log; repeat for several (the
+    /// variable takes a comma-separated list). From any other peer the header is ignored.
+    #[arg(long = "trusted-proxy", env = "FIELDOPS_TRUSTED_PROXY", value_delimiter = ',',
+        value_parser = api::client::parse_trusted_proxy)]
+    pub trusted_proxies: Vec<api::client::IpNet>,
 }
 
 /// The TOML file: every key optional.
@@ -191,6 +201,9 @@ pub struct FileConfig {
     pub documents_key: Option<String>,
     pub backup_dir: Option<PathBuf>,
     pub backup_keep: Option<u32>,
+    pub audit_retention_days: Option<u32>,
+    /// `trusted_proxy = ["10.0.0.0/8", "192.0.2.1"]`: the flag's name, a list.
+    pub trusted_proxy: Option<Vec<String>>,
     /// `[[webhooks]]` tables: endpoints kept in step with this file at startup.
     pub webhooks: Option<Vec<ConfiguredEndpoint>>,
 }
@@ -254,6 +267,10 @@ pub struct Settings {
     pub notify_max_attempts: u32,
     /// Base64 key sealing contract documents at rest.
     pub documents_key: Option<String>,
+    /// Days audit entries are kept; 0: forever.
+    pub audit_retention_days: u32,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<api::client::IpNet>,
     /// Webhook endpoints from the file (file only: a secret does not belong on a command line).
     pub webhooks: Vec<ConfiguredEndpoint>,
     /// Daily backups on the clock, when `backup_dir` is set.
@@ -306,6 +323,8 @@ impl std::fmt::Debug for Settings {
             .field("smtp_from", &self.smtp_from)
             .field("notify_max_attempts", &self.notify_max_attempts)
             .field("documents_key", &self.documents_key.as_ref().map(|_| "***"))
+            .field("audit_retention_days", &self.audit_retention_days)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("webhooks", &self.webhooks)
             .field("backup", &self.backup)
             .finish()
@@ -455,6 +474,12 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .documents_key
             .clone()
             .or_else(|| file.documents_key.clone()),
+        audit_retention_days: s
+            .audit_retention_days
+            .or(file.audit_retention_days)
+            .unwrap_or(domain::audit::retention::DEFAULT_RETENTION_DAYS)
+            .min(36500),
+        trusted_proxies: trusted_proxies(s, file)?,
         webhooks: file.webhooks.clone().unwrap_or_default(),
         backup,
     })
@@ -471,6 +496,20 @@ fn pem_pair(
         (None, None) => Ok(None),
         _ => anyhow::bail!("give both {what}_cert and {what}_key, or neither"),
     }
+}
+
+/// The trusted proxies: the flags (or the variable) if any, else the file's list.
+fn trusted_proxies(s: &ServeArgs, file: &FileConfig) -> anyhow::Result<Vec<api::client::IpNet>> {
+    if !s.trusted_proxies.is_empty() {
+        return Ok(s.trusted_proxies.clone());
+    }
+    file.trusted_proxy
+        .iter()
+        .flatten()
+        .map(|p| {
+            api::client::parse_trusted_proxy(p).map_err(|e| anyhow::anyhow!("trusted_proxy: {e}"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -513,7 +552,52 @@ mod tests {
             documents_key: None,
             backup_dir: None,
             backup_keep: None,
+            audit_retention_days: None,
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    #[test]
+    fn audit_settings_are_layered() {
+        use clap::Parser;
+        let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
+        assert_eq!(s.audit_retention_days, 730);
+        assert!(
+            s.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
+        let file: FileConfig = toml::from_str(
+            "audit_retention_days = 0\ntrusted_proxy = [\"10.0.0.0/8\", \"192.0.2.1\"]",
+        )
+        .unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(s.audit_retention_days, 0, "0 keeps entries forever");
+        let proxies: Vec<String> = s.trusted_proxies.iter().map(|p| p.to_string()).collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "192.0.2.1/32"]);
+        let flags = ServeCli::try_parse_from([
+            "serve",
+            "--trusted-proxy",
+            "172.16.0.0/12",
+            "--trusted-proxy",
+            "::1",
+            "--audit-retention-days",
+            "365",
+        ])
+        .unwrap();
+        let s = resolve(&none_common(), &flags.serve, &file).unwrap();
+        let proxies: Vec<String> = s.trusted_proxies.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            proxies,
+            ["172.16.0.0/12", "::1/128"],
+            "flags replace the file's list"
+        );
+        assert_eq!(s.audit_retention_days, 365);
+        let err =
+            ServeCli::try_parse_from(["serve", "--trusted-proxy", "proxy.local"]).unwrap_err();
+        assert!(err.to_string().contains("--trusted-proxy"), "{err}");
+        let bad: FileConfig = toml::from_str("trusted_proxy = [\"nope\"]").unwrap();
+        assert!(resolve(&none_common(), &none_serve(), &bad).is_err());
+        assert!(ServeCli::try_parse_from(["serve", "--audit-retention-days", "-1"]).is_err());
     }
 
     #[test]

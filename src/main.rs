@@ -74,6 +74,21 @@ enum Command {
     /// apply migrations. Checks the whole archive first and writes nothing if it is damaged;
     /// refuses a non-empty database or data dir unless --force. Stop the server first.
     Restore(RestoreArgs),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Delete audit entries older than the retention (what the server's clock does every tick),
+    /// in batches, now. Each batch leaves one entry saying how many it deleted and the cutoff.
+    Purge {
+        /// Delete entries older than this many days. [default: the configuration's
+        /// audit_retention_days, else 730]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
+        older_than_days: Option<u32>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -324,6 +339,33 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             let (url, _) = config::common(&cli.common, &file);
             let data_dir = config::data_dir(args.data_dir.as_deref(), &file);
             backup::restore(args.from, &url, data_dir, args.force).await
+        }
+        Command::Audit(AuditCommand::Purge { older_than_days }) => {
+            let days = match older_than_days.or(file.audit_retention_days) {
+                Some(0) => anyhow::bail!(
+                    "the configured audit_retention_days is 0 (keep forever): pass --older-than-days"
+                ),
+                Some(days) => days,
+                None => domain::audit::retention::DEFAULT_RETENTION_DAYS,
+            };
+            let (url, _) = config::common(&cli.common, &file);
+            let store = open_store(&url).await?;
+            let cutoff = domain::audit::retention::cutoff(domain::clock::now(), days);
+            let deleted = domain::audit::retention::purge(
+                &store,
+                &Actor::cli(),
+                cutoff,
+                domain::audit::retention::PURGE_BATCH,
+            )
+            .await
+            .map_err(describe)?;
+            store.close().await;
+            println!(
+                "deleted {deleted} audit entr{} older than {days} days (before {})",
+                if deleted == 1 { "y" } else { "ies" },
+                cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            Ok(())
         }
         Command::Device(DeviceCommand::Add { device_id, asset }) => {
             let (url, _) = config::common(&cli.common, &file);

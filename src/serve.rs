@@ -163,6 +163,11 @@ pub async fn run(
             tracing::info!(?backups, "daily backups");
             scheduler = scheduler.with_rule(backups.rule());
         }
+        // Retention 0 keeps the audit log forever: no purge rule at all.
+        if settings.audit_retention_days > 0 {
+            let days = settings.audit_retention_days;
+            scheduler = scheduler.with_rule(domain::audit::retention::RetentionRule::new(days));
+        }
         let every = Duration::from_secs(u64::from(settings.clock_interval_secs));
         tracing::info!(%instance, rules = ?scheduler.rule_names(), ?every, "clock starting");
         Some(tokio::spawn(scheduler.run(
@@ -281,6 +286,7 @@ pub async fn run(
         map_style_url: settings.map_style_url.clone(),
         secure_cookies: settings.secure_cookies || https.is_some(),
         stale_after_hours: settings.stale_after_hours,
+        trusted_proxies: settings.trusted_proxies.clone(),
         documents_key: settings
             .documents_key
             .as_deref()

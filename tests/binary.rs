@@ -187,6 +187,20 @@ async fn first_run(db_url: &str, dir: &Path) {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    // Audited with the client's address; the clock runs the audit retention rule.
+    let entries = json_of(
+        client
+            .get(server.url("/api/v1/audit-log?action=asset.create"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(entries["items"][0]["ip"], "127.0.0.1", "{entries}");
+    let logs: Vec<String> = server.stderr_rx.try_iter().collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("clock starting") && l.contains("audit_retention")),
+        "{logs:?}"
+    );
     // The password never reaches the logs.
     let status = server.terminate();
     assert!(
@@ -214,6 +228,71 @@ async fn serve_first_run_on_a_migrated_database(db: TestDb) {
 }
 
 domain::backend_matrix!(TestDb: serve_first_run_on_a_migrated_database);
+
+mod audit_cli {
+    use super::*;
+    domain::backend_matrix!(TestDb: cli_audit_purge_deletes_old_entries_and_says_so);
+}
+
+/// `fieldops audit purge`: deletes the entries older than `--older-than-days`, prints how
+/// many, and leaves its own entry (source `cli`); a second run finds nothing.
+async fn cli_audit_purge_deletes_old_entries_and_says_so(db: TestDb) {
+    let id = match db.store.backend() {
+        domain::Backend::Sqlite => "randomblob(16)",
+        domain::Backend::Postgres => "gen_random_uuid()",
+    };
+    for days in [800, 750, 10] {
+        let at = (chrono::Utc::now() - chrono::Duration::days(days))
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+        db.execute(&format!(
+            "INSERT INTO audit_log (id, at, actor, source, action, entity, entity_id) \
+             VALUES ({id}, '{at}', 'old', 'api', 'old.entry', 'site', {id})"
+        ))
+        .await;
+    }
+    let purge = |days: &str| {
+        Command::new(BIN)
+            .args([
+                "audit",
+                "purge",
+                "--older-than-days",
+                days,
+                "--database-url",
+            ])
+            .arg(&db.url)
+            .output()
+            .unwrap()
+    };
+    let out = purge("730");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("deleted 2 audit entries older than 730 days"),
+        "{stdout}"
+    );
+    db.assert_counts(&[
+        (
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'old.entry'",
+            1,
+        ),
+        (
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'audit_log.purge' \
+             AND source = 'cli' AND actor = 'cli'",
+            1,
+        ),
+    ])
+    .await;
+    let again = purge("730");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("deleted 0 audit entries"));
+    assert!(
+        !purge("0").status.success(),
+        "a zero cutoff would delete everything"
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_password_from_environment_is_not_printed() {
@@ -525,6 +604,10 @@ fn help_documents_every_flag_and_its_variable() {
         "--backup-dir",
         "--backup-keep",
         "FIELDOPS_BACKUP_DIR",
+        "--audit-retention-days",
+        "FIELDOPS_AUDIT_RETENTION_DAYS",
+        "--trusted-proxy",
+        "FIELDOPS_TRUSTED_PROXY",
     ] {
         assert!(help.contains(flag), "{flag} missing from help:\n{help}");
     }

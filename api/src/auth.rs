@@ -10,13 +10,18 @@
 //! which this server never grants) and, when the browser names an `Origin`, come from this
 //! server's origin; the cookie itself is `SameSite=Strict`. Bearer tokens are never sent by a
 //! browser on its own, so they need neither.
+//!
+//! The audit log records how a request signed in as its source: `console` for the session
+//! cookie (only the web console holds one: it is HttpOnly and set by `POST /auth/session`),
+//! `api` for a bearer token (phones, scripts, integrations), whoever sends it. With the
+//! source go the client's address and user agent ([`crate::client`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use domain::users::{self, AuthUser};
-use domain::Actor;
+use domain::{Actor, ClientContext};
 use mobile_shared::wire::AuditSource;
 use mobile_shared::Action;
 use mobile_shared::ErrorCode;
@@ -86,6 +91,14 @@ pub enum Credential<'a> {
 }
 
 impl<'a> Credential<'a> {
+    /// The audit source of a request signed in with this credential (module documentation).
+    pub fn source(self) -> AuditSource {
+        match self {
+            Credential::Bearer(_) => AuditSource::Api,
+            Credential::Cookie(_) => AuditSource::Console,
+        }
+    }
+
     /// The bearer token if the request sent one, else the session cookie.
     pub fn of(parts: &'a Parts) -> Option<Credential<'a>> {
         bearer_token(parts)
@@ -151,9 +164,19 @@ pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<AuthU
     }
 }
 
-/// The signed-in user. Extracting it fails with 401 when the token is missing or invalid.
+/// Where a signed-in request came from: how it signed in and its client.
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub AuthUser);
+pub struct RequestOrigin {
+    /// `api` (bearer token) or `console` (session cookie).
+    pub source: AuditSource,
+    /// The client's address and user agent ([`crate::client::context_of`]).
+    pub client: ClientContext,
+}
+
+/// The signed-in user and where the request came from. Extracting it fails with 401 when the
+/// token is missing or invalid.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub AuthUser, pub RequestOrigin);
 
 impl CurrentUser {
     /// 403 unless the user's role may perform `action`.
@@ -166,14 +189,16 @@ impl CurrentUser {
         }
     }
 
-    /// The audit-log actor for writes made through the API.
+    /// The audit-log actor for writes made through the API: the user, how they signed in,
+    /// and their client's address and user agent.
     pub fn actor(&self) -> Actor {
         Actor::user(
             self.0.id,
             self.0.username.clone(),
             self.0.role,
-            AuditSource::Api,
+            self.1.source,
         )
+        .with_client(self.1.client.clone())
     }
 }
 
@@ -192,6 +217,10 @@ impl FromRequestParts<AppState> for CurrentUser {
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
         tracing::Span::current().record("user", user.username.as_str());
-        Ok(CurrentUser(user))
+        let origin = RequestOrigin {
+            source: credential.source(),
+            client: crate::client::context_of(parts, &state.config.trusted_proxies),
+        };
+        Ok(CurrentUser(user, origin))
     }
 }

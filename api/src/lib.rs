@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client;
 pub mod console;
 pub mod error;
 pub mod extract;
@@ -74,6 +75,9 @@ pub struct ApiConfig {
     pub stale_after_hours: u32,
     /// The live stream (`GET /api/v1/events`): coalescing period, resume ring, client queue.
     pub live: domain::events::LiveSettings,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); from any
+    /// other peer the header is ignored ([`client`]).
+    pub trusted_proxies: Vec<client::IpNet>,
 }
 
 impl Default for ApiConfig {
@@ -96,6 +100,7 @@ impl Default for ApiConfig {
             secure_cookies: false,
             stale_after_hours: domain::alerts::DEFAULT_STALE_AFTER_HOURS,
             live: domain::events::LiveSettings::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -206,6 +211,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notifications::test_webhook))
         .routes(routes!(devices::list_devices, devices::create_device))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::export_audit))
         .routes(routes!(scans::post_scan))
         .routes(routes!(scans::post_batch))
         .routes(routes!(scans::upload_photo))
@@ -403,11 +409,15 @@ async fn serve_on<L>(
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
+    client::Peer:
+        for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     let hub = state.live.clone();
     let pump = hub.start(state.store.clone(), state.events.clone());
     let app = wrap(router(state));
     let stopping = hub.clone();
+    // With the peer's address: the audit log records each request's client.
+    let app = app.into_make_service_with_connect_info::<client::Peer>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

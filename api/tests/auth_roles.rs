@@ -1291,6 +1291,15 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             ok: StatusCode::OK,
             body: none,
         },
+        // Issue 15: the audit log's CSV export is the admin's, like reading it.
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/audit-log/export.csv",
+            action: Action::AuditRead,
+            allowed: &[Admin],
+            ok: StatusCode::OK,
+            body: none,
+        },
     ];
 
     // The hand-written table and the permission matrix must agree: a change to either fails.

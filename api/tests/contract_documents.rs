@@ -154,6 +154,11 @@ async fn the_archive_over_http(d: DocApp) {
         "{:?}",
         reads[0]
     );
+    // With where it went (issue 15): the client's address and the way it signed in.
+    assert_eq!(
+        (&reads[0]["ip"], &reads[0]["source"]),
+        (&serde_json::json!("127.0.0.1"), &serde_json::json!("api"))
+    );
 
     // Least privilege: sales and technicians neither read nor upload; finance does not upload.
     for token in [&sales, &technician] {

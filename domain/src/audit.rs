@@ -1,6 +1,9 @@
 //! The audit log: every write to business data records who did what to which record, with the
 //! record before and after, in the same transaction as the change itself.
 
+pub mod retention;
+pub mod sessions;
+
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
@@ -90,8 +93,8 @@ pub(crate) async fn record(tx: &mut Tx, actor: &Actor, change: Change) -> Result
     let serialisation = |e: String| DomainError::Internal(format!("audit serialisation: {e}"));
     let before = change.before.map_err(serialisation)?.map(Json);
     let after = change.after.map_err(serialisation)?.map(Json);
-    let sql = "INSERT INTO audit_log (id, at, actor_user_id, actor, source, action, entity, entity_id, before, after) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    let sql = "INSERT INTO audit_log (id, at, actor_user_id, actor, source, action, entity, entity_id, before, after, ip, user_agent) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
     on_tx!(
         tx,
         execute(
@@ -106,9 +109,21 @@ pub(crate) async fn record(tx: &mut Tx, actor: &Actor, change: Change) -> Result
                 .bind(change.entity_id)
                 .bind(&before)
                 .bind(&after)
+                .bind(actor.client.ip.map(|ip| ip.to_string()))
+                .bind(&actor.client.user_agent)
         )
     )?;
     Ok(())
+}
+
+/// Records one change in a transaction of its own: for events that change no business data
+/// but belong in the log (logins, logouts, exports).
+pub(crate) async fn record_alone(
+    store: &Store,
+    actor: &Actor,
+    change: Change,
+) -> Result<(), DomainError> {
+    store.begin().await?.commit_audited(actor, change).await
 }
 
 /// Records the creation of many records of one kind in one statement (bulk seeding), each
@@ -157,7 +172,7 @@ pub(crate) async fn record_rows(
         tx,
         insert_values(
             "INSERT INTO audit_log (id, at, actor_user_id, actor, source, action, entity, \
-            entity_id, before, after) ",
+            entity_id, before, after, ip, user_agent) ",
             rows,
             |b, (id, before, after)| b
                 .push_bind(clock::new_id())
@@ -170,6 +185,8 @@ pub(crate) async fn record_rows(
                 .push_bind(*id)
                 .push_bind(before.map(|v| Json(v.clone())))
                 .push_bind(Some(Json((*after).clone())))
+                .push_bind(actor.client.ip.map(|ip| ip.to_string()))
+                .push_bind(actor.client.user_agent.clone())
         )
     )?;
     Ok(())
@@ -200,6 +217,8 @@ struct AuditRow {
     entity_id: Uuid,
     before: Option<Json<serde_json::Value>>,
     after: Option<Json<serde_json::Value>>,
+    ip: Option<String>,
+    user_agent: Option<String>,
 }
 
 impl AuditRow {
@@ -215,6 +234,8 @@ impl AuditRow {
             entity_id: self.entity_id,
             before: self.before.map(|j| j.0),
             after: self.after.map(|j| j.0),
+            ip: self.ip,
+            user_agent: self.user_agent,
         }
     }
 }
@@ -225,13 +246,14 @@ pub async fn list(
     filter: &AuditFilter,
     page: PageRequest,
 ) -> Result<Page<AuditEntry>, DomainError> {
-    let sql =
-        "SELECT id, at, actor_user_id, actor, source, action, entity, entity_id, before, after \
+    let sql = "SELECT id, at, actor_user_id, actor, source, action, entity, entity_id, before, \
+               after, ip, user_agent \
                FROM audit_log \
                WHERE ($1 IS NULL OR entity = $1) AND ($2 IS NULL OR entity_id = $2) \
                  AND ($3 IS NULL OR actor = $3) AND ($4 IS NULL OR action = $4) \
                  AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) \
                  AND ($7 IS NULL OR id < $7) \
+                 AND ($9 IS NULL OR source = $9) AND ($10 IS NULL OR ip = $10) \
                ORDER BY id DESC LIMIT $8";
     let rows: Vec<AuditRow> = on_read!(store, |p| sqlx::query_as(sql)
         .bind(&filter.entity)
@@ -242,7 +264,26 @@ pub async fn list(
         .bind(filter.to)
         .bind(page.after)
         .bind(page.fetch())
+        .bind(filter.source.map(AuditSource::as_str))
+        .bind(filter.ip.map(|ip| ip.to_canonical().to_string()))
         .fetch_all(p)
         .await)?;
     Ok(page.page(rows, |r| r.id, AuditRow::into_entry))
+}
+
+/// Records that `actor` exported the entries matching `filter` (`format`: `csv`), before the
+/// export is sent: the attempt is what is audited, whether or not the client reads it all.
+pub async fn record_export(
+    store: &Store,
+    actor: &Actor,
+    filter: &AuditFilter,
+    format: &str,
+) -> Result<(), DomainError> {
+    let change = Change::action(
+        format!("{}.export", Entity::AuditLog),
+        Entity::AuditLog,
+        Uuid::nil(),
+    )
+    .after(&serde_json::json!({ "format": format, "filter": filter }));
+    record_alone(store, actor, change).await
 }

@@ -8,6 +8,8 @@ use std::fmt;
 pub enum Entity {
     Asset,
     AssetBooking,
+    /// The audit log itself (its exports and purges), entity id nil.
+    AuditLog,
     Category,
     Contract,
     ContractDocument,
@@ -38,6 +40,7 @@ impl Entity {
         match self {
             Entity::Asset => "asset",
             Entity::AssetBooking => "asset_booking",
+            Entity::AuditLog => "audit_log",
             Entity::Category => "category",
             Entity::Contract => "contract",
             Entity::ContractDocument => "contract_document",

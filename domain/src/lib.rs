@@ -43,7 +43,7 @@ pub mod tasks;
 pub mod telemetry;
 pub mod users;
 
-pub use actor::Actor;
+pub use actor::{Actor, ClientContext};
 pub use entity::Entity;
 pub use error::{DomainError, FieldErrors};
 pub use pagination::PageRequest;

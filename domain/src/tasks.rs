@@ -541,6 +541,6 @@ impl crate::schedule::Rule for OverdueRule {
         tx: &'a mut Tx,
         window: crate::schedule::Window,
     ) -> crate::schedule::RuleFuture<'a> {
-        Box::pin(async move { mark_overdue(tx, &Actor::system(), window.to).await })
+        Box::pin(async move { mark_overdue(tx, &Actor::clock(), window.to).await })
     }
 }

@@ -595,31 +595,49 @@ pub struct DeviceCreated {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(rename_all = "snake_case")]
+/// Through what a change reached the server. The stored and sent names are a contract: new
+/// sources are appended, none is renamed.
 pub enum AuditSource {
+    /// An API client signed in with a bearer token.
     Api,
+    /// A tracker over MQTT, or what its readings cause (ingest).
     Mqtt,
+    /// An operator at the command line.
     Cli,
+    /// The server itself: first-run setup, configuration applied at startup.
     System,
+    /// The web console: a request signed in with the console's session cookie.
+    Console,
+    /// The clock: a time-based rule.
+    Clock,
 }
 
 impl AuditSource {
+    /// Every source, in the order they were added.
+    pub const ALL: [AuditSource; 6] = [
+        AuditSource::Api,
+        AuditSource::Mqtt,
+        AuditSource::Cli,
+        AuditSource::System,
+        AuditSource::Console,
+        AuditSource::Clock,
+    ];
+
+    /// The stored and sent name.
     pub fn as_str(self) -> &'static str {
         match self {
             AuditSource::Api => "api",
             AuditSource::Mqtt => "mqtt",
             AuditSource::Cli => "cli",
             AuditSource::System => "system",
+            AuditSource::Console => "console",
+            AuditSource::Clock => "clock",
         }
     }
+
+    /// The source named `s`, if there is one.
     pub fn parse(s: &str) -> Option<AuditSource> {
-        [
-            AuditSource::Api,
-            AuditSource::Mqtt,
-            AuditSource::Cli,
-            AuditSource::System,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        AuditSource::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -632,7 +650,7 @@ pub struct AuditFilter {
     /// e.g. `asset`, `site`, `user`, `device`.
     pub entity: Option<String>,
     pub entity_id: Option<Uuid>,
-    /// Username, device id or `system`.
+    /// Username, device id, `system`, `clock` or `cli` (a failed login: the name given).
     pub actor: Option<String>,
     /// e.g. `asset.update`.
     pub action: Option<String>,
@@ -640,6 +658,11 @@ pub struct AuditFilter {
     pub from: Option<DateTime<Utc>>,
     /// Entries before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// `api`, `console`, `mqtt`, `cli`, `system` or `clock`.
+    pub source: Option<AuditSource>,
+    /// The client's IP address (IPv4 or IPv6), as recorded.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
+    pub ip: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -648,7 +671,7 @@ pub struct AuditEntry {
     pub id: Uuid,
     pub at: DateTime<Utc>,
     pub actor_user_id: Option<Uuid>,
-    /// Username, device id, or `system`.
+    /// Username, device id, `system`, `clock` or `cli` (a failed login: the name given).
     pub actor: String,
     pub source: AuditSource,
     /// e.g. `asset.create`, `asset.update`, `identifier.remove`.
@@ -659,6 +682,11 @@ pub struct AuditEntry {
     pub before: Option<serde_json::Value>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub after: Option<serde_json::Value>,
+    /// The client's IP address, for changes a request made (behind a trusted proxy, the
+    /// client it names in `X-Forwarded-For`); null for the clock, the CLI and MQTT.
+    pub ip: Option<String>,
+    /// The request's `User-Agent` (truncated), when it sent one.
+    pub user_agent: Option<String>,
 }
 
 #[cfg(test)]

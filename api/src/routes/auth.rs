@@ -6,10 +6,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse};
 use axum::Json;
-use domain::users;
-use mobile_shared::wire::{LoginRequest, LoginResponse, Problem, SessionInfo, SessionPatch, User};
+use domain::audit::sessions as audit_sessions;
+use domain::{users, ClientContext};
+use mobile_shared::wire::{
+    AuditSource, LoginRequest, LoginResponse, Problem, SessionInfo, SessionPatch, User,
+};
 
 use crate::auth::{check_origin, cookie_is_secure, session_set_cookie, Credential, CurrentUser};
+use crate::client::Client;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::openapi::{JsonBodyErrors, Unauthenticated};
@@ -21,23 +25,43 @@ use crate::AppState;
         (status = 401, body = Problem, description = "wrong username or password, or the user is disabled")))]
 pub async fn login(
     State(state): State<AppState>,
+    Client(client): Client,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(open_session(&state, &req).await?))
+    Ok(Json(
+        open_session(&state, &req, AuditSource::Api, &client).await?,
+    ))
 }
 
-/// Checks the credentials and opens a session (one rule for both ways of logging in).
-async fn open_session(state: &AppState, req: &LoginRequest) -> ApiResult<LoginResponse> {
-    if req.username.len() > 256 || req.password.len() > domain::users::MAX_PASSWORD_LEN * 4 {
-        return Err(domain::DomainError::InvalidCredentials.into());
-    }
-    let resp = users::login(
+/// Checks the credentials and opens a session (one rule for both ways of logging in). The
+/// outcome, success or refusal, is an audit entry (`domain::audit::sessions`).
+async fn open_session(
+    state: &AppState,
+    req: &LoginRequest,
+    source: AuditSource,
+    client: &ClientContext,
+) -> ApiResult<LoginResponse> {
+    let result =
+        if req.username.len() > 256 || req.password.len() > domain::users::MAX_PASSWORD_LEN * 4 {
+            Err(domain::DomainError::InvalidCredentials)
+        } else {
+            users::login(
+                &state.store,
+                &req.username,
+                &req.password,
+                state.config.session_ttl,
+            )
+            .await
+        };
+    audit_sessions::record_login(
         &state.store,
+        source,
+        client,
         &req.username,
-        &req.password,
-        state.config.session_ttl,
+        result.as_ref().map(|r| &r.user),
     )
     .await?;
+    let resp = result?;
     tracing::info!(user = %resp.user.username, "login");
     Ok(resp)
 }
@@ -54,12 +78,13 @@ async fn open_session(state: &AppState, req: &LoginRequest) -> ApiResult<LoginRe
 pub async fn create_session(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Client(client): Client,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
     // No session exists yet, so no CSRF header is asked; the JSON content type already needs a
     // CORS preflight from another site, and a foreign Origin is refused outright (login CSRF).
     check_origin(&headers, &state.config)?;
-    let resp = open_session(&state, &req).await?;
+    let resp = open_session(&state, &req, AuditSource::Console, &client).await?;
     let cookie = session_set_cookie(
         Some(&resp.token),
         state.config.session_ttl,
@@ -137,6 +162,7 @@ async fn end_session(
 ) -> ApiResult<impl IntoResponse> {
     let credential = Credential::of(parts).ok_or_else(ApiError::unauthenticated)?;
     users::logout(&state.store, credential.token()).await?;
+    audit_sessions::record_logout(&state.store, &user.actor()).await?;
     tracing::info!(user = %user.0.username, "logout");
     let cookie = session_set_cookie(
         None,

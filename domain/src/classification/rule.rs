@@ -86,7 +86,7 @@ impl Rule for ClassificationRule {
             if last_due(tx).await?.is_some_and(|last| last >= due) {
                 return Ok(0);
             }
-            let summary = super::run_in(tx, &Actor::system(), window.to, due).await?;
+            let summary = super::run_in(tx, &Actor::clock(), window.to, due).await?;
             Ok(summary.customers)
         })
     }

@@ -258,7 +258,7 @@ pub struct LifecycleRule;
 /// Runs [`LifecycleRule`]'s moves for `now`'s day in the caller's transaction.
 pub(crate) async fn advance_all(tx: &mut Tx, now: DateTime<Utc>) -> Result<u64, DomainError> {
     use ContractStatus::*;
-    let actor = Actor::system();
+    let actor = Actor::clock();
     let today = now.date_naive();
     let warn = today + Duration::days(WARNING_DAYS);
     let started = (&[Signed][..], Active, "contract.activate");

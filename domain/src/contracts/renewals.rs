@@ -386,7 +386,7 @@ pub(crate) async fn remind(tx: &mut Tx, today: NaiveDate) -> Result<u64, DomainE
         })
         .collect();
     let existing = existing_keys(tx, wanted.iter().map(|(_, _, k)| k.as_str())).await?;
-    let actor = Actor::system();
+    let actor = Actor::clock();
     let mut created = 0;
     for (d, at, key) in wanted {
         if existing.contains(&key) {

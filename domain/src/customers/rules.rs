@@ -75,7 +75,7 @@ async fn raise(tx: &mut Tx, r: Raise) -> Result<bool, DomainError> {
         dedupe_key: Some(r.dedupe_key),
         source: r.rule.to_owned(),
     };
-    let (task, created) = tasks::create_in(tx, &Actor::system(), new).await?;
+    let (task, created) = tasks::create_in(tx, &Actor::clock(), new).await?;
     if created {
         let mut data = r.data;
         if let Some(map) = data.as_object_mut() {

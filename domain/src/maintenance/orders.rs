@@ -828,7 +828,7 @@ async fn open_due_slice(
     let next = (ids.len() == SWEEP_SLICE)
         .then(|| ids.last().copied())
         .flatten();
-    let actor = Actor::system();
+    let actor = Actor::clock();
     let mut opened = 0;
     let views = forecast::for_assets(store, plans, &ids, now).await?;
     for view in &views {
