@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod geofence;
 pub mod identifiers;
+pub mod login_throttle;
 pub mod maintenance;
 pub mod map;
 pub mod notifications;
@@ -40,6 +41,7 @@ pub mod stocktake;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod two_factor;
 pub mod users;
 
 pub use actor::Actor;
