@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client_ip;
 pub mod console;
 pub mod error;
 pub mod extract;
@@ -73,6 +74,11 @@ pub struct ApiConfig {
     pub stale_after_hours: u32,
     /// The live stream (`GET /api/v1/events`): coalescing period, resume ring, client queue.
     pub live: domain::events::LiveSettings,
+    /// Roles that must use two-factor authentication (`--require-2fa-roles`; the default here
+    /// is nobody, the binary's is `admin`).
+    pub two_factor: domain::two_factor::TwoFactorPolicy,
+    /// The brute-force limit on logins (per account and per client address).
+    pub login_throttle: domain::login_throttle::ThrottlePolicy,
 }
 
 impl Default for ApiConfig {
@@ -95,6 +101,8 @@ impl Default for ApiConfig {
             secure_cookies: false,
             stale_after_hours: domain::alerts::DEFAULT_STALE_AFTER_HOURS,
             live: domain::events::LiveSettings::default(),
+            two_factor: domain::two_factor::TwoFactorPolicy::default(),
+            login_throttle: domain::login_throttle::ThrottlePolicy::default(),
         }
     }
 }
@@ -156,6 +164,12 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             auth::patch_session,
             auth::delete_session
         ))
+        .routes(routes!(two_factor::status))
+        .routes(routes!(two_factor::setup))
+        .routes(routes!(two_factor::confirm))
+        .routes(routes!(two_factor::disable))
+        .routes(routes!(two_factor::renew_recovery_codes))
+        .routes(routes!(two_factor::reset_user))
         .routes(routes!(assets::list_assets, assets::create_asset))
         .routes(routes!(
             assets::get_asset,
@@ -370,6 +384,8 @@ pub async fn serve(
     let pump = hub.start(state.store.clone(), state.events.clone());
     let app = router(state);
     let stopping = hub.clone();
+    // The peer address reaches handlers (`client_ip`): the per-address login limit.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

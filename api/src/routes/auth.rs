@@ -1,45 +1,97 @@
 //! Login and logout: bearer tokens for API clients, the session cookie for the console.
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse};
 use axum::Json;
-use domain::users;
+use domain::users::{self, LoginPolicy};
 use mobile_shared::wire::{LoginRequest, LoginResponse, Problem, SessionInfo, SessionPatch, User};
 
 use crate::auth::{check_origin, cookie_is_secure, session_set_cookie, Credential, CurrentUser};
+use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::openapi::{JsonBodyErrors, Unauthenticated};
-use crate::AppState;
+use crate::{ApiConfig, AppState};
 
-/// Exchange a username and password for a bearer token.
+/// Exchange a username and password (and, for an account with two-factor authentication, a
+/// `totp_code` or `recovery_code`) for a bearer token.
+///
+/// Failed logins are limited per account and per client address: after too many within a
+/// window the account or address is locked for a while (429 with `Retry-After`), whatever the
+/// password; a lock lifts by itself. Unknown accounts lock like known ones.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), JsonBodyErrors,
-        (status = 401, body = Problem, description = "wrong username or password, or the user is disabled")))]
+    responses((status = 200, body = LoginResponse), JsonBodyErrors, LoginErrors))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(open_session(&state, &req).await?))
+    Ok(Json(open_session(&state, &req, client).await?))
+}
+
+/// What a login can answer besides success and the JSON body errors.
+#[derive(utoipa::IntoResponses)]
+pub enum LoginErrors {
+    #[response(
+        status = 401,
+        description = "`invalid_credentials`: wrong username or password, or the user is disabled; \
+            `two_factor_required`: the password is right and the account uses two-factor \
+            authentication: send `totp_code` or `recovery_code`; `invalid_two_factor_code`: the \
+            code is wrong, expired or used (a failed login)",
+        headers(("www-authenticate" = String, description = "`Bearer`"))
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "`two_factor_enrolment_required`: the user's role must use two-factor \
+            authentication and the user has none; `detail.enrolment_token` (until \
+            `detail.expires_at`) is a bearer token for the enrolment routes only \
+            (`/api/v1/auth/2fa/setup`, `/api/v1/auth/2fa/confirm`)"
+    )]
+    EnrolmentRequired(Problem),
+    #[response(
+        status = 429,
+        description = "`too_many_attempts`: this account or address is locked after too many \
+            failed logins; try again after `Retry-After` seconds",
+        headers(("retry-after" = u64, description = "seconds until the lock lifts"))
+    )]
+    Locked(Problem),
+}
+
+/// The login rules of this server.
+pub(crate) fn login_policy(config: &ApiConfig) -> LoginPolicy {
+    LoginPolicy {
+        session_ttl: config.session_ttl,
+        throttle: config.login_throttle.clone(),
+        two_factor: config.two_factor.clone(),
+    }
 }
 
 /// Checks the credentials and opens a session (one rule for both ways of logging in).
-async fn open_session(state: &AppState, req: &LoginRequest) -> ApiResult<LoginResponse> {
+async fn open_session(
+    state: &AppState,
+    req: &LoginRequest,
+    client: Option<IpAddr>,
+) -> ApiResult<LoginResponse> {
     if req.username.len() > 256 || req.password.len() > domain::users::MAX_PASSWORD_LEN * 4 {
         return Err(domain::DomainError::InvalidCredentials.into());
     }
-    let resp = users::login(
-        &state.store,
-        &req.username,
-        &req.password,
-        state.config.session_ttl,
-    )
-    .await?;
-    tracing::info!(user = %resp.user.username, "login");
-    Ok(resp)
+    let policy = login_policy(&state.config);
+    match users::login(&state.store, req, client, &policy, domain::clock::now()).await {
+        Ok(resp) => {
+            tracing::info!(user = %resp.user.username, "login");
+            Ok(resp)
+        }
+        Err(e) => {
+            tracing::info!(user = %req.username, client = ?client, code = %e.code(), "login refused");
+            Err(e.into())
+        }
+    }
 }
 
 /// Log in for the console: the session token is set as an HttpOnly, `SameSite=Strict` cookie
@@ -48,18 +100,19 @@ async fn open_session(state: &AppState, req: &LoginRequest) -> ApiResult<LoginRe
 /// `X-Fieldops-Csrf: 1` and come from this server's origin.
 #[utoipa::path(post, path = "/api/v1/auth/session", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = SessionInfo, headers(("set-cookie" = String, description = "`fieldops_session=…; HttpOnly; SameSite=Strict`"))),
-        JsonBodyErrors,
-        (status = 401, body = Problem, description = "wrong username or password, or the user is disabled"),
-        (status = 403, body = Problem, description = "`csrf_rejected`: the request comes from another origin")))]
+        JsonBodyErrors, LoginErrors,
+        (status = 403, body = Problem, description = "`csrf_rejected`: the request comes from another origin; \
+            `two_factor_enrolment_required`: as for `POST /api/v1/auth/login`")))]
 pub async fn create_session(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
     // No session exists yet, so no CSRF header is asked; the JSON content type already needs a
     // CORS preflight from another site, and a foreign Origin is refused outright (login CSRF).
     check_origin(&headers, &state.config)?;
-    let resp = open_session(&state, &req).await?;
+    let resp = open_session(&state, &req, client).await?;
     let cookie = session_set_cookie(
         Some(&resp.token),
         state.config.session_ttl,
