@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use domain::notifications::webhooks::ConfiguredEndpoint;
+use mobile_shared::Role;
 use serde::Deserialize;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://fieldops.db";
@@ -133,6 +134,21 @@ pub struct ServeArgs {
     /// it with the database backups, not in them. Without it documents are stored as uploaded.
     #[arg(long, env = "FIELDOPS_DOCUMENTS_KEY", hide_env_values = true)]
     pub documents_key: Option<String>,
+    /// Roles whose users must use two-factor authentication (TOTP), comma-separated (e.g.
+    /// `admin,finance,legal`), or `none`. A user of such a role who has not enrolled gets, at
+    /// login, only a short session for enrolling. [default: admin]
+    #[arg(long, env = "FIELDOPS_REQUIRE_2FA_ROLES")]
+    pub require_2fa_roles: Option<String>,
+    /// Failed logins of one account within the lockout period that lock it for that period. [default: 5]
+    #[arg(long, env = "FIELDOPS_LOGIN_MAX_FAILURES", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub login_max_failures: Option<u32>,
+    /// Failed logins from one client address (IPv6: its /64) within the lockout period that
+    /// lock it for that period. [default: 20]
+    #[arg(long, env = "FIELDOPS_LOGIN_IP_MAX_FAILURES", value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub login_ip_max_failures: Option<u32>,
+    /// Minutes over which failed logins are counted, and how long a lock lasts. [default: 15]
+    #[arg(long, env = "FIELDOPS_LOGIN_LOCKOUT_MINUTES", value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub login_lockout_minutes: Option<u32>,
 }
 
 /// The TOML file: every key optional.
@@ -166,6 +182,10 @@ pub struct FileConfig {
     pub smtp_from: Option<String>,
     pub notify_max_attempts: Option<u32>,
     pub documents_key: Option<String>,
+    pub require_2fa_roles: Option<String>,
+    pub login_max_failures: Option<u32>,
+    pub login_ip_max_failures: Option<u32>,
+    pub login_lockout_minutes: Option<u32>,
     /// `[[webhooks]]` tables: endpoints kept in step with this file at startup.
     pub webhooks: Option<Vec<ConfiguredEndpoint>>,
 }
@@ -229,6 +249,11 @@ pub struct Settings {
     pub documents_key: Option<String>,
     /// Webhook endpoints from the file (file only: a secret does not belong on a command line).
     pub webhooks: Vec<ConfiguredEndpoint>,
+    /// Roles that must use two-factor authentication.
+    pub require_2fa_roles: Vec<Role>,
+    pub login_max_failures: u32,
+    pub login_ip_max_failures: u32,
+    pub login_lockout_minutes: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -265,8 +290,29 @@ impl std::fmt::Debug for Settings {
             .field("notify_max_attempts", &self.notify_max_attempts)
             .field("documents_key", &self.documents_key.as_ref().map(|_| "***"))
             .field("webhooks", &self.webhooks)
+            .field("require_2fa_roles", &self.require_2fa_roles)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("login_ip_max_failures", &self.login_ip_max_failures)
+            .field("login_lockout_minutes", &self.login_lockout_minutes)
             .finish()
     }
+}
+
+/// `admin,finance` → those roles; `none` → no role.
+pub fn parse_role_list(s: &str) -> anyhow::Result<Vec<Role>> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let mut roles = Vec::new();
+    for name in s.split(',').map(str::trim) {
+        let role = name
+            .parse::<Role>()
+            .map_err(|e| anyhow::anyhow!("require_2fa_roles: {e} (or `none`)"))?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
 }
 
 fn parse_addr(s: &str) -> anyhow::Result<SocketAddr> {
@@ -397,6 +443,27 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
             .clone()
             .or_else(|| file.documents_key.clone()),
         webhooks: file.webhooks.clone().unwrap_or_default(),
+        require_2fa_roles: parse_role_list(
+            s.require_2fa_roles
+                .as_deref()
+                .or(file.require_2fa_roles.as_deref())
+                .unwrap_or("admin"),
+        )?,
+        login_max_failures: s
+            .login_max_failures
+            .or(file.login_max_failures)
+            .unwrap_or(5)
+            .clamp(1, 1000),
+        login_ip_max_failures: s
+            .login_ip_max_failures
+            .or(file.login_ip_max_failures)
+            .unwrap_or(20)
+            .clamp(1, 100_000),
+        login_lockout_minutes: s
+            .login_lockout_minutes
+            .or(file.login_lockout_minutes)
+            .unwrap_or(15)
+            .clamp(1, 1440),
     })
 }
 
@@ -436,7 +503,36 @@ mod tests {
             smtp_from: None,
             notify_max_attempts: None,
             documents_key: None,
+            require_2fa_roles: None,
+            login_max_failures: None,
+            login_ip_max_failures: None,
+            login_lockout_minutes: None,
         }
+    }
+
+    #[test]
+    fn two_factor_roles_and_login_limits_are_layered() {
+        use clap::Parser;
+        let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
+        assert_eq!(s.require_2fa_roles, [Role::Admin], "admins by default");
+        assert_eq!(
+            (s.login_max_failures, s.login_ip_max_failures, s.login_lockout_minutes),
+            (5, 20, 15)
+        );
+        let file: FileConfig = toml::from_str(
+            "require_2fa_roles = \"admin, finance,legal,admin\"\nlogin_max_failures = 3\nlogin_lockout_minutes = 100000",
+        )
+        .unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(s.require_2fa_roles, [Role::Admin, Role::Finance, Role::Legal]);
+        assert_eq!((s.login_max_failures, s.login_lockout_minutes), (3, 1440));
+        let flags = ServeCli::try_parse_from(["serve", "--require-2fa-roles", "none"]).unwrap();
+        let s = resolve(&none_common(), &flags.serve, &file).unwrap();
+        assert!(s.require_2fa_roles.is_empty(), "a flag beats the file");
+        let flags = ServeCli::try_parse_from(["serve", "--require-2fa-roles", "admin,root"]).unwrap();
+        let err = resolve(&none_common(), &flags.serve, &file).unwrap_err();
+        assert!(err.to_string().contains("unknown role `root`"), "{err}");
+        assert!(ServeCli::try_parse_from(["serve", "--login-max-failures", "0"]).is_err());
     }
 
     #[test]
