@@ -516,7 +516,11 @@ mod tests {
         let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
         assert_eq!(s.require_2fa_roles, [Role::Admin], "admins by default");
         assert_eq!(
-            (s.login_max_failures, s.login_ip_max_failures, s.login_lockout_minutes),
+            (
+                s.login_max_failures,
+                s.login_ip_max_failures,
+                s.login_lockout_minutes
+            ),
             (5, 20, 15)
         );
         let file: FileConfig = toml::from_str(
@@ -524,12 +528,16 @@ mod tests {
         )
         .unwrap();
         let s = resolve(&none_common(), &none_serve(), &file).unwrap();
-        assert_eq!(s.require_2fa_roles, [Role::Admin, Role::Finance, Role::Legal]);
+        assert_eq!(
+            s.require_2fa_roles,
+            [Role::Admin, Role::Finance, Role::Legal]
+        );
         assert_eq!((s.login_max_failures, s.login_lockout_minutes), (3, 1440));
         let flags = ServeCli::try_parse_from(["serve", "--require-2fa-roles", "none"]).unwrap();
         let s = resolve(&none_common(), &flags.serve, &file).unwrap();
         assert!(s.require_2fa_roles.is_empty(), "a flag beats the file");
-        let flags = ServeCli::try_parse_from(["serve", "--require-2fa-roles", "admin,root"]).unwrap();
+        let flags =
+            ServeCli::try_parse_from(["serve", "--require-2fa-roles", "admin,root"]).unwrap();
         let err = resolve(&none_common(), &flags.serve, &file).unwrap_err();
         assert!(err.to_string().contains("unknown role `root`"), "{err}");
         assert!(ServeCli::try_parse_from(["serve", "--login-max-failures", "0"]).is_err());

@@ -262,7 +262,10 @@ pub async fn run(
         },
         ..api::ApiConfig::default()
     };
-    if !settings.require_2fa_roles.contains(&mobile_shared::Role::Admin) {
+    if !settings
+        .require_2fa_roles
+        .contains(&mobile_shared::Role::Admin)
+    {
         tracing::warn!(
             roles = ?settings.require_2fa_roles,
             "admins may log in without two-factor authentication (--require-2fa-roles)"

@@ -209,7 +209,10 @@ async fn first_run(db_url: &str, dir: &Path) {
         .unwrap();
     assert_eq!(refused.status(), 403);
     let problem: Value = refused.json().await.unwrap();
-    assert_eq!(problem["error"], "two_factor_enrolment_required", "{problem}");
+    assert_eq!(
+        problem["error"], "two_factor_enrolment_required",
+        "{problem}"
+    );
     let enrolment = problem["detail"]["enrolment_token"].as_str().unwrap();
     let setup = json_of(
         client
@@ -233,7 +236,7 @@ async fn first_run(db_url: &str, dir: &Path) {
     let token = session["token"].as_str().unwrap();
     let created = client
         .post(server.url("/api/v1/assets"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({"code": "EX-0001", "name": "Excavator"}))
         .send()
         .await
@@ -465,7 +468,10 @@ fn cli_user_and_device_add() {
     let out = run(&["user", "reset-2fa", "TECH1"], None);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("two-factor authentication of tech1 (technician) is off"), "{text}");
+    assert!(
+        text.contains("two-factor authentication of tech1 (technician) is off"),
+        "{text}"
+    );
     let out = run(&["user", "reset-2fa", "nobody"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("user `nobody`"));

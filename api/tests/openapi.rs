@@ -29,8 +29,16 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
     ("delete", "/api/v1/auth/session", None),
     ("get", "/api/v1/auth/2fa", Some(Action::OwnTwoFactor)),
     ("post", "/api/v1/auth/2fa/setup", Some(Action::OwnTwoFactor)),
-    ("post", "/api/v1/auth/2fa/confirm", Some(Action::OwnTwoFactor)),
-    ("post", "/api/v1/auth/2fa/disable", Some(Action::OwnTwoFactor)),
+    (
+        "post",
+        "/api/v1/auth/2fa/confirm",
+        Some(Action::OwnTwoFactor),
+    ),
+    (
+        "post",
+        "/api/v1/auth/2fa/disable",
+        Some(Action::OwnTwoFactor),
+    ),
     (
         "post",
         "/api/v1/auth/2fa/recovery-codes",

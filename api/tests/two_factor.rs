@@ -192,7 +192,9 @@ async fn enrolment_then_logins_need_a_code(TwoFactorApp(app): TwoFactorApp) {
     let resp = login_body(&app, with_code("tess", "totp_code", &code(&secret, 1))).await;
     let session = expect_json(resp, StatusCode::OK).await;
     assert_eq!(
-        app.get("/api/v1/assets", s(&session, "token")).await.status(),
+        app.get("/api/v1/assets", s(&session, "token"))
+            .await
+            .status(),
         StatusCode::OK
     );
     // A recovery code works once.
@@ -329,7 +331,9 @@ async fn the_policy_gives_an_enrolment_only_session(TwoFactorApp(app): TwoFactor
 
 /// A 429 `too_many_attempts` with a `Retry-After` of at most 15 minutes.
 async fn expect_locked(resp: reqwest::Response) {
-    let retry: u64 = header(&resp, "retry-after").parse().expect("Retry-After seconds");
+    let retry: u64 = header(&resp, "retry-after")
+        .parse()
+        .expect("Retry-After seconds");
     assert!((1..=900).contains(&retry), "{retry}");
     let problem = expect_problem(resp, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
     assert_eq!(problem["detail"]["retry_after_secs"], retry);

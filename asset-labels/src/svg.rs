@@ -79,7 +79,10 @@ pub fn qr_svg(payload: &str, size_px: u32) -> Result<String, LabelError> {
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"{size}\" height=\"{size}\" viewBox=\"0 0 {side} {side}\">"
     );
-    let _ = writeln!(svg, "<rect width=\"{side}\" height=\"{side}\" fill=\"#fff\"/>");
+    let _ = writeln!(
+        svg,
+        "<rect width=\"{side}\" height=\"{side}\" fill=\"#fff\"/>"
+    );
     let _ = writeln!(
         svg,
         "<g transform=\"translate({q} {q})\"><path class=\"qr\" data-modules=\"{n}\" d=\"{d}\" fill=\"#000\" shape-rendering=\"crispEdges\"/></g>",

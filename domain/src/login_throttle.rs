@@ -102,7 +102,11 @@ fn seconds_until(until: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
 /// Refuses with [`DomainError::TooManyAttempts`] while any of `keys` is locked at `at` (the
 /// longest lock decides the wait). Checked before the password, so a locked account costs no
 /// hashing and answers the same whatever the password.
-pub async fn check(store: &Store, keys: &[ThrottleKey], at: DateTime<Utc>) -> Result<(), DomainError> {
+pub async fn check(
+    store: &Store,
+    keys: &[ThrottleKey],
+    at: DateTime<Utc>,
+) -> Result<(), DomainError> {
     let mut until: Option<DateTime<Utc>> = None;
     for key in keys {
         let sql = "SELECT locked_until FROM login_throttle WHERE key = $1 AND locked_until > $2";
@@ -134,7 +138,10 @@ pub async fn record_failure(
     let window_start = at - policy.window;
     let prune = "DELETE FROM login_throttle WHERE window_start <= $1 \
                  AND (locked_until IS NULL OR locked_until <= $2)";
-    on_tx!(&mut tx, execute(sqlx::query(prune).bind(window_start).bind(at)))?;
+    on_tx!(
+        &mut tx,
+        execute(sqlx::query(prune).bind(window_start).bind(at))
+    )?;
     let mut locked_until = None;
     for key in keys {
         let stored = key.stored();
@@ -158,7 +165,10 @@ pub async fn record_failure(
             // The count starts afresh after the lock, so the next lock needs as many failures.
             let lock = "UPDATE login_throttle SET locked_until = $1, failures = 0, \
                         window_start = $2 WHERE key = $3";
-            on_tx!(&mut tx, execute(sqlx::query(lock).bind(until).bind(at).bind(&stored)))?;
+            on_tx!(
+                &mut tx,
+                execute(sqlx::query(lock).bind(until).bind(at).bind(&stored))
+            )?;
             tracing::warn!(
                 key = %stored,
                 failures,
@@ -205,7 +215,10 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap_or(v4);
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap_or(v4);
         assert_eq!(ThrottleKey::Client(a).stored(), "ip:2001:db8:1:2::/64");
-        assert_eq!(ThrottleKey::Client(a).stored(), ThrottleKey::Client(b).stored());
+        assert_eq!(
+            ThrottleKey::Client(a).stored(),
+            ThrottleKey::Client(b).stored()
+        );
         assert_eq!(keys_for("bob", None), vec![ThrottleKey::account("bob")]);
     }
 

@@ -233,7 +233,11 @@ fn new_recovery_codes() -> Vec<String> {
             let chars: String = (0..RECOVERY_LEN)
                 .map(|_| char::from(RECOVERY_ALPHABET[rng.gen_range(0..RECOVERY_ALPHABET.len())]))
                 .collect();
-            format!("{}-{}", &chars[..RECOVERY_LEN / 2], &chars[RECOVERY_LEN / 2..])
+            format!(
+                "{}-{}",
+                &chars[..RECOVERY_LEN / 2],
+                &chars[RECOVERY_LEN / 2..]
+            )
         })
         .collect()
 }
@@ -408,7 +412,10 @@ pub(crate) async fn use_factor(
         Matched::Recovery { id } => {
             let sql = "UPDATE user_recovery_codes SET used_at = $1 \
                        WHERE id = $2 AND user_id = $3 AND used_at IS NULL";
-            let n = on_tx!(tx, execute(sqlx::query(sql).bind(at).bind(id).bind(user_id)))?;
+            let n = on_tx!(
+                tx,
+                execute(sqlx::query(sql).bind(at).bind(id).bind(user_id))
+            )?;
             if n != 1 {
                 return Ok(false);
             }
@@ -447,8 +454,8 @@ async fn check_proof(
                 .bind(user_id)
                 .fetch_optional(p)
                 .await)?;
-            let ok = password.len() <= 4096
-                && secrets::verify_password(password.clone(), hash).await;
+            let ok =
+                password.len() <= 4096 && secrets::verify_password(password.clone(), hash).await;
             ("password", ok, None)
         }
         (None, Some(code)) => {
@@ -630,7 +637,10 @@ mod tests {
     fn the_otpauth_uri_names_issuer_and_account() {
         let t = totp(&secret(), "ACME: Rentals", "alice@example.com").unwrap();
         let uri = t.get_url();
-        assert!(uri.starts_with("otpauth://totp/ACME%20%20Rentals:alice%40example.com?secret="), "{uri}");
+        assert!(
+            uri.starts_with("otpauth://totp/ACME%20%20Rentals:alice%40example.com?secret="),
+            "{uri}"
+        );
         assert!(uri.contains("issuer=ACME%20%20Rentals"), "{uri}");
     }
 

@@ -14,9 +14,9 @@ use crate::audit::Change;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
 use crate::login_throttle::{self, ThrottleKey, ThrottlePolicy};
-use crate::two_factor::{self, TwoFactorPolicy};
 use crate::pagination::PageRequest;
 use crate::store::{on_read, on_tx, Store, Tx};
+use crate::two_factor::{self, TwoFactorPolicy};
 use crate::{clock, secrets};
 
 pub const MIN_PASSWORD_LEN: usize = 10;
@@ -469,9 +469,14 @@ pub async fn login(
         let expires_at = at + Duration::minutes(ENROLMENT_SESSION_MINUTES);
         let mut tx = store.begin().await?;
         login_throttle::clear_in(&mut tx, &account).await?;
-        let token =
-            insert_session(&mut tx, user.id, SessionScope::TwoFactorEnrolment, at, expires_at)
-                .await?;
+        let token = insert_session(
+            &mut tx,
+            user.id,
+            SessionScope::TwoFactorEnrolment,
+            at,
+            expires_at,
+        )
+        .await?;
         tx.commit().await?;
         return Err(DomainError::conflict_with(
             ErrorCode::TwoFactorEnrolmentRequired,

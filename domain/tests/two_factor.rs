@@ -135,7 +135,12 @@ async fn actions(db: &TestDb, user: Uuid) -> Vec<String> {
         entity_id: Some(user),
         ..AuditFilter::default()
     };
-    let mut actions: Vec<String> = db.audit(filter).await.into_iter().map(|e| e.action).collect();
+    let mut actions: Vec<String> = db
+        .audit(filter)
+        .await
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
     actions.reverse();
     actions
 }
@@ -243,11 +248,17 @@ async fn enrolment_is_confirmed_by_a_code_and_then_logins_need_one(db: TestDb) {
         ..LoginRequest::new("alice", PASSWORD)
     };
     let refused = login_with(&db, both, None, &policy(), at).await;
-    assert!(matches!(refused, Err(DomainError::Validation(ref f)) if f.contains_key("recovery_code")));
+    assert!(
+        matches!(refused, Err(DomainError::Validation(ref f)) if f.contains_key("recovery_code"))
+    );
 
     assert_eq!(
         actions(&db, id).await,
-        ["user.create", "user.two_factor_setup", "user.two_factor_enable"]
+        [
+            "user.create",
+            "user.two_factor_setup",
+            "user.two_factor_enable"
+        ]
     );
     // The audit log never holds the secret.
     let audit = db
@@ -301,9 +312,10 @@ async fn recovery_codes_work_once_and_renew(db: TestDb) {
         password: Some(PASSWORD.into()),
         code: None,
     };
-    let fresh = two_factor::renew_recovery_codes(&db.store, &who, id, "rita", &proof, &throttle, at)
-        .await
-        .unwrap();
+    let fresh =
+        two_factor::renew_recovery_codes(&db.store, &who, id, "rita", &proof, &throttle, at)
+            .await
+            .unwrap();
     assert_eq!(fresh.recovery_codes.len(), 10);
     assert!(fresh.recovery_codes.iter().all(|c| !codes.contains(c)));
     // Old codes are gone; new ones work.
@@ -353,7 +365,11 @@ async fn recovery_codes_work_once_and_renew(db: TestDb) {
     let lefts: Vec<i64> = used
         .iter()
         .rev()
-        .map(|e| e.after.as_ref().unwrap()["recovery_codes_left"].as_i64().unwrap())
+        .map(|e| {
+            e.after.as_ref().unwrap()["recovery_codes_left"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(lefts, [9, 9]);
 }
@@ -367,9 +383,15 @@ async fn the_policy_sends_unenrolled_users_to_enrolment(db: TestDb) {
         ..policy()
     };
     // A role outside the policy logs in as before.
-    login_with(&db, LoginRequest::new("victor", PASSWORD), None, &policy, at)
-        .await
-        .unwrap();
+    login_with(
+        &db,
+        LoginRequest::new("victor", PASSWORD),
+        None,
+        &policy,
+        at,
+    )
+    .await
+    .unwrap();
     // A required role without 2FA gets an enrolment session, not a session.
     let refused = login_with(&db, LoginRequest::new("fiona", PASSWORD), None, &policy, at).await;
     let Err(DomainError::Conflict {
@@ -382,16 +404,29 @@ async fn the_policy_sends_unenrolled_users_to_enrolment(db: TestDb) {
     };
     let token = detail["enrolment_token"].as_str().unwrap();
     let expires: DateTime<Utc> = detail["expires_at"].as_str().unwrap().parse().unwrap();
-    assert_eq!(expires, at + Duration::minutes(users::ENROLMENT_SESSION_MINUTES));
+    assert_eq!(
+        expires,
+        at + Duration::minutes(users::ENROLMENT_SESSION_MINUTES)
+    );
     // It is no session for the API at large, only for enrolment.
-    assert!(users::authenticate(&db.store, token).await.unwrap().is_none());
+    assert!(users::authenticate(&db.store, token)
+        .await
+        .unwrap()
+        .is_none());
     let (who, scope) = users::authenticate_enrolling(&db.store, token)
         .await
         .unwrap()
         .unwrap();
     assert_eq!((who.id, scope), (fin, SessionScope::TwoFactorEnrolment));
     // A wrong password never gets that far.
-    let wrong = login_with(&db, LoginRequest::new("fiona", "nope-nope-nope"), None, &policy, at).await;
+    let wrong = login_with(
+        &db,
+        LoginRequest::new("fiona", "nope-nope-nope"),
+        None,
+        &policy,
+        at,
+    )
+    .await;
     assert_eq!(code_of(wrong), ErrorCode::InvalidCredentials);
 
     let (secret, _) = enrol(&db, fin, "fiona", at).await;
@@ -482,7 +517,10 @@ async fn disabling_needs_proof_and_the_operator_resets(db: TestDb) {
     .await
     .unwrap();
     assert!(!two_factor::is_enabled(&db.store, id).await.unwrap());
-    assert_eq!(db.count("SELECT COUNT(*) FROM user_recovery_codes").await, 0);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM user_recovery_codes").await,
+        0
+    );
     login(&db, "dora", PASSWORD, later).await.unwrap();
     // Disabling what is off is a conflict.
     let again = disable(
@@ -504,7 +542,9 @@ async fn disabling_needs_proof_and_the_operator_resets(db: TestDb) {
         code_of(login(&db, "dora", PASSWORD, later).await),
         ErrorCode::TooManyAttempts
     );
-    two_factor::reset(&db.store, &Actor::cli(), id).await.unwrap();
+    two_factor::reset(&db.store, &Actor::cli(), id)
+        .await
+        .unwrap();
     assert!(!two_factor::is_enabled(&db.store, id).await.unwrap());
     login(&db, "dora", PASSWORD, later).await.unwrap();
     assert!(matches!(
@@ -542,13 +582,23 @@ async fn an_account_locks_after_five_failures_and_unlocks_by_itself(db: TestDb) 
     // The fifth failure locks the account for 15 minutes.
     let fifth = login(&db, "bob", "wrong-password", at + Duration::seconds(4)).await;
     assert!(
-        matches!(fifth, Err(DomainError::TooManyAttempts { retry_after_secs: 900 })),
+        matches!(
+            fifth,
+            Err(DomainError::TooManyAttempts {
+                retry_after_secs: 900
+            })
+        ),
         "{fifth:?}"
     );
     // Locked: even the right password is refused, without being checked.
     let locked = login(&db, "bob", PASSWORD, at + Duration::minutes(5)).await;
     assert!(
-        matches!(locked, Err(DomainError::TooManyAttempts { retry_after_secs: 604 })),
+        matches!(
+            locked,
+            Err(DomainError::TooManyAttempts {
+                retry_after_secs: 604
+            })
+        ),
         "{locked:?}"
     );
     // An unknown account locks the same way: nothing tells whether it exists.
@@ -557,7 +607,12 @@ async fn an_account_locks_after_five_failures_and_unlocks_by_itself(db: TestDb) 
         assert_eq!(code_of(r), ErrorCode::InvalidCredentials);
     }
     let ghost = login(&db, "ghost", "wrong-password", at + Duration::seconds(4)).await;
-    assert!(matches!(ghost, Err(DomainError::TooManyAttempts { retry_after_secs: 900 })));
+    assert!(matches!(
+        ghost,
+        Err(DomainError::TooManyAttempts {
+            retry_after_secs: 900
+        })
+    ));
     // Other accounts are not affected.
     add_user(&db, "carol", Role::Technician).await;
     login(&db, "carol", PASSWORD, at + Duration::minutes(5))
@@ -621,16 +676,35 @@ async fn an_address_locks_after_its_own_limit(db: TestDb) {
     }
     // From that address (and its /64) nobody logs in now, not even with the right password.
     for ip in [a, a_sibling] {
-        let r = login_with(&db, LoginRequest::new("erin", PASSWORD), Some(ip), &policy, at).await;
+        let r = login_with(
+            &db,
+            LoginRequest::new("erin", PASSWORD),
+            Some(ip),
+            &policy,
+            at,
+        )
+        .await;
         assert_eq!(code_of(r), ErrorCode::TooManyAttempts, "{ip}");
     }
     // From elsewhere the same account is fine: the account itself is not locked.
-    login_with(&db, LoginRequest::new("erin", PASSWORD), Some(b), &policy, at)
-        .await
-        .unwrap();
+    login_with(
+        &db,
+        LoginRequest::new("erin", PASSWORD),
+        Some(b),
+        &policy,
+        at,
+    )
+    .await
+    .unwrap();
     // A success elsewhere does not reset the address; its lock lifts by itself.
     let later = at + Duration::minutes(15) + Duration::seconds(3);
-    login_with(&db, LoginRequest::new("erin", PASSWORD), Some(a), &policy, later)
-        .await
-        .unwrap();
+    login_with(
+        &db,
+        LoginRequest::new("erin", PASSWORD),
+        Some(a),
+        &policy,
+        later,
+    )
+    .await
+    .unwrap();
 }
