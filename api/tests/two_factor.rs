@@ -320,6 +320,8 @@ async fn the_policy_gives_an_enrolment_only_session(TwoFactorApp(app): TwoFactor
         app.delete(&path, app.admin()).await.status(),
         StatusCode::NO_CONTENT
     );
+    // Its sessions ended (the lost phone may hold one).
+    expect_unauthenticated(app.get("/api/v1/contracts", token.as_str()).await).await;
     let resp = app.login_attempt("fin", PASSWORD).await;
     expect_problem(resp, StatusCode::FORBIDDEN, "two_factor_enrolment_required").await;
     let reset = app

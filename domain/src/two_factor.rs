@@ -574,7 +574,8 @@ pub async fn renew_recovery_codes(
 
 /// An operator's reset of user `user_id` who lost their authenticator and recovery codes: the
 /// two-factor state and recovery codes are deleted (a role that requires it enrols again at
-/// the next login) and the account's login lock is lifted. Audited as
+/// the next login), the user's sessions end (the lost phone may hold one) and the account's
+/// login lock is lifted. Audited as
 /// `user.two_factor_reset`. Not found if there is no such user.
 pub async fn reset(store: &Store, actor: &Actor, user_id: Uuid) -> Result<(), DomainError> {
     let mut tx = store.begin().await?;
@@ -595,6 +596,12 @@ pub async fn reset(store: &Store, actor: &Actor, user_id: Uuid) -> Result<(), Do
     };
     let left = remove_in(&mut tx, user_id).await?;
     login_throttle::clear_in(&mut tx, &ThrottleKey::account(&username)).await?;
+    // The lost phone may still hold a signed-in session: every session of the user ends.
+    let sql = "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
+    on_tx!(
+        &mut tx,
+        execute(sqlx::query(sql).bind(clock::now()).bind(user_id))
+    )?;
     let change = Change::action("user.two_factor_reset", Entity::User, user_id)
         .before(&json!({ "enabled": was_enabled, "recovery_codes_left": left }))
         .after(&json!({ "enabled": false }));

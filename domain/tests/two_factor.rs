@@ -542,10 +542,14 @@ async fn disabling_needs_proof_and_the_operator_resets(db: TestDb) {
         code_of(login(&db, "dora", PASSWORD, later).await),
         ErrorCode::TooManyAttempts
     );
+    let live = "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL";
+    assert!(db.count(live).await > 0, "dora signed in earlier");
     two_factor::reset(&db.store, &Actor::cli(), id)
         .await
         .unwrap();
     assert!(!two_factor::is_enabled(&db.store, id).await.unwrap());
+    // The lost phone's sessions end with the reset.
+    assert_eq!(db.count(live).await, 0);
     login(&db, "dora", PASSWORD, later).await.unwrap();
     assert!(matches!(
         two_factor::reset(&db.store, &Actor::cli(), Uuid::now_v7()).await,
