@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use domain::notifications::webhooks::ConfiguredEndpoint;
+use mobile_shared::Role;
 use serde::Deserialize;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://fieldops.db";
@@ -164,6 +165,21 @@ pub struct ServeArgs {
     #[arg(long = "trusted-proxy", env = "FIELDOPS_TRUSTED_PROXY", value_delimiter = ',',
         value_parser = api::client::parse_trusted_proxy)]
     pub trusted_proxies: Vec<api::client::IpNet>,
+    /// Roles whose users must use two-factor authentication (TOTP), comma-separated (e.g.
+    /// `admin,finance,legal`), or `none`. A user of such a role who has not enrolled gets, at
+    /// login, only a short session for enrolling. [default: admin]
+    #[arg(long, env = "FIELDOPS_REQUIRE_2FA_ROLES")]
+    pub require_2fa_roles: Option<String>,
+    /// Failed logins of one account within the lockout period that lock it for that period. [default: 5]
+    #[arg(long, env = "FIELDOPS_LOGIN_MAX_FAILURES", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub login_max_failures: Option<u32>,
+    /// Failed logins from one client address (IPv6: its /64) within the lockout period that
+    /// lock it for that period. [default: 20]
+    #[arg(long, env = "FIELDOPS_LOGIN_IP_MAX_FAILURES", value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub login_ip_max_failures: Option<u32>,
+    /// Minutes over which failed logins are counted, and how long a lock lasts. [default: 15]
+    #[arg(long, env = "FIELDOPS_LOGIN_LOCKOUT_MINUTES", value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub login_lockout_minutes: Option<u32>,
 }
 
 /// The TOML file: every key optional.
@@ -204,6 +220,10 @@ pub struct FileConfig {
     pub audit_retention_days: Option<u32>,
     /// `trusted_proxy = ["10.0.0.0/8", "192.0.2.1"]`: the flag's name, a list.
     pub trusted_proxy: Option<Vec<String>>,
+    pub require_2fa_roles: Option<String>,
+    pub login_max_failures: Option<u32>,
+    pub login_ip_max_failures: Option<u32>,
+    pub login_lockout_minutes: Option<u32>,
     /// `[[webhooks]]` tables: endpoints kept in step with this file at startup.
     pub webhooks: Option<Vec<ConfiguredEndpoint>>,
 }
@@ -275,6 +295,11 @@ pub struct Settings {
     pub webhooks: Vec<ConfiguredEndpoint>,
     /// Daily backups on the clock, when `backup_dir` is set.
     pub backup: Option<BackupSchedule>,
+    /// Roles that must use two-factor authentication.
+    pub require_2fa_roles: Vec<Role>,
+    pub login_max_failures: u32,
+    pub login_ip_max_failures: u32,
+    pub login_lockout_minutes: u32,
 }
 
 /// Where daily backups go and how many are kept (`--backup-dir`, `--backup-keep`).
@@ -327,8 +352,29 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("webhooks", &self.webhooks)
             .field("backup", &self.backup)
+            .field("require_2fa_roles", &self.require_2fa_roles)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("login_ip_max_failures", &self.login_ip_max_failures)
+            .field("login_lockout_minutes", &self.login_lockout_minutes)
             .finish()
     }
+}
+
+/// `admin,finance` → those roles; `none` → no role.
+pub fn parse_role_list(s: &str) -> anyhow::Result<Vec<Role>> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let mut roles = Vec::new();
+    for name in s.split(',').map(str::trim) {
+        let role = name
+            .parse::<Role>()
+            .map_err(|e| anyhow::anyhow!("require_2fa_roles: {e} (or `none`)"))?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
 }
 
 fn parse_addr(s: &str) -> anyhow::Result<SocketAddr> {
@@ -482,6 +528,27 @@ pub fn resolve(c: &CommonArgs, s: &ServeArgs, file: &FileConfig) -> anyhow::Resu
         trusted_proxies: trusted_proxies(s, file)?,
         webhooks: file.webhooks.clone().unwrap_or_default(),
         backup,
+        require_2fa_roles: parse_role_list(
+            s.require_2fa_roles
+                .as_deref()
+                .or(file.require_2fa_roles.as_deref())
+                .unwrap_or("admin"),
+        )?,
+        login_max_failures: s
+            .login_max_failures
+            .or(file.login_max_failures)
+            .unwrap_or(5)
+            .clamp(1, 1000),
+        login_ip_max_failures: s
+            .login_ip_max_failures
+            .or(file.login_ip_max_failures)
+            .unwrap_or(20)
+            .clamp(1, 100_000),
+        login_lockout_minutes: s
+            .login_lockout_minutes
+            .or(file.login_lockout_minutes)
+            .unwrap_or(15)
+            .clamp(1, 1440),
     })
 }
 
@@ -554,6 +621,10 @@ mod tests {
             backup_keep: None,
             audit_retention_days: None,
             trusted_proxies: Vec::new(),
+            require_2fa_roles: None,
+            login_max_failures: None,
+            login_ip_max_failures: None,
+            login_lockout_minutes: None,
         }
     }
 
@@ -598,6 +669,39 @@ mod tests {
         let bad: FileConfig = toml::from_str("trusted_proxy = [\"nope\"]").unwrap();
         assert!(resolve(&none_common(), &none_serve(), &bad).is_err());
         assert!(ServeCli::try_parse_from(["serve", "--audit-retention-days", "-1"]).is_err());
+    }
+
+    #[test]
+    fn two_factor_roles_and_login_limits_are_layered() {
+        use clap::Parser;
+        let s = resolve(&none_common(), &none_serve(), &FileConfig::default()).unwrap();
+        assert_eq!(s.require_2fa_roles, [Role::Admin], "admins by default");
+        assert_eq!(
+            (
+                s.login_max_failures,
+                s.login_ip_max_failures,
+                s.login_lockout_minutes
+            ),
+            (5, 20, 15)
+        );
+        let file: FileConfig = toml::from_str(
+            "require_2fa_roles = \"admin, finance,legal,admin\"\nlogin_max_failures = 3\nlogin_lockout_minutes = 100000",
+        )
+        .unwrap();
+        let s = resolve(&none_common(), &none_serve(), &file).unwrap();
+        assert_eq!(
+            s.require_2fa_roles,
+            [Role::Admin, Role::Finance, Role::Legal]
+        );
+        assert_eq!((s.login_max_failures, s.login_lockout_minutes), (3, 1440));
+        let flags = ServeCli::try_parse_from(["serve", "--require-2fa-roles", "none"]).unwrap();
+        let s = resolve(&none_common(), &flags.serve, &file).unwrap();
+        assert!(s.require_2fa_roles.is_empty(), "a flag beats the file");
+        let flags =
+            ServeCli::try_parse_from(["serve", "--require-2fa-roles", "admin,root"]).unwrap();
+        let err = resolve(&none_common(), &flags.serve, &file).unwrap_err();
+        assert!(err.to_string().contains("unknown role `root`"), "{err}");
+        assert!(ServeCli::try_parse_from(["serve", "--login-max-failures", "0"]).is_err());
     }
 
     #[test]

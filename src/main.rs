@@ -146,6 +146,14 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Turn off a user's two-factor authentication (lost phone and recovery codes) and lift
+    /// the account's login lock. A role that requires it enrols again at the next login.
+    /// Audited as the CLI.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        /// The user's login name.
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -326,6 +334,23 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             if generated {
                 println!("password: {password}   (shown once; store it now)");
             }
+            store.close().await;
+            Ok(())
+        }
+        Command::User(UserCommand::Reset2fa { username }) => {
+            let (url, _) = config::common(&cli.common, &file);
+            let store = open_store(&url).await?;
+            let user = domain::users::find_by_username(&store, &username)
+                .await
+                .map_err(describe)
+                .with_context(|| format!("user `{username}`"))?;
+            domain::two_factor::reset(&store, &Actor::cli(), user.id)
+                .await
+                .map_err(describe)?;
+            println!(
+                "two-factor authentication of {} ({}) is off and its login lock lifted",
+                user.username, user.role
+            );
             store.close().await;
             Ok(())
         }

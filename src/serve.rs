@@ -297,8 +297,26 @@ pub async fn run(
                     "documents_key must be 32 bytes in base64 (openssl rand -base64 32)"
                 )
             })?,
+        two_factor: domain::two_factor::TwoFactorPolicy::required_for(
+            settings.require_2fa_roles.iter().copied(),
+        ),
+        login_throttle: domain::login_throttle::ThrottlePolicy {
+            account_max_failures: settings.login_max_failures,
+            client_max_failures: settings.login_ip_max_failures,
+            window: chrono::Duration::minutes(i64::from(settings.login_lockout_minutes)),
+            lockout: chrono::Duration::minutes(i64::from(settings.login_lockout_minutes)),
+        },
         ..api::ApiConfig::default()
     };
+    if !settings
+        .require_2fa_roles
+        .contains(&mobile_shared::Role::Admin)
+    {
+        tracing::warn!(
+            roles = ?settings.require_2fa_roles,
+            "admins may log in without two-factor authentication (--require-2fa-roles)"
+        );
+    }
     if let Some(token) = &settings.metrics_token {
         api_config.metrics_token_sha256 = Some(Sha256::digest(token.as_bytes()).to_vec());
     }

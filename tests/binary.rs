@@ -64,8 +64,16 @@ impl Server {
         if !extra.contains(&"--mqtt-url") {
             cmd.arg("--mqtt-listen").arg("127.0.0.1:0");
         }
+        // Most tests log in as the first admin with its password alone; `first_run` keeps the
+        // built-in policy (admins must use two-factor authentication) by naming the variable
+        // with an empty value, which leaves it unset.
+        cmd.env(REQUIRE_2FA, "none");
         for (k, v) in env {
-            cmd.env(k, v);
+            if *k == REQUIRE_2FA && v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         let mut child = cmd.spawn().expect("start fieldops");
         let out_rx = lines_of(child.stdout.take().unwrap());
@@ -147,6 +155,20 @@ impl Drop for Server {
     }
 }
 
+/// The variable of `--require-2fa-roles`.
+const REQUIRE_2FA: &str = "FIELDOPS_REQUIRE_2FA_ROLES";
+
+/// The code an authenticator app shows for `secret`, `ahead` 30-second steps from now.
+fn totp_code(secret: &str, ahead: i64) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
+        .to_bytes()
+        .unwrap();
+    let at = chrono::Utc::now().timestamp() + 30 * ahead;
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 0, 30, bytes, None, "t".into())
+        .unwrap()
+        .generate(at as u64)
+}
+
 async fn login(client: &reqwest::Client, server: &Server, user: &str, password: &str) -> String {
     let resp = client
         .post(server.url("/api/v1/auth/login"))
@@ -162,7 +184,7 @@ async fn login(client: &reqwest::Client, server: &Server, user: &str, password: 
 /// The whole first-run story on one backend: fresh database, printed admin password, health,
 /// readiness with the embedded MQTT endpoint, a login and a write, graceful shutdown on SIGTERM.
 async fn first_run(db_url: &str, dir: &Path) {
-    let server = Server::start(dir, db_url, &[], &[]);
+    let server = Server::start(dir, db_url, &[], &[(REQUIRE_2FA, "")]);
     assert!(server
         .stdout
         .iter()
@@ -178,10 +200,43 @@ async fn first_run(db_url: &str, dir: &Path) {
     assert_eq!(ready["database"], "ok");
     assert_eq!(ready["broker"], "connected");
 
-    let token = login(&client, &server, "admin", &password).await;
+    // Admins must use two-factor authentication: the first login only enrols.
+    let refused = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(
+        problem["error"], "two_factor_enrolment_required",
+        "{problem}"
+    );
+    let enrolment = problem["detail"]["enrolment_token"].as_str().unwrap();
+    let setup = json_of(
+        client
+            .post(server.url("/api/v1/auth/2fa/setup"))
+            .bearer_auth(enrolment),
+    )
+    .await;
+    let secret = setup["secret"].as_str().unwrap().to_owned();
+    let confirmed = json_of(
+        client
+            .post(server.url("/api/v1/auth/2fa/confirm"))
+            .bearer_auth(enrolment)
+            .json(&json!({"code": totp_code(&secret, 0)})),
+    )
+    .await;
+    assert_eq!(confirmed["recovery_codes"].as_array().unwrap().len(), 10);
+    let session = json_of(client.post(server.url("/api/v1/auth/login")).json(
+        &json!({"username": "admin", "password": password, "totp_code": totp_code(&secret, 1)}),
+    ))
+    .await;
+    let token = session["token"].as_str().unwrap();
     let created = client
         .post(server.url("/api/v1/assets"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({"code": "EX-0001", "name": "Excavator"}))
         .send()
         .await
@@ -565,6 +620,17 @@ fn cli_user_and_device_add() {
     let out = run(&["user", "add", "--help"], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("maintenance_planner"));
 
+    let out = run(&["user", "reset-2fa", "TECH1"], None);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("two-factor authentication of tech1 (technician) is off"),
+        "{text}"
+    );
+    let out = run(&["user", "reset-2fa", "nobody"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("user `nobody`"));
+
     let out = run(&["device", "add", "--device-id", "trk-7"], None);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -608,6 +674,11 @@ fn help_documents_every_flag_and_its_variable() {
         "FIELDOPS_AUDIT_RETENTION_DAYS",
         "--trusted-proxy",
         "FIELDOPS_TRUSTED_PROXY",
+        "--require-2fa-roles",
+        "FIELDOPS_REQUIRE_2FA_ROLES",
+        "--login-max-failures",
+        "--login-ip-max-failures",
+        "--login-lockout-minutes",
     ] {
         assert!(help.contains(flag), "{flag} missing from help:\n{help}");
     }

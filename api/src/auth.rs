@@ -20,7 +20,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
-use domain::users::{self, AuthUser};
+use domain::users::{self, AuthUser, SessionScope};
 use domain::{Actor, ClientContext};
 use mobile_shared::wire::AuditSource;
 use mobile_shared::Action;
@@ -202,6 +202,26 @@ impl CurrentUser {
     }
 }
 
+/// How the request was signed in, and its client, for the audit log.
+fn origin_of(parts: &Parts, state: &AppState, credential: &Credential<'_>) -> RequestOrigin {
+    RequestOrigin {
+        source: credential.source(),
+        client: crate::client::context_of(parts, &state.config.trusted_proxies),
+    }
+}
+
+/// The request's credential (401 without one), with the CSRF rules applied to a cookie.
+fn checked_credential<'a>(
+    parts: &'a Parts,
+    config: &crate::ApiConfig,
+) -> Result<Credential<'a>, ApiError> {
+    let credential = Credential::of(parts).ok_or_else(ApiError::unauthenticated)?;
+    if let Credential::Cookie(_) = credential {
+        check_csrf(parts, config)?;
+    }
+    Ok(credential)
+}
+
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
@@ -209,18 +229,40 @@ impl FromRequestParts<AppState> for CurrentUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let credential = Credential::of(parts).ok_or_else(ApiError::unauthenticated)?;
-        if let Credential::Cookie(_) = credential {
-            check_csrf(parts, &state.config)?;
-        }
+        let credential = checked_credential(parts, &state.config)?;
         let user = users::authenticate(&state.store, credential.token())
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
         tracing::Span::current().record("user", user.username.as_str());
-        let origin = RequestOrigin {
-            source: credential.source(),
-            client: crate::client::context_of(parts, &state.config.trusted_proxies),
-        };
-        Ok(CurrentUser(user, origin))
+        Ok(CurrentUser(user, origin_of(parts, state, &credential)))
+    }
+}
+
+/// The signed-in user of a full session, or of the enrolment-only session a login gives a user
+/// whose role requires two-factor authentication and who has none yet: the extractor of the
+/// enrolment routes, and of no other (every other route takes [`CurrentUser`], which refuses
+/// an enrolment session with 401).
+#[derive(Debug, Clone)]
+pub struct EnrollingUser {
+    pub user: CurrentUser,
+    pub scope: SessionScope,
+}
+
+impl FromRequestParts<AppState> for EnrollingUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let credential = checked_credential(parts, &state.config)?;
+        let (user, scope) = users::authenticate_enrolling(&state.store, credential.token())
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        tracing::Span::current().record("user", user.username.as_str());
+        Ok(EnrollingUser {
+            user: CurrentUser(user, origin_of(parts, state, &credential)),
+            scope,
+        })
     }
 }

@@ -15,8 +15,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
         BadRequest | MalformedJson | BadMultipart => StatusCode::BAD_REQUEST,
-        Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
-        Forbidden | CsrfRejected => StatusCode::FORBIDDEN,
+        Unauthenticated | InvalidCredentials | TwoFactorRequired | InvalidTwoFactorCode => {
+            StatusCode::UNAUTHORIZED
+        }
+        Forbidden | CsrfRejected | TwoFactorEnrolmentRequired => StatusCode::FORBIDDEN,
+        TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
         NotFound | AssetNotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -46,7 +49,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ApprovalsMissing
         | ContractNotOpen
         | ContractCustomerMismatch
-        | ContractLineFull => StatusCode::CONFLICT,
+        | ContractLineFull
+        | TwoFactorRequiredByPolicy => StatusCode::CONFLICT,
         PayloadTooLarge | ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ValidationFailed | InvalidReference | UnknownPhoto | UnsupportedImage | NotAPdf
@@ -65,6 +69,8 @@ pub struct ApiError {
     pub message: String,
     pub fields: Option<FieldErrors>,
     pub detail: Option<serde_json::Value>,
+    /// Seconds for a `Retry-After` header (a locked login answers 429 with it).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -76,6 +82,7 @@ impl ApiError {
             message: message.into(),
             fields: None,
             detail: None,
+            retry_after: None,
         }
     }
 
@@ -188,6 +195,14 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound { .. }
             | DomainError::InvalidReference { .. }
             | DomainError::InvalidCredentials => ApiError::new(code, e.to_string()),
+            DomainError::TooManyAttempts { retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs),
+                detail: Some(serde_json::json!({ "retry_after_secs": retry_after_secs })),
+                ..ApiError::new(
+                    code,
+                    "too many failed attempts: try again later (see Retry-After)",
+                )
+            },
             e if code == ErrorCode::Unavailable => {
                 tracing::error!(error = %e, "database unavailable");
                 ApiError::new(code, "the database is unavailable; try again shortly")
@@ -212,6 +227,10 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
@@ -275,6 +294,13 @@ mod tests {
                 DomainError::InvalidCredentials,
                 ErrorCode::InvalidCredentials,
                 StatusCode::UNAUTHORIZED,
+            ),
+            (
+                DomainError::TooManyAttempts {
+                    retry_after_secs: 60,
+                },
+                ErrorCode::TooManyAttempts,
+                StatusCode::TOO_MANY_REQUESTS,
             ),
             (
                 DomainError::Internal("boom".into()),

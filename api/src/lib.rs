@@ -78,6 +78,11 @@ pub struct ApiConfig {
     /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); from any
     /// other peer the header is ignored ([`client`]).
     pub trusted_proxies: Vec<client::IpNet>,
+    /// Roles that must use two-factor authentication (`--require-2fa-roles`; the default here
+    /// is nobody, the binary's is `admin`).
+    pub two_factor: domain::two_factor::TwoFactorPolicy,
+    /// The brute-force limit on logins (per account and per client address).
+    pub login_throttle: domain::login_throttle::ThrottlePolicy,
 }
 
 impl Default for ApiConfig {
@@ -101,6 +106,8 @@ impl Default for ApiConfig {
             stale_after_hours: domain::alerts::DEFAULT_STALE_AFTER_HOURS,
             live: domain::events::LiveSettings::default(),
             trusted_proxies: Vec::new(),
+            two_factor: domain::two_factor::TwoFactorPolicy::default(),
+            login_throttle: domain::login_throttle::ThrottlePolicy::default(),
         }
     }
 }
@@ -164,6 +171,12 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             auth::patch_session,
             auth::delete_session
         ))
+        .routes(routes!(two_factor::status))
+        .routes(routes!(two_factor::setup))
+        .routes(routes!(two_factor::confirm))
+        .routes(routes!(two_factor::disable))
+        .routes(routes!(two_factor::renew_recovery_codes))
+        .routes(routes!(two_factor::reset_user))
         .routes(routes!(assets::list_assets, assets::create_asset))
         .routes(routes!(
             assets::get_asset,

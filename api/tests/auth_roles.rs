@@ -1300,6 +1300,56 @@ async fn each_role_reaches_exactly_its_routes(app: TestApp) {
             ok: StatusCode::OK,
             body: none,
         },
+        // Two-factor authentication: one's own, every role; in this order, so confirm finds
+        // the enrolment setup started (and refuses a code that is never right).
+        Probe {
+            method: Method::GET,
+            path: "/api/v1/auth/2fa",
+            action: Action::OwnTwoFactor,
+            allowed: &Role::ALL,
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/auth/2fa/setup",
+            action: Action::OwnTwoFactor,
+            allowed: &Role::ALL,
+            ok: StatusCode::OK,
+            body: none,
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/auth/2fa/confirm",
+            action: Action::OwnTwoFactor,
+            allowed: &Role::ALL,
+            ok: StatusCode::UNPROCESSABLE_ENTITY,
+            body: |_| Some(json!({"code": "abcdef"})),
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/auth/2fa/disable",
+            action: Action::OwnTwoFactor,
+            allowed: &Role::ALL,
+            ok: StatusCode::CONFLICT,
+            body: |_| Some(json!({"password": "not enabled anyway"})),
+        },
+        Probe {
+            method: Method::POST,
+            path: "/api/v1/auth/2fa/recovery-codes",
+            action: Action::OwnTwoFactor,
+            allowed: &Role::ALL,
+            ok: StatusCode::CONFLICT,
+            body: |_| Some(json!({"password": "not enabled anyway"})),
+        },
+        Probe {
+            method: Method::DELETE,
+            path: "/api/v1/users/0190f2a4-0000-7000-8000-000000000001/2fa",
+            action: Action::UserWrite,
+            allowed: &[Admin],
+            ok: StatusCode::NOT_FOUND,
+            body: none,
+        },
     ];
 
     // The hand-written table and the permission matrix must agree: a change to either fails.

@@ -36,6 +36,23 @@ const EVERY_ROLE: &[(&str, &str, Option<Action>)] = &[
     ("patch", "/api/v1/auth/session", None),
     ("get", "/api/v1/photos/{sha256}", Some(Action::AssetRead)),
     ("delete", "/api/v1/auth/session", None),
+    ("get", "/api/v1/auth/2fa", Some(Action::OwnTwoFactor)),
+    ("post", "/api/v1/auth/2fa/setup", Some(Action::OwnTwoFactor)),
+    (
+        "post",
+        "/api/v1/auth/2fa/confirm",
+        Some(Action::OwnTwoFactor),
+    ),
+    (
+        "post",
+        "/api/v1/auth/2fa/disable",
+        Some(Action::OwnTwoFactor),
+    ),
+    (
+        "post",
+        "/api/v1/auth/2fa/recovery-codes",
+        Some(Action::OwnTwoFactor),
+    ),
     ("get", "/api/v1/assets", Some(Action::AssetRead)),
     ("get", "/api/v1/notifications", Some(Action::InboxRead)),
     (

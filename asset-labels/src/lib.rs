@@ -154,7 +154,7 @@ pub fn sheet_pages(labels: usize) -> usize {
 use layout::*;
 pub use png::{label_image, label_png};
 pub use qr::{qr_matrices_in_svg, QrMatrix};
-pub use svg::{escape_xml, label_svg, sheet_svg};
+pub use svg::{escape_xml, label_svg, qr_svg, sheet_svg};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -187,6 +187,25 @@ mod tests {
         assert_eq!(sheet_pages(24), 1);
         assert_eq!(sheet_pages(25), 2);
         assert_eq!(sheet_pages(240), 10);
+    }
+
+    #[test]
+    fn a_standalone_qr_svg_reads_back_as_its_payload() {
+        let uri = "otpauth://totp/Acme:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Acme";
+        let svg = qr_svg(uri, 240).unwrap();
+        assert!(
+            svg.starts_with("<svg ") && svg.contains("width=\"240\""),
+            "{svg}"
+        );
+        assert_eq!(qr_matrices_in_svg(&svg), [QrMatrix::encode(uri).unwrap()]);
+        // Never smaller than a pixel per module.
+        let tiny = qr_svg(uri, 1).unwrap();
+        let side = QrMatrix::encode(uri).unwrap().width() + 2 * QUIET_ZONE;
+        assert!(tiny.contains(&format!("width=\"{side}\"")), "{tiny}");
+        assert_eq!(
+            qr_svg(&"x".repeat(5000), 200),
+            Err(LabelError::TooLong(5000))
+        );
     }
 
     #[test]

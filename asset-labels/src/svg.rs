@@ -66,6 +66,34 @@ pub fn sheet_svg(labels: &[Label]) -> Result<String, LabelError> {
     Ok(svg)
 }
 
+/// A QR symbol of `payload` alone (level Q, with its quiet zone) as a standalone SVG document
+/// for a screen, `size_px` pixels square (at least one pixel per module): for example an
+/// authenticator app's enrolment code. The symbol is the same `<path class="qr">` as on
+/// labels, so [`qr_matrices_in_svg`] reads it back.
+pub fn qr_svg(payload: &str, size_px: u32) -> Result<String, LabelError> {
+    let qr = QrMatrix::encode(payload)?;
+    let side = qr.width() + 2 * QUIET_ZONE;
+    let size = size_px.max(side as u32);
+    let mut svg = String::with_capacity(4 * 1024);
+    let _ = writeln!(
+        svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"{size}\" height=\"{size}\" viewBox=\"0 0 {side} {side}\">"
+    );
+    let _ = writeln!(
+        svg,
+        "<rect width=\"{side}\" height=\"{side}\" fill=\"#fff\"/>"
+    );
+    let _ = writeln!(
+        svg,
+        "<g transform=\"translate({q} {q})\"><path class=\"qr\" data-modules=\"{n}\" d=\"{d}\" fill=\"#000\" shape-rendering=\"crispEdges\"/></g>",
+        q = QUIET_ZONE,
+        n = qr.width(),
+        d = qr.svg_path(),
+    );
+    svg.push_str("</svg>\n");
+    Ok(svg)
+}
+
 /// The elements of one label in a 70 × 37 mm user space.
 pub(crate) fn label_body(label: &Label) -> Result<String, LabelError> {
     let qr = QrMatrix::encode(&label.url)?;

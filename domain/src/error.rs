@@ -39,6 +39,11 @@ pub enum DomainError {
     #[error("invalid username or password")]
     InvalidCredentials,
 
+    /// Too many failed logins for an account or from an address: locked for
+    /// `retry_after_secs` more seconds (`login_throttle`).
+    #[error("too many failed attempts; try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
+
     #[error("configuration: {0}")]
     Config(String),
 
@@ -97,6 +102,7 @@ impl DomainError {
             }
             DomainError::InvalidReference { field: None, .. } => ErrorCode::InvalidReference,
             DomainError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            DomainError::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
             e if e.is_unavailable() => ErrorCode::Unavailable,
             DomainError::Config(_)
             | DomainError::Database(_)

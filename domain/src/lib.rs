@@ -23,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod geofence;
 pub mod identifiers;
+pub mod login_throttle;
 pub mod maintenance;
 pub mod map;
 pub mod notifications;
@@ -41,6 +42,7 @@ pub mod stocktake;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod two_factor;
 pub mod users;
 
 pub use actor::{Actor, ClientContext};

@@ -456,52 +456,54 @@ async fn users_login_sessions_and_logout(db: TestDb) {
     .unwrap_err();
     assert!(matches!(short, DomainError::Validation(f) if f.contains_key("password")));
 
-    let login = users::login(
-        &db.store,
-        "ALICE",
-        "correct horse battery",
-        Duration::hours(1),
-    )
-    .await
-    .unwrap();
-    assert_eq!(login.user.role, Role::Technician);
+    let session = login(&db, "ALICE", "correct horse battery", Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(session.user.role, Role::Technician);
     // Only the token's hash is stored.
     let stored = format!(
         "SELECT COUNT(*) FROM sessions WHERE token_hash = '{}'",
-        domain::secrets::token_hash(&login.token)
+        domain::secrets::token_hash(&session.token)
     );
     assert_eq!(db.count(&stored).await, 1);
-    let me = users::authenticate(&db.store, &login.token)
+    let me = users::authenticate(&db.store, &session.token)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(me.id, u.id);
     assert!(matches!(
-        users::login(&db.store, "alice", "wrong password!", Duration::hours(1)).await,
+        login(&db, "alice", "wrong password!", Duration::hours(1)).await,
         Err(DomainError::InvalidCredentials)
     ));
     assert!(matches!(
-        users::login(&db.store, "nobody", "whatever123", Duration::hours(1)).await,
+        login(&db, "nobody", "whatever123", Duration::hours(1)).await,
         Err(DomainError::InvalidCredentials)
     ));
-    users::logout(&db.store, &login.token).await.unwrap();
-    assert!(users::authenticate(&db.store, &login.token)
+    users::logout(&db.store, &session.token).await.unwrap();
+    assert!(users::authenticate(&db.store, &session.token)
         .await
         .unwrap()
         .is_none());
     // An expired session does not authenticate.
-    let expired = users::login(
-        &db.store,
-        "alice",
-        "correct horse battery",
-        Duration::seconds(-1),
-    )
-    .await
-    .unwrap();
+    let expired = login(&db, "alice", "correct horse battery", Duration::seconds(-1))
+        .await
+        .unwrap();
     assert!(users::authenticate(&db.store, &expired.token)
         .await
         .unwrap()
         .is_none());
+}
+
+/// A password login under the default policy with sessions of `ttl`, from no known address.
+async fn login(
+    db: &TestDb,
+    username: &str,
+    password: &str,
+    ttl: Duration,
+) -> Result<mobile_shared::wire::LoginResponse, DomainError> {
+    let req = mobile_shared::wire::LoginRequest::new(username, password);
+    let policy = users::LoginPolicy::with_ttl(ttl);
+    users::login(&db.store, &req, None, &policy, domain::clock::now()).await
 }
 
 async fn first_admin_is_created_once(db: TestDb) {
@@ -513,9 +515,7 @@ async fn first_admin_is_created_once(db: TestDb) {
         .unwrap()
         .is_none());
     assert_eq!(db.count("SELECT COUNT(*) FROM users").await, 1);
-    assert!(users::login(&db.store, "admin", &pw, Duration::hours(1))
-        .await
-        .is_ok());
+    assert!(login(&db, "admin", &pw, Duration::hours(1)).await.is_ok());
     assert_eq!(
         db.count(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'user.create' AND source = 'system'"

@@ -62,6 +62,21 @@ error_codes! {
     /// A write authenticated by the console's session cookie came without the anti-CSRF header
     /// or from another origin.
     CsrfRejected => "csrf_rejected",
+    /// The password was right and the account uses two-factor authentication: send the login
+    /// again with `totp_code` (from the authenticator app) or `recovery_code`.
+    TwoFactorRequired => "two_factor_required",
+    /// The login's `totp_code` or `recovery_code` is wrong, expired or already used (it counts
+    /// as a failed login).
+    InvalidTwoFactorCode => "invalid_two_factor_code",
+    /// The user's role requires two-factor authentication and the user has none yet:
+    /// `detail.enrolment_token` is a short-lived bearer token that reaches only the enrolment
+    /// routes (`/api/v1/auth/2fa/…`); enrol, then log in with a code.
+    TwoFactorEnrolmentRequired => "two_factor_enrolment_required",
+    /// The user's role requires two-factor authentication, so it cannot be turned off.
+    TwoFactorRequiredByPolicy => "two_factor_required_by_policy",
+    /// Too many failed logins for this account or from this address: locked for a while;
+    /// `Retry-After` (and `detail.retry_after_secs`) say how long.
+    TooManyAttempts => "too_many_attempts",
 
     // --- What is asked about does not exist. ---------------------------------------------------
     NotFound => "not_found",

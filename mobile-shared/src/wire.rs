@@ -52,6 +52,27 @@ pub struct Page<T> {
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+    /// The 6-digit code of the user's authenticator app, for an account with two-factor
+    /// authentication (without it such a login answers `two_factor_required`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 16, example = "123456"))]
+    pub totp_code: Option<String>,
+    /// One of the account's one-time recovery codes, instead of `totp_code` (each works once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64, example = "k7m2p-9xq4t"))]
+    pub recovery_code: Option<String>,
+}
+
+impl LoginRequest {
+    /// A login with a username and password and no second factor.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> LoginRequest {
+        LoginRequest {
+            username: username.into(),
+            password: password.into(),
+            totp_code: None,
+            recovery_code: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +91,69 @@ pub struct LoginResponse {
 pub struct SessionInfo {
     pub expires_at: DateTime<Utc>,
     pub user: User,
+}
+
+// ---- two-factor authentication ---------------------------------------------------------------
+
+/// The signed-in user's two-factor state (`GET /api/v1/auth/2fa`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TwoFactorStatus {
+    /// Logins need a code.
+    pub enabled: bool,
+    pub enabled_at: Option<DateTime<Utc>>,
+    /// An enrolment was started and waits for its confirming code.
+    pub pending: bool,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
+    /// The user's role must use two-factor authentication (the server's policy).
+    pub required: bool,
+}
+
+/// A started enrolment (`POST /api/v1/auth/2fa/setup`): add the secret to an authenticator app
+/// (scan `qr_svg`, or open `otpauth_uri`, or type `secret`), then confirm with a code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TwoFactorSetup {
+    /// The shared secret, base32 (RFC 4648, no padding): 160 random bits.
+    pub secret: String,
+    /// `otpauth://totp/…` (SHA-1, 6 digits, 30 s), what the QR code encodes.
+    pub otpauth_uri: String,
+    /// The QR code of `otpauth_uri` as a standalone SVG document.
+    pub qr_svg: String,
+}
+
+/// A code from the authenticator app (`POST /api/v1/auth/2fa/confirm`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TwoFactorCode {
+    #[cfg_attr(feature = "openapi", schema(max_length = 16, example = "123456"))]
+    pub code: String,
+}
+
+/// Proof that the signed-in person is the account's owner, for disabling two-factor
+/// authentication or renewing recovery codes: the password, or a current code (from the
+/// authenticator app, or a recovery code). Exactly one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TwoFactorProof {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
+    pub password: Option<String>,
+    /// A 6-digit authenticator code or a recovery code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    pub code: Option<String>,
+}
+
+/// Fresh one-time recovery codes: shown this once (only their hashes are kept). Each replaces
+/// a login's authenticator code once; earlier codes no longer work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
 }
 
 // ---- users -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ export class ApiError extends Error {
     super(problem?.message || `HTTP ${status}`);
     this.status = status;
     this.code = problem?.error;
+    this.detail = problem?.detail;
   }
 }
 

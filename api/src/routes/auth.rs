@@ -7,7 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse};
 use axum::Json;
 use domain::audit::sessions as audit_sessions;
-use domain::{users, ClientContext};
+use domain::users::{self, LoginPolicy};
+use domain::ClientContext;
 use mobile_shared::wire::{
     AuditSource, LoginRequest, LoginResponse, Problem, SessionInfo, SessionPatch, User,
 };
@@ -17,12 +18,16 @@ use crate::client::Client;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::openapi::{JsonBodyErrors, Unauthenticated};
-use crate::AppState;
+use crate::{ApiConfig, AppState};
 
-/// Exchange a username and password for a bearer token.
+/// Exchange a username and password (and, for an account with two-factor authentication, a
+/// `totp_code` or `recovery_code`) for a bearer token.
+///
+/// Failed logins are limited per account and per client address: after too many within a
+/// window the account or address is locked for a while (429 with `Retry-After`), whatever the
+/// password; a lock lifts by itself. Unknown accounts lock like known ones.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), JsonBodyErrors,
-        (status = 401, body = Problem, description = "wrong username or password, or the user is disabled")))]
+    responses((status = 200, body = LoginResponse), JsonBodyErrors, LoginErrors))]
 pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -33,8 +38,47 @@ pub async fn login(
     ))
 }
 
+/// What a login can answer besides success and the JSON body errors.
+#[derive(utoipa::IntoResponses)]
+pub enum LoginErrors {
+    #[response(
+        status = 401,
+        description = "`invalid_credentials`: wrong username or password, or the user is disabled; \
+            `two_factor_required`: the password is right and the account uses two-factor \
+            authentication: send `totp_code` or `recovery_code`; `invalid_two_factor_code`: the \
+            code is wrong, expired or used (a failed login)",
+        headers(("www-authenticate" = String, description = "`Bearer`"))
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "`two_factor_enrolment_required`: the user's role must use two-factor \
+            authentication and the user has none; `detail.enrolment_token` (until \
+            `detail.expires_at`) is a bearer token for the enrolment routes only \
+            (`/api/v1/auth/2fa/setup`, `/api/v1/auth/2fa/confirm`)"
+    )]
+    EnrolmentRequired(Problem),
+    #[response(
+        status = 429,
+        description = "`too_many_attempts`: this account or address is locked after too many \
+            failed logins; try again after `Retry-After` seconds",
+        headers(("retry-after" = u64, description = "seconds until the lock lifts"))
+    )]
+    Locked(Problem),
+}
+
+/// The login rules of this server.
+pub(crate) fn login_policy(config: &ApiConfig) -> LoginPolicy {
+    LoginPolicy {
+        session_ttl: config.session_ttl,
+        throttle: config.login_throttle.clone(),
+        two_factor: config.two_factor.clone(),
+    }
+}
+
 /// Checks the credentials and opens a session (one rule for both ways of logging in). The
-/// outcome, success or refusal, is an audit entry (`domain::audit::sessions`).
+/// outcome, success or refusal, is an audit entry (`domain::audit::sessions`); the per-address
+/// limit counts the client the audit log names (a `--trusted-proxy`'s `X-Forwarded-For`).
 async fn open_session(
     state: &AppState,
     req: &LoginRequest,
@@ -45,13 +89,8 @@ async fn open_session(
         if req.username.len() > 256 || req.password.len() > domain::users::MAX_PASSWORD_LEN * 4 {
             Err(domain::DomainError::InvalidCredentials)
         } else {
-            users::login(
-                &state.store,
-                &req.username,
-                &req.password,
-                state.config.session_ttl,
-            )
-            .await
+            let policy = login_policy(&state.config);
+            users::login(&state.store, req, client.ip, &policy, domain::clock::now()).await
         };
     audit_sessions::record_login(
         &state.store,
@@ -61,9 +100,16 @@ async fn open_session(
         result.as_ref().map(|r| &r.user),
     )
     .await?;
-    let resp = result?;
-    tracing::info!(user = %resp.user.username, "login");
-    Ok(resp)
+    match result {
+        Ok(resp) => {
+            tracing::info!(user = %resp.user.username, "login");
+            Ok(resp)
+        }
+        Err(e) => {
+            tracing::info!(user = %req.username, client = ?client.ip, code = %e.code(), "login refused");
+            Err(e.into())
+        }
+    }
 }
 
 /// Log in for the console: the session token is set as an HttpOnly, `SameSite=Strict` cookie
@@ -72,9 +118,9 @@ async fn open_session(
 /// `X-Fieldops-Csrf: 1` and come from this server's origin.
 #[utoipa::path(post, path = "/api/v1/auth/session", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = SessionInfo, headers(("set-cookie" = String, description = "`fieldops_session=…; HttpOnly; SameSite=Strict`"))),
-        JsonBodyErrors,
-        (status = 401, body = Problem, description = "wrong username or password, or the user is disabled"),
-        (status = 403, body = Problem, description = "`csrf_rejected`: the request comes from another origin")))]
+        JsonBodyErrors, LoginErrors,
+        (status = 403, body = Problem, description = "`csrf_rejected`: the request comes from another origin; \
+            `two_factor_enrolment_required`: as for `POST /api/v1/auth/login`")))]
 pub async fn create_session(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -27,4 +27,5 @@ pub mod sites;
 pub mod stocktakes;
 pub mod tasks;
 pub mod telemetry;
+pub mod two_factor;
 pub mod users;

@@ -152,7 +152,10 @@ async fn start(
         .arg("--mqtt-listen")
         .arg("127.0.0.1:0")
         .arg("--data-dir")
-        .arg(work.join("data"));
+        .arg(work.join("data"))
+        // The benchmark's admin logs in with its password alone.
+        .arg("--require-2fa-roles")
+        .arg("none");
     let (server, http, mqtt) = start_fieldops(cmd, "serve", work).await?;
     let mqtt = mqtt.context("`fieldops serve` did not print its MQTT endpoint address")?;
     progress(format!(

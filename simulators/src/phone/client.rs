@@ -86,10 +86,7 @@ impl Http {
             token: String::new(),
             stats,
         };
-        let body = LoginRequest {
-            username: username.to_owned(),
-            password: password.to_owned(),
-        };
+        let body = LoginRequest::new(username, password);
         let login: LoginResponse = http
             .json(Method::POST, "/api/v1/auth/login", &[], Some(&body))
             .await
