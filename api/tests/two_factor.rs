@@ -243,15 +243,20 @@ async fn enrolment_then_logins_need_a_code(TwoFactorApp(app): TwoFactorApp) {
     assert_eq!(off.status(), StatusCode::NO_CONTENT);
     app.login("tess", PASSWORD).await;
 
+    // Each successful login is an entry of its own (failed ones name no user).
     assert_eq!(
         audit_actions(&app, &id).await,
         [
             "user.create",
+            "user.login",
             "user.two_factor_setup",
             "user.two_factor_enable",
+            "user.login",
             "user.two_factor_recovery_use",
+            "user.login",
             "user.two_factor_recovery_renew",
             "user.two_factor_disable",
+            "user.login",
         ]
     );
     // No secret or code ever reaches the audit log.
