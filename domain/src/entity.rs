@@ -31,6 +31,10 @@ pub enum Entity {
     User,
     WorkOrder,
     WebhookEndpoint,
+    /// A spreadsheet import (its `import.run` entry).
+    Import,
+    /// A spreadsheet export (its `export.run` entry).
+    Export,
 }
 
 impl Entity {
@@ -61,6 +65,8 @@ impl Entity {
             Entity::User => "user",
             Entity::WorkOrder => "work_order",
             Entity::WebhookEndpoint => "webhook_endpoint",
+            Entity::Import => "import",
+            Entity::Export => "export",
         }
     }
 }
