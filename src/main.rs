@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod demo_office;
 mod serve;
+mod spreadsheets;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -77,6 +78,13 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Import a list (assets, sites, customers, contracts) from a CSV or XLSX file; all rows
+    /// or none unless --per-row; --dry-run checks and reports without writing. Rows whose key
+    /// exists are left unchanged. Exit status 1 when a row is refused.
+    Import(spreadsheets::ImportArgs),
+    /// Export a list (assets, sites, customers, contracts) to a .csv or .xlsx file, in the
+    /// columns `import` reads.
+    Export(spreadsheets::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -391,6 +399,20 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
             Ok(())
+        }
+        Command::Import(args) => {
+            let (url, _) = config::common(&cli.common, &file);
+            let store = open_store(&url).await?;
+            let done = spreadsheets::import(&store, args).await;
+            store.close().await;
+            done
+        }
+        Command::Export(args) => {
+            let (url, _) = config::common(&cli.common, &file);
+            let store = open_store(&url).await?;
+            let done = spreadsheets::export(&store, args).await;
+            store.close().await;
+            done
         }
         Command::Device(DeviceCommand::Add { device_id, asset }) => {
             let (url, _) = config::common(&cli.common, &file);

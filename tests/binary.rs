@@ -246,7 +246,7 @@ async fn first_run(db_url: &str, dir: &Path) {
     let entries = json_of(
         client
             .get(server.url("/api/v1/audit-log?action=asset.create"))
-            .bearer_auth(&token),
+            .bearer_auth(token),
     )
     .await;
     assert_eq!(entries["items"][0]["ip"], "127.0.0.1", "{entries}");

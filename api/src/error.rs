@@ -51,10 +51,13 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ContractCustomerMismatch
         | ContractLineFull
         | TwoFactorRequiredByPolicy => StatusCode::CONFLICT,
-        PayloadTooLarge | ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        PayloadTooLarge | ImageTooLarge | SpreadsheetTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType | UnsupportedSpreadsheet => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ValidationFailed | InvalidReference | UnknownPhoto | UnsupportedImage | NotAPdf
         | CorruptImage | NoCodeFound | TooManyLabels => StatusCode::UNPROCESSABLE_ENTITY,
+        SpreadsheetEncoding | SpreadsheetFormula | SpreadsheetColumns | ImportRowsRejected => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         // A code this build does not know never originates here; if one were relayed, the
         // server could not vouch for it.

@@ -131,6 +131,8 @@ pub struct AppState {
     /// than there are cores only adds latency and memory.
     pub decode_permits: Arc<tokio::sync::Semaphore>,
     pub config: Arc<ApiConfig>,
+    /// Spreadsheet imports running in the background, and their reports.
+    pub imports: Arc<routes::imports::ImportJobs>,
 }
 
 impl AppState {
@@ -155,6 +157,7 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
             config: Arc::new(config),
+            imports: Arc::default(),
         }
     }
 }
@@ -321,6 +324,9 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             classification::get_settings,
             classification::put_settings
         ))
+        .routes(routes!(imports::import_file))
+        .routes(routes!(imports::import_job))
+        .routes(routes!(imports::export_file))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -37,6 +37,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         (name = "map", description = "Map aggregates: the per-site status table, the assets of a bbox (clustered on the server), heat cells"),
         (name = "customers", description = "Customers, contacts, the contact log, complaints, picklists, classification (RFM value tier, credit grade) and its settings (the rental office)"),
         (name = "contracts", description = "Contracts, renewals and their approvals; availability and maintenance blocks"),
+        (name = "spreadsheets", description = "Importing and exporting the office's lists (assets, sites, customers, contracts) as CSV or XLSX"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

@@ -187,6 +187,19 @@ fn duplicate_code(code: &str) -> impl FnOnce(DomainError) -> DomainError + '_ {
 }
 
 pub async fn create(store: &Store, actor: &Actor, new: NewAsset) -> Result<Asset, DomainError> {
+    let mut tx = store.begin().await?;
+    let asset = create_in(&mut tx, actor, new).await?;
+    tx.commit().await?;
+    Ok(asset)
+}
+
+/// [`create`] inside the caller's transaction, with its audit entry (spreadsheet imports write
+/// many records in one transaction through the same checks).
+pub(crate) async fn create_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    new: NewAsset,
+) -> Result<Asset, DomainError> {
     let mut v = Validator::new();
     let code = v.check("code", normalize_asset_code(&new.code));
     let name = text(&mut v, "name", Some(new.name));
@@ -202,10 +215,9 @@ pub async fn create(store: &Store, actor: &Actor, new: NewAsset) -> Result<Asset
     non_negative_int(&mut v, "residual_value_cents", new.residual_value_cents);
     check_life(&mut v, new.useful_life_months);
 
-    let mut tx = store.begin().await?;
     let site_id = new.site_id.or(new.home_site_id);
-    check_refs(&mut tx, &mut v, new.home_site_id, site_id).await?;
-    let category_id = category_id(&mut tx, &mut v, new.category.as_deref()).await?;
+    check_refs(tx, &mut v, new.home_site_id, site_id).await?;
+    let category_id = category_id(tx, &mut v, new.category.as_deref()).await?;
     v.finish()?;
     let (Some(code), Some(name)) = (code, name) else {
         return Err(DomainError::Internal("validated fields missing".into()));
@@ -218,7 +230,7 @@ pub async fn create(store: &Store, actor: &Actor, new: NewAsset) -> Result<Asset
                depreciation_method, useful_life_months, residual_value_cents, version, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $18)";
     on_tx!(
-        &mut tx,
+        tx,
         execute(
             sqlx::query(sql)
                 .bind(id)
@@ -246,9 +258,8 @@ pub async fn create(store: &Store, actor: &Actor, new: NewAsset) -> Result<Asset
         )
     )
     .map_err(duplicate_code(&code))?;
-    let asset = load(&mut tx, id).await?;
-    tx.commit_audited(actor, Change::created(Entity::Asset, id, &asset))
-        .await?;
+    let asset = load(tx, id).await?;
+    audit::record(tx, actor, Change::created(Entity::Asset, id, &asset)).await?;
     Ok(asset)
 }
 

@@ -33,6 +33,10 @@ pub enum Entity {
     User,
     WorkOrder,
     WebhookEndpoint,
+    /// A spreadsheet import (its `import.run` entry).
+    Import,
+    /// A spreadsheet export (its `export.run` entry).
+    Export,
 }
 
 impl Entity {
@@ -64,6 +68,8 @@ impl Entity {
             Entity::User => "user",
             Entity::WorkOrder => "work_order",
             Entity::WebhookEndpoint => "webhook_endpoint",
+            Entity::Import => "import",
+            Entity::Export => "export",
         }
     }
 }

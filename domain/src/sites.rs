@@ -8,7 +8,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::audit::Change;
+use crate::audit::{self, Change};
 use crate::clock;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
@@ -128,7 +128,25 @@ async fn check_customer(
 }
 
 pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, DomainError> {
+    let mut tx = store.begin().await?;
+    let site = create_in(&mut tx, actor, new, None).await?;
+    tx.commit().await?;
+    Ok(site)
+}
+
+/// [`create`] inside the caller's transaction, with its audit entry; `code` is the site's
+/// short code (spreadsheet imports key sites by it), normalised like an asset code.
+pub(crate) async fn create_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    new: NewSite,
+    code: Option<&str>,
+) -> Result<Site, DomainError> {
     let mut v = Validator::new();
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .and_then(|c| v.check("code", mobile_shared::normalize_asset_code(c)));
     let name = new.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
         v.add("name", "must be 1-200 characters");
@@ -144,8 +162,7 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
     if let Some(g) = &new.geofence {
         validate_geofence(&mut v, g);
     }
-    let mut tx = store.begin().await?;
-    check_customer(&mut tx, &mut v, new.kind, new.customer_id).await?;
+    check_customer(tx, &mut v, new.kind, new.customer_id).await?;
     v.finish()?;
     let now = clock::now();
     let site = Site {
@@ -164,10 +181,11 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
         updated_at: now,
     };
     let sql = format!(
-        "INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
+        "INSERT INTO sites ({SITE_COLUMNS}, code) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)"
     );
     on_tx!(
-        &mut tx,
+        tx,
         execute(
             sqlx::query(&sql)
                 .bind(site.id)
@@ -180,10 +198,18 @@ pub async fn create(store: &Store, actor: &Actor, new: NewSite) -> Result<Site, 
                 .bind(site.customer_id)
                 .bind(site.version)
                 .bind(now)
+                .bind(&code)
         )
-    )?;
-    tx.commit_audited(actor, Change::created(Entity::Site, site.id, &site))
-        .await?;
+    )
+    .map_err(|e| {
+        e.unique_as(ErrorCode::DuplicateCode, || {
+            format!(
+                "a site with code `{}` already exists",
+                code.as_deref().unwrap_or_default()
+            )
+        })
+    })?;
+    audit::record(tx, actor, Change::created(Entity::Site, site.id, &site)).await?;
     Ok(site)
 }
 

@@ -81,6 +81,14 @@ impl Role {
                 | TelemetryRejectRead | FieldCommand | StocktakeWrite | TaskManage | WorkOrderWrite
                 | DeliveryLookup,
             ) => true,
+            // Spreadsheets: whoever keeps a register imports it (the dispatcher the fleet's
+            // assets and sites, the office its customers and contracts); exports are bulk
+            // reads, given to the roles that work with the whole list (the planner the fleet,
+            // finance the customers and contracts), not to every reader.
+            (Dispatcher, FleetImport | FleetExport) => true,
+            (MaintenancePlanner, FleetExport) => true,
+            (RentalOffice, OfficeImport | OfficeExport) => true,
+            (Finance, OfficeExport) => true,
             // Technicians do the services; plans are the planner's (and the admin's).
             (
                 Technician,
@@ -211,10 +219,18 @@ pub enum Action {
     /// Enrol in, confirm, disable one's own two-factor authentication and renew one's own
     /// recovery codes (every role: it is nobody else's account).
     OwnTwoFactor,
+    /// Import assets and sites from a spreadsheet.
+    FleetImport,
+    /// Export the asset and site lists as a spreadsheet (audited).
+    FleetExport,
+    /// Import customers and contracts from a spreadsheet.
+    OfficeImport,
+    /// Export the customer and contract lists as a spreadsheet (audited).
+    OfficeExport,
 }
 
 impl Action {
-    pub const ALL: [Action; 40] = [
+    pub const ALL: [Action; 44] = [
         Action::AssetRead,
         Action::AssetWrite,
         Action::AssetDelete,
@@ -255,6 +271,10 @@ impl Action {
         Action::DeliveryLookup,
         Action::PicklistManage,
         Action::OwnTwoFactor,
+        Action::FleetImport,
+        Action::FleetExport,
+        Action::OfficeImport,
+        Action::OfficeExport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -299,6 +319,10 @@ impl Action {
             Action::DeliveryLookup => "delivery.lookup",
             Action::PicklistManage => "picklist.manage",
             Action::OwnTwoFactor => "two_factor.own",
+            Action::FleetImport => "fleet.import",
+            Action::FleetExport => "fleet.export",
+            Action::OfficeImport => "office.import",
+            Action::OfficeExport => "office.export",
         }
     }
 }
@@ -312,69 +336,69 @@ mod tests {
     #[test]
     fn every_role_against_every_action() {
         // AR AW AD IW RC PR SR SW CR CW UR UW DR DW AU ME TR FC SR SW MR MP SV TW TM WR WW IN NA WM
-        // CuR CuW CoW KR KW KA KD DL PM 2F
-        let expected: [(Role, [u8; 40]); 9] = [
+        // CuR CuW CoW KR KW KA KD DL PM 2F FI FE OI OE
+        let expected: [(Role, [u8; 44]); 9] = [
             (
                 Role::Admin,
                 [
                     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
                 ],
             ),
             (
                 Role::Dispatcher,
                 [
                     1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1,
-                    1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1,
+                    1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 0, 0,
                 ],
             ),
             (
                 Role::Technician,
                 [
                     1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1,
-                    1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1,
+                    1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0,
                 ],
             ),
             (
                 Role::RentalOffice,
                 [
                     1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
-                    0, 1, 0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1,
+                    0, 1, 0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 0, 0, 1, 1,
                 ],
             ),
             (
                 Role::Viewer,
                 [
                     1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
-                    0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+                    0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
                 ],
             ),
             (
                 Role::MaintenancePlanner,
                 [
                     1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1,
-                    1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+                    1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0,
                 ],
             ),
             (
                 Role::Sales,
                 [
                     1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
-                    0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1,
+                    0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
                 ],
             ),
             (
                 Role::Finance,
                 [
                     1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
-                    0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1,
+                    0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1,
                 ],
             ),
             (
                 Role::Legal,
                 [
                     1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1,
-                    0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1,
+                    0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0,
                 ],
             ),
         ];

@@ -52,6 +52,12 @@ error_codes! {
     PayloadTooLarge => "payload_too_large",
     /// An image whose header promises more pixels than the decoder will unpack (bomb guard).
     ImageTooLarge => "image_too_large",
+    /// An imported spreadsheet with too many rows, or an XLSX that would inflate past the
+    /// limits (a zip bomb).
+    SpreadsheetTooLarge => "spreadsheet_too_large",
+    /// An imported file that is not the spreadsheet its name says (content or extension), or
+    /// that cannot be read as one.
+    UnsupportedSpreadsheet => "unsupported_spreadsheet",
     MethodNotAllowed => "method_not_allowed",
     Timeout => "timeout",
 
@@ -96,6 +102,16 @@ error_codes! {
     /// A photo was sent to identify an asset, and no QR code could be read in it.
     NoCodeFound => "no_code_found",
     TooManyLabels => "too_many_labels",
+    /// An imported CSV file that is not UTF-8 text; `detail.line` is the first bad line.
+    SpreadsheetEncoding => "spreadsheet_encoding",
+    /// An imported XLSX cell holds a formula (`detail.cell`): imports take values only.
+    SpreadsheetFormula => "spreadsheet_formula",
+    /// An imported file's header lacks a required field, or a column mapping names a column
+    /// or field that does not exist; `detail` names them.
+    SpreadsheetColumns => "spreadsheet_columns",
+    /// An all-or-nothing import found bad rows and wrote nothing; `detail` is the report with
+    /// each row's errors.
+    ImportRowsRejected => "import_rows_rejected",
 
     // --- The input conflicts with the current state: re-read, then decide. ---------------------
     /// A unique value is taken (the generic form; the named ones below say which).

@@ -20,6 +20,7 @@ pub mod money;
 pub mod notifications;
 pub mod on_hire;
 pub mod scan;
+pub mod spreadsheets;
 pub mod status;
 pub mod stocktake;
 pub mod tag;

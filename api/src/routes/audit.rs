@@ -141,30 +141,21 @@ fn csv_record(e: &AuditEntry) -> [String; 12] {
     ]
 }
 
-/// Rows written by the `csv` crate (quoting, escaping), each cell made formula-safe.
+/// Rows written by the `csv` crate (quoting, escaping), each cell made formula-safe
+/// (`domain::export::neutralise`: entries hold what clients sent, usernames, user agents, names
+/// in snapshots, so an export opened in a spreadsheet must not run them).
 fn csv_rows(rows: impl IntoIterator<Item = [String; 12]>) -> Result<Bytes, DomainError> {
     let failed = |e: csv::Error| DomainError::Internal(format!("writing CSV: {e}"));
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
         writer
-            .write_record(row.iter().map(|c| formula_safe(c).into_owned()))
+            .write_record(row.iter().map(|c| domain::export::neutralise(c)))
             .map_err(failed)?;
     }
     writer
         .into_inner()
         .map(Bytes::from)
         .map_err(|e| DomainError::Internal(format!("writing CSV: {e}")))
-}
-
-/// `cell`, prefixed with `'` when a spreadsheet would read it as a formula (OWASP's list:
-/// `=`, `+`, `-`, `@`, tab, carriage return). Entries hold what clients sent (usernames, user
-/// agents, names in snapshots), so an export opened in a spreadsheet must not run them.
-fn formula_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}").into()
-    } else {
-        cell.into()
-    }
 }
 
 #[cfg(test)]
@@ -183,7 +174,7 @@ mod tests {
             ("", ""),
             ("a=b", "a=b"),
         ] {
-            assert_eq!(formula_safe(cell), safe, "{cell:?}");
+            assert_eq!(domain::export::neutralise(cell), safe, "{cell:?}");
         }
     }
 

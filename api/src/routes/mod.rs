@@ -15,6 +15,7 @@ pub mod contracts;
 pub mod customers;
 pub mod devices;
 pub mod events;
+pub mod imports;
 pub mod labels;
 pub mod maintenance;
 pub mod map;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{availability, load_in, not_in, numbering, touch};
 use crate::actor::Actor;
-use crate::audit::Change;
+use crate::audit::{self, Change};
 use crate::clock;
 use crate::customers::Scope;
 use crate::entity::Entity;
@@ -270,7 +270,25 @@ pub async fn create(
     actor: &Actor,
     new: NewContract,
 ) -> Result<Contract, DomainError> {
+    let mut tx = store.begin().await?;
+    let contract = create_in(&mut tx, actor, new, None).await?;
+    tx.commit().await?;
+    Ok(contract)
+}
+
+/// [`create`] inside the caller's transaction, with its audit entry. `external_ref` is the
+/// number the contract had in the spreadsheet it was imported from (imports key by it).
+pub(crate) async fn create_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    new: NewContract,
+    external_ref: Option<&str>,
+) -> Result<Contract, DomainError> {
     let mut v = Validator::new();
+    let external_ref = external_ref.map(str::trim).filter(|r| !r.is_empty());
+    if external_ref.is_some_and(|r| r.chars().count() > 64) {
+        v.add("external_ref", "must be at most 64 characters");
+    }
     check_period(&mut v, new.starts_on, new.ends_on);
     let deposit_cents = new.deposit_cents.unwrap_or(0);
     check_money(&mut v, "deposit_cents", deposit_cents);
@@ -287,13 +305,12 @@ pub async fn create(
     for (field, line) in &fields {
         check_line_shape(&mut v, field, line);
     }
-    let mut tx = store.begin().await?;
-    let currency = customer_currency(&mut tx, Scope::of_actor(actor), new.customer_id).await?;
+    let currency = customer_currency(tx, Scope::of_actor(actor), new.customer_id).await?;
     if currency.is_none() {
         v.add("customer_id", "no such customer");
     }
-    check_site(&mut tx, &mut v, new.customer_id, new.site_id).await?;
-    check_line_refs(&mut tx, &mut v, &fields, &[]).await?;
+    check_site(tx, &mut v, new.customer_id, new.site_id).await?;
+    check_line_refs(tx, &mut v, &fields, &[]).await?;
     v.finish()?;
     let draft = Draft {
         customer_id: new.customer_id,
@@ -308,8 +325,24 @@ pub async fn create(
         predecessor_id: None,
         lines: new.lines,
     };
-    let contract = insert_draft(&mut tx, actor, draft).await?;
-    tx.commit_audited(
+    let contract = insert_draft(tx, actor, draft).await?;
+    if let Some(external_ref) = external_ref {
+        on_tx!(
+            tx,
+            execute(
+                sqlx::query("UPDATE contracts SET external_ref = $1 WHERE id = $2")
+                    .bind(external_ref)
+                    .bind(contract.id)
+            )
+        )
+        .map_err(|e| {
+            e.unique_as(ErrorCode::AlreadyExists, || {
+                format!("a contract imported as `{external_ref}` exists already")
+            })
+        })?;
+    }
+    audit::record(
+        tx,
         actor,
         Change::created(Entity::Contract, contract.id, &contract),
     )

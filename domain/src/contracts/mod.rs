@@ -23,6 +23,7 @@ use mobile_shared::ErrorCode;
 use serde_json::json;
 use uuid::Uuid;
 
+pub(crate) use drafts::create_in;
 pub use drafts::{add_line, create, update};
 
 use crate::clock;

@@ -25,7 +25,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::audit::Change;
+use crate::audit::{self, Change};
 use crate::clock;
 use crate::entity::Entity;
 use crate::error::{DomainError, Validator};
@@ -237,7 +237,28 @@ pub async fn create(
     actor: &Actor,
     new: NewCustomer,
 ) -> Result<Customer, DomainError> {
+    let mut tx = store.begin().await?;
+    let customer = create_in(&mut tx, actor, new, None).await?;
+    tx.commit().await?;
+    Ok(customer)
+}
+
+/// [`create`] inside the caller's transaction, with its audit entry. `external_code` is the
+/// customer's number in the system a spreadsheet came from (imports key customers by it).
+pub(crate) async fn create_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    new: NewCustomer,
+    external_code: Option<&str>,
+) -> Result<Customer, DomainError> {
     let scope = Scope::of_actor(actor);
+    let external_code = external_code.map(str::trim).filter(|c| !c.is_empty());
+    if external_code.is_some_and(|c| c.chars().count() > MAX_NAME_LEN) {
+        return Err(DomainError::field(
+            "external_code",
+            format!("must be at most {MAX_NAME_LEN} characters"),
+        ));
+    }
     let now = clock::now();
     let status = new.status.unwrap_or(CustomerStatus::Lead);
     let mut customer = Customer {
@@ -262,8 +283,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = store.begin().await?;
-    validate(&mut tx, scope, &mut customer, None).await?;
+    validate(tx, scope, &mut customer, None).await?;
     if !matches!(status, CustomerStatus::Lead | CustomerStatus::Active) {
         return Err(DomainError::field(
             "status",
@@ -272,10 +292,10 @@ pub async fn create(
     }
     let sql = "INSERT INTO customers (id, legal_name, kind, industry, region, source, \
                account_manager_id, status, currency, credit_limit_cents, payment_terms_days, \
-               tags, notes, version, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)";
+               tags, notes, version, created_at, updated_at, external_code) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)";
     on_tx!(
-        &mut tx,
+        tx,
         execute(
             sqlx::query(sql)
                 .bind(customer.id)
@@ -293,9 +313,19 @@ pub async fn create(
                 .bind(&customer.notes)
                 .bind(customer.version)
                 .bind(now)
+                .bind(external_code)
         )
-    )?;
-    tx.commit_audited(
+    )
+    .map_err(|e| {
+        e.unique_as(ErrorCode::AlreadyExists, || {
+            format!(
+                "a customer with external code `{}` already exists",
+                external_code.unwrap_or_default()
+            )
+        })
+    })?;
+    audit::record(
+        tx,
         actor,
         Change::created(Entity::Customer, customer.id, &customer),
     )
