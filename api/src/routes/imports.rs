@@ -97,7 +97,7 @@ pub struct ImportParams {
 /// refused, each refusal with its row, column and reason. An `all_or_nothing` import with a bad
 /// row writes nothing and answers 422 `import_rows_rejected` with the report as `detail`.
 #[utoipa::path(post, path = "/api/v1/imports/{kind}", tag = "spreadsheets", security(("bearer" = []), ("session" = [])),
-    params(("kind" = String, Path, description = "`assets`, `sites`, `customers` or `contracts`"), ImportParams),
+    params(("kind" = String, Path, example = "assets", description = "`assets`, `sites`, `customers` or `contracts`"), ImportParams),
     request_body(content_type = "multipart/form-data", description = "`file` (CSV or XLSX), `mapping`?"),
     responses((status = 200, body = ImportReport, description = "The report (a dry run wrote nothing)"),
         (status = 202, body = ImportJob, description = "`background=true`: the job, running"),
@@ -174,7 +174,7 @@ fn answer(report: ImportReport) -> ApiResult<Json<ImportReport>> {
 /// A background import: where it is, and its report once done. Only its starter (and admins)
 /// see it; anyone else is told it does not exist.
 #[utoipa::path(get, path = "/api/v1/imports/{kind}/jobs/{id}", tag = "spreadsheets", security(("bearer" = []), ("session" = [])),
-    params(("kind" = String, Path, description = "The list the job imports"), ("id" = Uuid, Path, description = "The job (the report's id)")),
+    params(("kind" = String, Path, example = "assets", description = "The list the job imports"), ("id" = Uuid, Path, description = "The job (the report's id)")),
     responses((status = 200, body = ImportJob), AuthErrors, NotFound))]
 pub async fn import_job(
     State(state): State<AppState>,
@@ -193,7 +193,7 @@ pub async fn import_job(
 /// it imports back unchanged. CSV cells that would run as formulas are prefixed with `'`.
 /// Each export is recorded in the audit log (`export.run`).
 #[utoipa::path(get, path = "/api/v1/exports/{file}", tag = "spreadsheets", security(("bearer" = []), ("session" = [])),
-    params(("file" = String, Path, description = "`<kind>.<format>`: `assets`, `sites`, `customers` or `contracts`; `csv` or `xlsx`")),
+    params(("file" = String, Path, example = "assets.csv", description = "`<kind>.<format>`: `assets`, `sites`, `customers` or `contracts`; `csv` or `xlsx`")),
     responses((status = 200, description = "The file", content_type = "text/csv",
             headers(("content-disposition" = String))),
         AuthErrors, NotFound))]
