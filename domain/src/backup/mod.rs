@@ -37,6 +37,7 @@ pub use restore::{restore, sqlite_file, Restore, Restored};
 use crate::clock;
 use crate::error::DomainError;
 use crate::photos::blob_path;
+use crate::store::sqlite::schema_version;
 use crate::store::{Pools, Store};
 
 /// What `fieldops backup` says on PostgreSQL, with the commands to use instead (README,
@@ -172,24 +173,6 @@ pub(crate) async fn open_read_only(path: &Path) -> Result<SqliteConnection, Doma
         .read_only(true)
         .connect()
         .await?)
-}
-
-/// The highest migration applied to the database on `conn` (0 before the first).
-pub(crate) async fn schema_version(conn: &mut SqliteConnection) -> Result<i64, DomainError> {
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' \
-         AND name = '_sqlx_migrations')",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if !exists {
-        return Ok(0);
-    }
-    Ok(
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&mut *conn)
-            .await?,
-    )
 }
 
 /// The blob files under `data_dir`, relative to it: every file of the blob trees laid out as a

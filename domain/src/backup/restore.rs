@@ -18,6 +18,7 @@ use sqlx::Connection;
 use super::archive::{self, Manifest, MemberKind};
 use super::TEMP_PREFIX;
 use crate::error::DomainError;
+use crate::store::sqlite::schema_version;
 use crate::store::{self, Backend, Store, StoreOptions};
 
 /// What to restore, and where.
@@ -164,7 +165,7 @@ pub async fn restore(what: &Restore) -> Result<Restored, DomainError> {
     restored.close().await;
     migrated?;
     let mut conn = super::open_read_only(&db).await?;
-    let schema_version = super::schema_version(&mut conn).await?;
+    let schema_version = schema_version(&mut conn).await?;
     conn.close().await?;
     Ok(Restored {
         manifest,

@@ -519,15 +519,11 @@ async fn contract<'a>(
     }
     let starts_on = c.day("starts_on");
     let ends_on = c.day("ends_on");
-    if c.text("starts_on").is_none() {
-        c.error(
-            "starts_on",
-            "must not be empty",
-            ErrorCode::ValidationFailed,
-        );
-    }
-    if c.text("ends_on").is_none() {
-        c.error("ends_on", "must not be empty", ErrorCode::ValidationFailed);
+    // After both days' parse errors, as the report has always listed them.
+    for field in ["starts_on", "ends_on"] {
+        if c.text(field).is_none() {
+            c.error(field, "must not be empty", ErrorCode::ValidationFailed);
+        }
     }
     let deposit_cents = c.int("deposit_cents");
     let billing_cycle = c.choice(

@@ -7,7 +7,7 @@
 //! `ON CONFLICT`); where the two differ a service matches on [`Backend`].
 
 mod postgres;
-mod sqlite;
+pub(crate) mod sqlite;
 
 use std::time::Duration;
 

@@ -76,9 +76,9 @@ async fn migrate_without_foreign_keys(conn: &mut SqliteConnection) -> Result<(),
     sqlx::query("PRAGMA foreign_keys = OFF")
         .execute(&mut *conn)
         .await?;
-    let before = applied_migrations(conn).await?;
+    let before = schema_version(conn).await?;
     MIGRATOR.run(&mut *conn).await?;
-    if applied_migrations(conn).await? != before {
+    if schema_version(conn).await? != before {
         let violations: Vec<(String, Option<i64>, String)> =
             sqlx::query_as("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check")
                 .fetch_all(&mut *conn)
@@ -98,8 +98,9 @@ async fn migrate_without_foreign_keys(conn: &mut SqliteConnection) -> Result<(),
     Ok(())
 }
 
-/// How many migrations the database records as applied (none before the first run).
-async fn applied_migrations(conn: &mut SqliteConnection) -> Result<i64, DomainError> {
+/// The highest migration applied to the database on `conn` (0 before the first): what a
+/// migration run changed, and which schema a backup holds.
+pub(crate) async fn schema_version(conn: &mut SqliteConnection) -> Result<i64, DomainError> {
     let exists: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' \
          AND name = '_sqlx_migrations')",
@@ -110,7 +111,7 @@ async fn applied_migrations(conn: &mut SqliteConnection) -> Result<i64, DomainEr
         return Ok(0);
     }
     Ok(
-        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
             .fetch_one(&mut *conn)
             .await?,
     )
