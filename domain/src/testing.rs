@@ -380,6 +380,21 @@ impl TestDb {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Adds (or drops again) the audit columns the services write today (0028's `ip` and
+    /// `user_agent`) on a database opened before them: a test fills an old database through
+    /// the services with them added, and drops them before migrating, so the migrations run on
+    /// the schema of their time.
+    pub async fn audit_columns_of_today(&self, add: bool) {
+        for column in ["ip", "user_agent"] {
+            let sql = if add {
+                format!("ALTER TABLE audit_log ADD COLUMN {column} TEXT")
+            } else {
+                format!("ALTER TABLE audit_log DROP COLUMN {column}")
+            };
+            self.execute(&sql).await;
+        }
+    }
+
     /// Runs one statement in its own committed write transaction, past every service: for
     /// setting up states the services would never write. Returns the rows it affected.
     pub async fn execute(&self, sql: &str) -> u64 {

@@ -20,7 +20,9 @@ struct Before0026(TestDb);
 
 impl Fixture for Before0026 {
     async fn open(backend: Backend) -> Option<Self> {
-        TestDb::open_before(backend, 26).await.map(Before0026)
+        let db = TestDb::open_before(backend, 26).await?;
+        db.audit_columns_of_today(true).await;
+        Some(Before0026(db))
     }
 }
 
@@ -68,6 +70,7 @@ async fn scheduled_orders_get_their_windows(Before0026(db): Before0026) {
     ))
     .await;
 
+    db.audit_columns_of_today(false).await;
     db.store.migrate().await.unwrap();
 
     let held = |id: Uuid| {

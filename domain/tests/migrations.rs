@@ -19,23 +19,8 @@ struct Before0012(TestDb);
 impl Fixture for Before0012 {
     async fn open(backend: Backend) -> Option<Self> {
         let db = TestDb::open_before(backend, 12).await?;
-        audit_columns_of_today(&db, true).await;
+        db.audit_columns_of_today(true).await;
         Some(Before0012(db))
-    }
-}
-
-/// The services record audit entries with columns of today (0028's `ip` and `user_agent`),
-/// which a database before 0012 does not have: they are added while the test fills the old
-/// database through the services, and dropped again before it migrates, so the migrations
-/// run on the schema of their time.
-async fn audit_columns_of_today(db: &TestDb, add: bool) {
-    for column in ["ip", "user_agent"] {
-        let sql = if add {
-            format!("ALTER TABLE audit_log ADD COLUMN {column} TEXT")
-        } else {
-            format!("ALTER TABLE audit_log DROP COLUMN {column}")
-        };
-        db.execute(&sql).await;
     }
 }
 
@@ -230,7 +215,7 @@ async fn migration_0012_keeps_rows_and_references(Before0012(db): Before0012) {
         before.deliveries
     );
 
-    audit_columns_of_today(&db, false).await;
+    db.audit_columns_of_today(false).await;
     db.store.migrate().await.expect("migrate to 0012");
 
     let mut after = snapshot(&db).await;
@@ -301,10 +286,10 @@ async fn migration_0012_keeps_rows_and_references(Before0012(db): Before0012) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_0012_refuses_to_run_with_foreign_keys_on() {
     let db = TestDb::open_before(Backend::Sqlite, 12).await.unwrap();
-    audit_columns_of_today(&db, true).await;
+    db.audit_columns_of_today(true).await;
     add_user(&db, "tech", Role::Technician).await.unwrap();
     login(&db, "tech").await;
-    audit_columns_of_today(&db, false).await;
+    db.audit_columns_of_today(false).await;
 
     let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
     let migrator = sqlx::migrate::Migrator::new(tree).await.unwrap();
