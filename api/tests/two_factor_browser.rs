@@ -85,6 +85,10 @@ async fn a_required_role_enrols_on_the_login_page_then_signs_in_with_a_code(
     )
     .await;
     let secret = secret.as_str().unwrap().to_owned();
+    // For a look at the enrolment panel: FIELDOPS_TEST_SCREENSHOT=/tmp/enrol.png.
+    if let Ok(path) = std::env::var("FIELDOPS_TEST_SCREENSHOT") {
+        std::fs::write(path, c.screenshot().await.unwrap()).unwrap();
+    }
     assert!(c.get_named_cookie("fieldops_session").await.is_err());
     type_into(&c, "#enrol-code", &code(&secret, 0)).await;
     click(&c, "#enrol-submit").await;
