@@ -42,17 +42,6 @@ fn page() -> PageRequest {
     PageRequest::new(Some(500), None).unwrap()
 }
 
-/// The booking a 409 `booking_conflict` names.
-fn conflicting(err: &DomainError) -> serde_json::Value {
-    assert_conflict(err, ErrorCode::BookingConflict, "booking");
-    match err {
-        DomainError::Conflict {
-            detail: Some(d), ..
-        } => d["booking"].clone(),
-        other => panic!("no detail: {other:?}"),
-    }
-}
-
 fn fields(err: &DomainError) -> Vec<String> {
     match err {
         DomainError::Validation(f) => f.keys().cloned().collect(),

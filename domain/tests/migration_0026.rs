@@ -10,7 +10,7 @@ use contracts_common::*;
 use domain::contracts;
 use domain::maintenance::orders;
 use domain::testing::{assert_conflict, Fixture, TestDb};
-use domain::{Backend, DomainError};
+use domain::Backend;
 use mobile_shared::maintenance::WorkOrderPatch;
 use mobile_shared::{ErrorCode, Role};
 use uuid::Uuid;
@@ -99,15 +99,9 @@ async fn scheduled_orders_get_their_windows(Before0026(db): Before0026) {
     )
     .await
     .unwrap_err();
-    assert_conflict(&err, ErrorCode::BookingConflict, "migrated window");
-    let DomainError::Conflict {
-        detail: Some(d), ..
-    } = &err
-    else {
-        panic!("no detail: {err:?}");
-    };
-    assert_eq!(d["booking"]["work_order_id"], working.to_string());
-    assert_eq!(d["booking"]["starts_on"], day(6).to_string());
+    let booking = conflicting(&err);
+    assert_eq!(booking["work_order_id"], working.to_string());
+    assert_eq!(booking["starts_on"], day(6).to_string());
 
     // The service moves a migrated booking like its own, and one live booking per order holds.
     let current = orders::get(&db.store, first).await.unwrap();

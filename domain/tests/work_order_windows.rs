@@ -12,7 +12,7 @@ use contracts_common::*;
 use domain::contracts::{self, availability, lifecycle};
 use domain::maintenance::orders;
 use domain::testing::{assert_conflict, TestDb};
-use domain::{Actor, DomainError};
+use domain::Actor;
 use mobile_shared::maintenance::{
     CompleteWorkOrder, NewWorkOrder, WorkOrder, WorkOrderPatch, WorkOrderState,
 };
@@ -58,17 +58,6 @@ async fn schedule(db: &TestDb, planner: &Actor, order: &WorkOrder, days: Option<
     orders::update(&db.store, planner, order.id, patch)
         .await
         .unwrap()
-}
-
-/// The booking a 409 `booking_conflict` names.
-fn conflicting(err: &DomainError) -> serde_json::Value {
-    assert_conflict(err, ErrorCode::BookingConflict, "booking");
-    match err {
-        DomainError::Conflict {
-            detail: Some(d), ..
-        } => d["booking"].clone(),
-        other => panic!("no detail: {other:?}"),
-    }
 }
 
 /// Live bookings holding `order`'s window.

@@ -3,11 +3,11 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, NaiveDate, Utc};
-use domain::testing::TestDb;
-use domain::{assets, categories, contracts, users, Actor, Backend};
+use domain::testing::{assert_conflict, TestDb};
+use domain::{assets, categories, contracts, users, Actor, Backend, DomainError};
 use mobile_shared::contracts::{Contract, NewContract, NewContractLine, RatePeriod};
 use mobile_shared::wire::{AuditSource, NewAsset, NewCategory, NewUser};
-use mobile_shared::Role;
+use mobile_shared::{ErrorCode, Role};
 use uuid::Uuid;
 
 /// `id` as a SQL literal of the backend (SQLite stores UUIDs as 16-byte blobs).
@@ -129,4 +129,15 @@ pub async fn signed(
     contracts::lifecycle::sign(&db.store, actor, c.id)
         .await
         .unwrap()
+}
+
+/// The booking a 409 `booking_conflict` names.
+pub fn conflicting(err: &DomainError) -> serde_json::Value {
+    assert_conflict(err, ErrorCode::BookingConflict, "booking");
+    match err {
+        DomainError::Conflict {
+            detail: Some(d), ..
+        } => d["booking"].clone(),
+        other => panic!("no detail: {other:?}"),
+    }
 }
